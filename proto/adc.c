@@ -1,0 +1,1 @@
+/* adc.c: being written (see adc.h) */

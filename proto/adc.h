@@ -1,0 +1,88 @@
+/* adc.h: ADC message codec (ADC 1.0.4 §3): parse one line into a struct,
+ * format a struct back, escape and unescape parameter values.
+ *
+ * Pure: no sockets, no globals. The parser takes a line WITHOUT its trailing
+ * LF (a trailing LF, if present, is tolerated and ignored) and fills a struct
+ * the caller owns. Parameter strings are unescaped and point into storage
+ * owned by the struct; adc_msg_cleanup() releases them.
+ *
+ * Positional versus named parameters: the number of positional parameters is
+ * fixed per command (MSG 1, STA 2, CTM 3, RCM 2, GET/SND 4, GFI 2, SID 1,
+ * GPA 1, PAS 1, QUI 1, CMD 1; INF/SUP/SCH/RES 0). For commands the codec does
+ * not know, every parameter is kept positional. Named parameters are a
+ * two-character code ([A-Z][A-Z0-9]) followed by the (possibly empty) value.
+ *
+ * Rejected with a reason (never a crash): empty line, bad type letter, bad
+ * command name, missing or malformed SIDs, double or leading/trailing spaces,
+ * unknown escape sequences, a named parameter with a bad code, NUL bytes,
+ * invalid UTF-8, more than ADC_MAX_PARAMS parameters.
+ */
+#ifndef DC_PROTO_ADC_H
+#define DC_PROTO_ADC_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include "proto/buf.h"
+
+#define ADC_MAX_PARAMS 128
+#define ADC_SID_LEN 4
+
+/* An ADC FOURCC-style command code: ADC_CMD('I','N','F'). */
+#define ADC_CMD(a, b, c) ((unsigned)(a) << 16 | (unsigned)(b) << 8 | (unsigned)(c))
+
+struct adc_named {
+    char code[3];        /* two chars + NUL */
+    char *value;         /* unescaped, NUL-terminated; may be "" */
+};
+
+/* One ADC message. Owns every string it points to (in storage). */
+struct adc_msg {
+    char type;                          /* 'B','C','D','E','F','H','I','U' */
+    char cmd[4];                        /* "INF" */
+    unsigned code;                      /* ADC_CMD of cmd */
+    char src_sid[ADC_SID_LEN + 1];      /* B, D, E, F: sender SID; else "" */
+    char dst_sid[ADC_SID_LEN + 1];      /* D, E: target SID; else "" */
+    char *cid;                          /* U: sender CID; else NULL */
+    char *features;                     /* F: "+TCP4-NAT0"; else NULL */
+    size_t npos;
+    char *pos[ADC_MAX_PARAMS];          /* positional, unescaped */
+    size_t nnamed;
+    struct adc_named named[ADC_MAX_PARAMS];
+    char *storage;                      /* owned backing store */
+    size_t storage_len, storage_cap;
+};
+
+/* Parse one line. Returns 0, or -1 with *reason (a static string; reason may be
+ * NULL) describing the defect. On failure *out needs no cleanup. */
+int adc_msg_parse(const char *line, size_t len, struct adc_msg *out, const char **reason);
+void adc_msg_cleanup(struct adc_msg *m);
+
+/* Building a message to send. adc_msg_init sets type and cmd (3 uppercase
+ * chars) and clears parameters; the add functions copy their arguments. */
+void adc_msg_init(struct adc_msg *m, char type, const char *cmd);
+int adc_msg_set_sids(struct adc_msg *m, const char *src, const char *dst);
+int adc_msg_add_pos(struct adc_msg *m, const char *value);
+int adc_msg_add_named(struct adc_msg *m, const char *code, const char *value);
+
+/* Lookup: the first named parameter with this code, or NULL. */
+const char *adc_msg_get(const struct adc_msg *m, const char *code);
+
+/* Append the wire form (escaped, with the trailing LF) to out. Returns 0/-1. */
+int adc_msg_format(const struct adc_msg *m, struct dc_buf *out);
+
+/* Escaping of one parameter value: ' ' -> "\s", LF -> "\n", '\' -> "\\". */
+int adc_escape_append(struct dc_buf *out, const char *s, size_t len);
+/* Unescape in place; returns the new length or -1 on an unknown escape or a
+ * trailing lone backslash. */
+long adc_unescape_inplace(char *s, size_t len);
+
+/* SIDs: 4 base32 chars <-> 20-bit value. */
+bool adc_sid_valid(const char *s);
+void adc_sid_format(unsigned value, char out[ADC_SID_LEN + 1]);
+
+/* STA severity/code helpers: "243" -> severity 2, error 43. */
+#define ADC_STA_SEV_OK 0
+#define ADC_STA_SEV_RECOVERABLE 1
+#define ADC_STA_SEV_FATAL 2
+
+#endif

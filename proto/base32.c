@@ -1,0 +1,1 @@
+/* base32.c: being written (see base32.h) */

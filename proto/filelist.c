@@ -1,0 +1,1 @@
+/* filelist.c: being written (see filelist.h) */

@@ -1,0 +1,1 @@
+/* nmdc.c: being written (see nmdc.h) */

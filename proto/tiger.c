@@ -1,0 +1,1 @@
+/* tiger.c: being written (see tiger.h) */

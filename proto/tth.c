@@ -1,0 +1,1 @@
+/* tth.c: being written (see tth.h) */
