@@ -1,15 +1,18 @@
 """Shared pytest setup for the process-level tests next to each component.
 
 Tests find the built executables through DC_BUILD_DIR (default: ./build), in
-its bin/ folder. Nothing here starts processes: each suite does that itself,
-through the harness's fixtures once they exist (pytest/).
+its bin/ folder. Processes are started through the dctest package in pytest/ (dctest.Process:
+own process group, ready line, teardown that never leaves a child behind).
 """
 import os
 import pathlib
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "pytest"))  # the dctest package
+
 BUILD_DIR = pathlib.Path(os.environ.get("DC_BUILD_DIR", ROOT / "build")).resolve()
 
 

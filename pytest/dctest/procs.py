@@ -1,0 +1,201 @@
+"""Child processes with a ready line, and JSON-lines request/event channels.
+
+Every Process runs in its own session (so its process group can be signalled
+as a whole) and gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the Python
+process that started it even if that one is SIGKILLed. stop() sends SIGTERM to
+the group, waits for a grace period, then SIGKILLs and reaps: nothing started
+here outlives its test.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pathlib
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ProcessError(Exception):
+    pass
+
+
+def _die_with_parent():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just handed out, for peers that cannot bind port 0
+    themselves (uhub). Callers must retry on a clash."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class JsonLines:
+    """One JSON-lines channel: requests with ids, replies matched by id, and
+    unprompted events kept in order until a test waits for them.
+
+    Ownership: reads `rfile` on a daemon thread; write() goes to `wfile`.
+    Either may be a pipe or a socket file."""
+
+    def __init__(self, rfile, wfile, name: str = "channel"):
+        self._r, self._w, self.name = rfile, wfile, name
+        self._lines: queue.Queue = queue.Queue()
+        self._replies: dict = {}
+        self.events: list[dict] = []        # every event seen, in order
+        self._pending: list[dict] = []      # events not yet consumed by wait_for
+        self._next_id = 1
+        self._lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        try:
+            for raw in self._r:
+                self._lines.put(raw)
+        except (OSError, ValueError):
+            pass
+        self._lines.put(None)
+
+    def _pump(self, timeout: float) -> bool:
+        """Take one line off the wire; False on timeout or EOF."""
+        try:
+            raw = self._lines.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            return False
+        if raw is None:
+            self.closed = True
+            return False
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            raise ProcessError(f"{self.name}: not JSON: {raw!r}")
+        if "event" in msg:
+            self.events.append(msg)
+            self._pending.append(msg)
+        else:
+            self._replies[msg.get("id")] = msg
+        return True
+
+    def send_raw(self, text: str):
+        self._w.write(text if text.endswith("\n") else text + "\n")
+        self._w.flush()
+
+    def request(self, cmd: str, timeout: float = 10.0, check: bool = True, **args) -> dict:
+        """Send {"id","cmd","args"} and return the reply's result (check=True)
+        or the whole reply (check=False)."""
+        with self._lock:
+            rid = self._next_id
+            self._next_id += 1
+        self.send_raw(json.dumps({"id": rid, "cmd": cmd, "args": args}))
+        reply = self.reply(rid, timeout)
+        if check:
+            if not reply.get("ok"):
+                raise ProcessError(f"{self.name}: {cmd} failed: {reply.get('error')}")
+            return reply.get("result", {})
+        return reply
+
+    def reply(self, rid, timeout: float = 10.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while rid not in self._replies:
+            if self.closed or not self._pump(deadline - time.monotonic()):
+                if self.closed:
+                    raise ProcessError(f"{self.name}: closed before replying to {rid}")
+                if time.monotonic() >= deadline:
+                    raise ProcessError(f"{self.name}: no reply to request {rid} in {timeout}s")
+        return self._replies.pop(rid)
+
+    def wait_for(self, event: str, timeout: float = 10.0, **fields) -> dict:
+        """The first not-yet-consumed event named `event` whose fields equal
+        `fields`; consumed events are not returned again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, ev in enumerate(self._pending):
+                if ev.get("event") == event and all(ev.get(k) == v for k, v in fields.items()):
+                    return self._pending.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed:
+                seen = [e.get("event") for e in self.events[-20:]]
+                raise ProcessError(f"{self.name}: no {event} {fields} within {timeout}s "
+                                   f"(closed={self.closed}; last events: {seen})")
+            self._pump(min(left, 0.2))
+
+
+class Process:
+    """An executable started in its own session, stdout piped (JSON lines),
+    stderr appended to `log`. Ownership: stop() must be called (fixtures do);
+    it is idempotent."""
+
+    def __init__(self, argv, *, name: str, log: pathlib.Path, env=None,
+                 stdin_pipe: bool = False, cwd=None):
+        self.name, self.log_path = name, pathlib.Path(log)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.argv = [str(a) for a in argv]
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=self._log, env=env, cwd=cwd,
+            start_new_session=True, preexec_fn=_die_with_parent, text=True, bufsize=1)
+        self.pid = self.proc.pid
+        self.channel = JsonLines(self.proc.stdout, self.proc.stdin, name=name)
+
+    def wait_ready(self, timeout: float = 10.0) -> dict:
+        """The process's first line must be {"event":"ready",...}."""
+        try:
+            return self.channel.wait_for("ready", timeout=timeout)
+        except ProcessError as e:
+            raise ProcessError(f"{e}\n--- {self.log_path} ---\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def signal(self, sig: int):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, grace: float = 3.0) -> int | None:
+        """SIGTERM the group, SIGKILL it after `grace` seconds, reap. Returns
+        the exit status (negative = killed by that signal)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # The group may hold children even after the leader exited.
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        rc = self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f:
+                    f.close()
+            except OSError:
+                pass
+        self._log.close()
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
