@@ -5,6 +5,6 @@ over their JSON-lines channels. The pytest fixtures (dctest.plugin) and the
 process-level tests of each component are built on this; nothing here knows a
 DC protocol.
 """
-from .procs import Process, JsonLines, ProcessError, free_port
+from .procs import Process, JsonLines, ProcessError, free_port, require_binary
 
-__all__ = ["Process", "JsonLines", "ProcessError", "free_port"]
+__all__ = ["Process", "JsonLines", "ProcessError", "free_port", "require_binary"]
