@@ -11,10 +11,16 @@
  * GPA 1, PAS 1, QUI 1, CMD 1; INF/SUP/SCH/RES 0). For commands the codec does
  * not know, every parameter is kept positional. Named parameters are a
  * two-character code ([A-Z][A-Z0-9]) followed by the (possibly empty) value.
+ * A positional parameter may be empty: DC++ sends "CSTA 000  RF<url>" (notes
+ * §3.12), which parses as code "000", description "" and named RF.
+ *
+ * adc_msg_format refuses (-1) a message whose header is incomplete for its
+ * type letter or whose positional count differs from the table above.
  *
  * Rejected with a reason (never a crash): empty line, bad type letter, bad
- * command name, missing or malformed SIDs, double or leading/trailing spaces,
- * unknown escape sequences, a named parameter with a bad code, NUL bytes,
+ * command name, missing or malformed SIDs, too few positional parameters for
+ * a known command, an empty token where a named parameter is expected (double
+ * or trailing space after the positionals), unknown escape sequences, a named parameter with a bad code, NUL bytes,
  * invalid UTF-8, more than ADC_MAX_PARAMS parameters.
  */
 #ifndef DC_PROTO_ADC_H
@@ -63,6 +69,9 @@ void adc_msg_init(struct adc_msg *m, char type, const char *cmd);
 int adc_msg_set_sids(struct adc_msg *m, const char *src, const char *dst);
 int adc_msg_add_pos(struct adc_msg *m, const char *value);
 int adc_msg_add_named(struct adc_msg *m, const char *code, const char *value);
+/* U messages: the sender CID (base32). F messages: "+TCP4-NAT0". Copied. */
+int adc_msg_set_cid(struct adc_msg *m, const char *cid);
+int adc_msg_set_features(struct adc_msg *m, const char *features);
 
 /* Lookup: the first named parameter with this code, or NULL. */
 const char *adc_msg_get(const struct adc_msg *m, const char *code);
@@ -79,10 +88,15 @@ long adc_unescape_inplace(char *s, size_t len);
 /* SIDs: 4 base32 chars <-> 20-bit value. */
 bool adc_sid_valid(const char *s);
 void adc_sid_format(unsigned value, char out[ADC_SID_LEN + 1]);
+/* The 20-bit value of a SID ("AAAB" -> 1), or -1 if s is not a valid SID. */
+long adc_sid_value(const char *s);
 
 /* STA severity/code helpers: "243" -> severity 2, error 43. */
 #define ADC_STA_SEV_OK 0
 #define ADC_STA_SEV_RECOVERABLE 1
 #define ADC_STA_SEV_FATAL 2
+/* Split a STA code ("243") into severity and error; 0, or -1 unless exactly
+ * three digits. Either out pointer may be NULL. */
+int adc_sta_split(const char *code, int *severity, int *error);
 
 #endif
