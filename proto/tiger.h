@@ -24,5 +24,8 @@ void dc_tiger_update(struct dc_tiger_ctx *c, const void *data, size_t len);
 void dc_tiger_final(struct dc_tiger_ctx *c, uint8_t out[DC_TIGER_LEN]);
 /* One-shot convenience. */
 void dc_tiger(const void *data, size_t len, uint8_t out[DC_TIGER_LEN]);
+/* Tiger(prefix || data) without copying data: TTH's leaf (0x00) and node
+ * (0x01) hashes. Only the first and last 64-byte blocks are copied. */
+void dc_tiger_prefixed(uint8_t prefix, const void *data, size_t len, uint8_t out[DC_TIGER_LEN]);
 
 #endif
