@@ -1,1 +1,924 @@
-/* filelist.c: being written (see filelist.h) */
+/* filelist.c: DC file lists, files.xml(.bz2) (see filelist.h, notes §1.6).
+ *
+ * Writer: XML text goes into a fixed staging buffer; a full buffer is handed
+ * to the sink, through BZ2_bzCompress when compressing, so memory is constant
+ * whatever the list size. Names are checked before they are written so the
+ * writer never produces a list the reader would reject.
+ *
+ * Reader: xmlTextReader over xmlReaderForIO; the IO callback sniffs "BZh" and
+ * then either passes bytes through or runs them through BZ2_bzDecompress
+ * (multi-stream files, as pbzip2 writes, are accepted). libxml2 errors go to a
+ * per-reader structured handler, never to stderr. A DOCTYPE is refused, so no
+ * entity can be declared and expanded (XXE, billion laughs); XML_PARSE_NONET
+ * and no NOENT/DTDLOAD flags are a second line of defence. Duplicate names are
+ * found with one small hash set per open directory level, reused across
+ * siblings, so memory follows the largest directory, not the list.
+ *
+ * Not here: sockets, files on disk (besides the stdio adapters), TTH hashing.
+ */
+#include "proto/filelist.h"
+
+#include <bzlib.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <libxml/xmlreader.h>
+
+#include "proto/base32.h"
+#include "proto/buf.h"
+
+#define FL_TEXT_BUF 16384      /* writer: staged XML text */
+#define FL_BZ_BUF   65536      /* writer: compressed output; reader: raw input */
+#define FL_BZ_LEVEL 9          /* what the bzip2 tool and DC++ use */
+
+/* ---- shared validation ---------------------------------------------------- */
+
+/* One path component: non-empty, not "." or "..", no '/' or '\'. */
+static const char *fl_name_problem(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return "empty name";
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return "name is \".\" or \"..\"";
+    if (strpbrk(name, "/\\") != NULL)
+        return "name contains '/' or '\\'";
+    return NULL;
+}
+
+/* ---- writer --------------------------------------------------------------- */
+
+/* Owns its bzip2 stream (when compress) and both buffers; sink_ctx borrowed. */
+struct dc_fl_writer {
+    dc_fl_sink_cb sink;
+    void *sink_ctx;
+    bool compress;
+    bool failed;          /* sticky: a sink or bzip2 error, or API misuse */
+    bool tag_open;        /* "<Directory ..." written, '>' or "/>" pending */
+    unsigned depth;       /* open Directory elements */
+    bz_stream bz;
+    size_t text_len;
+    char text[FL_TEXT_BUF];
+    char out[FL_BZ_BUF];
+};
+
+/* Compress text[] with action (BZ_RUN or BZ_FINISH), draining out[] into the
+ * sink whenever it fills. */
+static int fl_w_compress(struct dc_fl_writer *w, int action)
+{
+    if (action == BZ_RUN && w->text_len == 0)
+        return 0;     /* bzlib calls a no-progress BZ_RUN a parameter error */
+    w->bz.next_in = w->text;
+    w->bz.avail_in = (unsigned)w->text_len;
+    for (;;) {
+        w->bz.next_out = w->out;
+        w->bz.avail_out = sizeof w->out;
+        int rc = BZ2_bzCompress(&w->bz, action);
+        if (rc != BZ_RUN_OK && rc != BZ_FINISH_OK && rc != BZ_STREAM_END)
+            return -1;
+        size_t n = sizeof w->out - w->bz.avail_out;
+        if (n > 0 && w->sink(w->out, n, w->sink_ctx) != 0)
+            return -1;
+        if (action == BZ_RUN ? w->bz.avail_in == 0 : rc == BZ_STREAM_END)
+            return 0;
+    }
+}
+
+static int fl_w_flush(struct dc_fl_writer *w)
+{
+    int rc = 0;
+    if (w->compress)
+        rc = fl_w_compress(w, BZ_RUN);
+    else if (w->text_len > 0)
+        rc = w->sink(w->text, w->text_len, w->sink_ctx);
+    w->text_len = 0;
+    if (rc != 0)
+        w->failed = true;
+    return rc;
+}
+
+static int fl_w_put(struct dc_fl_writer *w, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (w->text_len == sizeof w->text && fl_w_flush(w) != 0)
+            return -1;
+        size_t k = sizeof w->text - w->text_len;
+        if (k > n)
+            k = n;
+        memcpy(w->text + w->text_len, s, k);
+        w->text_len += k;
+        s += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static int fl_w_puts(struct dc_fl_writer *w, const char *s)
+{
+    return fl_w_put(w, s, strlen(s));
+}
+
+/* Smallest code point for each UTF-8 sequence length (overlong check). */
+static const uint32_t fl_utf8_min[5] = {0, 0, 0x80, 0x800, 0x10000};
+
+/* Length of the valid UTF-8 sequence at s that is also an XML 1.0 Char, or 0.
+ * C0 controls other than tab/LF/CR cannot appear in XML 1.0 at all, not even
+ * as character references, so such names are refused instead of written. */
+static size_t fl_utf8_char(const unsigned char *s)
+{
+    uint32_t c;
+    size_t n;
+    if (s[0] < 0x80) {
+        return (s[0] >= 0x20 || s[0] == '\t' || s[0] == '\n' || s[0] == '\r') ? 1 : 0;
+    } else if ((s[0] & 0xe0) == 0xc0) {
+        c = s[0] & 0x1f, n = 2;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        c = s[0] & 0x0f, n = 3;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        c = s[0] & 0x07, n = 4;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if (c < fl_utf8_min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
+        c == 0xfffe || c == 0xffff)
+        return 0;
+    return n;
+}
+
+/* Writes ' attr="value"' with XML escaping. Tab, LF and CR become character
+ * references because a parser normalises them to spaces in attribute values. */
+static int fl_w_attr(struct dc_fl_writer *w, const char *attr, const char *value)
+{
+    if (fl_w_puts(w, " ") || fl_w_puts(w, attr) || fl_w_puts(w, "=\""))
+        return -1;
+    const unsigned char *p = (const unsigned char *)value;
+    while (*p) {
+        size_t n = fl_utf8_char(p);
+        const char *esc = NULL;
+        if (n == 0) {
+            w->failed = true;     /* not UTF-8 or not an XML character */
+            return -1;
+        }
+        switch (*p) {
+        case '&': esc = "&amp;"; break;
+        case '<': esc = "&lt;"; break;
+        case '>': esc = "&gt;"; break;
+        case '"': esc = "&quot;"; break;
+        case '\'': esc = "&apos;"; break;
+        case '\t': esc = "&#9;"; break;
+        case '\n': esc = "&#10;"; break;
+        case '\r': esc = "&#13;"; break;
+        }
+        if (esc ? fl_w_puts(w, esc) : fl_w_put(w, (const char *)p, n))
+            return -1;
+        p += n;
+    }
+    return fl_w_puts(w, "\"");
+}
+
+/* Ends a pending "<Directory ..." with '>' because a child follows, then
+ * indents one tab per open directory below the top level (eiskaltdcpp's shape). */
+static int fl_w_child_start(struct dc_fl_writer *w)
+{
+    if (w->failed)
+        return -1;
+    if (w->tag_open) {
+        w->tag_open = false;
+        if (fl_w_puts(w, ">\r\n"))
+            return -1;
+    }
+    for (unsigned i = 0; i < w->depth; i++)
+        if (fl_w_puts(w, "\t"))
+            return -1;
+    return 0;
+}
+
+struct dc_fl_writer *dc_fl_writer_new(dc_fl_sink_cb sink, void *sink_ctx, bool compress,
+                                      const char *cid, const char *base, const char *generator)
+{
+    struct dc_fl_writer *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->sink = sink;
+    w->sink_ctx = sink_ctx;
+    w->compress = compress;
+    if (compress && BZ2_bzCompressInit(&w->bz, FL_BZ_LEVEL, 0, 0) != BZ_OK) {
+        free(w);
+        return NULL;
+    }
+    if (fl_w_puts(w, "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?>\r\n"
+                     "<FileListing Version=\"1\"") ||
+        (cid && fl_w_attr(w, "CID", cid)) ||
+        fl_w_attr(w, "Base", base ? base : "/") ||
+        (generator && fl_w_attr(w, "Generator", generator)) ||
+        fl_w_puts(w, ">\r\n")) {
+        dc_fl_writer_abort(w);
+        return NULL;
+    }
+    return w;
+}
+
+int dc_fl_writer_dir_begin(struct dc_fl_writer *w, const char *name, bool incomplete)
+{
+    if (fl_w_child_start(w))
+        return -1;
+    if (fl_name_problem(name)) {
+        w->failed = true;
+        return -1;
+    }
+    if (fl_w_puts(w, "<Directory") || fl_w_attr(w, "Name", name) ||
+        (incomplete && fl_w_attr(w, "Incomplete", "1")))
+        return -1;
+    w->tag_open = true;
+    w->depth++;
+    return 0;
+}
+
+int dc_fl_writer_dir_end(struct dc_fl_writer *w)
+{
+    if (w->failed || w->depth == 0) {
+        w->failed = true;
+        return -1;
+    }
+    w->depth--;
+    if (w->tag_open) {          /* no children: self-closing, as in partial lists */
+        w->tag_open = false;
+        return fl_w_puts(w, "/>\r\n");
+    }
+    return fl_w_child_start(w) || fl_w_puts(w, "</Directory>\r\n") ? -1 : 0;
+}
+
+int dc_fl_writer_file(struct dc_fl_writer *w, const char *name, uint64_t size,
+                      const uint8_t tth[DC_TTH_LEN])
+{
+    char num[24], b32[DC_TTH_BASE32_LEN + 1];
+    if (fl_w_child_start(w))
+        return -1;
+    if (fl_name_problem(name) ||
+        dc_base32_encode(tth, DC_TTH_LEN, b32, sizeof b32) != DC_TTH_BASE32_LEN) {
+        w->failed = true;
+        return -1;
+    }
+    snprintf(num, sizeof num, "%llu", (unsigned long long)size);
+    return fl_w_puts(w, "<File") || fl_w_attr(w, "Name", name) ||
+           fl_w_attr(w, "Size", num) || fl_w_attr(w, "TTH", b32) ||
+           fl_w_puts(w, "/>\r\n") ? -1 : 0;
+}
+
+int dc_fl_writer_finish(struct dc_fl_writer *w)
+{
+    while (!w->failed && w->depth > 0)
+        dc_fl_writer_dir_end(w);
+    int rc = -1;
+    if (!w->failed && fl_w_puts(w, "</FileListing>\r\n") == 0) {
+        if (w->compress)
+            rc = fl_w_compress(w, BZ_FINISH);
+        else
+            rc = fl_w_flush(w);
+    }
+    dc_fl_writer_abort(w);
+    return rc;
+}
+
+void dc_fl_writer_abort(struct dc_fl_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (w->compress)
+        BZ2_bzCompressEnd(&w->bz);
+    free(w);
+}
+
+int dc_fl_sink_stdio(const void *data, size_t len, void *ctx)
+{
+    return fwrite(data, 1, len, ctx) == len ? 0 : -1;
+}
+
+/* ---- tree ------------------------------------------------------------------ */
+
+static struct dc_fl_node *fl_node_new(struct dc_fl_node *parent, const char *name, bool is_dir)
+{
+    if (parent != NULL && !parent->is_dir)
+        return NULL;
+    struct dc_fl_node *n = calloc(1, sizeof *n);
+    if (n == NULL || (n->name = strdup(name ? name : "")) == NULL) {
+        free(n);
+        return NULL;
+    }
+    n->is_dir = is_dir;
+    n->parent = parent;
+    if (parent != NULL) {
+        if (parent->last_child)
+            parent->last_child->next_sibling = n;
+        else
+            parent->first_child = n;
+        parent->last_child = n;
+    }
+    return n;
+}
+
+struct dc_fl_node *dc_fl_node_new_dir(struct dc_fl_node *parent, const char *name)
+{
+    return fl_node_new(parent, name, true);
+}
+
+struct dc_fl_node *dc_fl_node_new_file(struct dc_fl_node *parent, const char *name,
+                                       uint64_t size, const uint8_t tth[DC_TTH_LEN])
+{
+    struct dc_fl_node *n = fl_node_new(parent, name, false);
+    if (n != NULL) {
+        n->size = size;
+        memcpy(n->tth, tth, DC_TTH_LEN);
+    }
+    return n;
+}
+
+/* Iterative, so a deep tree cannot exhaust the stack. Unlinks n from its parent
+ * first, so freeing a subtree leaves the rest of the tree consistent. */
+void dc_fl_node_free(struct dc_fl_node *n)
+{
+    if (n == NULL)
+        return;
+    struct dc_fl_node *p = n->parent;
+    if (p != NULL) {
+        struct dc_fl_node **link = &p->first_child, *prev = NULL;
+        while (*link != n)
+            prev = *link, link = &(*link)->next_sibling;
+        *link = n->next_sibling;
+        if (p->last_child == n)
+            p->last_child = prev;
+    }
+    struct dc_fl_node *cur = n;
+    for (;;) {
+        while (cur->first_child)
+            cur = cur->first_child;
+        struct dc_fl_node *up = cur->parent, *next = cur->next_sibling;
+        bool last = cur == n;
+        free(cur->name);
+        free(cur);
+        if (last)
+            return;
+        up->first_child = next;
+        cur = up;
+    }
+}
+
+/* Exact (case-sensitive) match per component; empty components are skipped so
+ * "a//b/" finds a/b, and "" finds n itself. */
+struct dc_fl_node *dc_fl_node_find(struct dc_fl_node *n, const char *path)
+{
+    while (n != NULL && *path) {
+        size_t len = strcspn(path, "/");
+        if (len > 0) {
+            struct dc_fl_node *c = n->first_child;
+            while (c && (strncmp(c->name, path, len) != 0 || c->name[len] != '\0'))
+                c = c->next_sibling;
+            n = c;
+        }
+        path += len;
+        if (*path == '/')
+            path++;
+    }
+    return n;
+}
+
+/* Iterative pre-order walk over parent/sibling links. */
+int dc_fl_write_tree(const struct dc_fl_node *root, dc_fl_sink_cb sink, void *sink_ctx,
+                     bool compress, const char *cid, const char *generator)
+{
+    if (root == NULL || !root->is_dir)
+        return -1;
+    struct dc_fl_writer *w = dc_fl_writer_new(sink, sink_ctx, compress, cid, "/", generator);
+    if (w == NULL)
+        return -1;
+    int rc = 0;
+    const struct dc_fl_node *n = root->first_child;
+    while (n != NULL && rc == 0) {
+        if (n->is_dir) {
+            rc = dc_fl_writer_dir_begin(w, n->name, n->incomplete);
+            if (rc == 0 && n->first_child) {
+                n = n->first_child;
+                continue;
+            }
+            if (rc == 0)
+                rc = dc_fl_writer_dir_end(w);
+        } else {
+            rc = dc_fl_writer_file(w, n->name, n->size, n->tth);
+        }
+        while (rc == 0 && n->next_sibling == NULL && n->parent != root) {
+            n = n->parent;
+            rc = dc_fl_writer_dir_end(w);
+        }
+        n = n->next_sibling;
+    }
+    if (rc != 0) {
+        dc_fl_writer_abort(w);
+        return -1;
+    }
+    return dc_fl_writer_finish(w);
+}
+
+/* ---- reader ---------------------------------------------------------------- */
+
+/* Names seen in one open directory: open addressing over offsets into one
+ * string buffer. Reset (memory kept) when the level is reused by a sibling. */
+struct fl_level {
+    struct dc_buf names;  /* owned: NUL-separated names */
+    size_t *slots;        /* owned: offset+1 into names, 0 = empty */
+    size_t cap, count;
+};
+
+enum fl_in_mode { fl_in_unknown, fl_in_plain, fl_in_bzip2, fl_in_bzip2_next };
+
+/* One dc_fl_read() call. Borrows the source and callbacks; owns the rest. */
+struct fl_reader {
+    dc_fl_source_cb source;
+    void *source_ctx;
+    const struct dc_fl_callbacks *cb;
+    void *cb_ctx;
+    char *err;                /* borrowed, may be NULL */
+    bool failed;              /* err already holds the first reason */
+    enum fl_in_mode mode;
+    bool bz_live;             /* bz needs BZ2_bzDecompressEnd */
+    bool src_eof;
+    bz_stream bz;
+    char *in;                 /* owned: FL_BZ_BUF raw bytes */
+    size_t in_pos, in_len;
+    bool seen_root;
+    int root_depth;           /* xmlTextReaderDepth of the root element */
+    int skip_depth;           /* >= 0: inside an ignored element at this depth */
+    struct fl_level *levels;  /* owned: [0] = root, [i] = i-th open directory */
+    size_t nlevels, levels_cap;
+};
+
+static void fl_fail(struct fl_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fl_fail(struct fl_reader *r, const char *fmt, ...)
+{
+    if (r->failed)
+        return;            /* keep the first reason: later ones are consequences */
+    r->failed = true;
+    if (r->err != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->err, DC_FL_ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* Pull more raw bytes when the input buffer is empty. 0, or -1 on error. */
+static int fl_fill(struct fl_reader *r)
+{
+    if (r->in_pos < r->in_len || r->src_eof)
+        return 0;
+    long n = r->source(r->in, FL_BZ_BUF, r->source_ctx);
+    if (n < 0 || (size_t)n > FL_BZ_BUF) {
+        fl_fail(r, "read error from the list source");
+        return -1;
+    }
+    r->in_pos = 0;
+    r->in_len = (size_t)n;
+    r->src_eof = n == 0;
+    return 0;
+}
+
+static int fl_bz_start(struct fl_reader *r)
+{
+    memset(&r->bz, 0, sizeof r->bz);
+    if (BZ2_bzDecompressInit(&r->bz, 0, 0) != BZ_OK) {
+        fl_fail(r, "bzip2: cannot initialise the decompressor");
+        return -1;
+    }
+    r->bz_live = true;
+    r->mode = fl_in_bzip2;
+    return 0;
+}
+
+/* The bytes XML parsing sees: decompressed or passed through. */
+static int fl_io_read(void *ctx, char *buf, int len)
+{
+    struct fl_reader *r = ctx;
+    if (r->failed)
+        return -1;
+    if (r->mode == fl_in_unknown) {
+        /* Sniff "BZh"; a short first read is topped up so a source that
+         * hands out one byte at a time is sniffed correctly too. */
+        while (!r->src_eof && r->in_len < 3) {
+            long n = r->source(r->in + r->in_len, FL_BZ_BUF - r->in_len, r->source_ctx);
+            if (n < 0 || (size_t)n > FL_BZ_BUF - r->in_len) {
+                fl_fail(r, "read error from the list source");
+                return -1;
+            }
+            r->in_len += (size_t)n;
+            r->src_eof = n == 0;
+        }
+        r->mode = fl_in_plain;
+        if (r->in_len >= 3 && memcmp(r->in, "BZh", 3) == 0 && fl_bz_start(r))
+            return -1;
+    }
+    for (;;) {
+        if (fl_fill(r))
+            return -1;
+        size_t avail = r->in_len - r->in_pos;
+        if (r->mode == fl_in_plain) {
+            size_t n = avail < (size_t)len ? avail : (size_t)len;
+            memcpy(buf, r->in + r->in_pos, n);
+            r->in_pos += n;
+            return (int)n;
+        }
+        if (r->mode == fl_in_bzip2_next) {
+            /* After a stream end: clean EOF, or the next stream of a
+             * multi-stream file (anything else fails its magic check). */
+            if (avail == 0)
+                return 0;
+            if (fl_bz_start(r))
+                return -1;
+        }
+        if (avail == 0) {
+            fl_fail(r, "bzip2 data truncated (input ended before the end of stream)");
+            return -1;
+        }
+        r->bz.next_in = r->in + r->in_pos;
+        r->bz.avail_in = (unsigned)avail;
+        r->bz.next_out = buf;
+        r->bz.avail_out = (unsigned)len;
+        int rc = BZ2_bzDecompress(&r->bz);
+        r->in_pos = r->in_len - r->bz.avail_in;
+        int produced = len - (int)r->bz.avail_out;
+        if (rc == BZ_STREAM_END) {
+            BZ2_bzDecompressEnd(&r->bz);
+            r->bz_live = false;
+            r->mode = fl_in_bzip2_next;
+        } else if (rc != BZ_OK) {
+            fl_fail(r, "bzip2 data corrupt (%s)",
+                    rc == BZ_DATA_ERROR_MAGIC ? "bad magic" :
+                    rc == BZ_DATA_ERROR ? "integrity check failed" :
+                    rc == BZ_MEM_ERROR ? "out of memory" : "decompressor error");
+            return -1;
+        }
+        if (produced > 0)
+            return produced;
+    }
+}
+
+static void fl_xml_error(void *ctx, xmlErrorPtr e)
+{
+    struct fl_reader *r = ctx;
+    if (e == NULL || e->level == XML_ERR_WARNING)
+        return;
+    const char *msg = e->message ? e->message : "unknown error";
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        len--;
+    fl_fail(r, "XML error at line %d: %.*s", e->line, (int)len, msg);
+}
+
+/* A fresh (or reused) level for a directory that was just opened. */
+static struct fl_level *fl_level_push(struct fl_reader *r)
+{
+    if (r->nlevels == r->levels_cap) {
+        size_t cap = r->levels_cap ? r->levels_cap * 2 : 8;
+        struct fl_level *l = realloc(r->levels, cap * sizeof *l);
+        if (l == NULL)
+            return NULL;
+        memset(l + r->levels_cap, 0, (cap - r->levels_cap) * sizeof *l);
+        r->levels = l;
+        r->levels_cap = cap;
+    }
+    struct fl_level *l = &r->levels[r->nlevels++];
+    dc_buf_reset(&l->names);
+    if (l->slots)
+        memset(l->slots, 0, l->cap * sizeof *l->slots);
+    l->count = 0;
+    return l;
+}
+
+static uint64_t fl_fold_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;          /* FNV-1a over ASCII-folded bytes */
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32 : c)) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Adds name to l. 1 if it was already there (ASCII case folded), 0 if added,
+ * -1 out of memory. */
+static int fl_level_add(struct fl_level *l, const char *name)
+{
+    if ((l->count + 1) * 2 > l->cap) {         /* keep load <= 1/2 */
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        size_t *slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return -1;
+        for (size_t i = 0; i < l->cap; i++) {
+            if (l->slots[i] == 0)
+                continue;
+            size_t j = fl_fold_hash(l->names.data + l->slots[i] - 1) & (cap - 1);
+            while (slots[j])
+                j = (j + 1) & (cap - 1);
+            slots[j] = l->slots[i];
+        }
+        free(l->slots);
+        l->slots = slots;
+        l->cap = cap;
+    }
+    size_t j = fl_fold_hash(name) & (l->cap - 1);
+    for (; l->slots[j]; j = (j + 1) & (l->cap - 1))
+        if (strcasecmp(l->names.data + l->slots[j] - 1, name) == 0)
+            return 1;
+    size_t off = l->names.len;
+    if (dc_buf_append(&l->names, name, strlen(name) + 1))
+        return -1;
+    l->slots[j] = off + 1;
+    l->count++;
+    return 0;
+}
+
+/* Decimal uint64 with no sign, space or overflow. */
+static int fl_parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Name checks shared by Directory and File, plus the per-directory uniqueness. */
+static int fl_check_name(struct fl_reader *r, const char *elem, const char *name)
+{
+    const char *why = name ? fl_name_problem(name) : "missing Name";
+    if (why != NULL) {
+        fl_fail(r, "%s: %s%s%s%s", elem, why, name ? " (\"" : "", name ? name : "",
+                name ? "\")" : "");
+        return -1;
+    }
+    int dup = fl_level_add(&r->levels[r->nlevels - 1], name);
+    if (dup < 0)
+        fl_fail(r, "out of memory");
+    else if (dup > 0)
+        fl_fail(r, "%s: duplicate name \"%s\" in one directory", elem, name);
+    return dup != 0 ? -1 : 0;
+}
+
+static int fl_on_root(struct fl_reader *r, xmlTextReaderPtr x, const char *elem)
+{
+    if (strcmp(elem, "FileListing") != 0 && strcmp(elem, "FileList") != 0) {
+        fl_fail(r, "root element is <%s>, not <FileListing>", elem);
+        return -1;
+    }
+    r->seen_root = true;
+    r->root_depth = xmlTextReaderDepth(x);
+    char *cid = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "CID");
+    char *base = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Base");
+    char *gen = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Generator");
+    int rc = -1;
+    if (base == NULL)
+        fl_fail(r, "FileListing has no Base attribute");
+    else if (base[0] != '/')
+        fl_fail(r, "FileListing Base \"%s\" does not start with '/'", base);
+    else if (fl_level_push(r) == NULL)
+        fl_fail(r, "out of memory");
+    else if (r->cb->listing && r->cb->listing(cid, base, gen, r->cb_ctx))
+        fl_fail(r, "stopped by the listing callback");
+    else
+        rc = 0;
+    xmlFree(cid);
+    xmlFree(base);
+    xmlFree(gen);
+    return rc;
+}
+
+static int fl_on_dir_end(struct fl_reader *r)
+{
+    r->nlevels--;
+    if (r->cb->dir_end && r->cb->dir_end(r->cb_ctx)) {
+        fl_fail(r, "stopped by the dir_end callback");
+        return -1;
+    }
+    return 0;
+}
+
+static int fl_on_element(struct fl_reader *r, xmlTextReaderPtr x)
+{
+    const char *elem = (const char *)xmlTextReaderConstLocalName(x);
+    if (elem == NULL) {
+        fl_fail(r, "out of memory");
+        return -1;
+    }
+    if (!r->seen_root)
+        return fl_on_root(r, x, elem);
+    bool empty = xmlTextReaderIsEmptyElement(x) == 1;
+    int rc = 0;
+    char *name = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Name");
+    if (strcmp(elem, "Directory") == 0) {
+        char *inc = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Incomplete");
+        bool incomplete = inc != NULL && strcmp(inc, "1") == 0;
+        xmlFree(inc);
+        if (fl_check_name(r, elem, name)) {
+            rc = -1;
+        } else if (r->cb->dir_begin && r->cb->dir_begin(name, incomplete, r->cb_ctx)) {
+            fl_fail(r, "stopped by the dir_begin callback");
+            rc = -1;
+        } else if (fl_level_push(r) == NULL) {
+            fl_fail(r, "out of memory");
+            rc = -1;
+        } else if (empty) {     /* <Directory .../> has no end-element node */
+            rc = fl_on_dir_end(r);
+        }
+    } else if (strcmp(elem, "File") == 0) {
+        char *size_s = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Size");
+        char *tth_s = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "TTH");
+        uint64_t size;
+        uint8_t tth[DC_TTH_LEN];
+        if (fl_check_name(r, elem, name)) {
+            rc = -1;
+        } else if (fl_parse_u64(size_s, &size)) {
+            fl_fail(r, "File \"%s\": bad Size \"%s\"", name, size_s ? size_s : "(missing)");
+            rc = -1;
+        } else if (tth_s == NULL || strlen(tth_s) != DC_TTH_BASE32_LEN ||
+                   dc_base32_decode(tth_s, DC_TTH_BASE32_LEN, tth, sizeof tth) != DC_TTH_LEN) {
+            fl_fail(r, "File \"%s\": bad TTH \"%s\"", name, tth_s ? tth_s : "(missing)");
+            rc = -1;
+        } else if (r->cb->file && r->cb->file(name, size, tth, r->cb_ctx)) {
+            fl_fail(r, "stopped by the file callback");
+            rc = -1;
+        }
+        xmlFree(size_s);
+        xmlFree(tth_s);
+        if (!empty)
+            r->skip_depth = xmlTextReaderDepth(x);   /* ignore any content */
+    } else if (!empty) {
+        r->skip_depth = xmlTextReaderDepth(x);       /* unknown element: ignore */
+    }
+    xmlFree(name);
+    return rc;
+}
+
+static int fl_on_node(struct fl_reader *r, xmlTextReaderPtr x)
+{
+    int type = xmlTextReaderNodeType(x);
+    if (type == XML_READER_TYPE_DOCUMENT_TYPE) {
+        fl_fail(r, "a DOCTYPE is not allowed in a file list");
+        return -1;
+    }
+    if (r->skip_depth >= 0) {
+        if (type == XML_READER_TYPE_END_ELEMENT && xmlTextReaderDepth(x) == r->skip_depth)
+            r->skip_depth = -1;
+        return 0;
+    }
+    if (type == XML_READER_TYPE_ELEMENT)
+        return fl_on_element(r, x);
+    if (type == XML_READER_TYPE_END_ELEMENT && xmlTextReaderDepth(x) > r->root_depth)
+        return fl_on_dir_end(r);    /* only Directory can be open here */
+    return 0;
+}
+
+/* libxml2 may stop pulling input once the root element closes; read the rest
+ * so a truncated or corrupt bzip2 tail is still caught, and so is trailing
+ * non-whitespace. */
+static int fl_drain(struct fl_reader *r)
+{
+    char buf[4096];
+    int n;
+    while ((n = fl_io_read(r, buf, sizeof buf)) > 0) {
+        for (int i = 0; i < n; i++) {
+            if (!strchr(" \t\r\n", buf[i])) {
+                fl_fail(r, "data after the end of the list");
+                return -1;
+            }
+        }
+    }
+    return n;
+}
+
+int dc_fl_read(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
+               void *cb_ctx, char *err)
+{
+    struct fl_reader r = {
+        .source = source, .source_ctx = source_ctx, .cb = cb, .cb_ctx = cb_ctx,
+        .err = err, .mode = fl_in_unknown, .skip_depth = -1,
+    };
+    if (err != NULL)
+        err[0] = '\0';
+    r.in = malloc(FL_BZ_BUF);
+    xmlTextReaderPtr x = NULL;
+    if (r.in == NULL)
+        fl_fail(&r, "out of memory");
+    else if ((x = xmlReaderForIO(fl_io_read, NULL, &r, NULL, NULL, XML_PARSE_NONET)) == NULL)
+        fl_fail(&r, "cannot create the XML reader");
+    if (x != NULL) {
+        xmlTextReaderSetStructuredErrorHandler(x, fl_xml_error, &r);
+        int rc;
+        while ((rc = xmlTextReaderRead(x)) == 1 && fl_on_node(&r, x) == 0)
+            ;
+        if (rc < 0)
+            fl_fail(&r, "XML parse error");
+        else if (rc == 0 && !r.seen_root)
+            fl_fail(&r, "no FileListing element");
+        else if (rc == 0)
+            fl_drain(&r);
+        xmlFreeTextReader(x);
+    }
+    if (r.bz_live)
+        BZ2_bzDecompressEnd(&r.bz);
+    for (size_t i = 0; i < r.levels_cap; i++) {
+        dc_buf_cleanup(&r.levels[i].names);
+        free(r.levels[i].slots);
+    }
+    free(r.levels);
+    free(r.in);
+    return r.failed ? -1 : 0;
+}
+
+long dc_fl_source_stdio(void *buf, size_t cap, void *ctx)
+{
+    size_t n = fread(buf, 1, cap, ctx);
+    return n == 0 && ferror((FILE *)ctx) ? -1 : (long)n;
+}
+
+/* ---- read_tree ------------------------------------------------------------- */
+
+/* Building state for dc_fl_read_tree. Owns base until handed out. */
+struct fl_build {
+    struct dc_fl_node *root;   /* borrowed from dc_fl_read_tree */
+    struct dc_fl_node *cur;    /* borrowed: directory being filled */
+    char *base;                /* owned */
+};
+
+static int fl_build_listing(const char *cid, const char *base, const char *gen, void *ctx)
+{
+    struct fl_build *b = ctx;
+    (void)cid;
+    (void)gen;
+    b->base = strdup(base);
+    return b->base == NULL ? -1 : 0;
+}
+
+static int fl_build_dir_begin(const char *name, bool incomplete, void *ctx)
+{
+    struct fl_build *b = ctx;
+    struct dc_fl_node *d = dc_fl_node_new_dir(b->cur, name);
+    if (d == NULL)
+        return -1;
+    d->incomplete = incomplete;
+    b->cur = d;
+    return 0;
+}
+
+static int fl_build_dir_end(void *ctx)
+{
+    struct fl_build *b = ctx;
+    b->cur = b->cur->parent;
+    return 0;
+}
+
+static int fl_build_file(const char *name, uint64_t size, const uint8_t tth[DC_TTH_LEN],
+                         void *ctx)
+{
+    struct fl_build *b = ctx;
+    return dc_fl_node_new_file(b->cur, name, size, tth) == NULL ? -1 : 0;
+}
+
+struct dc_fl_node *dc_fl_read_tree(dc_fl_source_cb source, void *source_ctx,
+                                   char **base_out, char *err)
+{
+    /* Not static: a const table of function pointers would still be a
+     * relocated (writable before relro) data symbol. */
+    const struct dc_fl_callbacks cbs = {
+        fl_build_listing, fl_build_dir_begin, fl_build_dir_end, fl_build_file,
+    };
+    struct fl_build b = {.root = dc_fl_node_new_dir(NULL, "")};
+    if (b.root == NULL) {
+        if (err != NULL)
+            snprintf(err, DC_FL_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    b.cur = b.root;
+    if (dc_fl_read(source, source_ctx, &cbs, &b, err) != 0) {
+        dc_fl_node_free(b.root);
+        free(b.base);
+        return NULL;
+    }
+    if (base_out != NULL)
+        *base_out = b.base;
+    else
+        free(b.base);
+    return b.root;
+}

@@ -1,0 +1,580 @@
+/* test_filelist.c: file list writer, streaming reader and tree helpers
+ * (proto/filelist.h). Lists are written into and read from memory; the
+ * eiskaltdcpp fixture in data/ is the exact list from protocol notes §1.6.
+ */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <bzlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/base32.h"
+#include "proto/buf.h"
+#include "proto/filelist.h"
+
+#define FIXTURE DC_TEST_DATA_DIR "/eiskaltdcpp.xml"
+
+/* A memory source that hands out at most chunk bytes per call. */
+struct mem_src {
+    const char *data;
+    size_t len, pos, chunk;
+};
+
+static long mem_source(void *buf, size_t cap, void *ctx)
+{
+    struct mem_src *m = ctx;
+    size_t n = m->len - m->pos;
+    if (n > cap)
+        n = cap;
+    if (m->chunk && n > m->chunk)
+        n = m->chunk;
+    memcpy(buf, m->data + m->pos, n);
+    m->pos += n;
+    return (long)n;
+}
+
+static int buf_sink(const void *data, size_t len, void *ctx)
+{
+    return dc_buf_append(ctx, data, len);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        cr_assert_eq(dc_buf_append(&b, tmp, n), 0);
+    fclose(f);
+    return dc_buf_steal(&b, len);
+}
+
+static struct dc_fl_node *read_mem(const char *data, size_t len, size_t chunk, char **base,
+                                   char *err)
+{
+    struct mem_src m = {data, len, 0, chunk};
+    return dc_fl_read_tree(mem_source, &m, base, err);
+}
+
+static int read_str_err(const char *xml, char *err)
+{
+    struct dc_fl_node *t = read_mem(xml, strlen(xml), 0, NULL, err);
+    dc_fl_node_free(t);
+    return t ? 0 : -1;
+}
+
+static void tth_of(const char *b32, uint8_t tth[DC_TTH_LEN])
+{
+    cr_assert_eq(dc_base32_decode(b32, strlen(b32), tth, DC_TTH_LEN), DC_TTH_LEN);
+}
+
+static void check_file(struct dc_fl_node *root, const char *path, uint64_t size,
+                       const char *tth_b32)
+{
+    struct dc_fl_node *f = dc_fl_node_find(root, path);
+    cr_assert_not_null(f, "%s missing", path);
+    cr_assert(!f->is_dir);
+    cr_assert_eq(f->size, size, "%s size %llu", path, (unsigned long long)f->size);
+    uint8_t tth[DC_TTH_LEN];
+    tth_of(tth_b32, tth);
+    cr_assert_arr_eq(f->tth, tth, DC_TTH_LEN);
+}
+
+static void check_eiskalt_tree(struct dc_fl_node *t)
+{
+    cr_assert_not_null(dc_fl_node_find(t, "share/sub"));
+    cr_assert(dc_fl_node_find(t, "share/sub")->is_dir);
+    check_file(t, "share/sub/hello world.txt", 6, "DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI");
+    check_file(t, "share/a1025.bin", 1025, "PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY");
+    check_file(t, "share/empty.bin", 0, "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ");
+    cr_assert_null(t->first_child->next_sibling, "only one top-level dir");
+}
+
+/* Recursive structural equality, including order. */
+static void tree_eq(const struct dc_fl_node *a, const struct dc_fl_node *b)
+{
+    cr_assert_str_eq(a->name, b->name);
+    cr_assert_eq(a->is_dir, b->is_dir, "%s", a->name);
+    if (a->is_dir) {
+        cr_assert_eq(a->incomplete, b->incomplete, "%s", a->name);
+    } else {
+        cr_assert_eq(a->size, b->size, "%s", a->name);
+        cr_assert_arr_eq(a->tth, b->tth, DC_TTH_LEN, "%s", a->name);
+    }
+    const struct dc_fl_node *x = a->first_child, *y = b->first_child;
+    for (; x && y; x = x->next_sibling, y = y->next_sibling) {
+        cr_assert_eq(y->parent, b);
+        tree_eq(x, y);
+    }
+    cr_assert(x == NULL && y == NULL, "child count differs under \"%s\"", a->name);
+}
+
+/* A tree with nested dirs, an empty dir, 0-byte files, UTF-8 and XML
+ * special characters in names. */
+static struct dc_fl_node *sample_tree(void)
+{
+    uint8_t t1[DC_TTH_LEN], t2[DC_TTH_LEN];
+    for (int i = 0; i < DC_TTH_LEN; i++)
+        t1[i] = (uint8_t)i, t2[i] = (uint8_t)(255 - 7 * i);
+    struct dc_fl_node *root = dc_fl_node_new_dir(NULL, "");
+    struct dc_fl_node *music = dc_fl_node_new_dir(root, "Music");
+    struct dc_fl_node *deep = dc_fl_node_new_dir(dc_fl_node_new_dir(music, "a"), "b");
+    dc_fl_node_new_file(deep, "deep.flac", UINT64_MAX, t1);
+    dc_fl_node_new_file(music, "zero.bin", 0, t2);
+    dc_fl_node_new_dir(music, "empty dir");
+    dc_fl_node_new_file(music, "\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt",
+                        12345, t2);
+    struct dc_fl_node *odd = dc_fl_node_new_dir(root, "R&D <\"quoted\"> 'x'");
+    dc_fl_node_new_file(odd, "a&amp;b<c>d\"e'f.txt", 1, t1);
+    dc_fl_node_new_file(odd, "tab\there\nline\rcr.txt", 2, t1);
+    dc_fl_node_new_file(odd, "emoji \xf0\x9f\x98\x80.bin", 0, t2);
+    dc_fl_node_new_dir(root, "top-level empty");
+    return root;
+}
+
+static char *write_mem(const struct dc_fl_node *root, bool compress, size_t *len)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    cr_assert_eq(dc_fl_write_tree(root, buf_sink, &b, compress,
+                                  "5B7HQVNN7HGHBLNXHUQOUZH4ULW2GHV5X3RERFA", "dcharness test"), 0);
+    return dc_buf_steal(&b, len);
+}
+
+Test(filelist, reads_eiskaltdcpp_list_plain)
+{
+    size_t len;
+    char *xml = slurp(FIXTURE, &len);
+    cr_assert(memchr(xml, '\t', len) && strstr(xml, "\r\n"), "fixture keeps tabs and CRLF");
+    char err[DC_FL_ERR_LEN], *base = NULL;
+    struct dc_fl_node *t = read_mem(xml, len, 0, &base, err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_str_eq(base, "/");
+    check_eiskalt_tree(t);
+    dc_fl_node_free(t);
+    free(base);
+    free(xml);
+}
+
+Test(filelist, reads_eiskaltdcpp_list_bzip2)
+{
+    size_t len;
+    char *bz = slurp(FIXTURE ".bz2", &len);
+    cr_assert(len > 3 && memcmp(bz, "BZh", 3) == 0);
+    char err[DC_FL_ERR_LEN];
+    for (size_t chunk = 0; chunk <= 1; chunk++) {      /* whole and 1 byte per read */
+        struct dc_fl_node *t = read_mem(bz, len, chunk, NULL, err);
+        cr_assert_not_null(t, "chunk %zu: %s", chunk, err);
+        check_eiskalt_tree(t);
+        dc_fl_node_free(t);
+    }
+    free(bz);
+}
+
+struct listing_seen {
+    char cid[64], gen[64];
+    int dirs, ends, files;
+};
+
+static int seen_listing(const char *cid, const char *base, const char *gen, void *ctx)
+{
+    struct listing_seen *s = ctx;
+    (void)base;
+    snprintf(s->cid, sizeof s->cid, "%s", cid ? cid : "(null)");
+    snprintf(s->gen, sizeof s->gen, "%s", gen ? gen : "(null)");
+    return 0;
+}
+static int seen_dir(const char *name, bool inc, void *ctx)
+{
+    (void)name, (void)inc;
+    ((struct listing_seen *)ctx)->dirs++;
+    return 0;
+}
+static int seen_end(void *ctx)
+{
+    ((struct listing_seen *)ctx)->ends++;
+    return 0;
+}
+static int seen_file(const char *name, uint64_t size, const uint8_t *tth, void *ctx)
+{
+    (void)name, (void)size, (void)tth;
+    ((struct listing_seen *)ctx)->files++;
+    return 0;
+}
+
+Test(filelist, callbacks_see_listing_attributes_and_counts)
+{
+    FILE *f = fopen(FIXTURE ".bz2", "rb");
+    cr_assert_not_null(f);
+    struct dc_fl_callbacks cb = {seen_listing, seen_dir, seen_end, seen_file};
+    struct listing_seen s = {0};
+    char err[DC_FL_ERR_LEN];
+    cr_assert_eq(dc_fl_read(dc_fl_source_stdio, f, &cb, &s, err), 0, "%s", err);
+    fclose(f);
+    cr_assert_str_eq(s.cid, "5B7HQVNN7HGHBLNXHUQOUZH4ULW2GHV5X3RERFA");
+    cr_assert_str_eq(s.gen, "EiskaltDC++ 2.4.2");
+    cr_assert_eq(s.dirs, 2);
+    cr_assert_eq(s.ends, 2);
+    cr_assert_eq(s.files, 3);
+}
+
+Test(filelist, writes_eiskaltdcpp_shape_byte_for_byte)
+{
+    size_t len, out_len;
+    char *xml = slurp(FIXTURE, &len);
+    char err[DC_FL_ERR_LEN];
+    struct dc_fl_node *t = read_mem(xml, len, 0, NULL, err);
+    cr_assert_not_null(t, "%s", err);
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    cr_assert_eq(dc_fl_write_tree(t, buf_sink, &b, false,
+                                  "5B7HQVNN7HGHBLNXHUQOUZH4ULW2GHV5X3RERFA", "EiskaltDC++ 2.4.2"), 0);
+    char *out = dc_buf_steal(&b, &out_len);
+    cr_assert_eq(out_len, len, "wrote:\n%s", out);
+    cr_assert_arr_eq(out, xml, len, "wrote:\n%s", out);
+    dc_fl_node_free(t);
+    free(out);
+    free(xml);
+}
+
+static void round_trip(bool compress, size_t chunk)
+{
+    struct dc_fl_node *src = sample_tree();
+    size_t len;
+    char *data = write_mem(src, compress, &len);
+    cr_assert_eq(len > 3 && memcmp(data, "BZh", 3) == 0, compress);
+    char err[DC_FL_ERR_LEN], *base = NULL;
+    struct dc_fl_node *back = read_mem(data, len, chunk, &base, err);
+    cr_assert_not_null(back, "%s", err);
+    cr_assert_str_eq(base, "/");
+    tree_eq(src, back);
+    cr_assert_not_null(dc_fl_node_find(back, "Music/a/b/deep.flac"));
+    cr_assert_eq(dc_fl_node_find(back, "Music/a/b/deep.flac")->size, UINT64_MAX);
+    cr_assert_null(dc_fl_node_find(back, "Music/empty dir")->first_child);
+    dc_fl_node_free(src);
+    dc_fl_node_free(back);
+    free(base);
+    free(data);
+}
+
+Test(filelist, round_trips_plain) { round_trip(false, 0); }
+Test(filelist, round_trips_bzip2) { round_trip(true, 0); }
+Test(filelist, round_trips_bzip2_one_byte_reads) { round_trip(true, 1); }
+Test(filelist, round_trips_plain_seven_byte_reads) { round_trip(false, 7); }
+
+Test(filelist, compressed_output_is_the_plain_output_bzipped)
+{
+    struct dc_fl_node *t = sample_tree();
+    size_t plen, clen;
+    char *plain = write_mem(t, false, &plen);
+    char *bz = write_mem(t, true, &clen);
+    char *dec = malloc(plen + 16);
+    unsigned dlen = (unsigned)plen + 16;
+    cr_assert_eq(BZ2_bzBuffToBuffDecompress(dec, &dlen, bz, (unsigned)clen, 0, 0), BZ_OK);
+    cr_assert_eq(dlen, plen);
+    cr_assert_arr_eq(dec, plain, plen);
+    cr_assert(strstr(plain, "R&amp;D &lt;&quot;quoted&quot;&gt; &apos;x&apos;"), "%s", plain);
+    cr_assert(strstr(plain, "tab&#9;here&#10;line&#13;cr.txt"), "%s", plain);
+    cr_assert(strstr(plain, "<Directory Name=\"empty dir\"/>"), "%s", plain);
+    cr_assert_eq(strncmp(plain, "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?>\r\n"
+                                "<FileListing Version=\"1\" CID=\"", 86), 0, "%s", plain);
+    free(dec);
+    free(bz);
+    free(plain);
+    dc_fl_node_free(t);
+}
+
+Test(filelist, reads_multi_stream_bzip2)
+{
+    size_t len;
+    char *xml = slurp(FIXTURE, &len);
+    size_t half = len / 2;
+    unsigned cap = (unsigned)len + 1024, l1 = cap, l2 = cap;
+    char *out = malloc(2 * cap);
+    cr_assert_eq(BZ2_bzBuffToBuffCompress(out, &l1, xml, (unsigned)half, 9, 0, 0), BZ_OK);
+    cr_assert_eq(BZ2_bzBuffToBuffCompress(out + l1, &l2, xml + half, (unsigned)(len - half),
+                                          9, 0, 0), BZ_OK);
+    char err[DC_FL_ERR_LEN];
+    struct dc_fl_node *t = read_mem(out, l1 + l2, 0, NULL, err);
+    cr_assert_not_null(t, "%s", err);
+    check_eiskalt_tree(t);
+    dc_fl_node_free(t);
+    /* Trailing garbage after the stream is not a second stream. */
+    char *whole = slurp(FIXTURE ".bz2", &len);
+    char *bad = malloc(len + 8);
+    memcpy(bad, whole, len);
+    memcpy(bad + len, "junkjunk", 8);
+    cr_assert_null(read_mem(bad, len + 8, 0, NULL, err));
+    cr_assert(strstr(err, "bzip2"), "%s", err);
+    free(bad);
+    free(whole);
+    free(out);
+    free(xml);
+}
+
+Test(filelist, accepts_utf8_bom)
+{
+    const char *xml = "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+                      "<FileListing Version=\"1\" Base=\"/\"><Directory Name=\"d\"/></FileListing>";
+    char err[DC_FL_ERR_LEN];
+    struct dc_fl_node *t = read_mem(xml, strlen(xml), 0, NULL, err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_not_null(dc_fl_node_find(t, "d"));
+    dc_fl_node_free(t);
+}
+
+Test(filelist, accepts_old_root_partial_list_and_unknown_elements)
+{
+    const char *xml =
+        "<FileList Version=\"1\" Base=\"/share/\">"
+        "<Directory Name=\"sub\" Incomplete=\"1\" />"
+        "<Extra><Directory Name=\"ignored\"/></Extra>"
+        "<File Name=\"top.txt\" Size=\"3\" TTH=\"LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ\">"
+        "<Note>x</Note></File>"
+        "</FileList>";
+    char err[DC_FL_ERR_LEN], *base = NULL;
+    struct dc_fl_node *t = read_mem(xml, strlen(xml), 0, &base, err);
+    cr_assert_not_null(t, "%s", err);
+    cr_assert_str_eq(base, "/share/");
+    cr_assert(dc_fl_node_find(t, "sub")->incomplete);
+    cr_assert_null(dc_fl_node_find(t, "ignored"));
+    check_file(t, "top.txt", 3, "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ");
+    dc_fl_node_free(t);
+    free(base);
+}
+
+Test(filelist, rejects_truncated_bzip2_at_every_cut)
+{
+    size_t len;
+    char *bz = slurp(FIXTURE ".bz2", &len);
+    char err[DC_FL_ERR_LEN];
+    for (size_t cut = 0; cut < len; cut++) {
+        err[0] = '\0';
+        cr_assert_null(read_mem(bz, cut, 0, NULL, err), "cut at %zu accepted", cut);
+        cr_assert(err[0] != '\0', "cut at %zu: no reason", cut);
+        if (cut >= 3)
+            cr_assert(strstr(err, "truncated"), "cut at %zu: %s", cut, err);
+    }
+    free(bz);
+}
+
+Test(filelist, rejects_corrupt_bzip2)
+{
+    size_t len;
+    char *bz = slurp(FIXTURE ".bz2", &len);
+    bz[len / 2] ^= 0x55;
+    char err[DC_FL_ERR_LEN];
+    cr_assert_null(read_mem(bz, len, 0, NULL, err));
+    cr_assert(strstr(err, "bzip2"), "%s", err);
+    free(bz);
+}
+
+#define OK_TTH "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ"
+#define LIST(body) "<?xml version=\"1.0\" encoding=\"utf-8\"?>" \
+                   "<FileListing Version=\"1\" Base=\"/\">" body "</FileListing>"
+
+struct bad_case {
+    const char *what, *data, *reason;
+};
+
+static const struct bad_case bad_cases[] = {
+    {"empty input", "", "XML"},
+    {"garbage", "\x01\x02garbage\xff\xfe not xml at all", "XML"},
+    {"bad XML", LIST("<Directory Name=\"a\"></File>"), "XML"},
+    {"unclosed root", "<FileListing Base=\"/\"><Directory Name=\"a\">", "XML"},
+    {"text after root", LIST("") "<x/>", ""},
+    {"wrong root", "<Files Base=\"/\"/>", "root"},
+    {"missing Base", "<FileListing Version=\"1\"></FileListing>", "Base"},
+    {"relative Base", "<FileListing Base=\"share\"></FileListing>", "Base"},
+    {"short TTH", LIST("<File Name=\"f\" Size=\"1\" TTH=\"LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLN\"/>"), "TTH"},
+    {"long TTH", LIST("<File Name=\"f\" Size=\"1\" TTH=\"" OK_TTH "A\"/>"), "TTH"},
+    {"bad TTH char", LIST("<File Name=\"f\" Size=\"1\" TTH=\"1WPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ\"/>"), "TTH"},
+    {"missing TTH", LIST("<File Name=\"f\" Size=\"1\"/>"), "TTH"},
+    {"negative Size", LIST("<File Name=\"f\" Size=\"-1\" TTH=\"" OK_TTH "\"/>"), "Size"},
+    {"Size with junk", LIST("<File Name=\"f\" Size=\"12a\" TTH=\"" OK_TTH "\"/>"), "Size"},
+    {"Size overflow", LIST("<File Name=\"f\" Size=\"18446744073709551616\" TTH=\"" OK_TTH "\"/>"), "Size"},
+    {"empty Size", LIST("<File Name=\"f\" Size=\"\" TTH=\"" OK_TTH "\"/>"), "Size"},
+    {"missing Size", LIST("<File Name=\"f\" TTH=\"" OK_TTH "\"/>"), "Size"},
+    {"dotdot dir", LIST("<Directory Name=\"..\"/>"), ".."},
+    {"dot file", LIST("<File Name=\".\" Size=\"1\" TTH=\"" OK_TTH "\"/>"), ".."},
+    {"slash", LIST("<Directory Name=\"a/b\"/>"), "'/'"},
+    {"backslash", LIST("<File Name=\"a\\b\" Size=\"1\" TTH=\"" OK_TTH "\"/>"), "'/'"},
+    {"empty name", LIST("<Directory Name=\"\"/>"), "empty"},
+    {"missing name", LIST("<File Size=\"1\" TTH=\"" OK_TTH "\"/>"), "Name"},
+    {"duplicate files", LIST("<Directory Name=\"d\"><File Name=\"A.txt\" Size=\"1\" TTH=\"" OK_TTH "\"/>"
+                             "<File Name=\"a.TXT\" Size=\"2\" TTH=\"" OK_TTH "\"/></Directory>"), "duplicate"},
+    {"duplicate dir and file", LIST("<Directory Name=\"Same\"/><File Name=\"sAME\" Size=\"1\" TTH=\"" OK_TTH "\"/>"), "duplicate"},
+    {"duplicate top dirs", LIST("<Directory Name=\"x\"></Directory><Directory Name=\"X\"/>"), "duplicate"},
+    {"doctype (XXE)", "<?xml version=\"1.0\"?><!DOCTYPE FileListing [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+                      "<FileListing Base=\"/\"><Directory Name=\"&x;\"/></FileListing>", "entity"},
+    {"doctype only", "<!DOCTYPE FileListing><FileListing Base=\"/\"/>", "DOCTYPE"},
+    {"billion laughs", "<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>"
+                       "<FileListing Base=\"/\"><Directory Name=\"&b;\"/></FileListing>", "DOCTYPE"},
+    {"undeclared entity", LIST("<Directory Name=\"&nope;\"/>"), "XML"},
+    {"invalid UTF-8", LIST("<Directory Name=\"\xc3\x28\"/>"), "XML"},
+};
+
+Test(filelist, rejects_malformed_lists_with_a_reason_and_silent_stderr, .init = cr_redirect_stderr)
+{
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const struct bad_case *c = &bad_cases[i];
+        char err[DC_FL_ERR_LEN] = "";
+        cr_assert_eq(read_str_err(c->data, err), -1, "%s accepted", c->what);
+        cr_assert(err[0] != '\0', "%s: no reason", c->what);
+        cr_assert(strstr(err, c->reason), "%s: reason \"%s\" lacks \"%s\"", c->what, err, c->reason);
+    }
+    fflush(stderr);
+    cr_assert_stderr_eq_str("", "libxml2 printed to stderr");
+}
+
+Test(filelist, same_name_in_different_dirs_is_fine)
+{
+    char err[DC_FL_ERR_LEN];
+    cr_assert_eq(read_str_err(LIST("<Directory Name=\"a\"><File Name=\"x\" Size=\"1\" TTH=\"" OK_TTH "\"/></Directory>"
+                                   "<Directory Name=\"b\"><File Name=\"X\" Size=\"1\" TTH=\"" OK_TTH "\"/>"
+                                   "<Directory Name=\"a\"/></Directory>"), err), 0, "%s", err);
+}
+
+struct stop_ctx {
+    int files, stop_at;
+};
+
+static int stop_file(const char *name, uint64_t size, const uint8_t *tth, void *ctx)
+{
+    struct stop_ctx *s = ctx;
+    (void)name, (void)size, (void)tth;
+    return ++s->files == s->stop_at;
+}
+
+Test(filelist, callback_returning_nonzero_stops_with_error)
+{
+    const char *xml = LIST("<File Name=\"1\" Size=\"1\" TTH=\"" OK_TTH "\"/>"
+                           "<File Name=\"2\" Size=\"1\" TTH=\"" OK_TTH "\"/>"
+                           "<File Name=\"3\" Size=\"1\" TTH=\"" OK_TTH "\"/>");
+    struct dc_fl_callbacks cb = {.file = stop_file};
+    struct stop_ctx s = {0, 2};
+    struct mem_src m = {xml, strlen(xml), 0, 0};
+    char err[DC_FL_ERR_LEN];
+    cr_assert_eq(dc_fl_read(mem_source, &m, &cb, &s, err), -1);
+    cr_assert_eq(s.files, 2, "no callback after the stop");
+    cr_assert(strstr(err, "callback"), "%s", err);
+    s = (struct stop_ctx){0, 0};
+    m.pos = 0;
+    cr_assert_eq(dc_fl_read(mem_source, &m, &cb, &s, err), 0, "%s", err);
+    cr_assert_eq(s.files, 3);
+}
+
+static long failing_source(void *buf, size_t cap, void *ctx)
+{
+    (void)buf, (void)cap, (void)ctx;
+    return -1;
+}
+
+Test(filelist, source_error_is_reported)
+{
+    char err[DC_FL_ERR_LEN];
+    cr_assert_null(dc_fl_read_tree(failing_source, NULL, NULL, err));
+    cr_assert(strstr(err, "read error"), "%s", err);
+}
+
+static int failing_sink(const void *data, size_t len, void *ctx)
+{
+    (void)data, (void)len;
+    return --*(int *)ctx < 0 ? -1 : 0;
+}
+
+Test(filelist, writer_reports_sink_errors)
+{
+    struct dc_fl_node *t = sample_tree();
+    for (int compress = 0; compress <= 1; compress++) {
+        int budget = 0;
+        cr_assert_eq(dc_fl_write_tree(t, failing_sink, &budget, compress, NULL, NULL), -1);
+    }
+    dc_fl_node_free(t);
+}
+
+Test(filelist, writer_refuses_names_the_reader_would_reject)
+{
+    static const char *bad[] = {"", ".", "..", "a/b", "a\\b", "bad\x01" "ctl", "bad\xc3\x28utf8",
+                                "overlong\xc0\xaf", "surrogate\xed\xa0\x80"};
+    uint8_t tth[DC_TTH_LEN] = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct dc_buf b;
+        dc_buf_init(&b, 0);
+        struct dc_fl_writer *w = dc_fl_writer_new(buf_sink, &b, false, NULL, "/", NULL);
+        cr_assert_not_null(w);
+        cr_assert_eq(dc_fl_writer_file(w, bad[i], 1, tth), -1, "file name %zu accepted", i);
+        cr_assert_eq(dc_fl_writer_finish(w), -1, "finish after a refused name");
+        w = dc_fl_writer_new(buf_sink, &b, true, NULL, "/", NULL);
+        cr_assert_eq(dc_fl_writer_dir_begin(w, bad[i], false), -1, "dir name %zu accepted", i);
+        dc_fl_writer_abort(w);
+        dc_buf_cleanup(&b);
+    }
+}
+
+Test(filelist, writer_closes_open_dirs_and_refuses_unbalanced_end)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    struct dc_fl_writer *w = dc_fl_writer_new(buf_sink, &b, false, NULL, "/share/", "g");
+    cr_assert_eq(dc_fl_writer_dir_end(w), -1);
+    dc_fl_writer_abort(w);
+    dc_buf_reset(&b);
+    w = dc_fl_writer_new(buf_sink, &b, false, NULL, "/share/", "g");
+    uint8_t tth[DC_TTH_LEN] = {1};
+    cr_assert_eq(dc_fl_writer_dir_begin(w, "a", false), 0);
+    cr_assert_eq(dc_fl_writer_dir_begin(w, "b", true), 0);
+    cr_assert_eq(dc_fl_writer_file(w, "f", 9, tth), 0);
+    cr_assert_eq(dc_fl_writer_finish(w), 0);
+    char err[DC_FL_ERR_LEN], *base = NULL;
+    struct dc_fl_node *t = read_mem(b.data, b.len, 0, &base, err);
+    cr_assert_not_null(t, "%s\n%s", err, b.data);
+    cr_assert_str_eq(base, "/share/");
+    cr_assert(dc_fl_node_find(t, "a/b")->incomplete);
+    cr_assert_eq(dc_fl_node_find(t, "a/b/f")->size, 9);
+    dc_fl_node_free(t);
+    free(base);
+    dc_buf_cleanup(&b);
+}
+
+Test(filelist, node_find_and_free_keep_the_tree_consistent)
+{
+    struct dc_fl_node *t = sample_tree();
+    cr_assert_eq(dc_fl_node_find(t, ""), t);
+    cr_assert_not_null(dc_fl_node_find(t, "/Music//a/b/"));
+    cr_assert_null(dc_fl_node_find(t, "Music/A"), "find is case-sensitive");
+    cr_assert_null(dc_fl_node_find(t, "Music/zero.bin/x"));
+    uint8_t tth[DC_TTH_LEN] = {0};
+    cr_assert_null(dc_fl_node_new_file(dc_fl_node_find(t, "Music/zero.bin"), "x", 1, tth),
+                   "a file cannot have children");
+    /* Free the middle, first and last children of Music; the rest stays linked. */
+    struct dc_fl_node *music = dc_fl_node_find(t, "Music");
+    dc_fl_node_free(dc_fl_node_find(t, "Music/zero.bin"));
+    dc_fl_node_free(dc_fl_node_find(t, "Music/a"));
+    cr_assert_str_eq(music->first_child->name, "empty dir");
+    dc_fl_node_free(music->last_child);
+    cr_assert_eq(music->first_child, music->last_child);
+    cr_assert_null(music->first_child->next_sibling);
+    /* The trimmed tree still writes and reads back identically. */
+    size_t len;
+    char *xml = write_mem(t, false, &len);
+    char err[DC_FL_ERR_LEN];
+    struct dc_fl_node *back = read_mem(xml, len, 0, NULL, err);
+    cr_assert_not_null(back, "%s", err);
+    tree_eq(t, back);
+    dc_fl_node_free(back);
+    dc_fl_node_free(t);
+    free(xml);
+}
+
+Test(filelist, deep_tree_frees_without_recursion)
+{
+    struct dc_fl_node *root = dc_fl_node_new_dir(NULL, ""), *d = root;
+    for (int i = 0; i < 200000 && d; i++)
+        d = dc_fl_node_new_dir(d, "d");
+    cr_assert_not_null(d);
+    dc_fl_node_free(root);
+}
