@@ -6,6 +6,10 @@
  * bytes reach it. dc_tiger_prefixed() hashes prefix||data straight from the
  * caller's buffer (only the first and last blocks are copied), which is what
  * TTH's 0x00/0x01 prefixes need; a node (49 bytes) is a single compression.
+ * dc_tiger_prefixed2() hashes two equal-length messages with their rounds
+ * interleaved: one Tiger stream waits on the latency of its table loads, and
+ * TTH always has two independent leaves at hand (measured: 620 -> 840 MiB/s
+ * for 1 KiB leaves, see proto/bench/bench_tth_tiger.c).
  *
  * The S-boxes below are data generated with the procedure published with
  * Tiger (5 passes of byte swaps keyed by compressing the string "Tiger - A
@@ -387,6 +391,26 @@ static const uint64_t tiger_sbox[4][256] = {
         b *= (mul);                                                          \
     } while (0)
 
+/* Two interleaved rounds, one per independent message: Tiger is bound by the
+ * latency of each round's table loads, so a second message fills idle ports. */
+#define TIGER_ROUND2(a, b, c, x, A, B, C, X, mul)           \
+    do {                                                    \
+        TIGER_ROUND(a, b, c, x, mul);                       \
+        TIGER_ROUND(A, B, C, X, mul);                       \
+    } while (0)
+
+#define TIGER_PASS2(a, b, c, A, B, C, mul)                  \
+    do {                                                    \
+        TIGER_ROUND2(a, b, c, x0, A, B, C, y0, mul);        \
+        TIGER_ROUND2(b, c, a, x1, B, C, A, y1, mul);        \
+        TIGER_ROUND2(c, a, b, x2, C, A, B, y2, mul);        \
+        TIGER_ROUND2(a, b, c, x3, A, B, C, y3, mul);        \
+        TIGER_ROUND2(b, c, a, x4, B, C, A, y4, mul);        \
+        TIGER_ROUND2(c, a, b, x5, C, A, B, y5, mul);        \
+        TIGER_ROUND2(a, b, c, x6, A, B, C, y6, mul);        \
+        TIGER_ROUND2(b, c, a, x7, B, C, A, y7, mul);        \
+    } while (0)
+
 #define TIGER_PASS(a, b, c, mul)             \
     do {                                     \
         TIGER_ROUND(a, b, c, x0, mul);       \
@@ -399,24 +423,24 @@ static const uint64_t tiger_sbox[4][256] = {
         TIGER_ROUND(b, c, a, x7, mul);       \
     } while (0)
 
-#define TIGER_KEY_SCHEDULE()                            \
-    do {                                                \
-        x0 -= x7 ^ 0xA5A5A5A5A5A5A5A5ULL;               \
-        x1 ^= x0;                                       \
-        x2 += x1;                                       \
-        x3 -= x2 ^ ((~x1) << 19);                       \
-        x4 ^= x3;                                       \
-        x5 += x4;                                       \
-        x6 -= x5 ^ ((~x4) >> 23);                       \
-        x7 ^= x6;                                       \
-        x0 += x7;                                       \
-        x1 -= x0 ^ ((~x7) << 19);                       \
-        x2 ^= x1;                                       \
-        x3 += x2;                                       \
-        x4 -= x3 ^ ((~x2) >> 23);                       \
-        x5 ^= x4;                                       \
-        x6 += x5;                                       \
-        x7 -= x6 ^ 0x0123456789ABCDEFULL;               \
+#define TIGER_KEY_SCHEDULE(x)                               \
+    do {                                                    \
+        x##0 -= x##7 ^ 0xA5A5A5A5A5A5A5A5ULL;               \
+        x##1 ^= x##0;                                       \
+        x##2 += x##1;                                       \
+        x##3 -= x##2 ^ ((~x##1) << 19);                     \
+        x##4 ^= x##3;                                       \
+        x##5 += x##4;                                       \
+        x##6 -= x##5 ^ ((~x##4) >> 23);                     \
+        x##7 ^= x##6;                                       \
+        x##0 += x##7;                                       \
+        x##1 -= x##0 ^ ((~x##7) << 19);                     \
+        x##2 ^= x##1;                                       \
+        x##3 += x##2;                                       \
+        x##4 -= x##3 ^ ((~x##2) >> 23);                     \
+        x##5 ^= x##4;                                       \
+        x##6 += x##5;                                       \
+        x##7 -= x##6 ^ 0x0123456789ABCDEFULL;               \
     } while (0)
 
 /* Unaligned little-endian load/store; memcpy compiles to one move. */
@@ -450,9 +474,9 @@ static void tiger_blocks(uint64_t s[3], const uint8_t *p, size_t nblocks)
         uint64_t x6 = tiger_load64(p + 48), x7 = tiger_load64(p + 56);
         uint64_t aa = a, bb = b, cc = c;
         TIGER_PASS(a, b, c, 5);
-        TIGER_KEY_SCHEDULE();
+        TIGER_KEY_SCHEDULE(x);
         TIGER_PASS(c, a, b, 7);
-        TIGER_KEY_SCHEDULE();
+        TIGER_KEY_SCHEDULE(x);
         TIGER_PASS(b, c, a, 9);
         a ^= aa;
         b -= bb;
@@ -461,6 +485,44 @@ static void tiger_blocks(uint64_t s[3], const uint8_t *p, size_t nblocks)
     s[0] = a;
     s[1] = b;
     s[2] = c;
+}
+
+/* tiger_blocks for two messages of nblocks each, interleaved. */
+static void tiger_blocks2(uint64_t s[3], const uint8_t *p, uint64_t t[3], const uint8_t *q,
+                          size_t nblocks)
+{
+    uint64_t a = s[0], b = s[1], c = s[2];
+    uint64_t A = t[0], B = t[1], C = t[2];
+    for (; nblocks > 0; nblocks--, p += 64, q += 64) {
+        uint64_t x0 = tiger_load64(p), x1 = tiger_load64(p + 8);
+        uint64_t x2 = tiger_load64(p + 16), x3 = tiger_load64(p + 24);
+        uint64_t x4 = tiger_load64(p + 32), x5 = tiger_load64(p + 40);
+        uint64_t x6 = tiger_load64(p + 48), x7 = tiger_load64(p + 56);
+        uint64_t y0 = tiger_load64(q), y1 = tiger_load64(q + 8);
+        uint64_t y2 = tiger_load64(q + 16), y3 = tiger_load64(q + 24);
+        uint64_t y4 = tiger_load64(q + 32), y5 = tiger_load64(q + 40);
+        uint64_t y6 = tiger_load64(q + 48), y7 = tiger_load64(q + 56);
+        uint64_t aa = a, bb = b, cc = c, AA = A, BB = B, CC = C;
+        TIGER_PASS2(a, b, c, A, B, C, 5);
+        TIGER_KEY_SCHEDULE(x);
+        TIGER_KEY_SCHEDULE(y);
+        TIGER_PASS2(c, a, b, C, A, B, 7);
+        TIGER_KEY_SCHEDULE(x);
+        TIGER_KEY_SCHEDULE(y);
+        TIGER_PASS2(b, c, a, B, C, A, 9);
+        a ^= aa;
+        b -= bb;
+        c += cc;
+        A ^= AA;
+        B -= BB;
+        C += CC;
+    }
+    s[0] = a;
+    s[1] = b;
+    s[2] = c;
+    t[0] = A;
+    t[1] = B;
+    t[2] = C;
 }
 
 static void tiger_iv(uint64_t s[3])
@@ -564,4 +626,40 @@ void dc_tiger_prefixed(uint8_t prefix, const void *data, size_t len, uint8_t out
     if (len > 0)
         memcpy(blk, p, len);
     tiger_finish(s, blk, len, total, out);
+}
+
+/* Same steps as dc_tiger_prefixed, two messages at a time. */
+void dc_tiger_prefixed2(uint8_t prefix, const void *data1, const void *data2, size_t len,
+                        uint8_t out1[DC_TIGER_LEN], uint8_t out2[DC_TIGER_LEN])
+{
+    if (len < 63) {
+        dc_tiger_prefixed(prefix, data1, len, out1);
+        dc_tiger_prefixed(prefix, data2, len, out2);
+        return;
+    }
+    const uint8_t *p = data1, *q = data2;
+    uint64_t s[3], t[3];
+    uint8_t blk[64], blk2[64];
+    uint64_t total = (uint64_t)len + 1;
+    tiger_iv(s);
+    tiger_iv(t);
+    blk[0] = prefix;
+    blk2[0] = prefix;
+    memcpy(blk + 1, p, 63);
+    memcpy(blk2 + 1, q, 63);
+    tiger_blocks2(s, blk, t, blk2, 1);
+    p += 63;
+    q += 63;
+    len -= 63;
+    size_t n = len / 64;
+    tiger_blocks2(s, p, t, q, n);
+    p += n * 64;
+    q += n * 64;
+    len -= n * 64;
+    if (len > 0) {
+        memcpy(blk, p, len);
+        memcpy(blk2, q, len);
+    }
+    tiger_finish(s, blk, len, total, out1);
+    tiger_finish(t, blk2, len, total, out2);
 }
