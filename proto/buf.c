@@ -1,4 +1,6 @@
-/* buf.c: growable byte buffer (see buf.h). */
+/* buf.c: growable byte buffer (see buf.h). Growth doubles from 64 bytes; the
+ * cap check happens before any allocation, so a refused append leaves the
+ * buffer exactly as it was. */
 #include "proto/buf.h"
 
 #include <stdint.h>
@@ -50,8 +52,15 @@ int dc_buf_reserve(struct dc_buf *b, size_t extra)
 
 int dc_buf_append(struct dc_buf *b, const void *p, size_t n)
 {
+    /* p may point into b itself (appending part of the buffer to itself):
+     * remember it as an offset, since reserve may move the data. */
+    const char *src = p;
+    size_t self = b->data && src >= b->data && src < b->data + b->cap
+                      ? (size_t)(src - b->data) : SIZE_MAX;
     if (dc_buf_reserve(b, n) < 0)
         return -1;
+    if (self != SIZE_MAX)
+        p = b->data + self;
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
