@@ -1,0 +1,494 @@
+"""Drivers for the real DC peers from Debian: uhub and eiskaltdcpp-daemon.
+
+Interop tests need reference programs that we did not write: uhub (an ADC
+hub) and eiskaltdcpp-daemon (the DC++ core behind a JSON-RPC interface). Each
+driver writes a private config into a temp dir, starts the program on
+127.0.0.1 in its own process group (dies with us: PR_SET_PDEATHSIG), waits
+until it really answers (uhub: the ADC handshake; the daemon: JSON-RPC, and
+it must report our own private ID so that a foreign listener is never mistaken for
+ours), and stop() sends SIGTERM, SIGKILLs after a grace period, and reaps.
+
+Neither program can bind port 0 and report it, so ports come from free_port()
+and a start that hits a taken port is retried on new ones.
+
+Observed here (eiskaltdcpp-daemon 2.4.2) and handled below:
+- The daemon never writes DCPlusPlus.xml itself: on SIGTERM, SIGINT or
+  daemon.stop its JSON-RPC thread crashes (SIGSEGV in ns_mgr_poll) about 1 s
+  later, before settings are saved. So the file written here (the format of
+  dcpp SettingsManager::save) is the only config, and exit status -11 after
+  a stop is normal for it.
+- There is no RPC to read received PMs. They are read from its PM log,
+  which it writes at once; every line is `[date time] <sender> text`, and a
+  conversation can be split over files named after either party, so the
+  sender is taken from the line, never from the file name. (The -v stdout
+  has the same lines; it is kept as the process log.)
+
+Only the standard library is used (urllib for JSON-RPC).
+"""
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import os
+import pathlib
+import re
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from xml.sax.saxutils import escape
+
+from .procs import ProcessError, _die_with_parent, free_port
+
+LOCALHOST = "127.0.0.1"
+
+
+class PeerError(ProcessError):
+    pass
+
+
+class _PortClash(Exception):
+    """A port we picked was taken by someone else between pick and bind."""
+
+
+def _spawn(argv, log: pathlib.Path, cwd=None) -> subprocess.Popen:
+    """Start argv in its own session with stdout and stderr appended to log."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _stop(proc: subprocess.Popen | None, grace: float) -> int | None:
+    """SIGTERM the process group, SIGKILL it after `grace` s, reap."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return proc.wait()
+
+
+def _tail(path: pathlib.Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """TCP ports (IPv4) on which process `pid` has a listening socket."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    with open("/proc/net/tcp") as f:
+        for row in f.read().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] == "0A" and cols[9] in inodes:      # 0A = LISTEN
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def random_cid() -> str:
+    """39 base32 characters (192 random bits): a CID or PID."""
+    return base64.b32encode(secrets.token_bytes(24)).decode().rstrip("=")
+
+
+# --------------------------------------------------------------------- uhub
+
+class Uhub:
+    """uhub on 127.0.0.1 with a private config in `workdir`.
+
+    users: {nick: password} registered through mod_auth_simple; operators:
+    the same for operators. tls=True adds a self-signed certificate and
+    makes the port TLS-only (tls_require=yes). extra: more config lines.
+    Use as a context manager or call start()/stop()."""
+
+    binary = "uhub"
+    plugin_dir = pathlib.Path("/usr/lib/uhub")
+
+    def __init__(self, workdir, *, users: dict | None = None,
+                 operators: dict | None = None, tls: bool = False,
+                 extra: dict | None = None, name: str = "uhub"):
+        self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.users, self.operators = dict(users or {}), dict(operators or {})
+        self.tls, self.extra, self.name = tls, dict(extra or {}), name
+        # A name nobody else uses: the handshake proves the hub is ours.
+        self.hub_name = f"dctest-{secrets.token_hex(6)}"
+        self.log_path = self.dir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.ready_seconds = None
+
+    @property
+    def url(self) -> str:
+        return f"{'adcs' if self.tls else 'adc'}://{LOCALHOST}:{self.port}"
+
+    def _write_config(self) -> pathlib.Path:
+        lines = [f"server_port={self.port}", f"server_bind_addr={LOCALHOST}",
+                 f"hub_name={self.hub_name}", "max_users=500", "show_banner=no"]
+        if self.tls:
+            cert, key = self.dir / "hub.crt", self.dir / "hub.key"
+            if not cert.exists():
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-keyout", key, "-out", cert, "-days", "2",
+                                "-subj", "/CN=127.0.0.1"], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            lines += ["tls_enable=yes", "tls_require=yes",
+                      f"tls_certificate={cert}", f"tls_private_key={key}"]
+        if self.users or self.operators:
+            accounts = self.dir / "users.txt"
+            accounts.write_text("".join(f"user {n} {p}\n" for n, p in self.users.items())
+                                + "".join(f"op {n} {p}\n" for n, p in self.operators.items()))
+            plugins = self.dir / "plugins.conf"
+            plugins.write_text(f'plugin {self.plugin_dir / "mod_auth_simple.so"} '
+                               f'"file={accounts}"\n')
+            lines.append(f"file_plugins={plugins}")
+        lines += [f"{k}={v}" for k, v in self.extra.items()]
+        conf = self.dir / "uhub.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return conf
+
+    def start(self, timeout: float = 10.0, attempts: int = 5) -> "Uhub":
+        t0 = time.monotonic()
+        for _ in range(attempts):
+            self.port = free_port()
+            conf = self._write_config()
+            self.proc = _spawn([self.binary, "-c", conf, "-v"], self.log_path, cwd=self.dir)
+            try:
+                self._wait_handshake(time.monotonic() + timeout)
+                self.ready_seconds = time.monotonic() - t0
+                return self
+            except _PortClash:
+                _stop(self.proc, 1.0)
+                self.proc = None
+            except BaseException:
+                self.stop()
+                raise
+        raise PeerError(f"{self.name}: no free port after {attempts} attempts")
+
+    def connect(self, timeout: float = 5.0) -> socket.socket:
+        """A raw client socket to the hub (TLS-wrapped when tls=True)."""
+        sock = socket.create_connection((LOCALHOST, self.port), timeout=timeout)
+        if self.tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            sock = ctx.wrap_socket(sock)
+        return sock
+
+    def _wait_handshake(self, deadline: float):
+        """Ready = HSUP answered with ISUP, ISID and our own hub name in IINF."""
+        while True:
+            if self.proc.poll() is not None:
+                log = _tail(self.log_path)
+                if "Address already in use" in log:
+                    raise _PortClash()
+                raise PeerError(f"{self.name} exited with {self.proc.returncode}\n{log}")
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.name}: no ADC handshake on {self.port}\n"
+                                f"{_tail(self.log_path)}")
+            try:
+                sock = self.connect(timeout=max(deadline - time.monotonic(), 0.1))
+            except (ConnectionRefusedError, ssl.SSLError, ConnectionResetError):
+                time.sleep(0.005)
+                continue
+            with sock:
+                sock.sendall(b"HSUP ADBASE ADTIGR\n")
+                seen, buf = set(), b""
+                while not {"ISUP", "ISID", "IINF"} <= seen:
+                    try:
+                        chunk = sock.recv(4096)
+                    except (OSError, ssl.SSLError):
+                        chunk = b""
+                    if not chunk:
+                        break
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        text = line.decode(errors="replace")
+                        seen.add(text[:4])
+                        if text.startswith("IINF") and \
+                                f" NI{self.hub_name}" not in f" {text} ":
+                            raise _PortClash()   # a hub, but not ours
+                if {"ISUP", "ISID", "IINF"} <= seen:
+                    return
+            time.sleep(0.005)
+
+    def stop(self, grace: float = 3.0) -> int | None:
+        rc, self.proc = _stop(self.proc, grace), None
+        return rc
+
+    def __enter__(self):
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ------------------------------------------------------- eiskaltdcpp-daemon
+
+_PM_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] <([^>]*)> ?(.*)$")
+
+
+class EiskaltDaemon:
+    """One eiskaltdcpp-daemon with its own config dir under `workdir`.
+
+    nick: its nick. share: a directory to share (as virtual "share").
+    tls: UseTLS (RequireTLS stays 0 so plain transfers work). passive:
+    IncomingConnections=3 instead of active. settings: more DCPlusPlus.xml
+    settings ({name: str or int}), which override the defaults below."""
+
+    binary = "eiskaltdcpp-daemon"
+
+    def __init__(self, workdir, nick: str, *, share=None, tls: bool = False,
+                 passive: bool = False, settings: dict | None = None):
+        self.dir = pathlib.Path(workdir).resolve()
+        self.cfg = self.dir / "config"
+        self.nick, self.share, self.tls, self.passive = nick, share, tls, passive
+        # The "CID" setting is DC++'s private ID (ADC PID); the CID that others
+        # see is Tiger(PID), which the standard library cannot compute.
+        self.private_id = random_cid()
+        self.settings_override = dict(settings or {})
+        self.log_path = self.dir / "daemon.log"
+        self.download_dir = self.dir / "downloads"
+        self.proc: subprocess.Popen | None = None
+        self.rpc_port = 0
+        self.ports: dict = {}
+        self.ready_seconds = None
+
+    def settings(self) -> dict:
+        d = self.dir
+        s = {"Nick": self.nick, "CID": self.private_id,
+             "BindAddress": LOCALHOST, "ExternalIp": LOCALHOST, "NoIpOverride": 1,
+             "IncomingConnections": 3 if self.passive else 0,
+             "InPort": self.ports["InPort"], "UDPPort": self.ports["UDPPort"],
+             "TLSPort": self.ports["TLSPort"],
+             "UseDHT": 0, "UseTLS": int(self.tls), "RequireTLS": 0,
+             "HashingStartDelay": 0, "AutoRefreshTime": 0, "GetUserCountry": 0,
+             "LogPrivateChat": 1,
+             "DownloadDirectory": f"{self.download_dir}/",
+             "TempDownloadDirectory": f"{d / 'incomplete'}/",
+             "LogDirectory": f"{d / 'logs'}/"}
+        s.update(self.settings_override)
+        return s
+
+    def _write_config(self):
+        self.cfg.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for key, value in self.settings().items():
+            kind = "int" if isinstance(value, int) else "string"
+            rows.append(f'\t\t<{key} type="{kind}">{escape(str(value))}</{key}>')
+        share = ""
+        if self.share is not None:
+            path = str(pathlib.Path(self.share).resolve()) + "/"
+            share = (f'\t<Share>\n\t\t<Directory Virtual="share">{escape(path)}'
+                     f'</Directory>\n\t</Share>\n')
+        (self.cfg / "DCPlusPlus.xml").write_text(
+            '<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n<DCPlusPlus>\n'
+            '\t<Settings>\n' + "\n".join(rows) + '\n\t</Settings>\n' + share
+            + '</DCPlusPlus>\n', encoding="utf-8")
+
+    def start(self, timeout: float = 15.0, attempts: int = 5) -> "EiskaltDaemon":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        for _ in range(attempts):
+            ports = set()
+            while len(ports) < 4:       # four distinct ports
+                ports.add(free_port())
+            self.rpc_port, *rest = ports
+            self.ports = dict(zip(("InPort", "UDPPort", "TLSPort"), rest))
+            self._write_config()
+            self.proc = _spawn([self.binary, "-v", "-c", f"{self.cfg}/",
+                                "-P", self.rpc_port, "-L", LOCALHOST],
+                               self.log_path, cwd=self.dir)
+            try:
+                self._wait_rpc(time.monotonic() + timeout)
+                self.ready_seconds = time.monotonic() - t0
+                return self
+            except _PortClash:
+                _stop(self.proc, 2.0)
+                self.proc = None
+            except BaseException:
+                self.stop()
+                raise
+        raise PeerError(f"{self.nick}: no free ports after {attempts} attempts")
+
+    def _wait_rpc(self, deadline: float):
+        """Ready = JSON-RPC answers with our private ID (not a foreign daemon)."""
+        while True:
+            if self.proc.poll() is not None:
+                raise PeerError(f"{self.nick}: daemon exited with {self.proc.returncode}\n"
+                                f"{_tail(self.log_path)}")
+            try:
+                cid = self.rpc("settings.getset", key="CID", timeout=3.0)["value"]
+            except (ConnectionRefusedError, ConnectionResetError):
+                if time.monotonic() > deadline:
+                    raise PeerError(f"{self.nick}: no JSON-RPC on {self.rpc_port}\n"
+                                    f"{_tail(self.log_path)}")
+                time.sleep(0.01)
+                continue
+            except (OSError, ValueError, KeyError, TypeError, PeerError):
+                raise _PortClash()       # someone else answers on that port
+            if cid != self.private_id:
+                raise _PortClash()
+            break
+        # Active mode: its transfer ports must be ours too. It opens them
+        # around the time RPC comes up and only logs a warning on failure.
+        want = set()
+        if not self.passive:
+            want.add(int(self.settings()["InPort"]))
+            if self.tls:
+                want.add(int(self.settings()["TLSPort"]))
+        while not want <= _listening_ports(self.proc.pid):
+            if "Unable to open port" in _tail(self.log_path, 200):
+                raise _PortClash()
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: not listening on {sorted(want)}\n"
+                                f"{_tail(self.log_path)}")
+            time.sleep(0.01)
+
+    # -- JSON-RPC -----------------------------------------------------------
+
+    def rpc(self, method: str, timeout: float = 5.0, **params):
+        """One JSON-RPC 2.0 call; returns `result`, raises PeerError on `error`."""
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                           "params": params}).encode()
+        req = urllib.request.Request(f"http://{LOCALHOST}:{self.rpc_port}/", data=body,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                answer = json.loads(resp.read())
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, OSError):
+                raise e.reason from None
+            raise
+        if "error" in answer:
+            raise PeerError(f"{self.nick}: {method} {params}: {answer['error']}")
+        return answer.get("result")
+
+    def hub_add(self, url: str, enc: str = ""):
+        return self.rpc("hub.add", huburl=url, enc=enc)
+
+    def hub_del(self, url: str):
+        return self.rpc("hub.del", huburl=url)
+
+    def users(self, url: str) -> list[str]:
+        """Nicks this daemon sees on the hub (its own included once logged in)."""
+        text = self.rpc("hub.getusers", huburl=url, separator="\n") or ""
+        return [n for n in text.split("\n") if n]
+
+    def user_info(self, url: str, nick: str) -> dict:
+        return self.rpc("hub.getuserinfo", huburl=url, nick=nick)
+
+    def wait_users(self, url: str, nicks, timeout: float = 10.0) -> list[str]:
+        """Poll hub.getusers until every nick in `nicks` is listed (the
+        daemon has no push interface for this)."""
+        want, deadline = set(nicks), time.monotonic() + timeout
+        while True:
+            seen = self.users(url)
+            if want <= set(seen):
+                return seen
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: sees {sorted(seen)} on {url}, not "
+                                f"{sorted(want - set(seen))} after {timeout}s\n"
+                                f"{_tail(self.log_path)}")
+            time.sleep(0.01)
+
+    def login(self, url: str, timeout: float = 10.0, enc: str = ""):
+        """hub.add, then wait until the daemon lists itself on that hub."""
+        self.hub_add(url, enc)
+        return self.wait_users(url, [self.nick], timeout)
+
+    def pm(self, url: str, nick: str, text: str):
+        if self.rpc("hub.pm", huburl=url, nick=nick, message=text) != 0:
+            raise PeerError(f"{self.nick}: hub.pm to {nick!r} on {url} refused")
+
+    def say(self, url: str, text: str):
+        if self.rpc("hub.say", huburl=url, message=text) != 0:
+            raise PeerError(f"{self.nick}: hub.say on {url} refused (not connected)")
+
+    def chat(self, url: str) -> list[str]:
+        text = self.rpc("hub.getchat", huburl=url, separator="\n") or ""
+        return [line for line in text.split("\n") if line]
+
+    def wait_hashed(self, timeout: float = 30.0) -> dict:
+        """Poll hash.status until no file is left to hash."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.rpc("hash.status")
+            if status.get("filesleft") == 0 and status.get("bytesleft") == 0:
+                return status
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: still hashing after {timeout}s: {status}")
+            time.sleep(0.02)
+
+    # -- private messages ---------------------------------------------------
+
+    def pm_log(self) -> list[tuple[str, str]]:
+        """Every PM line in its PM logs, as (sender nick, text), in time order.
+        Lines without the `[time] <nick>` head continue the previous one."""
+        entries = []
+        for path in glob.glob(str(self.dir / "logs" / "PM" / "**" / "*.log"), recursive=True):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f.read().splitlines():
+                    m = _PM_LINE.match(line)
+                    if m:
+                        entries.append([m.group(1), m.group(2), m.group(3)])
+                    elif entries:
+                        entries[-1][2] += "\n" + line
+        entries.sort(key=lambda e: e[0])
+        return [(nick, text) for _, nick, text in entries]
+
+    def received_pms(self, sender: str | None = None) -> list[tuple[str, str]]:
+        """PMs others sent to this daemon (its own lines filtered out)."""
+        return [(n, t) for n, t in self.pm_log()
+                if n != self.nick and (sender is None or n == sender)]
+
+    def wait_pm(self, sender: str, text: str, timeout: float = 10.0) -> float:
+        """Wait until `sender`'s PM `text` is in the log; returns seconds waited."""
+        t0 = time.monotonic()
+        while (sender, text) not in self.received_pms(sender):
+            if time.monotonic() - t0 > timeout:
+                raise PeerError(f"{self.nick}: no PM {text!r} from {sender} in {timeout}s; "
+                                f"got {self.received_pms()}\n{_tail(self.log_path)}")
+            time.sleep(0.01)
+        return time.monotonic() - t0
+
+    # -- teardown -----------------------------------------------------------
+
+    def stop(self, grace: float = 3.0) -> int | None:
+        """SIGTERM (the daemon then takes ~1 s and usually dies of SIGSEGV in
+        its RPC thread: -11 is its normal stop), SIGKILL after grace, reap."""
+        rc, self.proc = _stop(self.proc, grace), None
+        return rc
+
+    def __enter__(self):
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,124 @@
+"""Tests of the real-peer drivers (dctest.peers) against each other.
+
+Before our own hub and client exist, uhub and eiskaltdcpp-daemon prove the
+drivers: two daemons log into uhub, see each other and exchange private
+messages both ways; the hub's handshake, a TLS port and a clean stop are
+checked over real sockets.
+"""
+import socket
+import time
+
+import pytest
+
+from dctest import require_binary
+from dctest.peers import EiskaltDaemon, Uhub
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def uhub_bin():
+    return require_binary("uhub")
+
+
+@pytest.fixture
+def daemons(tmp_path):
+    """Factory for started daemons; all are stopped and reaped at teardown."""
+    require_binary("eiskaltdcpp-daemon")
+    started = []
+
+    def make(nick, **kw):
+        d = EiskaltDaemon(tmp_path / nick, nick, **kw)
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+def _adc_lines(sock, want, timeout=5.0):
+    """Read ADC lines until every prefix in `want` was seen."""
+    sock.settimeout(timeout)
+    seen, buf = [], b""
+    while not all(any(line.startswith(w) for line in seen) for w in want):
+        chunk = sock.recv(4096)
+        assert chunk, f"hub closed after {seen}"
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        seen += [line.decode() for line in lines]
+    return seen
+
+
+def test_uhub_answers_handshake_and_stops(tmp_path, uhub_bin):
+    hub = Uhub(tmp_path / "hub").start()
+    try:
+        assert hub.url == f"adc://127.0.0.1:{hub.port}"
+        with hub.connect() as s:
+            s.sendall(b"HSUP ADBASE ADTIGR\n")
+            lines = _adc_lines(s, ["ISUP", "ISID", "IINF"])
+        assert any(f"NI{hub.hub_name}" in line for line in lines if line.startswith("IINF"))
+    finally:
+        rc = hub.stop()
+    assert rc == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", hub.port), timeout=2).close()
+
+
+def test_uhub_tls_port_refuses_plain_text(tmp_path, uhub_bin):
+    with Uhub(tmp_path / "hub", tls=True) as hub:
+        assert hub.url.startswith("adcs://127.0.0.1:")
+        with hub.connect() as s:             # TLS handshake, then ADC
+            s.sendall(b"HSUP ADBASE ADTIGR\n")
+            _adc_lines(s, ["ISUP", "ISID"])
+        with socket.create_connection(("127.0.0.1", hub.port), timeout=5) as s:
+            s.sendall(b"HSUP ADBASE ADTIGR\n")
+            try:
+                data = s.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            assert b"ISUP" not in data
+
+
+def test_two_daemons_exchange_pms_through_uhub(tmp_path, uhub_bin, daemons):
+    with Uhub(tmp_path / "hub") as hub:
+        alice, bob = daemons("alice"), daemons("bob")
+        t0 = time.monotonic()
+        alice.login(hub.url)
+        bob.login(hub.url)
+        assert {"alice", "bob"} <= set(alice.wait_users(hub.url, ["bob"]))
+        assert {"alice", "bob"} <= set(bob.wait_users(hub.url, ["alice"]))
+        visible = time.monotonic() - t0
+        info = alice.user_info(hub.url, "bob")
+        assert info["Nick"] == "bob" and info["IP"] == "127.0.0.1"
+        assert len(info["CID"]) == 39
+        assert info["CID"] != alice.user_info(hub.url, "alice")["CID"]
+
+        to_bob = "hello bob | $ & &#36; <x> ünïcode"
+        to_alice = "hi alice, got it"
+        alice.pm(hub.url, "bob", to_bob)
+        bob.wait_pm("alice", to_bob)
+        bob.pm(hub.url, "alice", to_alice)
+        alice.wait_pm("bob", to_alice)
+        # Exactly one copy each way, and nobody received their own line.
+        assert bob.received_pms() == [("alice", to_bob)]
+        assert alice.received_pms() == [("bob", to_alice)]
+        print(f"login to mutual visibility {visible * 1000:.0f} ms")
+
+
+def test_daemon_logs_into_uhub_over_tls(tmp_path, uhub_bin, daemons):
+    with Uhub(tmp_path / "hub", tls=True) as hub:
+        alice, bob = daemons("alice", tls=True), daemons("bob", tls=True)
+        alice.login(hub.url)
+        bob.login(hub.url)
+        alice.wait_users(hub.url, ["bob"])
+        alice.pm(hub.url, "bob", "over tls")
+        bob.wait_pm("alice", "over tls")
+
+
+def test_pm_to_absent_nick_is_refused(tmp_path, uhub_bin, daemons):
+    with Uhub(tmp_path / "hub") as hub:
+        alice = daemons("alice")
+        alice.login(hub.url)
+        with pytest.raises(Exception, match="refused"):
+            alice.pm(hub.url, "nobody", "lost")
