@@ -41,7 +41,10 @@ struct dc_fl_node *dc_fl_node_new_dir(struct dc_fl_node *parent, const char *nam
 struct dc_fl_node *dc_fl_node_new_file(struct dc_fl_node *parent, const char *name,
                                        uint64_t size, const uint8_t tth[DC_TTH_LEN]);
 void dc_fl_node_free(struct dc_fl_node *n);          /* frees the subtree */
-/* Find by '/'-separated path relative to n ("a/b/c.txt"); NULL if absent. */
+/* Find by '/'-separated path relative to n ("a/b/c.txt"); NULL if absent.
+ * Components match exactly (case-sensitive); empty components are skipped,
+ * so "" returns n. new_* return NULL on OOM or if parent is a file.
+ * dc_fl_node_free unlinks n from its parent first. */
 struct dc_fl_node *dc_fl_node_find(struct dc_fl_node *n, const char *path);
 
 /* Sink: write len bytes; return 0 or -1. */
@@ -49,7 +52,13 @@ typedef int (*dc_fl_sink_cb)(const void *data, size_t len, void *ctx);
 
 struct dc_fl_writer;   /* opaque; owns its bzip2 stream and buffers */
 
-/* cid: 39-char base32; base: "/" for a full list. compress: bzip2 or plain XML. */
+/* cid: 39-char base32; base: "/" for a full list. compress: bzip2 or plain XML.
+ * cid and generator may be NULL (attribute omitted); base NULL means "/".
+ * Strings are borrowed for the call. Output has CRLF line ends and tab indents
+ * (eiskaltdcpp's shape); a directory with no children is written <Directory .../>.
+ * A call fails (-1) on a sink error or on a name the reader would reject (empty,
+ * "."/"..", '/' or '', invalid UTF-8, control characters other than tab/LF/CR);
+ * the writer then stays failed, and finish returns -1 (it still frees w). */
 struct dc_fl_writer *dc_fl_writer_new(dc_fl_sink_cb sink, void *sink_ctx, bool compress,
                                       const char *cid, const char *base, const char *generator);
 int dc_fl_writer_dir_begin(struct dc_fl_writer *w, const char *name, bool incomplete);
@@ -80,7 +89,9 @@ struct dc_fl_callbacks {
 };
 
 /* Streams the list through the callbacks. Returns 0, or -1 with a message in
- * err (DC_FL_ERR_LEN bytes, may be NULL). */
+ * err (DC_FL_ERR_LEN bytes, may be NULL). cb may be NULL (validate only), and
+ * so may each callback. A DOCTYPE is an error (no entity expansion); libxml2
+ * never prints. Multi-stream bzip2 (pbzip2) is accepted. */
 int dc_fl_read(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
                void *cb_ctx, char *err);
 long dc_fl_source_stdio(void *buf, size_t cap, void *ctx);   /* ctx is a FILE* */

@@ -430,6 +430,25 @@ Test(filelist, rejects_malformed_lists_with_a_reason_and_silent_stderr, .init = 
     cr_assert_stderr_eq_str("", "libxml2 printed to stderr");
 }
 
+Test(filelist, rejects_content_after_a_long_whitespace_tail)
+{
+    /* Far past libxml2's first chunk: the reader must still see the end. */
+    const char *head = LIST("");
+    size_t pad = 300000, hl = strlen(head);
+    char *xml = malloc(hl + pad + 2);
+    memcpy(xml, head, hl);
+    memset(xml + hl, '\n', pad);
+    memcpy(xml + hl + pad, "x", 2);
+    char err[DC_FL_ERR_LEN];
+    struct mem_src m = {xml, hl + pad + 1, 0, 0};
+    cr_assert_eq(dc_fl_read(mem_source, &m, NULL, NULL, err), -1, "validate-only read accepted it");
+    cr_assert(strstr(err, "XML"), "%s", err);
+    m.pos = 0;
+    m.len = hl + pad;
+    cr_assert_eq(dc_fl_read(mem_source, &m, NULL, NULL, err), 0, "%s", err);
+    free(xml);
+}
+
 Test(filelist, same_name_in_different_dirs_is_fine)
 {
     char err[DC_FL_ERR_LEN];
