@@ -224,7 +224,7 @@ Test(tth, root_from_leaves_promotes_odd_nodes)
 {
     uint8_t l[3 * DC_TTH_LEN], ab[DC_TTH_LEN], want[DC_TTH_LEN], got[DC_TTH_LEN];
     for (int i = 0; i < 3; i++)
-        dc_tiger_prefixed(0x00, "xyz" + i, 1, l + i * DC_TTH_LEN);
+        dc_tiger_prefixed(0x00, &"xyz"[i], 1, l + i * DC_TTH_LEN);
     cr_assert_eq(dc_tth_root_from_leaves(l, 0, got), -1);
     cr_assert_eq(dc_tth_root_from_leaves(l, 1, got), 0);
     cr_assert_eq(memcmp(got, l, DC_TTH_LEN), 0);
