@@ -14,7 +14,8 @@
 
 #define FIXTURE DC_TEST_DATA_DIR "/eiskaltdcpp.xml"
 
-/* A memory source that hands out at most chunk bytes per call. */
+/* A memory source that hands out at most chunk bytes per call (0 = any).
+ * Borrows data. */
 struct mem_src {
     const char *data;
     size_t len, pos, chunk;
@@ -174,6 +175,7 @@ Test(filelist, reads_eiskaltdcpp_list_bzip2)
     free(bz);
 }
 
+/* What the callbacks saw; plain values, owns nothing. */
 struct listing_seen {
     char cid[64], gen[64];
     int dirs, ends, files;
@@ -372,10 +374,17 @@ Test(filelist, rejects_corrupt_bzip2)
     free(bz);
 }
 
+static long failing_source(void *buf, size_t cap, void *ctx)
+{
+    (void)buf, (void)cap, (void)ctx;
+    return -1;
+}
+
 #define OK_TTH "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ"
 #define LIST(body) "<?xml version=\"1.0\" encoding=\"utf-8\"?>" \
                    "<FileListing Version=\"1\" Base=\"/\">" body "</FileListing>"
 
+/* One malformed input and a word its error must contain; all borrowed literals. */
 struct bad_case {
     const char *what, *data, *reason;
 };
@@ -415,6 +424,7 @@ static const struct bad_case bad_cases[] = {
                        "<FileListing Base=\"/\"><Directory Name=\"&b;\"/></FileListing>", "DOCTYPE"},
     {"undeclared entity", LIST("<Directory Name=\"&nope;\"/>"), "XML"},
     {"invalid UTF-8", LIST("<Directory Name=\"\xc3\x28\"/>"), "XML"},
+    {"unknown encoding", "<?xml version=\"1.0\" encoding=\"x-bogus-dc\"?><FileListing Base=\"/\"/>", "XML"},
 };
 
 Test(filelist, rejects_malformed_lists_with_a_reason_and_silent_stderr, .init = cr_redirect_stderr)
@@ -426,6 +436,9 @@ Test(filelist, rejects_malformed_lists_with_a_reason_and_silent_stderr, .init = 
         cr_assert(err[0] != '\0', "%s: no reason", c->what);
         cr_assert(strstr(err, c->reason), "%s: reason \"%s\" lacks \"%s\"", c->what, err, c->reason);
     }
+    char err[DC_FL_ERR_LEN];
+    cr_assert_null(dc_fl_read_tree(failing_source, NULL, NULL, err));
+    cr_assert(strstr(err, "read error"), "%s", err);
     fflush(stderr);
     cr_assert_stderr_eq_str("", "libxml2 printed to stderr");
 }
@@ -449,6 +462,22 @@ Test(filelist, rejects_content_after_a_long_whitespace_tail)
     free(xml);
 }
 
+Test(filelist, rejects_excessive_nesting)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    dc_buf_append_str(&b, "<FileListing Base=\"/\">");
+    for (int i = 0; i < 300; i++)
+        dc_buf_appendf(&b, "<Directory Name=\"d%d\">", i);
+    for (int i = 0; i < 300; i++)
+        dc_buf_append_str(&b, "</Directory>");
+    cr_assert_eq(dc_buf_append_str(&b, "</FileListing>"), 0);
+    char err[DC_FL_ERR_LEN];
+    cr_assert_eq(read_str_err(b.data, err), -1);
+    cr_assert(strstr(err, "depth"), "%s", err);
+    dc_buf_cleanup(&b);
+}
+
 Test(filelist, same_name_in_different_dirs_is_fine)
 {
     char err[DC_FL_ERR_LEN];
@@ -457,6 +486,7 @@ Test(filelist, same_name_in_different_dirs_is_fine)
                                    "<Directory Name=\"a\"/></Directory>"), err), 0, "%s", err);
 }
 
+/* Counts files; the callback stops at stop_at (0 = never). Owns nothing. */
 struct stop_ctx {
     int files, stop_at;
 };
@@ -484,19 +514,6 @@ Test(filelist, callback_returning_nonzero_stops_with_error)
     m.pos = 0;
     cr_assert_eq(dc_fl_read(mem_source, &m, &cb, &s, err), 0, "%s", err);
     cr_assert_eq(s.files, 3);
-}
-
-static long failing_source(void *buf, size_t cap, void *ctx)
-{
-    (void)buf, (void)cap, (void)ctx;
-    return -1;
-}
-
-Test(filelist, source_error_is_reported)
-{
-    char err[DC_FL_ERR_LEN];
-    cr_assert_null(dc_fl_read_tree(failing_source, NULL, NULL, err));
-    cr_assert(strstr(err, "read error"), "%s", err);
 }
 
 static int failing_sink(const void *data, size_t len, void *ctx)
