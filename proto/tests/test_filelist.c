@@ -534,7 +534,7 @@ Test(filelist, writer_reports_sink_errors)
 
 Test(filelist, writer_refuses_names_the_reader_would_reject)
 {
-    static const char *bad[] = {"", ".", "..", "a/b", "a\\b", "bad\x01" "ctl", "bad\xc3\x28utf8",
+    const char *const bad[] = {"", ".", "..", "a/b", "a\\b", "bad\001ctl", "bad\xc3\x28utf8",
                                 "overlong\xc0\xaf", "surrogate\xed\xa0\x80"};
     uint8_t tth[DC_TTH_LEN] = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
