@@ -273,6 +273,8 @@ int dc_fl_writer_file(struct dc_fl_writer *w, const char *name, uint64_t size,
 
 int dc_fl_writer_finish(struct dc_fl_writer *w)
 {
+    if (w == NULL)
+        return -1;
     while (!w->failed && w->depth > 0)
         dc_fl_writer_dir_end(w);
     int rc = -1;
@@ -808,8 +810,10 @@ int dc_fl_read(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_call
         fl_fail(&r, "cannot create the XML reader");
     if (x != NULL) {
         xmlTextReaderSetStructuredErrorHandler(x, fl_xml_error, &r);
-        int rc;
-        while ((rc = xmlTextReaderRead(x)) == 1 && fl_on_node(&r, x) == 0)
+        int rc = 0;
+        /* Stop at the first error, also a non-fatal one libxml2 only reports
+         * (e.g. an unbound namespace prefix): no callbacks after it. */
+        while (!r.failed && (rc = xmlTextReaderRead(x)) == 1 && fl_on_node(&r, x) == 0)
             ;
         if (rc < 0)
             fl_fail(&r, "XML parse error");

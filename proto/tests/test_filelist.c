@@ -423,6 +423,7 @@ static const struct bad_case bad_cases[] = {
     {"billion laughs", "<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>"
                        "<FileListing Base=\"/\"><Directory Name=\"&b;\"/></FileListing>", "DOCTYPE"},
     {"undeclared entity", LIST("<Directory Name=\"&nope;\"/>"), "XML"},
+    {"unbound namespace prefix", LIST("<x:Directory Name=\"a\"/>"), "XML"},
     {"invalid UTF-8", LIST("<Directory Name=\"\xc3\x28\"/>"), "XML"},
     {"unknown encoding", "<?xml version=\"1.0\" encoding=\"x-bogus-dc\"?><FileListing Base=\"/\"/>", "XML"},
 };
