@@ -41,7 +41,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from .procs import ProcessError, _die_with_parent, free_port
 
@@ -162,9 +162,12 @@ class Uhub:
             lines += ["tls_enable=yes", "tls_require=yes",
                       f"tls_certificate={cert}", f"tls_private_key={key}"]
         if self.users or self.operators:
+            for nick, pw in {**self.users, **self.operators}.items():
+                if any(c in nick + pw for c in '"\n') or any(c.isspace() for c in nick):
+                    raise ValueError(f"uhub's users file cannot hold {nick!r}/{pw!r}")
             accounts = self.dir / "users.txt"
-            accounts.write_text("".join(f"user {n} {p}\n" for n, p in self.users.items())
-                                + "".join(f"op {n} {p}\n" for n, p in self.operators.items()))
+            accounts.write_text("".join(f"user {n} \"{p}\"\n" for n, p in self.users.items())
+                                + "".join(f"op {n} \"{p}\"\n" for n, p in self.operators.items()))
             plugins = self.dir / "plugins.conf"
             plugins.write_text(f'plugin {self.plugin_dir / "mod_auth_simple.so"} '
                                f'"file={accounts}"\n')
@@ -261,12 +264,15 @@ class EiskaltDaemon:
     nick: its nick. share: a directory to share (as virtual "share").
     tls: UseTLS (RequireTLS stays 0 so plain transfers work). passive:
     IncomingConnections=3 instead of active. settings: more DCPlusPlus.xml
-    settings ({name: str or int}), which override the defaults below."""
+    settings ({name: str or int}), which override the defaults below.
+    passwords: {hub url: password} for registered nicks, written as
+    favourite hubs (Favorites.xml), which hub.add then logs in with."""
 
     binary = "eiskaltdcpp-daemon"
 
     def __init__(self, workdir, nick: str, *, share=None, tls: bool = False,
-                 passive: bool = False, settings: dict | None = None):
+                 passive: bool = False, settings: dict | None = None,
+                 passwords: dict | None = None):
         self.dir = pathlib.Path(workdir).resolve()
         self.cfg = self.dir / "config"
         self.nick, self.share, self.tls, self.passive = nick, share, tls, passive
@@ -274,6 +280,7 @@ class EiskaltDaemon:
         # see is Tiger(PID), which the standard library cannot compute.
         self.private_id = random_cid()
         self.settings_override = dict(settings or {})
+        self.passwords = dict(passwords or {})
         self.log_path = self.dir / "daemon.log"
         self.download_dir = self.dir / "downloads"
         self.proc: subprocess.Popen | None = None
@@ -312,6 +319,13 @@ class EiskaltDaemon:
             '<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n<DCPlusPlus>\n'
             '\t<Settings>\n' + "\n".join(rows) + '\n\t</Settings>\n' + share
             + '</DCPlusPlus>\n', encoding="utf-8")
+        hubs = "".join(
+            f'\t\t<Hub Name={quoteattr(url)} Connect="0" Description="" '
+            f'Nick={quoteattr(self.nick)} Password={quoteattr(pw)} Server={quoteattr(url)} '
+            f'UserDescription="" Encoding=""/>\n' for url, pw in self.passwords.items())
+        (self.cfg / "Favorites.xml").write_text(
+            '<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n<Favorites>\n'
+            f'\t<Hubs>\n{hubs}\t</Hubs>\n</Favorites>\n', encoding="utf-8")
 
     def start(self, timeout: float = 15.0, attempts: int = 5) -> "EiskaltDaemon":
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -435,6 +449,20 @@ class EiskaltDaemon:
     def chat(self, url: str) -> list[str]:
         text = self.rpc("hub.getchat", huburl=url, separator="\n") or ""
         return [line for line in text.split("\n") if line]
+
+    def wait_chat(self, url: str, text: str, timeout: float = 10.0) -> str:
+        """Poll hub.getchat until a line containing `text` (hub messages such
+        as "Password is wrong" land there too); returns that line."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.chat(url)
+            for line in lines:
+                if text in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: no chat line with {text!r} on {url} "
+                                f"in {timeout}s; chat: {lines[-10:]}")
+            time.sleep(0.01)
 
     def wait_hashed(self, timeout: float = 30.0) -> dict:
         """Poll hash.status until no file is left to hash."""

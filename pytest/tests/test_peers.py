@@ -122,3 +122,24 @@ def test_pm_to_absent_nick_is_refused(tmp_path, uhub_bin, daemons):
         alice.login(hub.url)
         with pytest.raises(Exception, match="refused"):
             alice.pm(hub.url, "nobody", "lost")
+
+
+def test_registered_users_and_operators_log_in_with_passwords(tmp_path, uhub_bin, daemons):
+    with Uhub(tmp_path / "hub", users={"alice": "s3cret"}, operators={"olga": "0p pw"}) as hub:
+        alice = daemons("alice", passwords={hub.url: "s3cret"})
+        olga = daemons("olga", passwords={hub.url: "0p pw"})
+        bob = daemons("bob")
+        for d in (alice, olga, bob):
+            d.login(hub.url)
+        bob.wait_users(hub.url, ["alice", "olga"])
+        assert "op" in bob.user_info(hub.url, "olga")["Icon"]
+        assert "op" not in bob.user_info(hub.url, "alice")["Icon"]
+        assert "op" not in bob.user_info(hub.url, "bob")["Icon"]
+
+
+def test_wrong_password_is_refused(tmp_path, uhub_bin, daemons):
+    with Uhub(tmp_path / "hub", users={"alice": "s3cret"}) as hub:
+        mallory = daemons("alice", passwords={hub.url: "guess"})
+        mallory.hub_add(hub.url)
+        mallory.wait_chat(hub.url, "Password is wrong")
+        assert mallory.users(hub.url) == []
