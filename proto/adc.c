@@ -64,11 +64,12 @@ bool adc_sid_valid(const char *s)
     return s[ADC_SID_LEN] == '\0';
 }
 
+static const char adc_base32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
 void adc_sid_format(unsigned value, char out[ADC_SID_LEN + 1])
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     for (int i = ADC_SID_LEN - 1; i >= 0; i--) {
-        out[i] = alphabet[value & 31];
+        out[i] = adc_base32_alphabet[value & 31];
         value >>= 5;
     }
     out[ADC_SID_LEN] = '\0';

@@ -39,9 +39,11 @@ bool nmdc_nick_valid(const char *nick, size_t len)
 
 /* ---- text escaping ---- */
 
+/* Arrays, not pointers, in the tables below: no relocations, so they live in
+ * .rodata (nm shows no writable symbols for this object). */
 struct nmdc_entity {
     char ch;
-    const char *text;
+    char text[7];
     size_t len;
 };
 
@@ -366,7 +368,11 @@ static int nmdc_p_to(struct nmdc_msg *m, char *args, const char **why)
     return 0;
 }
 
-/* "host:port" with an optional S/N/R/NS/RS suffix; a trailing nick is ignored. */
+/* Port suffixes: S = TLS; N/R are DC++ NAT traversal, accepted and ignored. */
+#define NMDC_CTM_NSUFFIXES 6
+static const char nmdc_ctm_suffixes[NMDC_CTM_NSUFFIXES][3] = {"", "S", "N", "R", "NS", "RS"};
+
+/* "host:port" with an optional suffix; a trailing sender nick is ignored. */
 static int nmdc_p_ctm(struct nmdc_msg *m, char *args, const char **why)
 {
     char *rest;
@@ -381,11 +387,10 @@ static int nmdc_p_ctm(struct nmdc_msg *m, char *args, const char **why)
     char *p = colon + 1, *suffix = p;
     while (*suffix >= '0' && *suffix <= '9')
         suffix++;
-    static const char *const suffixes[] = {"", "S", "N", "R", "NS", "RS"};
     size_t i = 0;
-    while (i < 6 && strcmp(suffix, suffixes[i]) != 0)
+    while (i < NMDC_CTM_NSUFFIXES && strcmp(suffix, nmdc_ctm_suffixes[i]) != 0)
         i++;
-    if (i == 6)
+    if (i == NMDC_CTM_NSUFFIXES)
         return nmdc_fail(why, "$ConnectToMe: bad port suffix");
     m->tls = strchr(suffix, 'S') != NULL;
     *suffix = '\0';
@@ -572,49 +577,114 @@ static int nmdc_p_direction(struct nmdc_msg *m, char *args, const char **why)
 }
 
 struct nmdc_cmd_spec {
-    const char *name;
+    char name[16];
     enum nmdc_type type;
-    nmdc_parse_fn parse;
 };
 
 static const struct nmdc_cmd_spec nmdc_cmds[] = {
-    {"$Lock", NMDC_LOCK, nmdc_p_lock},
-    {"$Key", NMDC_KEY, nmdc_p_key},
-    {"$Supports", NMDC_SUPPORTS, nmdc_p_supports},
-    {"$ValidateNick", NMDC_VALIDATENICK, nmdc_p_nick},
-    {"$ValidateDenide", NMDC_VALIDATEDENIDE, nmdc_p_nick_opt},
-    {"$Hello", NMDC_HELLO, nmdc_p_nick},
-    {"$GetPass", NMDC_GETPASS, nmdc_p_getpass},
-    {"$MyPass", NMDC_MYPASS, nmdc_p_text_req},
-    {"$BadPass", NMDC_BADPASS, nmdc_p_none},
-    {"$LogedIn", NMDC_LOGEDIN, nmdc_p_nick},
-    {"$Version", NMDC_VERSION, nmdc_p_text_raw},
-    {"$GetNickList", NMDC_GETNICKLIST, nmdc_p_none},
-    {"$NickList", NMDC_NICKLIST, nmdc_p_dollar_list},
-    {"$OpList", NMDC_OPLIST, nmdc_p_dollar_list},
-    {"$BotList", NMDC_BOTLIST, nmdc_p_dollar_list},
-    {"$MyINFO", NMDC_MYINFO, nmdc_p_myinfo},
-    {"$GetINFO", NMDC_GETINFO, nmdc_p_getinfo},
-    {"$HubName", NMDC_HUBNAME, nmdc_p_text_esc},
-    {"$HubTopic", NMDC_HUBTOPIC, nmdc_p_text_esc},
-    {"$HubIsFull", NMDC_HUBISFULL, nmdc_p_none},
-    {"$UserIP", NMDC_USERIP, nmdc_p_dollar_list},
-    {"$To:", NMDC_TO, nmdc_p_to},
-    {"$ConnectToMe", NMDC_CONNECTTOME, nmdc_p_ctm},
-    {"$RevConnectToMe", NMDC_REVCONNECTTOME, nmdc_p_rcm},
-    {"$Search", NMDC_SEARCH, nmdc_p_search},
-    {"$SR", NMDC_SR, nmdc_p_sr},
-    {"$Quit", NMDC_QUIT, nmdc_p_nick},
-    {"$ForceMove", NMDC_FORCEMOVE, nmdc_p_text_req},
-    {"$Kick", NMDC_KICK, nmdc_p_nick},
-    {"$MyNick", NMDC_MYNICK, nmdc_p_nick},
-    {"$Direction", NMDC_DIRECTION, nmdc_p_direction},
-    {"$ADCGET", NMDC_ADCGET, nmdc_p_transfer},
-    {"$ADCSND", NMDC_ADCSND, nmdc_p_transfer},
-    {"$Error", NMDC_ERROR, nmdc_p_text_raw},
-    {"$MaxedOut", NMDC_MAXEDOUT, nmdc_p_none},
-    {"$ZOn", NMDC_ZON, nmdc_p_none},
+    {"$Lock", NMDC_LOCK},
+    {"$Key", NMDC_KEY},
+    {"$Supports", NMDC_SUPPORTS},
+    {"$ValidateNick", NMDC_VALIDATENICK},
+    {"$ValidateDenide", NMDC_VALIDATEDENIDE},
+    {"$Hello", NMDC_HELLO},
+    {"$GetPass", NMDC_GETPASS},
+    {"$MyPass", NMDC_MYPASS},
+    {"$BadPass", NMDC_BADPASS},
+    {"$LogedIn", NMDC_LOGEDIN},
+    {"$Version", NMDC_VERSION},
+    {"$GetNickList", NMDC_GETNICKLIST},
+    {"$NickList", NMDC_NICKLIST},
+    {"$OpList", NMDC_OPLIST},
+    {"$BotList", NMDC_BOTLIST},
+    {"$MyINFO", NMDC_MYINFO},
+    {"$GetINFO", NMDC_GETINFO},
+    {"$HubName", NMDC_HUBNAME},
+    {"$HubTopic", NMDC_HUBTOPIC},
+    {"$HubIsFull", NMDC_HUBISFULL},
+    {"$UserIP", NMDC_USERIP},
+    {"$To:", NMDC_TO},
+    {"$ConnectToMe", NMDC_CONNECTTOME},
+    {"$RevConnectToMe", NMDC_REVCONNECTTOME},
+    {"$Search", NMDC_SEARCH},
+    {"$SR", NMDC_SR},
+    {"$Quit", NMDC_QUIT},
+    {"$ForceMove", NMDC_FORCEMOVE},
+    {"$Kick", NMDC_KICK},
+    {"$MyNick", NMDC_MYNICK},
+    {"$Direction", NMDC_DIRECTION},
+    {"$ADCGET", NMDC_ADCGET},
+    {"$ADCSND", NMDC_ADCSND},
+    {"$Error", NMDC_ERROR},
+    {"$MaxedOut", NMDC_MAXEDOUT},
+    {"$ZOn", NMDC_ZON},
 };
+
+/* The parser for each known type (a switch rather than function pointers in
+ * the table, which would make the table writable relocated data). */
+static nmdc_parse_fn nmdc_parser(enum nmdc_type type)
+{
+    switch (type) {
+    case NMDC_LOCK:
+        return nmdc_p_lock;
+    case NMDC_KEY:
+        return nmdc_p_key;
+    case NMDC_SUPPORTS:
+        return nmdc_p_supports;
+    case NMDC_VALIDATENICK:
+    case NMDC_HELLO:
+    case NMDC_LOGEDIN:
+    case NMDC_QUIT:
+    case NMDC_KICK:
+    case NMDC_MYNICK:
+        return nmdc_p_nick;
+    case NMDC_VALIDATEDENIDE:
+        return nmdc_p_nick_opt;
+    case NMDC_GETPASS:
+        return nmdc_p_getpass;
+    case NMDC_MYPASS:
+    case NMDC_FORCEMOVE:
+        return nmdc_p_text_req;
+    case NMDC_BADPASS:
+    case NMDC_GETNICKLIST:
+    case NMDC_HUBISFULL:
+    case NMDC_MAXEDOUT:
+    case NMDC_ZON:
+        return nmdc_p_none;
+    case NMDC_VERSION:
+    case NMDC_ERROR:
+        return nmdc_p_text_raw;
+    case NMDC_NICKLIST:
+    case NMDC_OPLIST:
+    case NMDC_BOTLIST:
+    case NMDC_USERIP:
+        return nmdc_p_dollar_list;
+    case NMDC_MYINFO:
+        return nmdc_p_myinfo;
+    case NMDC_GETINFO:
+        return nmdc_p_getinfo;
+    case NMDC_HUBNAME:
+    case NMDC_HUBTOPIC:
+        return nmdc_p_text_esc;
+    case NMDC_TO:
+        return nmdc_p_to;
+    case NMDC_CONNECTTOME:
+        return nmdc_p_ctm;
+    case NMDC_REVCONNECTTOME:
+        return nmdc_p_rcm;
+    case NMDC_SEARCH:
+        return nmdc_p_search;
+    case NMDC_SR:
+        return nmdc_p_sr;
+    case NMDC_DIRECTION:
+        return nmdc_p_direction;
+    case NMDC_ADCGET:
+    case NMDC_ADCSND:
+        return nmdc_p_transfer;
+    default:
+        return nmdc_p_none;
+    }
+}
 
 /* "<nick> text" (space after '>' optional) or a status line without a nick. */
 static void nmdc_parse_chat(struct nmdc_msg *m, char *s)
@@ -658,7 +728,7 @@ int nmdc_msg_parse(const char *msg, size_t len, struct nmdc_msg *out, const char
             continue;
         m->type = nmdc_cmds[i].type;
         m->args = NULL;
-        if (nmdc_cmds[i].parse(m, args, &why) == 0)
+        if (nmdc_parser(m->type)(m, args, &why) == 0)
             return 0;
         nmdc_msg_cleanup(m);
         return nmdc_fail(reason, why);
