@@ -13,25 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Positional-parameter counts for the commands the codec knows (adc.h). */
+/* The positional parameters of the commands the codec knows (adc.h), one
+ * char per parameter saying what it must hold: '.' any text, 'c' a STA code
+ * (three digits), 'p' a TCP port 1..65535, 'i' a decimal integer (GET/SND
+ * start and byte count; -1 allowed), 's' a SID, 'b' base32 data. */
 struct adc_cmd_spec {
     char cmd[4];
-    unsigned char npos;
+    char kinds[5];
 };
 
 static const struct adc_cmd_spec adc_cmd_specs[] = {
-    {"MSG", 1}, {"STA", 2}, {"CTM", 3}, {"RCM", 2}, {"GET", 4}, {"SND", 4},
-    {"GFI", 2}, {"SID", 1}, {"GPA", 1}, {"PAS", 1}, {"QUI", 1}, {"CMD", 1},
-    {"INF", 0}, {"SUP", 0}, {"SCH", 0}, {"RES", 0},
+    {"MSG", "."}, {"STA", "c."}, {"CTM", ".p."}, {"RCM", ".."}, {"GET", "..ii"},
+    {"SND", "..ii"}, {"GFI", ".."}, {"SID", "s"}, {"GPA", "b"}, {"PAS", "b"},
+    {"QUI", "s"}, {"CMD", "."}, {"INF", ""}, {"SUP", ""}, {"SCH", ""}, {"RES", ""},
 };
 
-/* -1 for an unknown command: every parameter is then positional. */
-static int adc_cmd_npos(const char *cmd)
+/* NULL for an unknown command: every parameter is then positional. */
+static const char *adc_cmd_kinds(const char *cmd)
 {
     for (size_t i = 0; i < sizeof adc_cmd_specs / sizeof adc_cmd_specs[0]; i++)
         if (memcmp(adc_cmd_specs[i].cmd, cmd, 3) == 0)
-            return adc_cmd_specs[i].npos;
-    return -1;
+            return adc_cmd_specs[i].kinds;
+    return NULL;
 }
 
 static bool adc_is_upper(char c) { return c >= 'A' && c <= 'Z'; }
@@ -131,6 +134,36 @@ static bool adc_utf8_valid(const unsigned char *s, size_t len)
     return true;
 }
 
+/* Does a (unescaped) positional value match its kind from adc_cmd_specs? */
+static bool adc_pos_valid(char kind, const char *v)
+{
+    size_t n = strlen(v), digits = n - (kind == 'i' && v[0] == '-');
+    switch (kind) {
+    case 'c':
+        return adc_sta_split(v, NULL, NULL) == 0;
+    case 's':
+        return adc_sid_valid(v);
+    case 'b':
+        if (!n)
+            return false;
+        for (; *v; v++)
+            if (!adc_is_b32(*v))
+                return false;
+        return true;
+    case 'p':
+    case 'i':
+        /* At most 18 digits: always fits int64_t, no overflow checks needed. */
+        if (!digits || digits > (kind == 'p' ? 5 : 18))
+            return false;
+        for (const char *d = v + (n - digits); *d; d++)
+            if (!adc_is_digit(*d))
+                return false;
+        return kind == 'i' || (atol(v) >= 1 && atol(v) <= 65535);
+    default:
+        return true;
+    }
+}
+
 long adc_unescape_inplace(char *s, size_t len)
 {
     size_t o = 0;
@@ -192,8 +225,9 @@ static int adc_fail(const char **reason, const char *why)
 
 /* Splits the parameter part (after the header) at single spaces and sorts the
  * tokens into positional and named. p is NUL-terminated, inside storage. */
-static int adc_parse_params(struct adc_msg *m, char *p, int npos, const char **reason)
+static int adc_parse_params(struct adc_msg *m, char *p, const char *kinds, const char **reason)
 {
+    int npos = kinds ? (int)strlen(kinds) : -1;
     while (p) {
         char *sp = strchr(p, ' ');
         if (sp)
@@ -206,6 +240,8 @@ static int adc_parse_params(struct adc_msg *m, char *p, int npos, const char **r
             if (n < 0)
                 return adc_fail(reason, "bad escape sequence");
             p[n] = '\0';
+            if (kinds && !adc_pos_valid(kinds[m->npos], p))
+                return adc_fail(reason, "malformed positional parameter");
             m->pos[m->npos++] = p;
         } else {
             if (tlen < 2 || !adc_code_valid(p))
@@ -331,7 +367,7 @@ int adc_msg_parse(const char *line, size_t len, struct adc_msg *out, const char 
     default:
         break;
     }
-    if (!why && adc_parse_params(m, p, adc_cmd_npos(m->cmd), &why) == 0)
+    if (!why && adc_parse_params(m, p, adc_cmd_kinds(m->cmd), &why) == 0)
         return 0;
     adc_msg_cleanup(m);
     return adc_fail(reason, why);
@@ -453,11 +489,14 @@ int adc_msg_format(const struct adc_msg *m, struct dc_buf *out)
 {
     if (!adc_header_complete(m))
         return -1;
-    int npos = adc_cmd_npos(m->cmd);
+    const char *kinds = adc_cmd_kinds(m->cmd);
     /* A known command must carry exactly its positional count, or the
      * receiver would read the wrong tokens as named parameters. */
-    if (npos >= 0 && m->npos != (size_t)npos)
+    if (kinds && m->npos != strlen(kinds))
         return -1;
+    for (size_t i = 0; kinds && i < m->npos; i++)
+        if (!adc_pos_valid(kinds[i], m->pos[i]))
+            return -1;
     size_t undo = out->len;
     int rc = dc_buf_append_byte(out, m->type) | dc_buf_append(out, m->cmd, 3);
     if (strchr("BDEF", m->type))

@@ -9,7 +9,10 @@
  * Positional versus named parameters: the number of positional parameters is
  * fixed per command (MSG 1, STA 2, CTM 3, RCM 2, GET/SND 4, GFI 2, SID 1,
  * GPA 1, PAS 1, QUI 1, CMD 1; INF/SUP/SCH/RES 0). For commands the codec does
- * not know, every parameter is kept positional. Named parameters are a
+ * not know, every parameter is kept positional. Positionals with a fixed shape
+ * are checked too: the STA code is three digits, the CTM port 1..65535, GET
+ * and SND start/bytes decimal integers (sign allowed), SID and QUI a SID, GPA
+ * and PAS base32. Named parameters are a
  * two-character code ([A-Z][A-Z0-9]) followed by the (possibly empty) value.
  * A positional parameter may be empty: DC++ sends "CSTA 000  RF<url>" (notes
  * §3.12), which parses as code "000", description "" and named RF.

@@ -8,7 +8,27 @@
  * (chat, PM text, description, email) are returned UNESCAPED; nicks are
  * returned as sent. Unknown '$' commands parse as NMDC_UNKNOWN with name and
  * raw args, so a hub can ignore or relay them; malformed known commands are
- * rejected with a reason.
+ * rejected with a reason. For known commands args is NULL (the parser has cut
+ * the text up in place). Fields a message lacks are NULL; fields that are
+ * present but empty are "" (inside storage). Every reason is a static string.
+ *
+ * Conventions worth knowing:
+ *  - Chat: a line not starting with '$'. "<nick>" must hold a valid nick,
+ *    else the whole line is a status text with nick NULL ("<>" included).
+ *  - $MyINFO: if the description ends with '>', the part from the last '<'
+ *    is the tag, and ONE space before it is dropped (DC++ writes
+ *    "desc <tag>"). nmdc_fmt_myinfo writes that space back, so a description
+ *    that itself ends in '>' with an empty tag does not survive a round trip.
+ *    An empty connection field (bots) gives connection "" and flag 0.
+ *  - $ConnectToMe: host is everything before the LAST ':', so "::1:412"
+ *    works; suffixes S (tls), N, R, NS, RS are accepted; a trailing nick is
+ *    ignored. $ADCSND must carry a real byte count (no -1).
+ *  - Lists ($NickList/$OpList/$BotList/$UserIP on "$$", $Supports on ' ')
+ *    drop empty items and are refused past NMDC_MAX_LIST entries.
+ *  - Formatters validate what would break framing or the layouts (invalid
+ *    nicks, '|' or '$' in verbatim fields, flag bytes 0/'$'/'|' after a
+ *    connection) and return -1 leaving out unchanged. nmdc_fmt_chat with a
+ *    NULL nick writes a status line. nmdc_fmt_simple accepts "$Name" or "Name".
  */
 #ifndef DC_PROTO_NMDC_H
 #define DC_PROTO_NMDC_H

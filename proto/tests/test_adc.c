@@ -151,6 +151,14 @@ Test(adc_parse, all_header_types)
     cr_assert_str_eq(adc_msg_get(&m, "MS"), "Password is wrong");
     adc_msg_cleanup(&m);
 
+    m = parse_ok("CSND file TTH/PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY 1000 25");
+    cr_assert_str_eq(m.pos[3], "25");
+    adc_msg_cleanup(&m);
+
+    m = parse_ok("DCTM AAAB AAAC ADCS/0.10 65535 t");
+    cr_assert_str_eq(m.pos[1], "65535");
+    adc_msg_cleanup(&m);
+
     m = parse_ok("HPAS 252QOB7PFWQDJAPMOQV67VJKI3XKSD3KAFIFH3A");
     cr_assert_eq(m.npos, 1);
     adc_msg_cleanup(&m);
@@ -184,6 +192,11 @@ Test(adc_parse, rejects_malformed)
         "HSUP ", "ISTA 000", "DCTM AAAB AAAC ADC/1.0 4114", "CGET file x 0",
         "BMSG AAAB \xc3", "BMSG AAAB \xc0\xaf", "BMSG AAAB \xed\xa0\x80", "BMSG AAAB \xf4\x90\x80\x80",
         "BMSG AAAB \xff\xfe", "BMSG AAAB \x80", "BMSG AAAB a\nb",
+        "ISTA 2x3 bad", "ISTA 24 short", "ISTA 2433 long", "DCTM AAAB AAAC ADC/1.0 0 tok",
+        "DCTM AAAB AAAC ADC/1.0 70000 tok", "DCTM AAAB AAAC ADC/1.0 41a4 tok",
+        "DCTM AAAB AAAC ADC/1.0 -1 tok", "CGET file x a -1", "CGET file x 0 --1", "CGET file x 0 -",
+        "CGET file x 0 1234567890123456789", "ISID AAA", "ISID aaaa", "IQUI AAA!", "IGPA abc!",
+        "HPAS ",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         parse_bad(bad[i], strlen(bad[i]));
@@ -282,6 +295,12 @@ Test(adc_format, refuses_incomplete_header)
 
     adc_msg_init(&m, 'H', "MSG");
     cr_assert_eq(adc_msg_format(&m, &b), -1, "MSG without text formatted");
+    adc_msg_cleanup(&m);
+
+    adc_msg_init(&m, 'I', "STA");
+    adc_msg_add_pos(&m, "2x3");
+    adc_msg_add_pos(&m, "bad code");
+    cr_assert_eq(adc_msg_format(&m, &b), -1, "STA with a bad code formatted");
     adc_msg_cleanup(&m);
 
     adc_msg_init(&m, 'X', "MSG");
