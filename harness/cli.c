@@ -1,0 +1,562 @@
+/* cli.c: `dcharness run` (see cli.h).
+ *
+ * The scheduler is a poll() loop over each running job's result pipe and
+ * pidfd plus a signalfd for SIGINT/SIGTERM. Results are printed in plan
+ * order (sorted by file then protocol), whatever order jobs finish in, so
+ * -j N and -j 1 print the same report.
+ */
+#include "harness/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness/plan.h"
+#include "harness/profile.h"
+#include "harness/report.h"
+#include "harness/runner.h"
+#include "harness/scenario.h"
+#include "proto/buf.h"
+
+#ifndef HR_PROFILE_DIR
+#define HR_PROFILE_DIR ""
+#endif
+
+/* Command-line options. Borrows argv strings. */
+struct opts {
+    unsigned jobs;
+    unsigned protos;
+    const char *hub, *junit, *filter, *bin_dir;
+    bool tap, keep;
+    unsigned shard_k, shard_n;
+    char **paths;
+    size_t npaths;
+};
+
+/* One job of the plan. Owns dir, parse_error and result; borrows scenario. */
+struct job {
+    const char *path;
+    unsigned proto;                 /* 0: the file did not parse */
+    const struct hr_scenario *s;
+    char *parse_error;
+    char *name;                     /* "<scenario> [proto]" */
+    char *dir;
+    pid_t pid;
+    int result_fd;   /* -1 once the runner's result pipe reached EOF */
+    struct dc_buf out;
+    double start, kill_at;
+    bool running, done, term_sent;
+    struct hr_result result;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: dcharness run [options] PATH...\n"
+          "Run DC scenario files (PATH: *.scn files or directories holding them).\n"
+          "  -j N               run N scenarios at once (default 1)\n"
+          "  --proto LIST       only these protocols: nmdc,adc (default: what each file declares)\n"
+          "  --hub PROFILE      hub profile name (fakehub, uhub) or .hub file (default fakehub)\n"
+          "  --filter PATTERN   only scenarios whose path or name contains PATTERN (or matches the glob)\n"
+          "  --shard K/N        only the K-th of N deterministic shards\n"
+          "  --junit FILE       also write JUnit XML to FILE\n"
+          "  --tap              print TAP instead of progress lines\n"
+          "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
+          "  --bin-dir DIR      where fakehub and dcclient are (default: dcharness's own dir)\n"
+          "Environment: DCTEST_TIMEOUT_MULTIPLIER scales every timeout; DCHARNESS_PROFILE_DIR adds a profile dir.\n"
+          "Exit status: 0 passed, 1 a scenario failed, 2 usage error.\n", f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("dcharness: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(dcharness run --help for usage)\n", stderr);
+    return HR_EXIT_USAGE;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"proto", required_argument, NULL, 'p'}, {"hub", required_argument, NULL, 'H'},
+        {"junit", required_argument, NULL, 'J'}, {"tap", no_argument, NULL, 'T'},
+        {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
+        {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL, .hub = "fakehub"};
+    if (argc < 2 || strcmp(argv[1], "run") != 0) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            usage(stdout);
+            return 0;
+        }
+        usage(stderr);
+        return HR_EXIT_USAGE;
+    }
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "+j:h", longopts, NULL)) != -1) {
+        char *e;
+        switch (c) {
+        case 'j': {
+            long j = strtol(optarg, &e, 10);
+            if (*e || j < 1 || j > 64)
+                return usage_error("-j needs a number from 1 to 64, not '%s'", optarg);
+            o->jobs = (unsigned)j;
+            break;
+        }
+        case 'p': {
+            o->protos = 0;
+            char *copy = strdup(optarg), *save = NULL;
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                unsigned b = hr_proto_from_name(t);
+                if (!b) {
+                    free(copy);
+                    return usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
+                }
+                o->protos |= b;
+            }
+            free(copy);
+            if (!o->protos)
+                return usage_error("--proto needs a protocol%s", "");
+            break;
+        }
+        case 'H': o->hub = optarg; break;
+        case 'J': o->junit = optarg; break;
+        case 'T': o->tap = true; break;
+        case 'k': o->keep = true; break;
+        case 'f': o->filter = optarg; break;
+        case 'b': o->bin_dir = optarg; break;
+        case 's':
+            if (hr_shard_parse(optarg, &o->shard_k, &o->shard_n) < 0)
+                return usage_error("--shard is K/N with 1 <= K <= N, as in 2/4, not '%s'", optarg);
+            break;
+        case 'h': usage(stdout); return -1;
+        default: return usage_error("unknown option%s", "");
+        }
+    }
+    o->paths = argv + optind;
+    o->npaths = (size_t)(argc - optind);
+    if (!o->npaths)
+        return usage_error("no scenario files or directories given%s", "");
+    return 0;
+}
+
+/* Shell-quote one word for the rerun line. */
+static void shell_word(struct dc_buf *b, const char *w)
+{
+    if (*w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,:=+") == strlen(w)) {
+        dc_buf_append_str(b, w);
+        return;
+    }
+    dc_buf_append_byte(b, '\'');
+    for (; *w; w++)
+        dc_buf_append_str(b, *w == '\'' ? "'\\''" : (char[2]){*w, 0});
+    dc_buf_append_byte(b, '\'');
+}
+
+static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_dir, const struct job *j)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    shell_word(&b, self);
+    dc_buf_append_str(&b, " run --keep");
+    if (j->proto) {
+        dc_buf_append_str(&b, " --proto ");
+        dc_buf_append_str(&b, hr_proto_name(j->proto));
+    }
+    dc_buf_append_str(&b, " --hub ");
+    shell_word(&b, o->hub);
+    dc_buf_append_str(&b, " --bin-dir ");
+    shell_word(&b, bin_dir);
+    dc_buf_append_byte(&b, ' ');
+    char abs[PATH_MAX];
+    shell_word(&b, realpath(j->path, abs) ? abs : j->path);
+    return dc_buf_steal(&b, NULL);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int start_job(struct job *j, const struct opts *o, const struct hr_run_opts *ro, const char *root, size_t idx)
+{
+    const char *base = strrchr(j->path, '/');
+    base = base ? base + 1 : j->path;
+    if (asprintf(&j->dir, "%s/%03zu-%.*s-%s", root, idx + 1, (int)strcspn(base, "."), base, hr_proto_name(j->proto)) < 0 ||
+        mkdir(j->dir, 0700) < 0)
+        return -1;
+    (void)o;
+    j->pid = hr_job_spawn(j->s, j->proto, j->dir, ro, &j->result_fd);
+    if (j->pid < 0)
+        return -1;
+    dc_buf_init(&j->out, 0);
+    j->start = now_s();
+    /* Backstop: a runner that overruns its own deadline plus teardown is killed
+     * (its children follow through PR_SET_PDEATHSIG). */
+    j->kill_at = j->start + hr_scenario_timeout(j->s, ro) / 1000.0 + 2 * ro->profile->grace_ms * ro->timeout_mult / 1000.0 + 10;
+    j->running = true;
+    return 0;
+}
+
+static void finish_job(struct job *j)
+{
+    int ws = 0;
+    while (waitpid(j->pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    hr_result_from_runner(&j->result, j->out.len ? j->out.data : NULL, ws);
+    j->result.seconds = now_s() - j->start;
+    dc_buf_cleanup(&j->out);
+    j->running = false;
+    j->done = true;
+}
+
+static void print_indented(FILE *f, const char *text)
+{
+    for (const char *s = text; *s;) {
+        size_t n = strcspn(s, "\n");
+        fprintf(f, "        %.*s\n", (int)n, s);
+        s += n + (s[n] == '\n');
+    }
+}
+
+static void make_case(struct hr_case *c, const struct job *j, const char *rerun)
+{
+    static const char *const none = "";
+    *c = (struct hr_case){.classname = none, .name = j->name, .status = j->result.status,
+                          .seconds = j->result.seconds, .reason = j->result.reason,
+                          .details = j->result.details, .rerun = rerun};
+}
+
+int hr_main(int argc, char **argv)
+{
+    struct opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+
+    char self[PATH_MAX], bin_dir[PATH_MAX];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[sl > 0 ? sl : 0] = '\0';
+    if (o.bin_dir) {
+        if (!realpath(o.bin_dir, bin_dir))
+            return usage_error("--bin-dir %s does not exist", o.bin_dir);
+    } else {
+        snprintf(bin_dir, sizeof bin_dir, "%s", self);
+        dirname(bin_dir);
+    }
+    char share_dir[PATH_MAX + 64];
+    snprintf(share_dir, sizeof share_dir, "%s/../share/dcharness/profiles", bin_dir);
+    const char *env_dir = getenv("DCHARNESS_PROFILE_DIR");
+    const char *dirs[4] = {0};
+    size_t nd = 0;
+    if (env_dir && *env_dir)
+        dirs[nd++] = env_dir;
+    dirs[nd++] = share_dir;
+    if (*HR_PROFILE_DIR)
+        dirs[nd++] = HR_PROFILE_DIR;
+    struct hr_error err;
+    struct hr_profile *profile = hr_profile_load(o.hub, dirs, &err);
+    if (!profile) {
+        fprintf(stderr, "dcharness: %s\n", err.msg);
+        return HR_EXIT_USAGE;
+    }
+    double mult = 1;
+    const char *m = getenv("DCTEST_TIMEOUT_MULTIPLIER");
+    if (m && *m && (!(mult = strtod(m, NULL)) || mult <= 0 || !isfinite(mult))) {
+        hr_profile_free(profile);
+        return usage_error("DCTEST_TIMEOUT_MULTIPLIER must be a positive number, not '%s'", m);
+    }
+    struct hr_run_opts ro = {.bin_dir = bin_dir, .profile = profile, .timeout_mult = mult,
+                             .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
+
+    char **files;
+    size_t nfiles;
+    if (hr_find_scenarios(o.paths, o.npaths, &files, &nfiles, &err) < 0 || nfiles == 0) {
+        if (nfiles == 0)
+            snprintf(err.msg, sizeof err.msg, "no *.scn scenario files found in the given paths");
+        fprintf(stderr, "dcharness: %s\n", err.msg);
+        hr_profile_free(profile);
+        return HR_EXIT_USAGE;
+    }
+
+    /* Parse every file; plan (file x protocol) jobs; filter; shard. */
+    struct hr_scenario **scn = calloc(nfiles, sizeof *scn);
+    char **perr = calloc(nfiles, sizeof *perr);
+    struct hr_job_id *ids = calloc(nfiles * 2 + 1, sizeof *ids);
+    size_t nids = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        size_t len;
+        char *buf = hr_read_file(files[i], &len);
+        if (!buf)
+            hr_error_set(&err, files[i], 0, "cannot read: %s", strerror(errno));
+        else
+            scn[i] = hr_scenario_parse(files[i], buf, len, &err);
+        free(buf);
+        if (!scn[i]) {
+            perr[i] = strdup(err.msg);
+            if (!o.filter || hr_filter_match(o.filter, files[i], NULL))
+                ids[nids++] = (struct hr_job_id){files[i], 0};
+            continue;
+        }
+        if (o.filter && !hr_filter_match(o.filter, files[i], scn[i]->name))
+            continue;
+        for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_ADC; b <<= 1)
+            if (scn[i]->protos & o.protos & b)
+                ids[nids++] = (struct hr_job_id){files[i], b};
+    }
+    nids = hr_plan_select(ids, nids, o.shard_k, o.shard_n);
+    struct job *jobs = calloc(nids + 1, sizeof *jobs);
+    for (size_t i = 0; i < nids; i++) {
+        struct job *j = &jobs[i];
+        size_t f = 0;
+        while (strcmp(files[f], ids[i].path))
+            f++;
+        *j = (struct job){.path = files[f], .proto = ids[i].proto, .s = scn[f], .result_fd = -1};
+        if (!j->proto) {
+            j->name = strdup(files[f]);
+            j->done = true;
+            j->result = (struct hr_result){.status = HR_STATUS_FAIL, .reason = strdup(perr[f]), .details = strdup(perr[f])};
+            continue;
+        }
+        if (asprintf(&j->name, "%s [%s]", j->s->name, hr_proto_name(j->proto)) < 0)
+            abort();
+        char *skip = hr_skip_reason(j->s, j->proto, profile);
+        if (skip) {
+            j->done = true;
+            j->result = (struct hr_result){.status = HR_STATUS_SKIP, .reason = skip};
+        }
+    }
+
+    char root[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(root, sizeof root, "%s/dcharness-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(root)) {
+        fprintf(stderr, "dcharness: cannot create a directory under %s: %s\n", tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return HR_EXIT_FAIL;
+    }
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN);
+
+    FILE *out = stdout;
+    setvbuf(out, NULL, _IOLBF, 0);
+    if (o.tap)
+        fprintf(out, "TAP version 13\n1..%zu\n", nids);
+    else
+        fprintf(out, "dcharness: %zu scenario run%s with hub profile %s (%s)%s\n", nids, nids == 1 ? "" : "s",
+                profile->name, profile->path, o.shard_n ? "" : "");
+
+    size_t next_start = 0, next_print = 0, running = 0;
+    int interrupted = 0;
+    double t0 = now_s();
+    char **reruns = calloc(nids + 1, sizeof *reruns);
+    while (next_print < nids) {
+        /* Start what we may. */
+        while (!interrupted && running < o.jobs && next_start < nids) {
+            struct job *j = &jobs[next_start++];
+            if (j->done)
+                continue;
+            if (start_job(j, &o, &ro, root, next_start - 1) < 0) {
+                j->done = true;
+                j->result = (struct hr_result){.status = HR_STATUS_FAIL, .reason = strdup(strerror(errno))};
+                j->result.details = strdup(j->result.reason);
+                continue;
+            }
+            running++;
+        }
+        /* Report finished jobs in plan order. */
+        while (next_print < nids && jobs[next_print].done) {
+            struct job *j = &jobs[next_print++];
+            if (j->result.status == HR_STATUS_FAIL)
+                reruns[next_print - 1] = rerun_cmd(&o, self, bin_dir, j);
+            struct hr_case c;
+            make_case(&c, j, reruns[next_print - 1]);
+            if (o.tap) {
+                hr_tap_case(out, next_print, &c);
+            } else {
+                const char *tag = c.status == HR_STATUS_PASS ? "PASS" : c.status == HR_STATUS_SKIP ? "SKIP" : "FAIL";
+                fprintf(out, "[%*zu/%zu] %s  %s: %s (%.2fs)%s%s\n", (int)snprintf(NULL, 0, "%zu", nids), next_print, nids,
+                        tag, j->path, j->name, c.seconds, c.status == HR_STATUS_SKIP ? ": " : "",
+                        c.status == HR_STATUS_SKIP ? c.reason : "");
+                if (c.status == HR_STATUS_FAIL) {
+                    print_indented(out, c.details ? c.details : c.reason);
+                    fprintf(out, "        rerun: %s\n", c.rerun);
+                }
+            }
+            if (o.keep && j->dir)
+                fprintf(out, "%skept: %s\n", o.tap ? "# " : "        ", j->dir);
+        }
+        if (next_print >= nids)
+            break;
+        if (interrupted && running == 0) {
+            /* Jobs never started are reported as not run. */
+            for (size_t i = next_start; i < nids; i++)
+                if (!jobs[i].done) {
+                    jobs[i].done = true;
+                    jobs[i].result = (struct hr_result){.status = HR_STATUS_SKIP, .reason = strdup("not run: interrupted")};
+                }
+            next_start = nids;
+            continue;
+        }
+        /* Wait for results, exits, signals. */
+        struct pollfd pf[2 * 64 + 1];
+        struct job *who[2 * 64 + 1];
+        nfds_t n = 0;
+        double wake = now_s() + 60;
+        for (size_t i = 0; i < nids; i++) {
+            struct job *j = &jobs[i];
+            if (!j->running)
+                continue;
+            if (j->result_fd >= 0) {
+                pf[n] = (struct pollfd){.fd = j->result_fd, .events = POLLIN};
+                who[n++] = j;
+            }
+            if (j->kill_at < wake)
+                wake = j->kill_at;
+        }
+        pf[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+        who[n++] = NULL;
+        double left = wake - now_s();
+        int k = poll(pf, n, left > 0 ? (int)ceil(left * 1000) : 0);
+        for (nfds_t i = 0; k > 0 && i < n; i++) {
+            if (!pf[i].revents)
+                continue;
+            struct job *j = who[i];
+            if (!j) {
+                struct signalfd_siginfo si;
+                if (read(sigfd, &si, sizeof si) == sizeof si && !interrupted) {
+                    interrupted = (int)si.ssi_signo;
+                    fprintf(stderr, "dcharness: %s: stopping the running scenarios\n", strsignal(interrupted));
+                    for (size_t q = 0; q < nids; q++)
+                        if (jobs[q].running) {
+                            kill(jobs[q].pid, SIGTERM);
+                            jobs[q].kill_at = now_s() + 2 * profile->grace_ms * mult / 1000.0 + 5;
+                        }
+                }
+            } else if (j->running && pf[i].fd == j->result_fd) {
+                char buf[65536];
+                ssize_t r = read(j->result_fd, buf, sizeof buf);
+                if (r > 0) {
+                    dc_buf_append(&j->out, buf, (size_t)r);
+                } else if (r == 0 || errno != EINTR) {
+                    close(j->result_fd);
+                    j->result_fd = -1;
+                }
+            }
+        }
+        /* A job is done once its result pipe closed and the runner exited. */
+        for (size_t i = 0; i < nids; i++) {
+            struct job *j = &jobs[i];
+            if (!j->running)
+                continue;
+            if (now_s() >= j->kill_at) {
+                kill(j->pid, SIGKILL);
+                j->kill_at = now_s() + 60;
+            }
+            if (j->result_fd < 0) {
+                finish_job(j);
+                running--;
+            }
+        }
+    }
+
+    size_t pass = 0, fail = 0, skip = 0;
+    struct hr_case *cases = calloc(nids + 1, sizeof *cases);
+    char **classes = calloc(nids + 1, sizeof *classes);
+    for (size_t i = 0; i < nids; i++) {
+        struct job *j = &jobs[i];
+        pass += j->result.status == HR_STATUS_PASS;
+        fail += j->result.status == HR_STATUS_FAIL;
+        skip += j->result.status == HR_STATUS_SKIP;
+        make_case(&cases[i], j, reruns[i]);
+        cases[i].classname = classes[i] = hr_classname(j->path);
+    }
+    double total = now_s() - t0;
+    if (o.tap)
+        fprintf(out, "# %zu passed, %zu failed, %zu skipped in %.1fs\n", pass, fail, skip, total);
+    else {
+        fprintf(out, "\n%zu scenario run%s: %zu passed, %zu failed, %zu skipped in %.1fs\n", nids, nids == 1 ? "" : "s",
+                pass, fail, skip, total);
+        for (size_t i = 0; i < nids; i++)
+            if (jobs[i].result.status == HR_STATUS_FAIL)
+                fprintf(out, "  FAILED %s: %s\n    rerun: %s\n", jobs[i].path, jobs[i].name, reruns[i]);
+    }
+    if (o.junit) {
+        FILE *jf = fopen(o.junit, "w");
+        if (!jf) {
+            fprintf(stderr, "dcharness: cannot write %s: %s\n", o.junit, strerror(errno));
+            fail++;
+        } else {
+            hr_junit_write(jf, "dcharness", cases, nids);
+            if (fclose(jf) != 0)
+                fail++;
+        }
+    }
+    if (o.keep)
+        fprintf(out, "%sscenario directories kept under %s\n", o.tap ? "# " : "", root);
+    else
+        rm_tree(root);
+
+    for (size_t i = 0; i < nids; i++) {
+        free(jobs[i].name);
+        free(jobs[i].dir);
+        free(reruns[i]);
+        free(classes[i]);
+        hr_result_cleanup(&jobs[i].result);
+    }
+    for (size_t i = 0; i < nfiles; i++) {
+        hr_scenario_free(scn[i]);
+        free(perr[i]);
+        free(files[i]);
+    }
+    free(jobs);
+    free(reruns);
+    free(classes);
+    free(cases);
+    free(ids);
+    free(scn);
+    free(perr);
+    free(files);
+    hr_profile_free(profile);
+    close(sigfd);
+    if (interrupted) {
+        /* Die of the same signal, so callers see an honest status. */
+        fflush(NULL);
+        signal(interrupted, SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        raise(interrupted);
+    }
+    return fail ? HR_EXIT_FAIL : HR_EXIT_OK;
+}

@@ -1,0 +1,251 @@
+/* profile.c: hub profile parser and loader (see profile.h). */
+#include "harness/profile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/scenario.h"
+
+static const char *const placeholders[] = {
+    "bin", "dir", "port", "user", "password", "role", "op_suffix", "ready:", NULL};
+
+char *hr_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap = cap * 2 + 4096);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+void hr_profile_free(struct hr_profile *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->argc; i++)
+        free(p->argv[i]);
+    for (size_t i = 0; i < p->user_argc; i++)
+        free(p->user_argv[i]);
+    for (size_t i = 0; i < p->nlines; i++) {
+        free(p->lines[i].file);
+        free(p->lines[i].tmpl);
+    }
+    free(p->argv);
+    free(p->user_argv);
+    free(p->lines);
+    free(p->ready_text);
+    free(p->url[0]);
+    free(p->url[1]);
+    free(p->control);
+    free(p->trace);
+    free(p->path);
+    free(p->name);
+    free(p);
+}
+
+#define FAIL(...) do { hr_error_set(err, path, l->lineno, __VA_ARGS__); goto fail; } while (0)
+
+/* Check a template's placeholders; copy it. */
+static char *tmpl_dup(const char *t, const char *path, int line, struct hr_error *err)
+{
+    const char *bad = hr_template_check(t, placeholders);
+    if (bad) {
+        hr_error_set(err, path, line, "unknown placeholder in '%s' (known: {bin} {dir} {port} {user} {password} {role} {op_suffix} {ready:KEY})", t);
+        return NULL;
+    }
+    return strdup(t);
+}
+
+static int words_to(char ***argv, size_t *argc, const struct hr_line *l, const char *path, struct hr_error *err)
+{
+    *argv = calloc(l->nwords, sizeof **argv);
+    if (!*argv)
+        return -1;
+    for (size_t i = 1; i < l->nwords; i++)
+        if (!((*argv)[(*argc)++] = tmpl_dup(l->words[i].text, path, l->lineno, err)))
+            return -1;
+    return 0;
+}
+
+struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t len,
+                                    struct hr_error *err)
+{
+    struct hr_line *lines, *l = NULL;
+    size_t nl;
+    if (hr_lex(path, buf, len, &lines, &nl, err) < 0)
+        return NULL;
+    struct hr_profile *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->path = strdup(path);
+    p->stop_signo = 15;
+    p->grace_ms = 3000;
+    for (size_t i = 0; i < nl; i++) {
+        l = &lines[i];
+        const char *k = l->words[0].text;
+        size_t n = l->nwords;
+        if (!strcmp(k, "name") && n == 2) {
+            free(p->name);
+            p->name = hr_template_literal(l->words[1].text);
+        } else if (!strcmp(k, "protocols") && n >= 2) {
+            for (size_t j = 1; j < n; j++) {
+                unsigned b = hr_proto_from_name(l->words[j].text);
+                if (!b)
+                    FAIL("unknown protocol '%s' (known: nmdc adc)", l->words[j].text);
+                p->protos |= b;
+            }
+        } else if (!strcmp(k, "features")) {
+            for (size_t j = 1; j < n; j++) {
+                unsigned b = hr_feature_from_name(l->words[j].text);
+                if (!b)
+                    FAIL("unknown feature '%s' (known: hub-control registered-users signals)", l->words[j].text);
+                p->features |= b;
+            }
+        } else if (!strcmp(k, "command") && n >= 2 && !p->argv) {
+            if (words_to(&p->argv, &p->argc, l, path, err) < 0)
+                goto fail;
+        } else if (!strcmp(k, "per-user") && n >= 2 && !p->user_argv) {
+            if (words_to(&p->user_argv, &p->user_argc, l, path, err) < 0)
+                goto fail;
+        } else if ((!strcmp(k, "file") || !strcmp(k, "per-user-file")) && (n == 3 || n == 2)) {
+            if (strchr(l->words[1].text, '/') || l->words[1].text[0] == '.')
+                FAIL("file names a file inside the hub's dir, without '/': file uhub.conf \"line\"");
+            p->lines = realloc(p->lines, (p->nlines + 1) * sizeof *p->lines);
+            if (!p->lines)
+                abort();
+            struct hr_profile_line *pl = &p->lines[p->nlines++];
+            pl->file = strdup(l->words[1].text);
+            pl->per_user = k[0] == 'p';
+            if (!(pl->tmpl = tmpl_dup(n == 3 ? l->words[2].text : "", path, l->lineno, err)))
+                goto fail;
+        } else if (!strcmp(k, "port") && n == 2 && !strcmp(l->words[1].text, "pick")) {
+            p->pick_port = true;
+        } else if (!strcmp(k, "ready") && n >= 2) {
+            const char *r = l->words[1].text;
+            if (!strcmp(r, "line") && n == 2)
+                p->ready = HR_READY_LINE;
+            else if (!strcmp(r, "port") && n == 2)
+                p->ready = HR_READY_PORT;
+            else if (!strcmp(r, "adc-handshake") && n == 2)
+                p->ready = HR_READY_ADC_HANDSHAKE;
+            else if (!strcmp(r, "log") && n == 3 && (p->ready_text = hr_template_literal(l->words[2].text)))
+                p->ready = HR_READY_LOG;
+            else
+                FAIL("ready is one of: line, port, adc-handshake, log \"TEXT\"");
+        } else if (!strcmp(k, "url") && n == 3) {
+            unsigned b = hr_proto_from_name(l->words[1].text);
+            if (!b)
+                FAIL("url PROTOCOL TEMPLATE, as in: url adc \"adc://127.0.0.1:{port}\"");
+            char **slot = &p->url[b == HR_PROTO_ADC];
+            free(*slot);
+            if (!(*slot = tmpl_dup(l->words[2].text, path, l->lineno, err)))
+                goto fail;
+        } else if ((!strcmp(k, "control") || !strcmp(k, "trace")) && n == 2) {
+            char **slot = k[0] == 'c' ? &p->control : &p->trace;
+            free(*slot);
+            if (!(*slot = tmpl_dup(l->words[1].text, path, l->lineno, err)))
+                goto fail;
+        } else if (!strcmp(k, "stop") && (n == 2 || n == 3)) {
+            if (!(p->stop_signo = hr_signal_from_name(l->words[1].text)) ||
+                (n == 3 && (p->grace_ms = hr_parse_duration(l->words[2].text)) < 0))
+                FAIL("stop SIGNAL [GRACE], as in: stop TERM 2s");
+        } else {
+            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop)");
+        }
+    }
+    l = NULL;
+    if (!p->argv) {
+        hr_error_set(err, path, 0, "the profile has no command line");
+        goto fail;
+    }
+    if (!p->protos) {
+        hr_error_set(err, path, 0, "the profile has no protocols line");
+        goto fail;
+    }
+    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_ADC; b <<= 1)
+        if ((p->protos & b) && !p->url[b == HR_PROTO_ADC]) {
+            hr_error_set(err, path, 0, "protocol %s has no url line", hr_proto_name(b));
+            goto fail;
+        }
+    if ((p->ready == HR_READY_PORT || p->ready == HR_READY_ADC_HANDSHAKE) && !p->pick_port) {
+        hr_error_set(err, path, 0, "ready %s needs 'port pick'", p->ready == HR_READY_PORT ? "port" : "adc-handshake");
+        goto fail;
+    }
+    if ((p->features & HR_FEAT_HUB_CONTROL) && !p->control) {
+        hr_error_set(err, path, 0, "feature hub-control needs a 'control PATH' line");
+        goto fail;
+    }
+    if (!p->name) {
+        const char *b = strrchr(path, '/');
+        b = b ? b + 1 : path;
+        const char *dot = strrchr(b, '.');
+        p->name = strndup(b, dot && dot != b ? (size_t)(dot - b) : strlen(b));
+    }
+    hr_lines_free(lines, nl);
+    return p;
+fail:
+    hr_lines_free(lines, nl);
+    hr_profile_free(p);
+    return NULL;
+}
+
+struct hr_profile *hr_profile_load(const char *name, const char *const *dirs, struct hr_error *err)
+{
+    size_t nl = strlen(name);
+    char path[4096];
+    if (strchr(name, '/') || (nl > 4 && !strcmp(name + nl - 4, ".hub"))) {
+        snprintf(path, sizeof path, "%s", name);
+    } else {
+        path[0] = '\0';
+        for (const char *const *d = dirs; *d; d++) {
+            snprintf(path, sizeof path, "%s/%s.hub", *d, name);
+            if (access(path, R_OK) == 0)
+                break;
+            path[0] = '\0';
+        }
+        if (!path[0]) {
+            hr_error_set(err, name, 0, "no hub profile named %s (looked for %s.hub in %s%s)", name, name,
+                         dirs[0] ? dirs[0] : "", dirs[0] && dirs[1] ? " and others" : "");
+            return NULL;
+        }
+    }
+    size_t len;
+    char *buf = hr_read_file(path, &len);
+    if (!buf) {
+        hr_error_set(err, path, 0, "cannot read hub profile: %s", strerror(errno));
+        return NULL;
+    }
+    struct hr_profile *p = hr_profile_parse(path, buf, len, err);
+    free(buf);
+    return p;
+}

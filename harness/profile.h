@@ -1,0 +1,68 @@
+/* profile.h: hub profiles — small files saying how to start a hub
+ * (harness/profiles/NAME.hub; format in docs/scenarios.md, "Hub profiles").
+ *
+ * A profile gives the command (templates with {bin} {dir} {port}
+ * {ready:KEY}), config file lines written into the scenario dir before the
+ * start (some repeated per registered user), the protocols and features the
+ * hub offers, how readiness shows (ready line, port open, log line, ADC
+ * handshake), the hub URL per protocol, and how to stop it.
+ *
+ * hr_profile_parse is pure (bytes in, struct out); hr_profile_load finds and
+ * reads a profile by name or path.
+ */
+#ifndef HR_PROFILE_H
+#define HR_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "harness/lex.h"
+
+enum hr_ready {
+    HR_READY_LINE,          /* first stdout line {"event":"ready",...} */
+    HR_READY_PORT,          /* TCP port {port} accepts a connection */
+    HR_READY_LOG,           /* a stdout/stderr line contains ready_text */
+    HR_READY_ADC_HANDSHAKE, /* HSUP on {port} is answered with ISID */
+};
+
+/* A line written to {dir}/file before start. Owns strings. */
+struct hr_profile_line {
+    char *file;
+    char *tmpl;
+    bool per_user;   /* once per registered user, with {user} {password} {role} {op_suffix} */
+};
+
+/* Owns everything. Templates: see lex.h. */
+struct hr_profile {
+    char *path;
+    char *name;
+    unsigned protos;      /* hr_proto bits */
+    unsigned features;    /* hr_feature bits */
+    char **argv;          /* command templates */
+    size_t argc;
+    char **user_argv;     /* appended once per registered user */
+    size_t user_argc;
+    struct hr_profile_line *lines;
+    size_t nlines;
+    bool pick_port;       /* {port}: a free port picked by the harness (retried on a clash) */
+    enum hr_ready ready;
+    char *ready_text;     /* HR_READY_LOG */
+    char *url[2];         /* [0] nmdc, [1] adc: hub URL templates */
+    char *control;        /* control socket path template, or NULL */
+    char *trace;          /* hub trace file template, or NULL */
+    int stop_signo;
+    long grace_ms;
+};
+
+struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t len,
+                                    struct hr_error *err);
+/* name_or_path: a path (contains '/' or ends in .hub) or a name looked up
+ * as DIR/NAME.hub in each of dirs (NULL-terminated). */
+struct hr_profile *hr_profile_load(const char *name_or_path, const char *const *dirs,
+                                   struct hr_error *err);
+void hr_profile_free(struct hr_profile *p);
+
+/* Read a whole file (malloc'd, NUL-terminated); NULL with errno set. */
+char *hr_read_file(const char *path, size_t *len);
+
+#endif

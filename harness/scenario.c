@@ -1,0 +1,517 @@
+/* scenario.c: parser of the scenario language (grammar in docs/scenarios.md).
+ *
+ * Each line is a header (scenario, protocols, timeout, needs, client, hub
+ * user) or a step `[nmdc:|adc:] ACTOR VERB ARGS... [fails TEXT...] [within D]`.
+ * Client verbs that are sugar (connect, say, pm, ...) become REQUEST steps
+ * with named arguments, so the runner knows one request path only.
+ */
+#include "harness/scenario.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/buf.h"
+
+const char *const hr_scenario_placeholders[] = {
+    "hub_url", "hub_host", "hub_port", "proto", "dir", "nick", "password", NULL};
+
+static const struct { const char *name; unsigned bit; } features[] = {
+    {"hub-control", HR_FEAT_HUB_CONTROL},
+    {"registered-users", HR_FEAT_REGISTERED_USERS},
+    {"signals", HR_FEAT_SIGNALS},
+};
+
+static const struct { const char *name; int signo; } signals[] = {
+    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+};
+
+unsigned hr_proto_from_name(const char *name)
+{
+    return strcmp(name, "nmdc") == 0 ? HR_PROTO_NMDC : strcmp(name, "adc") == 0 ? HR_PROTO_ADC : 0;
+}
+
+const char *hr_proto_name(unsigned proto)
+{
+    return proto == HR_PROTO_NMDC ? "nmdc" : proto == HR_PROTO_ADC ? "adc" : "?";
+}
+
+unsigned hr_feature_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof features / sizeof *features; i++)
+        if (strcmp(name, features[i].name) == 0)
+            return features[i].bit;
+    return 0;
+}
+
+const char *hr_feature_names(unsigned mask, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof features / sizeof *features; i++)
+        if (mask & features[i].bit) {
+            int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", features[i].name);
+            if (n < 0 || (size_t)n >= len - used)
+                break;
+            used += (size_t)n;
+        }
+    return buf;
+}
+
+int hr_signal_from_name(const char *name)
+{
+    if (strncmp(name, "SIG", 3) == 0)
+        name += 3;
+    for (size_t i = 0; i < sizeof signals / sizeof *signals; i++)
+        if (strcmp(name, signals[i].name) == 0)
+            return signals[i].signo;
+    return 0;
+}
+
+static void args_free(struct hr_arg *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].key);
+        free(a[i].value);
+    }
+    free(a);
+}
+
+void hr_scenario_free(struct hr_scenario *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nclients; i++) {
+        free(s->clients[i].name);
+        free(s->clients[i].nick);
+        free(s->clients[i].password);
+        args_free(s->clients[i].sets, s->clients[i].nsets);
+    }
+    for (size_t i = 0; i < s->nusers; i++) {
+        free(s->users[i].nick);
+        free(s->users[i].password);
+    }
+    for (size_t i = 0; i < s->nsteps; i++) {
+        struct hr_step *st = &s->steps[i];
+        free(st->text);
+        free(st->name);
+        args_free(st->args, st->nargs);
+        for (size_t j = 0; j < st->nmatch; j++) {
+            free(st->match[j].field);
+            free(st->match[j].value);
+        }
+        free(st->match);
+        for (size_t j = 0; j < st->nfail_texts; j++)
+            free(st->fail_texts[j]);
+        free(st->fail_texts);
+    }
+    free(s->clients);
+    free(s->users);
+    free(s->steps);
+    free(s->path);
+    free(s->name);
+    free(s);
+}
+
+/* Parsing context for one file. Borrows path; the scenario is owned by the caller. */
+struct parser {
+    const char *path;
+    struct hr_line *line;
+    struct hr_error *err;
+    struct hr_scenario *s;
+    bool seen_name, seen_protos, seen_timeout;
+};
+
+#define FAIL(P, ...) do { hr_error_set((P)->err, (P)->path, (P)->line->lineno, __VA_ARGS__); return -1; } while (0)
+
+/* Bare keyword test: unquoted, no key=value, equal to kw. */
+static bool is_kw(const struct hr_word *w, const char *kw)
+{
+    return !w->quoted && !w->op && strcmp(w->text, kw) == 0;
+}
+
+/* A word used as a plain literal (name, number, keyword argument). */
+static int literal(struct parser *p, const struct hr_word *w, const char *what, char **out)
+{
+    *out = hr_template_literal(w->text);
+    if (!*out)
+        FAIL(p, "%s cannot contain a placeholder: '%s'", what, w->text);
+    return 0;
+}
+
+static int check_placeholders(struct parser *p, const char *tmpl)
+{
+    const char *bad = hr_template_check(tmpl, hr_scenario_placeholders);
+    if (bad) {
+        const char *close = strchr(bad, '}');
+        FAIL(p, "unknown placeholder %.*s (known: {hub_url} {hub_host} {hub_port} {proto} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)",
+             (int)(close - bad + 1), bad);
+    }
+    return 0;
+}
+
+static void *grow(void *arr, size_t n, size_t size)
+{
+    void *r = realloc(arr, (n + 1) * size);
+    if (!r)
+        abort();   /* out of memory while parsing a small text file: nothing sensible left to do */
+    memset((char *)r + n * size, 0, size);
+    return r;
+}
+
+static bool looks_json_scalar(const char *t)
+{
+    if (!strcmp(t, "true") || !strcmp(t, "false") || !strcmp(t, "null"))
+        return true;
+    char *e;
+    if (!*t || !(isdigit((unsigned char)*t) || *t == '-'))
+        return false;
+    (void)strtod(t, &e);
+    return *e == '\0';
+}
+
+/* Add a key=value word as a request argument. */
+static int add_arg(struct parser *p, struct hr_arg **args, size_t *n, const char *key,
+                   const struct hr_word *w, const char *value_tmpl)
+{
+    if (check_placeholders(p, value_tmpl) < 0)
+        return -1;
+    *args = grow(*args, *n, sizeof **args);
+    struct hr_arg *a = &(*args)[(*n)++];
+    a->key = strdup(key);
+    a->value = strdup(value_tmpl);
+    a->json = w && !w->quoted && looks_json_scalar(value_tmpl);
+    return 0;
+}
+
+static int kv_arg(struct parser *p, struct hr_arg **args, size_t *n, const struct hr_word *w)
+{
+    if (w->op != '=')
+        FAIL(p, "'%s': request arguments are written key=value", w->text);
+    char *key = strndup(w->text, w->key_len);
+    int r = add_arg(p, args, n, key, w, w->text + w->key_len + 1);
+    free(key);
+    return r;
+}
+
+static int parse_client(struct parser *p)
+{
+    struct hr_line *l = p->line;
+    struct hr_scenario *s = p->s;
+    if (l->nwords < 2 || l->words[1].op || l->words[1].quoted)
+        FAIL(p, "client needs a name: client alice [password=secret] [description=\"...\"]");
+    const char *name = l->words[1].text;
+    for (const char *c = name; *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '-'))
+            FAIL(p, "client name '%s' may only hold letters, digits, '_' and '-' (set nick=\"...\" for any other nick)", name);
+    if (!strcmp(name, "hub") || !strcmp(name, "nmdc:") || !strcmp(name, "adc:"))
+        FAIL(p, "'%s' is reserved and cannot name a client", name);
+    for (size_t i = 0; i < s->nclients; i++)
+        if (!strcmp(s->clients[i].name, name))
+            FAIL(p, "client %s is already declared", name);
+    s->clients = grow(s->clients, s->nclients, sizeof *s->clients);
+    struct hr_client *c = &s->clients[s->nclients++];
+    c->name = strdup(name);
+    for (size_t i = 2; i < l->nwords; i++) {
+        struct hr_word *w = &l->words[i];
+        if (w->op != '=')
+            FAIL(p, "client options are written key=value, as in password=secret; got '%s'", w->text);
+        const char *v = w->text + w->key_len + 1;
+        if (check_placeholders(p, v) < 0)
+            return -1;
+        if (!strncmp(w->text, "nick", w->key_len) && w->key_len == 4) {
+            free(c->nick);
+            c->nick = strdup(v);
+        } else if (!strncmp(w->text, "password", w->key_len) && w->key_len == 8) {
+            free(c->password);
+            c->password = strdup(v);
+        } else if (kv_arg(p, &c->sets, &c->nsets, w) < 0) {
+            return -1;
+        }
+    }
+    if (!c->nick)
+        c->nick = strdup(name);
+    return 0;
+}
+
+static int parse_header(struct parser *p, bool *handled)
+{
+    struct hr_line *l = p->line;
+    struct hr_scenario *s = p->s;
+    const struct hr_word *w0 = &l->words[0];
+    *handled = true;
+    if (is_kw(w0, "scenario")) {
+        if (p->seen_name)
+            FAIL(p, "the scenario is already named");
+        if (l->nwords != 2)
+            FAIL(p, "write the name as one word or in quotes: scenario \"Alice and Bob\"");
+        if (literal(p, &l->words[1], "the scenario name", &s->name) < 0)
+            return -1;
+        p->seen_name = true;
+    } else if (is_kw(w0, "protocols")) {
+        if (p->seen_protos)
+            FAIL(p, "protocols are already declared");
+        if (l->nwords < 2)
+            FAIL(p, "protocols needs at least one of: nmdc adc");
+        s->protos = 0;
+        for (size_t i = 1; i < l->nwords; i++) {
+            unsigned b = hr_proto_from_name(l->words[i].text);
+            if (!b)
+                FAIL(p, "unknown protocol '%s' (known: nmdc adc)", l->words[i].text);
+            s->protos |= b;
+        }
+        p->seen_protos = true;
+    } else if (is_kw(w0, "timeout")) {
+        if (p->seen_timeout)
+            FAIL(p, "the timeout is already set");
+        if (l->nwords != 2 || (s->timeout_ms = hr_parse_duration(l->words[1].text)) <= 0)
+            FAIL(p, "timeout needs one duration, as in: timeout 20s (units: ms, s)");
+        p->seen_timeout = true;
+    } else if (is_kw(w0, "needs")) {
+        if (l->nwords < 2)
+            FAIL(p, "needs takes feature names: hub-control registered-users signals");
+        for (size_t i = 1; i < l->nwords; i++) {
+            unsigned b = hr_feature_from_name(l->words[i].text);
+            if (!b)
+                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals)", l->words[i].text);
+            s->needs |= b;
+        }
+    } else if (is_kw(w0, "client")) {
+        return parse_client(p);
+    } else if (is_kw(w0, "hub") && l->nwords >= 2 && is_kw(&l->words[1], "user")) {
+        if (l->nwords < 4 || l->nwords > 5 || (l->nwords == 5 && !is_kw(&l->words[4], "op")))
+            FAIL(p, "write: hub user NICK PASSWORD [op]");
+        s->users = grow(s->users, s->nusers, sizeof *s->users);
+        struct hr_user *u = &s->users[s->nusers++];
+        u->op = l->nwords == 5;
+        if (literal(p, &l->words[2], "a registered nick", &u->nick) < 0 ||
+            literal(p, &l->words[3], "a registered password", &u->password) < 0)
+            return -1;
+        s->needs |= HR_FEAT_REGISTERED_USERS;
+    } else {
+        *handled = false;
+    }
+    return 0;
+}
+
+/* Request sugar: verb -> (command, positional argument names). */
+static const struct {
+    const char *verb, *cmd;
+    const char *pos[2];
+    int min, max;
+} sugar[] = {
+    {"connect", "connect", {"url"}, 0, 1},
+    {"say", "say", {"text"}, 1, 1},
+    {"pm", "pm", {"nick", "text"}, 2, 2},
+    {"disconnect", "disconnect", {NULL}, 0, 0},
+    {"set", "set", {"name", "value"}, 2, 2},
+    {"users", "users", {NULL}, 0, 0},
+    {"quit", "quit", {NULL}, 0, 0},
+};
+
+static int parse_step(struct parser *p)
+{
+    struct hr_line *l = p->line;
+    struct hr_scenario *s = p->s;
+    size_t i = 0, n = l->nwords;
+    unsigned protos = HR_PROTO_ALL;
+    if (is_kw(&l->words[0], "nmdc:") || is_kw(&l->words[0], "adc:")) {
+        protos = l->words[0].text[0] == 'n' ? HR_PROTO_NMDC : HR_PROTO_ADC;
+        i++;
+    }
+    if (n - i < 2)
+        FAIL(p, "a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub user)");
+    const struct hr_word *aw = &l->words[i++];
+    int actor = HR_ACTOR_HUB;
+    if (!is_kw(aw, "hub")) {
+        actor = -2;
+        for (size_t c = 0; c < s->nclients; c++)
+            if (!aw->quoted && !strcmp(s->clients[c].name, aw->text))
+                actor = (int)c;
+        if (actor == -2)
+            FAIL(p, "'%s' is not a declared client, the hub, or a header keyword (declare it first: client %s)", aw->text, aw->text);
+    }
+    const struct hr_word *vw = &l->words[i++];
+    const char *verb = vw->text;
+    s->steps = grow(s->steps, s->nsteps, sizeof *s->steps);
+    struct hr_step *st = &s->steps[s->nsteps++];
+    st->line = l->lineno;
+    st->text = strdup(l->raw);
+    st->protos = protos;
+    st->actor = actor;
+    st->status = 0;
+    bool is_request = false, takes_kv = false;
+    if (vw->quoted || vw->op)
+        FAIL(p, "expected a verb after %s, got '%s'", aw->text, verb);
+
+    size_t sg = 0;
+    for (; sg < sizeof sugar / sizeof *sugar; sg++)
+        if (!strcmp(verb, sugar[sg].verb))
+            break;
+    if (sg < sizeof sugar / sizeof *sugar) {
+        if (actor == HR_ACTOR_HUB)
+            FAIL(p, "the hub cannot %s; hub verbs: request expect signal exits kill", verb);
+        st->kind = HR_STEP_REQUEST;
+        st->name = strdup(sugar[sg].cmd);
+        is_request = true;
+        int np = 0;
+        for (; i < n && np < sugar[sg].max && !l->words[i].op; i++, np++) {
+            if ((is_kw(&l->words[i], "fails") || is_kw(&l->words[i], "within")) && np >= sugar[sg].min)
+                break;
+            if (add_arg(p, &st->args, &st->nargs, sugar[sg].pos[np], &l->words[i], l->words[i].text) < 0)
+                return -1;
+        }
+        if (np < sugar[sg].min)
+            FAIL(p, "%s needs %d argument%s: %s %s%s%s", verb, sugar[sg].min, sugar[sg].min > 1 ? "s" : "",
+                 verb, sugar[sg].pos[0], sugar[sg].pos[1] ? " " : "", sugar[sg].pos[1] ? sugar[sg].pos[1] : "");
+        if (!strcmp(verb, "connect")) {
+            /* connect fills in what the client declaration says. */
+            struct hr_client *c = &s->clients[actor];
+            if (np == 0)
+                add_arg(p, &st->args, &st->nargs, "url", NULL, "{hub_url}");
+            add_arg(p, &st->args, &st->nargs, "nick", NULL, "{nick}");
+            if (c->password)
+                add_arg(p, &st->args, &st->nargs, "password", NULL, "{password}");
+        }
+    } else if (!strcmp(verb, "request")) {
+        if (i >= n || l->words[i].op || l->words[i].quoted)
+            FAIL(p, "request needs a command name: %s request CMD [key=value...]", aw->text);
+        st->kind = HR_STEP_REQUEST;
+        st->name = strdup(l->words[i++].text);
+        is_request = takes_kv = true;
+    } else if (!strcmp(verb, "expect")) {
+        if (i >= n || l->words[i].op || l->words[i].quoted)
+            FAIL(p, "expect needs an event name: %s expect EVENT [field=value | field~text ...] [within D]", aw->text);
+        st->kind = HR_STEP_EXPECT;
+        st->name = strdup(l->words[i++].text);
+        for (; i < n && l->words[i].op; i++) {
+            const struct hr_word *w = &l->words[i];
+            const char *v = w->text + w->key_len + 1;
+            if (check_placeholders(p, v) < 0)
+                return -1;
+            st->match = grow(st->match, st->nmatch, sizeof *st->match);
+            st->match[st->nmatch].field = strndup(w->text, w->key_len);
+            st->match[st->nmatch].value = strdup(v);
+            st->match[st->nmatch++].contains = w->op == '~';
+        }
+    } else if (!strcmp(verb, "signal")) {
+        st->kind = HR_STEP_SIGNAL;
+        st->count = 1;
+        if (i >= n || !(st->signo = hr_signal_from_name(l->words[i].text)))
+            FAIL(p, "signal needs a signal name (HUP, INT, TERM, USR1, USR2, ...): %s signal HUP [x20] [every 5ms]", aw->text);
+        i++;
+        if (i < n && l->words[i].text[0] == 'x' && !l->words[i].quoted) {
+            char *e;
+            long c = strtol(l->words[i].text + 1, &e, 10);
+            if (*e || c < 1 || c > 100000)
+                FAIL(p, "repeat count is written x20 (1 to 100000), got '%s'", l->words[i].text);
+            st->count = (int)c;
+            i++;
+        }
+        if (i < n && is_kw(&l->words[i], "every")) {
+            if (i + 1 >= n || (st->every_ms = hr_parse_duration(l->words[i + 1].text)) <= 0)
+                FAIL(p, "every needs a duration, as in: every 5ms");
+            i += 2;
+        }
+    } else if (!strcmp(verb, "exits")) {
+        st->kind = HR_STEP_EXIT;
+        if (i < n && !is_kw(&l->words[i], "within")) {
+            char *e;
+            if (is_kw(&l->words[i], "any")) {
+                st->status = -1;
+            } else {
+                long v = strtol(l->words[i].text, &e, 10);
+                if (*e || e == l->words[i].text || v < 0 || v > 255)
+                    FAIL(p, "exits takes an exit status 0-255 or 'any', got '%s'", l->words[i].text);
+                st->status = (int)v;
+            }
+            i++;
+        }
+    } else if (!strcmp(verb, "kill")) {
+        st->kind = HR_STEP_KILL;
+    } else {
+        FAIL(p, "unknown verb '%s' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill)", verb);
+    }
+
+    /* Trailing parts: key=value arguments (request), fails TEXT..., within D. */
+    for (; i < n; i++) {
+        const struct hr_word *w = &l->words[i];
+        if (is_kw(w, "within")) {
+            if (i + 1 >= n || (st->timeout_ms = hr_parse_duration(l->words[i + 1].text)) <= 0)
+                FAIL(p, "within needs a duration, as in: within 5s (units: ms, s)");
+            if (st->kind == HR_STEP_SIGNAL)
+                FAIL(p, "a signal step does not wait; put the bound on the next step (hub exits 0 within 2s)");
+            if (i + 2 != n)
+                FAIL(p, "within D must end the step");
+            break;
+        } else if (is_kw(w, "fails")) {
+            if (!is_request)
+                FAIL(p, "only requests can be expected to fail (connect, say, pm, set, request ...)");
+            st->must_fail = true;
+            for (i++; i < n && !is_kw(&l->words[i], "within"); i++) {
+                char *t;
+                if (literal(p, &l->words[i], "an expected error text", &t) < 0)
+                    return -1;
+                st->fail_texts = grow(st->fail_texts, st->nfail_texts, sizeof *st->fail_texts);
+                st->fail_texts[st->nfail_texts++] = t;
+            }
+            i--;
+        } else if (takes_kv && w->op && !st->must_fail) {
+            if (kv_arg(p, &st->args, &st->nargs, w) < 0)
+                return -1;
+        } else {
+            FAIL(p, "unexpected '%s' here (a quoted text with spaces needs \"double quotes\")", w->text);
+        }
+    }
+    if (actor == HR_ACTOR_HUB && (st->kind == HR_STEP_REQUEST || st->kind == HR_STEP_EXPECT))
+        s->needs |= HR_FEAT_HUB_CONTROL;
+    return 0;
+}
+
+struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t len,
+                                      struct hr_error *err)
+{
+    struct hr_line *lines;
+    size_t nlines;
+    if (hr_lex(path, buf, len, &lines, &nlines, err) < 0)
+        return NULL;
+    struct hr_scenario *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->path = strdup(path);
+    s->protos = HR_PROTO_ALL;
+    struct parser p = {.path = path, .err = err, .s = s};
+    for (size_t i = 0; i < nlines; i++) {
+        bool handled;
+        p.line = &lines[i];
+        if (parse_header(&p, &handled) < 0 || (!handled && parse_step(&p) < 0))
+            goto fail;
+    }
+    if (s->nsteps == 0) {
+        hr_error_set(err, path, 0, "no steps: add lines such as 'alice connect' after the declarations");
+        goto fail;
+    }
+    for (size_t i = 0; i < s->nsteps; i++)
+        if (!(s->steps[i].protos & s->protos)) {
+            hr_error_set(err, path, s->steps[i].line, "this step is limited to %s, which the scenario's protocols line does not include",
+                         hr_proto_name(s->steps[i].protos));
+            goto fail;
+        }
+    if (!s->name) {
+        const char *b = strrchr(path, '/');
+        b = b ? b + 1 : path;
+        const char *dot = strrchr(b, '.');
+        s->name = strndup(b, dot && dot != b ? (size_t)(dot - b) : strlen(b));
+    }
+    hr_lines_free(lines, nlines);
+    return s;
+fail:
+    hr_lines_free(lines, nlines);
+    hr_scenario_free(s);
+    return NULL;
+}

@@ -1,0 +1,126 @@
+/* scenario.h: the scenario language (docs/scenarios.md), parsed into structs.
+ *
+ * hr_scenario_parse is a pure function over the file's bytes: it never opens
+ * files or starts processes. Every error names path:line and says what to
+ * write instead. Text values stay templates (see lex.h) whose placeholders
+ * ({hub_url}, {nick}, ...) the runner fills in; the parser only checks that
+ * their names exist.
+ */
+#ifndef HR_SCENARIO_H
+#define HR_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "harness/lex.h"
+
+enum hr_proto {
+    HR_PROTO_NMDC = 1 << 0,
+    HR_PROTO_ADC = 1 << 1,
+};
+#define HR_PROTO_ALL (HR_PROTO_NMDC | HR_PROTO_ADC)
+
+/* Hub features a scenario may need and a hub profile may offer. */
+enum hr_feature {
+    HR_FEAT_HUB_CONTROL = 1 << 0,      /* control socket: hub expect / hub request */
+    HR_FEAT_REGISTERED_USERS = 1 << 1, /* hub user NICK PASSWORD */
+    HR_FEAT_SIGNALS = 1 << 2,          /* survives HUP/USR1 (deferred handling) */
+};
+
+/* "nmdc" -> HR_PROTO_NMDC; 0 if unknown. */
+unsigned hr_proto_from_name(const char *name);
+const char *hr_proto_name(unsigned proto);
+/* "hub-control" -> HR_FEAT_HUB_CONTROL; 0 if unknown. */
+unsigned hr_feature_from_name(const char *name);
+/* Names of the bits set in mask, space separated, into buf. */
+const char *hr_feature_names(unsigned mask, char *buf, size_t len);
+/* "TERM"/"SIGTERM"/"15" -> 15; 0 if unknown. */
+int hr_signal_from_name(const char *name);
+
+/* A request argument. Owns key and value. */
+struct hr_arg {
+    char *key;
+    char *value;   /* template */
+    bool json;     /* value is a bare number/true/false/null: sent as JSON, not a string */
+};
+
+/* One event field condition. Owns field and value. */
+struct hr_match {
+    char *field;
+    char *value;   /* template */
+    bool contains; /* field~value: case-insensitive substring; else equality */
+};
+
+/* A client declared with `client NAME [nick=..] [password=..] [other=..]`.
+ * Owns every string. `sets` become `set` requests right after start. */
+struct hr_client {
+    char *name;
+    char *nick;        /* template; defaults to name */
+    char *password;    /* template or NULL */
+    struct hr_arg *sets;
+    size_t nsets;
+};
+
+/* A registered user for the hub (`hub user NICK PASSWORD [op]`). Owns strings. */
+struct hr_user {
+    char *nick;
+    char *password;
+    bool op;
+};
+
+enum hr_step_kind {
+    HR_STEP_REQUEST, /* actor gets a control request and must answer ok (or fail, with `fails`) */
+    HR_STEP_EXPECT,  /* actor must report an event whose fields match */
+    HR_STEP_SIGNAL,  /* actor gets signal `signo`, `count` times, `every_ms` apart */
+    HR_STEP_EXIT,    /* actor must exit with `status` */
+    HR_STEP_KILL,    /* actor gets SIGKILL and is reaped */
+};
+
+#define HR_ACTOR_HUB (-1)
+
+/* One step. Owns every string and array. */
+struct hr_step {
+    int line;
+    char *text;            /* the step as written (for reports) */
+    unsigned protos;       /* which protocols run it */
+    int actor;             /* index into clients, or HR_ACTOR_HUB */
+    enum hr_step_kind kind;
+    char *name;            /* REQUEST: command; EXPECT: event name */
+    struct hr_arg *args;   /* REQUEST */
+    size_t nargs;
+    struct hr_match *match; /* EXPECT */
+    size_t nmatch;
+    bool must_fail;        /* REQUEST ... fails [TEXT...] */
+    char **fail_texts;     /* any of them must occur in the error (case-insensitive) */
+    size_t nfail_texts;
+    int signo, count;      /* SIGNAL */
+    long every_ms;         /* SIGNAL: >0 runs in the background */
+    int status;            /* EXIT: expected exit status, or -1 for any */
+    long timeout_ms;       /* within D; 0 = runner default */
+};
+
+/* A parsed scenario file. Owns everything. */
+struct hr_scenario {
+    char *path;
+    char *name;
+    unsigned protos;       /* declared protocols */
+    unsigned needs;        /* hr_feature bits, declared or implied by steps */
+    long timeout_ms;       /* 0 = runner default */
+    struct hr_client *clients;
+    size_t nclients;
+    struct hr_user *users;
+    size_t nusers;
+    struct hr_step *steps;
+    size_t nsteps;
+};
+
+/* Parse a scenario. Returns a new scenario (hr_scenario_free) or NULL with
+ * err filled as "path:line: message". */
+struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t len,
+                                      struct hr_error *err);
+void hr_scenario_free(struct hr_scenario *s);
+
+/* Placeholders a scenario may use (NULL-terminated). */
+extern const char *const hr_scenario_placeholders[];
+
+#endif
