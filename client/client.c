@@ -1,0 +1,771 @@
+/* client.c: the client core's lifecycle, hub connection, framing, reconnect,
+ * user table and event delivery (see dcc.h for the contract).
+ *
+ * One connection per client, a bufferevent that owns its socket. Input is cut
+ * into frames on the protocol's delimiter ('|' NMDC, '\n' ADC) with a hard
+ * cap (setting max_line); each frame goes to the protocol module's line
+ * handler (hub_nmdc.c, hub_adc.c). Sessions are numbered (gen): whenever one
+ * ends, the number changes and any loop still working on the old one stops,
+ * which is what makes it safe for callbacks to disconnect or free the client.
+ *
+ * Reentrancy: everything lives in struct dcc_client; nothing is global.
+ * Callbacks run with c->busy raised; dcc_client_free during a callback only
+ * marks the client, and the outermost entry point destroys it on the way out.
+ */
+#include "client/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "proto/base32.h"
+
+/* Seconds a requested disconnect may spend flushing queued output. */
+#define DCC_CLOSE_FLUSH_SECONDS 5.0
+
+static void dcc_destroy(struct dcc_client *c);
+static void dcc_close(struct dcc_client *c, const char *reason, bool requested);
+
+/* ---- entry/exit of anything that may reach a callback ------------------ */
+
+static void dcc_enter(struct dcc_client *c)
+{
+    c->busy++;
+}
+
+static void dcc_leave(struct dcc_client *c)
+{
+    if (--c->busy == 0 && c->doomed)
+        dcc_destroy(c);
+}
+
+static struct timeval dcc_tv(double seconds)
+{
+    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    return tv;
+}
+
+/* ---- users ------------------------------------------------------------- */
+
+static size_t dcc_hash(const char *s)
+{
+    size_t h = 2166136261u;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void dcc_uentry_free(struct dcc_uentry *e)
+{
+    struct dcc_user *u = &e->u;
+    free(u->nick);
+    free(u->description);
+    free(u->email);
+    free(u->tag);
+    free(u->sid);
+    free(u->cid);
+    free(e->key);
+    free(e);
+}
+
+static void dcc_users_clear(struct dcc_users *t)
+{
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        for (struct dcc_uentry *e = t->buckets[i], *next; e; e = next) {
+            next = e->next;
+            dcc_uentry_free(e);
+        }
+    }
+    free(t->buckets);
+    t->buckets = NULL;
+    t->nbuckets = t->count = 0;
+}
+
+struct dcc_user *dcc_user_find(struct dcc_client *c, const char *key)
+{
+    struct dcc_users *t = &c->users;
+    if (!t->nbuckets || !key)
+        return NULL;
+    for (struct dcc_uentry *e = t->buckets[dcc_hash(key) & (t->nbuckets - 1)]; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return &e->u;
+    return NULL;
+}
+
+struct dcc_user *dcc_user_find_nick(struct dcc_client *c, const char *nick)
+{
+    if (c->ops != &dcc_adc_ops)
+        return dcc_user_find(c, nick);
+    /* ADC keys users by SID; nick lookups are rare (sending a PM). */
+    for (size_t i = 0; nick && i < c->users.nbuckets; i++)
+        for (struct dcc_uentry *e = c->users.buckets[i]; e; e = e->next)
+            if (strcmp(e->u.nick, nick) == 0)
+                return &e->u;
+    return NULL;
+}
+
+static int dcc_users_grow(struct dcc_users *t)
+{
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 16;
+    struct dcc_uentry **b = calloc(n, sizeof *b);
+    if (!b)
+        return -1;
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        for (struct dcc_uentry *e = t->buckets[i], *next; e; e = next) {
+            next = e->next;
+            size_t h = dcc_hash(e->key) & (n - 1);
+            e->next = b[h];
+            b[h] = e;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = n;
+    return 0;
+}
+
+struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key)
+{
+    struct dcc_users *t = &c->users;
+    if (t->count >= t->nbuckets && dcc_users_grow(t) < 0)
+        return NULL;
+    struct dcc_uentry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    struct dcc_user *u = &e->u;
+    e->key = strdup(key);
+    u->nick = strdup(c->ops == &dcc_adc_ops ? "" : key);
+    u->description = strdup("");
+    u->email = strdup("");
+    u->tag = strdup("");
+    u->sid = strdup(c->ops == &dcc_adc_ops ? key : "");
+    u->cid = strdup("");
+    if (!e->key || !u->nick || !u->description || !u->email || !u->tag || !u->sid || !u->cid) {
+        dcc_uentry_free(e);
+        return NULL;
+    }
+    size_t h = dcc_hash(key) & (t->nbuckets - 1);
+    e->next = t->buckets[h];
+    t->buckets[h] = e;
+    t->count++;
+    return u;
+}
+
+void dcc_user_remove(struct dcc_client *c, const char *key)
+{
+    struct dcc_users *t = &c->users;
+    if (!t->nbuckets)
+        return;
+    for (struct dcc_uentry **pp = &t->buckets[dcc_hash(key) & (t->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            struct dcc_uentry *e = *pp;
+            *pp = e->next;
+            dcc_uentry_free(e);
+            t->count--;
+            return;
+        }
+    }
+}
+
+int dcc_user_set(char **field, const char *value)
+{
+    if (strcmp(*field, value) == 0)
+        return 0;
+    char *copy = strdup(value);
+    if (!copy)
+        return -1;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+size_t dcc_client_user_count(const struct dcc_client *c)
+{
+    return c->users.count;
+}
+
+const struct dcc_user *dcc_client_find_user(const struct dcc_client *c, const char *nick)
+{
+    return dcc_user_find_nick((struct dcc_client *)c, nick);
+}
+
+void dcc_client_foreach_user(const struct dcc_client *c,
+                             void (*each_cb)(const struct dcc_user *u, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < c->users.nbuckets; i++)
+        for (const struct dcc_uentry *e = c->users.buckets[i]; e; e = e->next)
+            each_cb(&e->u, ctx);
+}
+
+static void dcc_ops_clear(struct dcc_client *c)
+{
+    for (size_t i = 0; i < c->nops; i++)
+        free(c->ops_nicks[i]);
+    free(c->ops_nicks);
+    c->ops_nicks = NULL;
+    c->nops = 0;
+}
+
+/* ---- events and diagnostics -------------------------------------------- */
+
+bool dcc_emit(struct dcc_client *c, const struct dcc_event *ev)
+{
+    if (c->doomed)
+        return false;
+    unsigned gen = c->gen;
+    if (c->cbs.event_cb) {
+        c->busy++;
+        c->cbs.event_cb(c, ev, c->ctx);
+        c->busy--;
+    }
+    return !c->doomed && c->gen == gen;
+}
+
+void dcc_log(struct dcc_client *c, const char *fmt, ...)
+{
+    if (!c->cbs.log_cb || c->doomed)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->busy++;
+    c->cbs.log_cb(c, line, c->ctx);
+    c->busy--;
+}
+
+bool dcc_status(struct dcc_client *c, int code, const char *text)
+{
+    char *copy = strdup(text);
+    if (copy) {
+        free(c->last_status);
+        c->last_status = copy;
+    }
+    struct dcc_event ev = {.type = DCC_EVENT_STATUS, .text = text, .code = code};
+    return dcc_emit(c, &ev);
+}
+
+bool dcc_online(struct dcc_client *c)
+{
+    c->state = DCC_STATE_ONLINE;
+    c->attempt = 0;
+    evtimer_del(c->timer);
+    struct dcc_event ev = {.type = DCC_EVENT_CONNECTED};
+    return dcc_emit(c, &ev);
+}
+
+void dcc_no_reconnect(struct dcc_client *c)
+{
+    c->no_reconnect = true;
+}
+
+const char *dcc_setting_s(const struct dcc_client *c, enum dcc_setting_id id)
+{
+    return dcc_sget_str(c->settings, id);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+int dcc_send(struct dcc_client *c, const void *data, size_t len)
+{
+    if (!c->bev || (c->state != DCC_STATE_LOGIN && c->state != DCC_STATE_ONLINE))
+        return -1;
+    return bufferevent_write(c->bev, data, len);
+}
+
+int dcc_send_out(struct dcc_client *c)
+{
+    int rc = dcc_send(c, c->out.data, c->out.len);
+    dc_buf_reset(&c->out);
+    return rc;
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+static void dcc_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct dcc_client *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t max = (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE);
+    unsigned gen = c->gen;
+    dcc_enter(c);
+    while (!c->doomed && c->gen == gen &&
+           (c->state == DCC_STATE_LOGIN || c->state == DCC_STATE_ONLINE)) {
+        struct evbuffer_ptr p = evbuffer_search(in, &c->ops->delim, 1, NULL);
+        if (p.pos < 0 ? evbuffer_get_length(in) > max : (size_t)p.pos > max) {
+            dcc_fail(c, "protocol error: hub message longer than %zu bytes", max);
+            break;
+        }
+        if (p.pos < 0)
+            break;
+        size_t n = (size_t)p.pos;
+        dc_buf_reset(&c->line);
+        if (dc_buf_reserve(&c->line, n + 1) < 0) {
+            dcc_fail(c, "out of memory");
+            break;
+        }
+        evbuffer_remove(in, c->line.data, n + 1);
+        c->line.data[n] = '\0';
+        c->line.len = n;
+        if (n)                 /* an empty frame is a keep-alive */
+            c->ops->line(c, c->line.data, n);
+    }
+    dcc_leave(c);
+}
+
+static void dcc_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct dcc_client *c = arg;
+    if (c->state != DCC_STATE_CLOSING || evbuffer_get_length(bufferevent_get_output(bev)))
+        return;
+    dcc_enter(c);
+    dcc_close(c, "disconnected on request", true);
+    dcc_leave(c);
+}
+
+static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct dcc_client *c = arg;
+    dcc_enter(c);
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->state = DCC_STATE_LOGIN;
+        c->ops->connected(c);
+    } else if (c->state == DCC_STATE_CLOSING) {
+        dcc_close(c, "disconnected on request", true);
+    } else if (what & BEV_EVENT_EOF) {
+        /* Read what is left first: a hub often explains itself and closes. */
+        dcc_read_cb(bev, c);
+        if (!c->doomed && c->bev == bev)
+            dcc_fail(c, "hub closed the connection%s%s", c->last_status ? ": " : "",
+                     c->last_status ? c->last_status : "");
+    } else if (what & BEV_EVENT_ERROR) {
+        int dnserr = bufferevent_socket_get_dns_error(bev);
+        const char *why = dnserr ? evutil_gai_strerror(dnserr)
+                                 : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+        if (c->state == DCC_STATE_CONNECTING)
+            dcc_fail(c, "cannot connect to %s:%u: %s", c->url.host, c->url.port, why);
+        else
+            dcc_fail(c, "connection to the hub lost: %s", why);
+    }
+    dcc_leave(c);
+}
+
+/* One connection attempt to c->url. 0, or -1 with err. */
+static int dcc_open(struct dcc_client *c, char *err)
+{
+    c->gen++;
+    free(c->last_status);
+    c->last_status = NULL;
+    c->sid[0] = '\0';
+    /* Deferred callbacks: a connect that fails at once (DNS from the hosts
+     * file) must not reach the event callback inside dcc_client_connect. */
+    struct bufferevent *bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!bev)
+        return dcc_err(err, "out of memory");
+    c->bev = bev;
+    c->state = DCC_STATE_CONNECTING;
+    bufferevent_setcb(bev, dcc_read_cb, dcc_write_cb, dcc_event_cb, c);
+    /* Cap input: one frame of max_line bytes plus its delimiter. */
+    bufferevent_setwatermark(bev, EV_READ, 0, (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE) + 1);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+
+    char addr[300];
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    snprintf(addr, sizeof addr, strchr(c->url.host, ':') ? "[%s]:%u" : "%s:%u", c->url.host, c->url.port);
+    int rc;
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) == 0) {
+        rc = bufferevent_socket_connect(bev, (struct sockaddr *)&ss, sslen);
+    } else {
+        if (!c->dns && !(c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS))) {
+            bufferevent_free(bev);
+            c->bev = NULL;
+            c->state = DCC_STATE_IDLE;
+            return dcc_err(err, "cannot set up DNS resolution for %s", c->url.host);
+        }
+        rc = bufferevent_socket_connect_hostname(bev, c->dns, AF_UNSPEC, c->url.host, c->url.port);
+    }
+    if (rc < 0) {
+        int e = errno;
+        bufferevent_free(bev);
+        c->bev = NULL;
+        c->state = DCC_STATE_IDLE;
+        return dcc_err(err, "cannot connect to %s: %s", addr, strerror(e));
+    }
+    struct timeval tv = dcc_tv(dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT));
+    evtimer_add(c->timer, &tv);
+    return 0;
+}
+
+static void dcc_schedule_reconnect(struct dcc_client *c)
+{
+    double delay = dcc_sget_double(c->settings, DCC_S_RECONNECT_DELAY);
+    double max = dcc_sget_double(c->settings, DCC_S_RECONNECT_MAX_DELAY);
+    for (int i = 0; i < c->attempt && delay < max; i++)
+        delay *= 2;
+    if (delay > max)
+        delay = max;
+    c->attempt++;
+    c->state = DCC_STATE_WAIT_RECONNECT;
+    struct timeval tv = dcc_tv(delay);
+    evtimer_add(c->timer, &tv);
+    struct dcc_event ev = {.type = DCC_EVENT_RECONNECTING, .delay = delay};
+    dcc_emit(c, &ev);
+}
+
+/* End the session: release the connection and the user list, report, and
+ * schedule a reconnect if wanted. */
+static void dcc_close(struct dcc_client *c, const char *reason, bool requested)
+{
+    bool was_online = c->state == DCC_STATE_ONLINE || c->was_online;
+    if (c->bev)
+        bufferevent_free(c->bev);
+    c->bev = NULL;
+    evtimer_del(c->timer);
+    dcc_users_clear(&c->users);
+    dcc_ops_clear(c);
+    c->gen++;
+    c->state = DCC_STATE_IDLE;
+    c->was_online = false;
+    bool again = !requested && !c->no_reconnect && dcc_sget_bool(c->settings, DCC_S_RECONNECT);
+    struct dcc_event ev = {.type = DCC_EVENT_DISCONNECTED, .text = reason, .logged_in = was_online};
+    dcc_emit(c, &ev);
+    /* The callback may have connected again or freed the client. */
+    if (again && !c->doomed && c->state == DCC_STATE_IDLE)
+        dcc_schedule_reconnect(c);
+}
+
+void dcc_fail(struct dcc_client *c, const char *fmt, ...)
+{
+    char reason[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    dcc_close(c, reason, false);
+}
+
+static void dcc_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct dcc_client *c = arg;
+    char err[DCC_ERR_LEN];
+    dcc_enter(c);
+    switch (c->state) {
+    case DCC_STATE_WAIT_RECONNECT:
+        if (dcc_open(c, err) < 0)
+            dcc_fail(c, "%s", err);
+        break;
+    case DCC_STATE_CONNECTING:
+    case DCC_STATE_LOGIN:
+        dcc_fail(c, "login timed out after %g seconds%s%s", dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT),
+                 c->last_status ? "; last hub message: " : "", c->last_status ? c->last_status : "");
+        break;
+    case DCC_STATE_CLOSING:
+        dcc_close(c, "disconnected on request (output not flushed in time)", true);
+        break;
+    default:
+        break;
+    }
+    dcc_leave(c);
+}
+
+/* ---- identity (ADC PID/CID) ------------------------------------------- */
+
+static int dcc_random_pid(uint8_t pid[DC_TIGER_LEN], char *err)
+{
+    for (size_t got = 0; got < DC_TIGER_LEN;) {
+        ssize_t n = getrandom(pid + got, DC_TIGER_LEN - got, 0);
+        if (n < 0 && errno != EINTR)
+            return dcc_err(err, "getrandom: %s", strerror(errno));
+        got += n > 0 ? (size_t)n : 0;
+    }
+    return 0;
+}
+
+/* The PID persisted in <data_dir>/adc-pid (base32 text), created on first use. */
+static int dcc_stored_pid(const char *dir, uint8_t pid[DC_TIGER_LEN], char *err)
+{
+    char path[4096], text[128];
+    snprintf(path, sizeof path, "%s/adc-pid", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, text, sizeof text - 1);
+        close(fd);
+        size_t len = n > 0 ? (size_t)n : 0;
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+            len--;
+        if (dc_base32_decode(text, len, pid, DC_TIGER_LEN) != DC_TIGER_LEN)
+            return dcc_err(err, "%s does not hold a base32 PID of 24 bytes", path);
+        return 0;
+    }
+    if (errno != ENOENT)
+        return dcc_err(err, "cannot read %s: %s", path, strerror(errno));
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return dcc_err(err, "cannot create data dir %s: %s", dir, strerror(errno));
+    if (dcc_random_pid(pid, err) < 0)
+        return -1;
+    dc_base32_encode(pid, DC_TIGER_LEN, text, sizeof text);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return dcc_err(err, "cannot create %s: %s", path, strerror(errno));
+    size_t len = strlen(text);
+    text[len++] = '\n';
+    bool ok = write(fd, text, len) == (ssize_t)len;
+    ok = close(fd) == 0 && ok;
+    return ok ? 0 : dcc_err(err, "cannot write %s", path);
+}
+
+int dcc_identity(struct dcc_client *c, char *err)
+{
+    if (c->have_pid)
+        return 0;
+    uint8_t pid[DC_TIGER_LEN], cid[DC_TIGER_LEN];
+    const char *dir = dcc_sget_str(c->settings, DCC_S_DATA_DIR);
+    if ((*dir ? dcc_stored_pid(dir, pid, err) : dcc_random_pid(pid, err)) < 0)
+        return -1;
+    dc_tiger(pid, sizeof pid, cid);
+    dc_base32_encode(pid, sizeof pid, c->pid_b32, sizeof c->pid_b32);
+    dc_base32_encode(cid, sizeof cid, c->cid_b32, sizeof c->cid_b32);
+    c->have_pid = true;
+    return 0;
+}
+
+const char *dcc_client_cid(struct dcc_client *c, char *err)
+{
+    return dcc_identity(c, err) < 0 ? NULL : c->cid_b32;
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+struct dcc_client *dcc_client_new(struct event_base *base, const struct dcc_callbacks *cbs, void *ctx)
+{
+    if (!base)
+        return NULL;
+    struct dcc_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->base = base;
+    if (cbs)
+        c->cbs = *cbs;
+    c->ctx = ctx;
+    dc_buf_init(&c->line, 0);
+    dc_buf_init(&c->out, 0);
+    c->settings = dcc_settings_new();
+    c->timer = evtimer_new(base, dcc_timer_cb, c);
+    c->url_text = strdup("");
+    c->nick = strdup("");
+    if (!c->settings || !c->timer || !c->url_text || !c->nick) {
+        dcc_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void dcc_destroy(struct dcc_client *c)
+{
+    if (c->bev)
+        bufferevent_free(c->bev);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->dns)
+        evdns_base_free(c->dns, 0);
+    dcc_users_clear(&c->users);
+    dcc_ops_clear(c);
+    dcc_settings_free(c->settings);
+    dc_buf_cleanup(&c->line);
+    dc_buf_cleanup(&c->out);
+    free(c->last_status);
+    free(c->url_text);
+    free(c->nick);
+    free(c);
+}
+
+void dcc_client_free(struct dcc_client *c)
+{
+    if (!c)
+        return;
+    if (c->busy) {        /* inside a callback: finish on the way out */
+        c->doomed = true;
+        c->gen++;
+        return;
+    }
+    dcc_destroy(c);
+}
+
+/* Settings that other users see: re-announce them while online. */
+static void dcc_setting_changed(struct dcc_client *c, const char *name)
+{
+    if (strcmp(name, "data_dir") == 0)
+        c->have_pid = false;
+    const char *announced[] = {"description", "email", "share_size", "slots"};
+    for (size_t i = 0; i < sizeof announced / sizeof announced[0]; i++)
+        if (strcmp(name, announced[i]) == 0 && c->state == DCC_STATE_ONLINE)
+            c->ops->send_info(c);
+}
+
+int dcc_client_set(struct dcc_client *c, const char *name, const struct dcc_value *v, char *err)
+{
+    if (dcc_settings_set(c->settings, name, v, err) < 0)
+        return -1;
+    dcc_setting_changed(c, name);
+    return 0;
+}
+
+int dcc_client_set_text(struct dcc_client *c, const char *name, const char *text, char *err)
+{
+    if (dcc_settings_set_text(c->settings, name, text, err) < 0)
+        return -1;
+    dcc_setting_changed(c, name);
+    return 0;
+}
+
+int dcc_client_get(const struct dcc_client *c, const char *name, struct dcc_value *out, char *err)
+{
+    return dcc_settings_get(c->settings, name, out, err);
+}
+
+static int dcc_check_nick(enum dcc_proto proto, const char *nick, char *err)
+{
+    if (!*nick)
+        return dcc_err(err, "no nick set (setting 'nick')");
+    for (const unsigned char *p = (const unsigned char *)nick; *p; p++)
+        if (*p < 0x20 || (proto == DCC_PROTO_NMDC && strchr(" $|<>", *p)))
+            return dcc_err(err, "nick '%s' is not valid for %s", nick, dcc_proto_name(proto));
+    if (strlen(nick) > 64)
+        return dcc_err(err, "nick '%s' is longer than 64 bytes", nick);
+    return 0;
+}
+
+int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
+{
+    if (c->state != DCC_STATE_IDLE && c->state != DCC_STATE_WAIT_RECONNECT)
+        return dcc_err(err, "already %s; disconnect first", dcc_state_name(c->state));
+    struct dcc_url u;
+    if (dcc_url_parse(url, &u, err) < 0)
+        return -1;
+    const char *nick = dcc_sget_str(c->settings, DCC_S_NICK);
+    if (dcc_check_nick(u.proto, nick, err) < 0)
+        return -1;
+    if (u.proto == DCC_PROTO_ADC && dcc_identity(c, err) < 0)
+        return -1;
+    char *url_copy = strdup(url), *nick_copy = strdup(nick);
+    if (!url_copy || !nick_copy) {
+        free(url_copy);
+        free(nick_copy);
+        return dcc_err(err, "out of memory");
+    }
+    evtimer_del(c->timer);
+    free(c->url_text);
+    free(c->nick);
+    c->url_text = url_copy;
+    c->nick = nick_copy;
+    c->url = u;
+    c->ops = u.proto == DCC_PROTO_ADC ? &dcc_adc_ops : &dcc_nmdc_ops;
+    c->attempt = 0;
+    c->no_reconnect = false;
+    return dcc_open(c, err);
+}
+
+int dcc_client_disconnect(struct dcc_client *c, char *err)
+{
+    switch (c->state) {
+    case DCC_STATE_IDLE:
+        return dcc_err(err, "not connected");
+    case DCC_STATE_CLOSING:
+        return dcc_err(err, "already disconnecting");
+    default:
+        break;
+    }
+    dcc_enter(c);
+    if (c->state == DCC_STATE_LOGIN || c->state == DCC_STATE_ONLINE) {
+        /* Let queued chat and PMs reach the hub before the socket closes. */
+        c->was_online = c->state == DCC_STATE_ONLINE;
+        c->gen++;
+        c->state = DCC_STATE_CLOSING;
+        dcc_users_clear(&c->users);
+        bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+            dcc_close(c, "disconnected on request", true);
+        } else {
+            struct timeval tv = dcc_tv(DCC_CLOSE_FLUSH_SECONDS);
+            evtimer_add(c->timer, &tv);
+        }
+    } else {
+        dcc_close(c, "disconnected on request", true);
+    }
+    dcc_leave(c);
+    return 0;
+}
+
+int dcc_client_say(struct dcc_client *c, const char *text, char *err)
+{
+    if (c->state != DCC_STATE_ONLINE)
+        return dcc_err(err, "not logged in to a hub");
+    if (!text || !*text)
+        return dcc_err(err, "empty chat message");
+    return c->ops->say(c, text, err);
+}
+
+int dcc_client_pm(struct dcc_client *c, const char *nick, const char *text, char *err)
+{
+    if (c->state != DCC_STATE_ONLINE)
+        return dcc_err(err, "not logged in to a hub");
+    if (!text || !*text)
+        return dcc_err(err, "empty private message");
+    const struct dcc_user *u = dcc_user_find_nick(c, nick);
+    if (!u)
+        return dcc_err(err, "user '%s' is not online", nick ? nick : "(null)");
+    return c->ops->pm(c, u, text, err);
+}
+
+enum dcc_state dcc_client_state(const struct dcc_client *c)
+{
+    return c->state;
+}
+
+const char *dcc_state_name(enum dcc_state s)
+{
+    switch (s) {
+    case DCC_STATE_IDLE: return "idle";
+    case DCC_STATE_CONNECTING: return "connecting";
+    case DCC_STATE_LOGIN: return "logging in";
+    case DCC_STATE_ONLINE: return "online";
+    case DCC_STATE_CLOSING: return "disconnecting";
+    case DCC_STATE_WAIT_RECONNECT: return "waiting to reconnect";
+    }
+    return "?";
+}
+
+enum dcc_proto dcc_client_proto(const struct dcc_client *c)
+{
+    return c->url.proto;
+}
+
+const char *dcc_client_url(const struct dcc_client *c)
+{
+    return c->url_text;
+}
+
+const char *dcc_client_nick(const struct dcc_client *c)
+{
+    return c->nick;
+}

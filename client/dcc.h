@@ -1,0 +1,211 @@
+/* dcc.h: the dcclient core, a reentrant Direct Connect hub client (NMDC and
+ * ADC) on the caller's libevent event_base.
+ *
+ * One struct dcc_client owns all of a client's state: settings, the hub
+ * connection, timers, the user list, its identity. There are no mutable
+ * globals, so any number of clients can live in one process on one event_base
+ * and be created and destroyed any number of times (ci/check-globals enforces
+ * this on libdcclient.a).
+ *
+ * What it does: hub URLs (dchub://, nmdc://, adc://), login with or without a
+ * password, user list (join, update, leave), main chat, private messages,
+ * clean disconnect, optional reconnect with bounded exponential backoff, and
+ * typed settings looked up by name. What it does not do (yet): TLS (adcs://,
+ * nmdcs:// are refused with a clear error), client-client connections,
+ * searches, transfers.
+ *
+ * Entry points: dcc_client_new / dcc_client_free, dcc_client_connect,
+ * dcc_client_disconnect, dcc_client_say, dcc_client_pm, dcc_client_set /
+ * dcc_client_get, dcc_url_parse. Everything the hub does arrives through one
+ * event callback (struct dcc_callbacks).
+ *
+ * Conventions: int functions return 0 or -1 and, on -1, write a message to the
+ * caller's err buffer (DCC_ERR_LEN bytes; err may be NULL). A function that
+ * fails synchronously never calls the event callback for that failure.
+ */
+#ifndef DC_CLIENT_DCC_H
+#define DC_CLIENT_DCC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DCC_VERSION "0.1"
+#define DCC_ERR_LEN 256
+
+struct event_base;
+struct dcc_client;
+
+/* ---- hub URLs ---------------------------------------------------------- */
+
+enum dcc_proto {
+    DCC_PROTO_NONE = 0,
+    DCC_PROTO_NMDC,
+    DCC_PROTO_ADC,
+};
+
+/* A parsed hub URL. Plain value type, owns nothing. */
+struct dcc_url {
+    enum dcc_proto proto;
+    char host[256];       /* without brackets for IPv6 literals */
+    uint16_t port;
+};
+
+/* dchub://host[:port] and nmdc://host[:port] (NMDC, default port 411),
+ * adc://host:port (ADC, port required). The scheme is case-insensitive; one
+ * trailing '/' is allowed. adcs:// and nmdcs:// fail with "not supported yet". */
+int dcc_url_parse(const char *url, struct dcc_url *out, char *err);
+const char *dcc_proto_name(enum dcc_proto p);   /* "nmdc", "adc", "none" */
+
+/* ---- settings ------------------------------------------------------------ */
+
+enum dcc_type {
+    DCC_TYPE_STRING,
+    DCC_TYPE_INT,
+    DCC_TYPE_INT64,
+    DCC_TYPE_DOUBLE,
+    DCC_TYPE_BOOL,
+};
+
+/* A typed value. For DCC_TYPE_STRING, s is borrowed: on set it is copied, on
+ * get it points into the settings and stays valid until the next set of that
+ * name or until the owner is freed. */
+struct dcc_value {
+    enum dcc_type type;
+    union {
+        const char *s;
+        int i;
+        int64_t i64;
+        double d;
+        bool b;
+    } u;
+};
+
+/* One row of the settings table (static, read-only). */
+struct dcc_setting_info {
+    const char *name;
+    enum dcc_type type;
+    const char *def;          /* default, in the text form dcc_settings_set_text accepts */
+    double min, max;          /* inclusive range for numeric types */
+    const char *description;
+};
+
+const char *dcc_type_name(enum dcc_type t);      /* "string", "int", ... */
+size_t dcc_setting_count(void);
+const struct dcc_setting_info *dcc_setting_at(size_t i);
+const struct dcc_setting_info *dcc_setting_find(const char *name);
+
+/* A settings store holding one value per table row. Owned by its creator;
+ * free with dcc_settings_free. Every client owns one. */
+struct dcc_settings;
+struct dcc_settings *dcc_settings_new(void);    /* all defaults; NULL on OOM */
+void dcc_settings_free(struct dcc_settings *s);
+/* Unknown name, wrong type or out of range: -1 with a message naming the
+ * setting and its type. */
+int dcc_settings_set(struct dcc_settings *s, const char *name, const struct dcc_value *v, char *err);
+int dcc_settings_get(const struct dcc_settings *s, const char *name, struct dcc_value *out, char *err);
+/* Parse text for the setting's type ("42", "1.5", "true"/"false"/"yes"/"no"/
+ * "on"/"off"/"1"/"0", any string) and set it. */
+int dcc_settings_set_text(struct dcc_settings *s, const char *name, const char *text, char *err);
+
+/* ---- users and events ------------------------------------------------------ */
+
+/* A user on the hub. Owned by the client; a pointer handed to a callback or
+ * returned by a lookup is borrowed and valid until control returns to the
+ * event loop. Strings are never NULL ("" when unknown). */
+struct dcc_user {
+    char *nick;
+    char *description;
+    char *email;
+    char *tag;            /* NMDC tag "<... V:..>", ADC VE */
+    char *sid;            /* ADC SID, "" on NMDC */
+    char *cid;            /* ADC CID, "" on NMDC */
+    uint64_t share;
+    bool op;
+    bool self;            /* this client's own entry */
+};
+
+enum dcc_event_type {
+    DCC_EVENT_CONNECTED,      /* login complete, own user in the list */
+    DCC_EVENT_DISCONNECTED,   /* text = reason; logged_in = whether login had completed */
+    DCC_EVENT_RECONNECTING,   /* delay = seconds until the next attempt */
+    DCC_EVENT_STATUS,         /* text; code = ADC STA code (e.g. 0, 222) or -1 */
+    DCC_EVENT_USER_JOIN,      /* user */
+    DCC_EVENT_USER_UPDATE,    /* user (after the change) */
+    DCC_EVENT_USER_LEAVE,     /* user (still complete; gone afterwards) */
+    DCC_EVENT_CHAT,           /* from, text (own lines come back as the hub echoes them) */
+    DCC_EVENT_PM,             /* from, to, text (never our own PMs echoed by an ADC hub) */
+};
+
+/* One event; every pointer is borrowed for the duration of the callback. */
+struct dcc_event {
+    enum dcc_event_type type;
+    const struct dcc_user *user;
+    const char *from, *to, *text;
+    int code;
+    double delay;
+    bool logged_in;
+};
+
+/* Callbacks may call any dcc_client_* function on the client that is calling
+ * them, including dcc_client_free (the free then completes once the callback
+ * returns). */
+struct dcc_callbacks {
+    void (*event_cb)(struct dcc_client *c, const struct dcc_event *ev, void *ctx);
+    /* Optional: human-readable diagnostics (malformed hub lines and the like). */
+    void (*log_cb)(struct dcc_client *c, const char *line, void *ctx);
+};
+
+enum dcc_state {
+    DCC_STATE_IDLE,            /* not connected */
+    DCC_STATE_CONNECTING,      /* TCP connect (or DNS) in progress */
+    DCC_STATE_LOGIN,           /* connected, handshake in progress */
+    DCC_STATE_ONLINE,          /* logged in */
+    DCC_STATE_CLOSING,         /* flushing output before closing */
+    DCC_STATE_WAIT_RECONNECT,  /* a reconnect is scheduled */
+};
+
+/* ---- the client ---------------------------------------------------------- */
+
+/* base and cbs are borrowed (cbs is copied); ctx is passed to the callbacks.
+ * NULL on allocation failure. */
+struct dcc_client *dcc_client_new(struct event_base *base, const struct dcc_callbacks *cbs, void *ctx);
+/* Releases every socket, timer, buffer and file the client owns, at once
+ * (pending output is dropped; use dcc_client_disconnect to leave cleanly).
+ * Emits no events. NULL is a no-op. */
+void dcc_client_free(struct dcc_client *c);
+
+int dcc_client_set(struct dcc_client *c, const char *name, const struct dcc_value *v, char *err);
+int dcc_client_set_text(struct dcc_client *c, const char *name, const char *text, char *err);
+int dcc_client_get(const struct dcc_client *c, const char *name, struct dcc_value *out, char *err);
+
+/* Start connecting (allowed when idle or waiting to reconnect). The outcome
+ * arrives as DCC_EVENT_CONNECTED, or DCC_EVENT_DISCONNECTED with the reason
+ * (nick taken, bad password, hub refusal, network error, login timeout). */
+int dcc_client_connect(struct dcc_client *c, const char *url, char *err);
+/* Leave the hub: flush what is queued, close, then DCC_EVENT_DISCONNECTED
+ * ("disconnected on request"); no reconnect follows. Also cancels a pending
+ * connect or reconnect. -1 when there is nothing to disconnect. */
+int dcc_client_disconnect(struct dcc_client *c, char *err);
+/* Queue main chat / a private message (text is raw UTF-8; escaping is done
+ * here). Requires DCC_STATE_ONLINE; pm requires the nick to be online. */
+int dcc_client_say(struct dcc_client *c, const char *text, char *err);
+int dcc_client_pm(struct dcc_client *c, const char *nick, const char *text, char *err);
+
+enum dcc_state dcc_client_state(const struct dcc_client *c);
+const char *dcc_state_name(enum dcc_state s);
+enum dcc_proto dcc_client_proto(const struct dcc_client *c);   /* of the current/last URL */
+const char *dcc_client_url(const struct dcc_client *c);        /* "" when none */
+const char *dcc_client_nick(const struct dcc_client *c);       /* the session's nick */
+/* ADC identity (base32), creating the PID on first use (from data_dir if set).
+ * NULL with err if the PID file is unreadable or malformed. */
+const char *dcc_client_cid(struct dcc_client *c, char *err);
+
+size_t dcc_client_user_count(const struct dcc_client *c);
+const struct dcc_user *dcc_client_find_user(const struct dcc_client *c, const char *nick);
+/* Calls each_cb once per user, in no particular order. each_cb must not
+ * change the client. */
+void dcc_client_foreach_user(const struct dcc_client *c,
+                             void (*each_cb)(const struct dcc_user *u, void *ctx), void *ctx);
+
+#endif

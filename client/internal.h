@@ -1,0 +1,139 @@
+/* internal.h: what the client core's modules share and nobody else sees:
+ * the settings table, struct dcc_client itself, the per-protocol handler
+ * table (struct dcc_proto_ops) and the helpers the protocol modules call.
+ *
+ * Modules: settings.c (typed settings), url.c (hub URLs), client.c
+ * (lifecycle, connection, framing, reconnect, user table, events),
+ * hub_nmdc.c and hub_adc.c (one protocol each, table-driven dispatch),
+ * control.c (the JSON-lines control protocol of dcclient).
+ */
+#ifndef DC_CLIENT_INTERNAL_H
+#define DC_CLIENT_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "client/dcc.h"
+#include "proto/buf.h"
+#include "proto/tiger.h"
+
+/* The settings table: X(id, name, type, default, min, max, description).
+ * Add a row here and it appears in get/set, --set, --help and `settings`. */
+#define DCC_SETTINGS(X)                                                                          \
+    X(NICK, "nick", STRING, "dcclient", 0, 0, "nick name on the hub")                             \
+    X(PASSWORD, "password", STRING, "", 0, 0, "password for a registered nick (empty: none)")     \
+    X(DESCRIPTION, "description", STRING, "", 0, 0, "description shown to other users")           \
+    X(EMAIL, "email", STRING, "", 0, 0, "e-mail address shown to other users")                    \
+    X(DATA_DIR, "data_dir", STRING, "", 0, 0,                                                     \
+      "directory for persistent state (the ADC PID); empty: a random PID per client")           \
+    X(SHARE_SIZE, "share_size", INT64, "0", 0, 9.0e18, "advertised share size in bytes")          \
+    X(SLOTS, "slots", INT, "2", 0, 1000, "advertised upload slots")                                \
+    X(RECONNECT, "reconnect", BOOL, "false", 0, 0, "reconnect after losing the hub")              \
+    X(RECONNECT_DELAY, "reconnect_delay", DOUBLE, "1", 0.001, 3600,                               \
+      "seconds before the first reconnect attempt; doubles after each failed one")               \
+    X(RECONNECT_MAX_DELAY, "reconnect_max_delay", DOUBLE, "60", 0.001, 86400,                     \
+      "upper bound of the reconnect delay in seconds")                                           \
+    X(LOGIN_TIMEOUT, "login_timeout", DOUBLE, "30", 0.01, 3600,                                    \
+      "seconds from connect to a complete login before giving up")                               \
+    X(MAX_LINE, "max_line", INT, "65536", 256, 16777216,                                          \
+      "longest hub message accepted, in bytes; a longer one is a protocol error")
+
+enum dcc_setting_id {
+#define DCC_SETTING_ID(id, ...) DCC_S_##id,
+    DCC_SETTINGS(DCC_SETTING_ID)
+#undef DCC_SETTING_ID
+    DCC_S_COUNT
+};
+
+const char *dcc_sget_str(const struct dcc_settings *s, enum dcc_setting_id id);
+int dcc_sget_int(const struct dcc_settings *s, enum dcc_setting_id id);
+int64_t dcc_sget_i64(const struct dcc_settings *s, enum dcc_setting_id id);
+double dcc_sget_double(const struct dcc_settings *s, enum dcc_setting_id id);
+bool dcc_sget_bool(const struct dcc_settings *s, enum dcc_setting_id id);
+
+/* Write a message to err (DCC_ERR_LEN, may be NULL); always returns -1. */
+int dcc_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One protocol: what the core calls. Tables are const and live in
+ * hub_nmdc.c / hub_adc.c. */
+struct dcc_proto_ops {
+    char delim;                                       /* '|' or '\n' */
+    void (*connected)(struct dcc_client *c);          /* TCP is up */
+    void (*line)(struct dcc_client *c, char *line, size_t len);   /* one frame, NUL-terminated */
+    int (*say)(struct dcc_client *c, const char *text, char *err);
+    int (*pm)(struct dcc_client *c, const struct dcc_user *to, const char *text, char *err);
+    int (*send_info)(struct dcc_client *c);           /* own info changed while online */
+};
+extern const struct dcc_proto_ops dcc_nmdc_ops;
+extern const struct dcc_proto_ops dcc_adc_ops;
+
+/* A user list entry: the public struct plus the hash chain. Owned by the table. */
+struct dcc_uentry {
+    struct dcc_user u;
+    char *key;                 /* nick (NMDC) or SID (ADC) */
+    struct dcc_uentry *next;
+};
+
+/* Chained hash table of users. Owned by the client. */
+struct dcc_users {
+    struct dcc_uentry **buckets;
+    size_t nbuckets, count;
+};
+
+/* The client. Every pointer member is owned unless marked borrowed. */
+struct dcc_client {
+    struct event_base *base;          /* borrowed */
+    struct dcc_callbacks cbs;
+    void *ctx;                        /* borrowed, the callbacks' */
+    struct dcc_settings *settings;
+    struct evdns_base *dns;           /* created on the first hostname URL */
+    struct bufferevent *bev;          /* the hub connection; owns the socket */
+    struct event *timer;              /* login timeout, close flush or reconnect delay */
+    enum dcc_state state;
+    const struct dcc_proto_ops *ops;  /* borrowed const table, NULL before the first connect */
+    struct dcc_url url;
+    char *url_text;
+    char *nick;                       /* nick of this session (copied at connect) */
+    unsigned gen;                     /* bumped whenever the session ends: stale work stops */
+    int busy;                         /* depth of calls that may reach a callback */
+    bool doomed;                      /* freed inside a callback: destroy when busy drops to 0 */
+    int attempt;                      /* failed reconnect attempts since the last login */
+    bool was_online;                  /* CLOSING: whether the session had logged in */
+    bool no_reconnect;                /* the hub said never (ADC QUI TL-1) for this session */
+    char *last_status;                /* last hub status text, for refusal reasons */
+    struct dc_buf line;               /* the frame being handled */
+    struct dc_buf out;                /* scratch for formatting outgoing messages */
+    struct dcc_users users;
+    /* ADC */
+    char sid[5];
+    bool have_pid;
+    char pid_b32[40], cid_b32[40];
+    /* NMDC: $OpList nicks, kept to mark users who join after it */
+    char **ops_nicks;
+    size_t nops;
+};
+
+/* Core helpers for the protocol modules (client.c). */
+int dcc_send(struct dcc_client *c, const void *data, size_t len);
+int dcc_send_out(struct dcc_client *c);        /* send c->out and reset it */
+/* Close the session with a reason (not requested): DISCONNECTED, maybe reconnect. */
+void dcc_fail(struct dcc_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dcc_log(struct dcc_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Emit an event. Returns false when the session is over afterwards (the
+ * callback disconnected or freed the client): the caller must stop. */
+bool dcc_emit(struct dcc_client *c, const struct dcc_event *ev);
+bool dcc_status(struct dcc_client *c, int code, const char *text);
+bool dcc_online(struct dcc_client *c);         /* login complete */
+/* No reconnect after this session (ADC QUI TL-1). */
+void dcc_no_reconnect(struct dcc_client *c);
+const char *dcc_setting_s(const struct dcc_client *c, enum dcc_setting_id id);
+
+struct dcc_user *dcc_user_find(struct dcc_client *c, const char *key);
+struct dcc_user *dcc_user_find_nick(struct dcc_client *c, const char *nick);
+struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key);   /* NULL on OOM */
+void dcc_user_remove(struct dcc_client *c, const char *key);
+int dcc_user_set(char **field, const char *value);   /* replace an owned string */
+
+/* ADC identity: fills c->pid_b32/cid_b32 (data_dir file or random). */
+int dcc_identity(struct dcc_client *c, char *err);
+
+#endif

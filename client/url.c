@@ -1,0 +1,89 @@
+/* url.c: hub URL parsing (protocol notes §1.7): scheme -> protocol, host,
+ * port. Pure; no I/O. TLS schemes are recognised so that they fail with a
+ * clear "not supported yet" instead of "unknown scheme".
+ */
+#include "client/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Scheme table: name, protocol, TLS, default port (0 = port required). */
+static const struct dcc_scheme {
+    const char *name;
+    enum dcc_proto proto;
+    bool tls;
+    uint16_t default_port;
+} dcc_schemes[] = {
+    {"dchub", DCC_PROTO_NMDC, false, 411},
+    {"nmdc", DCC_PROTO_NMDC, false, 411},
+    {"adc", DCC_PROTO_ADC, false, 0},
+    {"nmdcs", DCC_PROTO_NMDC, true, 0},
+    {"adcs", DCC_PROTO_ADC, true, 0},
+};
+
+const char *dcc_proto_name(enum dcc_proto p)
+{
+    return p == DCC_PROTO_NMDC ? "nmdc" : p == DCC_PROTO_ADC ? "adc" : "none";
+}
+
+int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *sep = url ? strstr(url, "://") : NULL;
+    if (!sep)
+        return dcc_err(err, "bad hub URL '%s': expected scheme://host[:port]", url ? url : "(null)");
+    const struct dcc_scheme *sch = NULL;
+    for (size_t i = 0; i < sizeof dcc_schemes / sizeof dcc_schemes[0]; i++)
+        if (strlen(dcc_schemes[i].name) == (size_t)(sep - url) &&
+            strncasecmp(url, dcc_schemes[i].name, (size_t)(sep - url)) == 0)
+            sch = &dcc_schemes[i];
+    if (!sch)
+        return dcc_err(err, "bad hub URL '%s': unknown scheme (use dchub://, nmdc:// or adc://)", url);
+    if (sch->tls)
+        return dcc_err(err, "%s:// (TLS) is not supported yet", sch->name);
+
+    const char *host = sep + 3, *end = host + strlen(host);
+    if (end > host && end[-1] == '/')
+        end--;
+    const char *hend, *rest;
+    if (*host == '[') {                       /* [v6]:port */
+        hend = memchr(host, ']', (size_t)(end - host));
+        if (!hend)
+            return dcc_err(err, "bad hub URL '%s': unterminated '['", url);
+        host++;
+        rest = hend + 1;
+    } else {
+        hend = host;
+        while (hend < end && *hend != ':' && *hend != '/')
+            hend++;
+        rest = hend;
+    }
+    size_t hlen = (size_t)(hend - host);
+    if (hlen == 0)
+        return dcc_err(err, "bad hub URL '%s': no host", url);
+    if (hlen >= sizeof out->host)
+        return dcc_err(err, "bad hub URL '%s': host name too long", url);
+    for (size_t i = 0; i < hlen; i++)
+        if ((unsigned char)host[i] <= ' ' || strchr("/?#@", host[i]))
+            return dcc_err(err, "bad hub URL '%s': bad character in host", url);
+    unsigned long port = sch->default_port;
+    if (rest < end && *rest == ':') {
+        char *pend;
+        const char *p = rest + 1;
+        if (p >= end || *p < '0' || *p > '9')
+            return dcc_err(err, "bad hub URL '%s': bad port", url);
+        port = strtoul(p, &pend, 10);
+        if (pend != end || port == 0 || port > 65535)
+            return dcc_err(err, "bad hub URL '%s': bad port", url);
+    } else if (rest != end) {
+        return dcc_err(err, "bad hub URL '%s': unexpected text after the host", url);
+    }
+    if (port == 0)
+        return dcc_err(err, "bad hub URL '%s': %s:// needs a port", url, sch->name);
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+    out->port = (uint16_t)port;
+    out->proto = sch->proto;
+    return 0;
+}
