@@ -1,0 +1,517 @@
+/* control.c: the --control Unix socket, JSON lines (docs/fakehub.md).
+ *
+ * Any number of controllers. Each request {"id","cmd","args"} gets exactly
+ * one reply; bad JSON, an unknown cmd, bad args or an oversized line get
+ * {"ok":false,"error":...} and the connection carries on. Subscribers get
+ * login/logout/chat/pm/ctm events, which come from the hub's hooks, so they
+ * are emitted from the loop like everything else. Commands are a table.
+ *
+ * Controllers are freed by a reaper event, never inside their own callback.
+ */
+#include "fakehub/hub_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "fakehub/trace.h"
+
+#define FH_CTL_MAX_LINE 65536
+#define FH_CTL_MAX_OUTPUT (16u << 20)
+
+enum fh_ctl_event {
+    FH_EV_LOGIN = 1u << 0,
+    FH_EV_LOGOUT = 1u << 1,
+    FH_EV_CHAT = 1u << 2,
+    FH_EV_PM = 1u << 3,
+    FH_EV_CTM = 1u << 4,
+};
+static const struct { const char *name; unsigned bit; } fh_ctl_events[] = {
+    {"login", FH_EV_LOGIN}, {"logout", FH_EV_LOGOUT}, {"chat", FH_EV_CHAT},
+    {"pm", FH_EV_PM}, {"ctm", FH_EV_CTM},
+};
+
+/* One controller connection. Owned by its fh_control list. */
+struct fh_ctl_client {
+    struct fh_control *ctl;              /* borrowed */
+    struct fh_ctl_client *next, *prev;
+    struct bufferevent *bev;             /* owned; BEV_OPT_CLOSE_ON_FREE */
+    unsigned events;                     /* subscription mask */
+    bool discarding;                     /* skipping the rest of an oversized line */
+    bool closing, dead;
+};
+
+/* The control server. Owned by the hub. */
+struct fh_control {
+    struct fh_hub *hub;                  /* borrowed */
+    struct evconnlistener *l;            /* owned */
+    char *path;                          /* owned; unlinked at free */
+    struct fh_ctl_client *clients;       /* owned list */
+    size_t n;
+    struct event *reap_ev;               /* owned */
+    bool shutdown_requested;
+};
+
+size_t fh_control_nclients(const struct fh_control *ctl)
+{
+    return ctl->n;
+}
+
+/* ---- client lifetime ------------------------------------------------------- */
+
+static void fh_ctl_kill(struct fh_ctl_client *cl)
+{
+    if (cl->dead)
+        return;
+    cl->dead = true;
+    bufferevent_disable(cl->bev, EV_READ | EV_WRITE);
+    event_active(cl->ctl->reap_ev, 0, 0);
+}
+
+static void fh_ctl_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct fh_control *ctl = arg;
+    for (struct fh_ctl_client *cl = ctl->clients, *next; cl; cl = next) {
+        next = cl->next;
+        if (!cl->dead)
+            continue;
+        if (cl->prev)
+            cl->prev->next = cl->next;
+        else
+            ctl->clients = cl->next;
+        if (cl->next)
+            cl->next->prev = cl->prev;
+        bufferevent_free(cl->bev);
+        free(cl);
+        ctl->n--;
+    }
+    fh_hub_check_done(ctl->hub);
+}
+
+static void fh_ctl_drained_cb(struct bufferevent *bev, void *arg)
+{
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        fh_ctl_kill(arg);
+}
+
+static void fh_ctl_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        fh_ctl_kill(arg);
+}
+
+/* Close after flushing what is queued (the hub's stop timer bounds it). */
+static void fh_ctl_close(struct fh_ctl_client *cl)
+{
+    if (cl->closing || cl->dead)
+        return;
+    cl->closing = true;
+    bufferevent_disable(cl->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(cl->bev)) == 0)
+        fh_ctl_kill(cl);
+    else
+        bufferevent_setcb(cl->bev, NULL, fh_ctl_drained_cb, fh_ctl_event_cb, cl);
+}
+
+static void fh_ctl_write(struct fh_ctl_client *cl, json_t *o)
+{
+    if (!o)
+        return;
+    if (!cl->dead && !cl->closing) {
+        char *s = json_dumps(o, JSON_COMPACT);
+        struct evbuffer *out = bufferevent_get_output(cl->bev);
+        if (s) {
+            evbuffer_add(out, s, strlen(s));
+            evbuffer_add(out, "\n", 1);
+            free(s);
+        }
+        if (evbuffer_get_length(out) > FH_CTL_MAX_OUTPUT) {
+            fh_log(cl->ctl->hub, "control: dropping a controller that does not read");
+            fh_ctl_kill(cl);
+        }
+    }
+    json_decref(o);
+}
+
+static void fh_ctl_reply_error(struct fh_ctl_client *cl, json_t *id, const char *msg)
+{
+    fh_ctl_write(cl, json_pack("{s:O, s:b, s:s}", "id", id ? id : json_null(), "ok", 0, "error", msg));
+}
+
+/* ---- commands ---------------------------------------------------------------- */
+
+/* A handler returns the result object (new reference) or NULL with *err set. */
+typedef json_t *fh_ctl_cmd_fn(struct fh_ctl_client *cl, json_t *args, const char **err);
+
+static const char *fh_arg_str(json_t *args, const char *key)
+{
+    return json_string_value(json_object_get(args, key));
+}
+
+static json_t *fh_ctl_ping(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    (void)cl, (void)args, (void)err;
+    return json_pack("{s:b}", "pong", 1);
+}
+
+static void fh_ctl_user_json(void *ctx, struct fh_conn *c)
+{
+    bool l1;
+    json_t *u = json_pack("{s:o, s:s, s:s, s:b}", "nick", fh_json_bytes(c->nick, strlen(c->nick), &l1),
+                          "proto", fh_proto_name(c->proto), "ip", c->ip, "op", c->op);
+    if (u && c->proto == FH_PROTO_ADC)
+        json_object_set_new(u, "sid", json_string(c->sid));
+    if (u)
+        json_array_append_new(ctx, u);
+}
+
+static json_t *fh_ctl_users(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    (void)args, (void)err;
+    json_t *list = json_array();
+    fh_hub_foreach_user(cl->ctl->hub, fh_ctl_user_json, list);
+    return json_pack("{s:o}", "users", list);
+}
+
+static json_t *fh_ctl_kick(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    const char *nick = fh_arg_str(args, "nick"), *reason = fh_arg_str(args, "reason");
+    json_t *r = json_object_get(args, "reason");
+    if (!nick || (r && !reason)) {
+        *err = "kick needs \"nick\" (string) and an optional \"reason\" (string)";
+        return NULL;
+    }
+    struct fh_conn *c = fh_hub_find_user(cl->ctl->hub, nick);
+    if (!c) {
+        *err = "no such user";
+        return NULL;
+    }
+    fh_hub_kick(cl->ctl->hub, c, reason);
+    return json_object();
+}
+
+static json_t *fh_ctl_raw(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    struct fh_hub *hub = cl->ctl->hub;
+    json_t *jl = json_object_get(args, "line"), *jall = json_object_get(args, "all");
+    const char *nick = fh_arg_str(args, "nick"), *proto = fh_arg_str(args, "proto");
+    if (!json_is_string(jl) || (jall && !json_is_boolean(jall)) || (!nick == !json_is_true(jall)) ||
+        (json_object_get(args, "proto") && (!proto || (strcmp(proto, "nmdc") && strcmp(proto, "adc"))))) {
+        *err = "raw needs \"line\" (string) and either \"nick\" or \"all\": true (optional \"proto\": \"nmdc\"|\"adc\")";
+        return NULL;
+    }
+    const char *line = json_string_value(jl);
+    size_t len = json_string_length(jl);
+    struct fh_conn *target = nick ? fh_hub_find_user(hub, nick) : NULL;
+    if (nick && !target) {
+        *err = "no such user";
+        return NULL;
+    }
+    /* One line: no terminator of the protocol it goes to. */
+    bool to_nmdc = target ? target->proto == FH_PROTO_NMDC : (!proto || !strcmp(proto, "nmdc"));
+    bool to_adc = target ? target->proto == FH_PROTO_ADC : (!proto || !strcmp(proto, "adc"));
+    if ((to_nmdc && memchr(line, '|', len)) || (to_adc && memchr(line, '\n', len))) {
+        *err = "line must not contain the protocol's terminator ('|' NMDC, LF ADC)";
+        return NULL;
+    }
+    size_t sent = 0;
+    if (target)
+        sent = fh_hub_send_raw(hub, target, line, len);
+    else
+        for (struct fh_conn *c = hub->conns; c; c = c->next)
+            if (c->state == FH_CONN_OPEN && c->login == FH_LOGIN_NORMAL &&
+                (c->proto == FH_PROTO_NMDC ? to_nmdc : to_adc))
+                sent += fh_hub_send_raw(hub, c, line, len);
+    return json_pack("{s:I}", "sent", (json_int_t)sent);
+}
+
+static json_t *fh_ctl_chat(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    const char *text = fh_arg_str(args, "text");
+    if (!text) {
+        *err = "chat needs \"text\" (string)";
+        return NULL;
+    }
+    fh_hub_chat(cl->ctl->hub, text);
+    return json_object();
+}
+
+static json_t *fh_ctl_subscribe(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    json_t *ev = json_object_get(args, "events");
+    unsigned mask = 0;
+    if (!ev) {
+        mask = ~0u;
+    } else if (!json_is_array(ev)) {
+        *err = "subscribe: \"events\" must be a list";
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(ev, i, v) {
+        const char *name = json_string_value(v);
+        size_t k = 0;
+        while (k < sizeof fh_ctl_events / sizeof fh_ctl_events[0] &&
+               (!name || strcmp(name, fh_ctl_events[k].name) != 0))
+            k++;
+        if (k == sizeof fh_ctl_events / sizeof fh_ctl_events[0]) {
+            *err = "subscribe: unknown event (login, logout, chat, pm, ctm)";
+            return NULL;
+        }
+        mask |= fh_ctl_events[k].bit;
+    }
+    cl->events |= mask;
+    return json_object();
+}
+
+static json_t *fh_ctl_shutdown(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    (void)args, (void)err;
+    cl->ctl->shutdown_requested = true;   /* after the reply is queued */
+    return json_object();
+}
+
+static const struct { const char *name; fh_ctl_cmd_fn *fn; } fh_ctl_cmds[] = {
+    {"ping", fh_ctl_ping}, {"users", fh_ctl_users}, {"kick", fh_ctl_kick},
+    {"raw", fh_ctl_raw}, {"chat", fh_ctl_chat}, {"subscribe", fh_ctl_subscribe},
+    {"shutdown", fh_ctl_shutdown},
+};
+
+static void fh_ctl_request(struct fh_ctl_client *cl, const char *line, size_t len)
+{
+    json_error_t je;
+    json_t *req = json_loadb(line, len, 0, &je);
+    if (!req || !json_is_object(req)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "bad JSON: %s", req ? "not an object" : je.text);
+        fh_ctl_reply_error(cl, NULL, msg);
+        json_decref(req);
+        return;
+    }
+    json_t *id = json_object_get(req, "id"), *args = json_object_get(req, "args");
+    const char *cmd = fh_arg_str(req, "cmd");
+    json_t *empty = json_object();
+    if (!args)
+        args = empty;
+    size_t i = 0;
+    while (cmd && i < sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0] && strcmp(fh_ctl_cmds[i].name, cmd))
+        i++;
+    if (!cmd) {
+        fh_ctl_reply_error(cl, id, "missing \"cmd\" (string)");
+    } else if (!json_is_object(args)) {
+        fh_ctl_reply_error(cl, id, "\"args\" must be an object");
+    } else if (i == sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0]) {
+        fh_ctl_reply_error(cl, id, "unknown cmd");
+    } else {
+        const char *err = "failed";
+        json_t *result = fh_ctl_cmds[i].fn(cl, args, &err);
+        if (result)
+            fh_ctl_write(cl, json_pack("{s:O, s:b, s:o}", "id", id ? id : json_null(), "ok", 1,
+                                       "result", result));
+        else
+            fh_ctl_reply_error(cl, id, err);
+    }
+    json_decref(empty);
+    json_decref(req);
+    if (cl->ctl->shutdown_requested)
+        fh_hub_shutdown(cl->ctl->hub, "control request");
+}
+
+static void fh_ctl_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct fh_ctl_client *cl = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char *line = NULL;
+    while (!cl->closing && !cl->dead) {
+        struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
+        if (p.pos < 0) {
+            if (evbuffer_get_length(in) > FH_CTL_MAX_LINE) {
+                if (!cl->discarding)
+                    fh_ctl_reply_error(cl, NULL, "request line too long");
+                cl->discarding = true;
+                evbuffer_drain(in, evbuffer_get_length(in));
+            }
+            break;
+        }
+        size_t n = (size_t)p.pos;
+        if (cl->discarding || n > FH_CTL_MAX_LINE) {
+            if (!cl->discarding)
+                fh_ctl_reply_error(cl, NULL, "request line too long");
+            cl->discarding = false;
+            evbuffer_drain(in, n + 1);
+            continue;
+        }
+        char *nl = realloc(line, n + 1);
+        if (!nl)
+            break;
+        line = nl;
+        evbuffer_remove(in, line, n + 1);
+        if (n > 0)
+            fh_ctl_request(cl, line, n);
+    }
+    free(line);
+}
+
+static void fh_ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int len, void *arg)
+{
+    (void)l, (void)sa, (void)len;
+    struct fh_control *ctl = arg;
+    struct fh_ctl_client *cl = calloc(1, sizeof *cl);
+    struct bufferevent *bev = bufferevent_socket_new(fh_hub_base(ctl->hub), fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!cl || !bev) {
+        free(cl);
+        if (bev)
+            bufferevent_free(bev);
+        else
+            evutil_closesocket(fd);
+        return;
+    }
+    cl->ctl = ctl;
+    cl->bev = bev;
+    bufferevent_setcb(bev, fh_ctl_read_cb, NULL, fh_ctl_event_cb, cl);
+    bufferevent_setwatermark(bev, EV_READ, 0, FH_CTL_MAX_LINE + 2);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    cl->next = ctl->clients;
+    if (ctl->clients)
+        ctl->clients->prev = cl;
+    ctl->clients = cl;
+    ctl->n++;
+}
+
+/* ---- events from hooks ----------------------------------------------------------- */
+
+static void fh_ctl_emit(struct fh_control *ctl, unsigned bit, json_t *o)
+{
+    if (!o)
+        return;
+    for (struct fh_ctl_client *cl = ctl->clients; cl; cl = cl->next)
+        if (cl->events & bit)
+            fh_ctl_write(cl, json_incref(o));
+    json_decref(o);
+}
+
+static json_t *fh_ctl_str(const char *s)
+{
+    bool l1;
+    return s ? fh_json_bytes(s, strlen(s), &l1) : json_null();
+}
+
+static void fh_ctl_login(void *ctx, const struct fh_conn *c)
+{
+    fh_ctl_emit(ctx, FH_EV_LOGIN, json_pack("{s:s, s:o, s:s}", "event", "login", "nick",
+                                            fh_ctl_str(c->nick), "proto", fh_proto_name(c->proto)));
+}
+
+static void fh_ctl_logout(void *ctx, const struct fh_conn *c, const char *reason)
+{
+    fh_ctl_emit(ctx, FH_EV_LOGOUT, json_pack("{s:s, s:o, s:s, s:o}", "event", "logout", "nick",
+                                             fh_ctl_str(c->nick), "proto", fh_proto_name(c->proto),
+                                             "reason", fh_ctl_str(reason)));
+}
+
+static void fh_ctl_chat_ev(void *ctx, const struct fh_conn *from, const char *text)
+{
+    fh_ctl_emit(ctx, FH_EV_CHAT, json_pack("{s:s, s:o, s:s, s:o}", "event", "chat", "nick",
+                                           fh_ctl_str(from->nick), "proto", fh_proto_name(from->proto),
+                                           "text", fh_ctl_str(text)));
+}
+
+static void fh_ctl_pm(void *ctx, const struct fh_conn *from, const struct fh_conn *to, const char *text)
+{
+    fh_ctl_emit(ctx, FH_EV_PM, json_pack("{s:s, s:o, s:o, s:o}", "event", "pm", "from",
+                                         fh_ctl_str(from->nick), "to", fh_ctl_str(to->nick), "text",
+                                         fh_ctl_str(text)));
+}
+
+static void fh_ctl_ctm(void *ctx, const struct fh_conn *from, const struct fh_conn *to,
+                       enum fh_ctm_kind kind)
+{
+    fh_ctl_emit(ctx, FH_EV_CTM, json_pack("{s:s, s:o, s:o, s:s}", "event", "ctm", "from",
+                                          fh_ctl_str(from->nick), "to", fh_ctl_str(to->nick), "kind",
+                                          kind == FH_CTM ? "ctm" : "rcm"));
+}
+
+static void fh_ctl_shutdown_hook(void *ctx)
+{
+    struct fh_control *ctl = ctx;
+    if (ctl->l)
+        evconnlistener_disable(ctl->l);
+    json_t *o = json_pack("{s:s}", "event", "shutdown");
+    for (struct fh_ctl_client *cl = ctl->clients; cl; cl = cl->next) {
+        if (cl->events)
+            fh_ctl_write(cl, json_incref(o));
+        fh_ctl_close(cl);
+    }
+    json_decref(o);
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+struct fh_control *fh_control_new(struct fh_hub *hub, const char *path, char *err)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        snprintf(err, FH_ERR_LEN, "--control %s: path too long", path);
+        return NULL;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);   /* a stale socket from an earlier run */
+    struct fh_control *ctl = calloc(1, sizeof *ctl);
+    if (!ctl || !(ctl->path = strdup(path))) {
+        free(ctl);
+        snprintf(err, FH_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    ctl->hub = hub;
+    ctl->reap_ev = event_new(fh_hub_base(hub), -1, 0, fh_ctl_reap_cb, ctl);
+    ctl->l = evconnlistener_new_bind(fh_hub_base(hub), fh_ctl_accept_cb, ctl,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+                                     (struct sockaddr *)&sun, sizeof sun);
+    if (!ctl->l || !ctl->reap_ev) {
+        snprintf(err, FH_ERR_LEN, "--control %s: %s", path, strerror(errno));
+        fh_control_free(ctl);
+        return NULL;
+    }
+    const struct fh_hooks hooks = {
+        .version = FH_HOOKS_VERSION, .size = sizeof hooks, .name = "control",
+        .login = fh_ctl_login, .logout = fh_ctl_logout, .chat = fh_ctl_chat_ev, .pm = fh_ctl_pm,
+        .ctm = fh_ctl_ctm, .shutdown = fh_ctl_shutdown_hook,
+    };
+    if (fh_hub_add_hooks(hub, &hooks, ctl) < 0) {
+        snprintf(err, FH_ERR_LEN, "cannot register the control hooks");
+        fh_control_free(ctl);
+        return NULL;
+    }
+    return ctl;
+}
+
+void fh_control_free(struct fh_control *ctl)
+{
+    if (!ctl)
+        return;
+    while (ctl->clients) {
+        struct fh_ctl_client *cl = ctl->clients;
+        ctl->clients = cl->next;
+        bufferevent_free(cl->bev);
+        free(cl);
+    }
+    if (ctl->l) {
+        evconnlistener_free(ctl->l);
+        unlink(ctl->path);
+    }
+    if (ctl->reap_ev)
+        event_free(ctl->reap_ev);
+    free(ctl->path);
+    free(ctl);
+}

@@ -1,0 +1,796 @@
+/* hub.c: fakehub's core: listeners, connections, framing, output caps,
+ * timeouts, rate limits, deferred signals, reload, state dump, shutdown.
+ *
+ * Framing is one loop for both protocols (delimiter '|' or '\n'): complete
+ * lines only, a hard max line length, and a read high-watermark so input
+ * never grows past one line. Output that passes max-output disconnects the
+ * slow recipient instead of growing. Connections are never freed where they
+ * are closed: they are marked DEAD and a reaper event frees them later, so a
+ * broadcast loop never walks into freed memory.
+ *
+ * Protocol logic lives in hub_nmdc.c and hub_adc.c; this file calls
+ * fh_nmdc_line/fh_adc_line per line and offers them fh_conn_send/_fail/_close.
+ */
+#include "fakehub/hub_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "fakehub/trace.h"
+#include "proto/buf.h"
+
+#define FH_CLOSE_GRACE_MS 1000   /* a closing peer gets this long to take our last words */
+#define FH_STOP_GRACE_MS 500     /* shutdown flush bound; exit well within a second */
+
+static const int fh_signals[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void fh_log(struct fh_hub *hub, const char *fmt, ...)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    fprintf(hub->log, "%02d:%02d:%02d.%03ld fakehub[%d]: ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec / 1000000, (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(hub->log, fmt, ap);
+    va_end(ap);
+    fputc('\n', hub->log);
+}
+
+void fh_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            abort();   /* no entropy source: nothing sensible to do */
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static struct timeval fh_ms(unsigned ms)
+{
+    struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
+    return tv;
+}
+
+uint64_t fh_conn_id(const struct fh_conn *c) { return c->id; }
+enum fh_proto fh_conn_proto(const struct fh_conn *c) { return c->proto; }
+const char *fh_conn_nick(const struct fh_conn *c) { return c->nick; }
+const char *fh_conn_ip(const struct fh_conn *c) { return c->ip; }
+const char *fh_conn_sid(const struct fh_conn *c) { return c->proto == FH_PROTO_ADC ? c->sid : NULL; }
+bool fh_conn_is_op(const struct fh_conn *c) { return c->op; }
+const char *fh_proto_name(enum fh_proto p) { return p == FH_PROTO_ADC ? "adc" : "nmdc"; }
+
+struct event_base *fh_hub_base(struct fh_hub *hub) { return hub->base; }
+const struct fh_config *fh_hub_config(const struct fh_hub *hub) { return &hub->cfg; }
+
+bool fh_hub_full(const struct fh_hub *hub)
+{
+    return hub->nusers >= hub->cfg.max_users;
+}
+
+struct fh_conn *fh_hub_nick_holder(struct fh_hub *hub, const char *nick)
+{
+    for (struct fh_conn *c = hub->conns; c; c = c->next)
+        if (c->state == FH_CONN_OPEN && c->nick && fh_nick_equal(c->nick, nick))
+            return c;
+    return NULL;
+}
+
+struct fh_conn *fh_hub_find_user(struct fh_hub *hub, const char *nick)
+{
+    struct fh_conn *c = fh_hub_nick_holder(hub, nick);
+    return c && c->login == FH_LOGIN_NORMAL ? c : NULL;
+}
+
+size_t fh_hub_foreach_user(struct fh_hub *hub, void (*fn)(void *ctx, struct fh_conn *c),
+                           void *ctx)
+{
+    size_t n = 0;
+    for (struct fh_conn *c = hub->conns; c; c = c->next)
+        if (c->state == FH_CONN_OPEN && c->login == FH_LOGIN_NORMAL) {
+            n++;
+            if (fn)
+                fn(ctx, c);
+        }
+    return n;
+}
+
+int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx)
+{
+    if (hooks->version != FH_HOOKS_VERSION || hooks->size < offsetof(struct fh_hooks, login) ||
+        hooks->size > sizeof(struct fh_hooks))
+        return -1;
+    struct fh_hook_reg *n = realloc(hub->hooks, (hub->nhooks + 1) * sizeof *n);
+    if (!n)
+        return -1;
+    hub->hooks = n;
+    memset(&n[hub->nhooks], 0, sizeof n[0]);
+    memcpy(&n[hub->nhooks].h, hooks, hooks->size);   /* older writers: the rest stays NULL */
+    n[hub->nhooks].ctx = ctx;
+    hub->nhooks++;
+    return 0;
+}
+
+/* ---- connection lifetime ------------------------------------------------ */
+
+static void fh_conn_mark_dead(struct fh_conn *c)
+{
+    c->state = FH_CONN_DEAD;
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    evtimer_del(c->timer);
+    event_active(c->hub->reap_ev, 0, 0);
+}
+
+static void fh_conn_free(struct fh_conn *c)
+{
+    free(c->nick);
+    free(c->myinfo);
+    free(c->cid);
+    for (size_t i = 0; i < c->ninf; i++)
+        free(c->inf[i].value);
+    free(c->inf);
+    if (c->bev)
+        bufferevent_free(c->bev);
+    if (c->timer)
+        event_free(c->timer);
+    free(c);
+}
+
+static void fh_conn_unlink(struct fh_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->hub->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+static void fh_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct fh_hub *hub = arg;
+    for (struct fh_conn *c = hub->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == FH_CONN_DEAD) {
+            fh_conn_unlink(c);
+            fh_conn_free(c);
+        }
+    }
+    fh_hub_check_done(hub);
+}
+
+void fh_hub_check_done(struct fh_hub *hub)
+{
+    if (hub->stopping && !hub->conns && (!hub->control || fh_control_nclients(hub->control) == 0))
+        event_base_loopbreak(hub->base);
+}
+
+static void fh_close_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct fh_conn *c = arg;
+    if (c->state == FH_CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        fh_conn_mark_dead(c);
+}
+
+static void fh_close_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev, (void)what;
+    struct fh_conn *c = arg;
+    if (c->state != FH_CONN_DEAD)
+        fh_conn_mark_dead(c);
+}
+
+void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
+{
+    struct fh_hub *hub = c->hub;
+    if (c->state == FH_CONN_CLOSING && !flush)
+        fh_conn_mark_dead(c);
+    if (c->state != FH_CONN_OPEN)
+        return;
+    c->state = FH_CONN_CLOSING;
+    fh_log(hub, "conn %llu %s %s (%s): closed: %s", (unsigned long long)c->id,
+           fh_proto_name(c->proto), c->ip, c->nick ? c->nick : "-", reason);
+    if (c->login == FH_LOGIN_NORMAL) {
+        hub->nusers--;
+        if (!hub->stopping) {   /* at shutdown everyone leaves; spare the N^2 quits */
+            if (c->proto == FH_PROTO_NMDC)
+                fh_nmdc_left(c);
+            else
+                fh_adc_left(c);
+        }
+        if (c->announced)
+            FH_HOOK(hub, logout, c, reason);
+    }
+    bufferevent_disable(c->bev, EV_READ);
+    evtimer_del(c->timer);
+    if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        bufferevent_setcb(c->bev, NULL, fh_close_write_cb, fh_close_event_cb, c);
+        struct timeval tv = fh_ms(FH_CLOSE_GRACE_MS);
+        evtimer_add(c->timer, &tv);
+    } else {
+        fh_conn_mark_dead(c);
+    }
+}
+
+void fh_conn_send(struct fh_conn *c, const char *line, size_t len)
+{
+    if (c->state != FH_CONN_OPEN)
+        return;
+    struct fh_hub *hub = c->hub;
+    FH_HOOK(hub, line, c, FH_DIR_OUT, line, len);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char term = c->proto == FH_PROTO_NMDC ? '|' : '\n';
+    if (evbuffer_add(out, line, len) < 0 || evbuffer_add(out, &term, 1) < 0) {
+        fh_conn_close(c, "out of memory", false);
+        return;
+    }
+    hub->n.lines_out++;
+    if (evbuffer_get_length(out) > hub->cfg.max_output) {
+        hub->n.overflows++;
+        fh_conn_close(c, "output queue over max-output (not reading)", false);
+    }
+}
+
+void fh_conn_sendf(struct fh_conn *c, const char *fmt, ...)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = dc_buf_vappendf(&b, fmt, ap);
+    va_end(ap);
+    if (rc == 0)
+        fh_conn_send(c, b.data, b.len);
+    dc_buf_cleanup(&b);
+}
+
+void fh_conn_fail(struct fh_conn *c, const char *adc_code, const char *flags, const char *text)
+{
+    if (c->state != FH_CONN_OPEN)
+        return;
+    c->hub->n.errors++;
+    if (c->proto == FH_PROTO_ADC)
+        fh_adc_quit_self(c, adc_code, flags, text);
+    else
+        fh_nmdc_hub_chat(c, text);
+    fh_conn_close(c, text, true);
+}
+
+static void fh_arm_idle(struct fh_conn *c, unsigned secs)
+{
+    struct timeval tv = {secs, 0};
+    evtimer_add(c->timer, &tv);
+}
+
+void fh_conn_logged_in(struct fh_conn *c)
+{
+    struct fh_hub *hub = c->hub;
+    c->login = FH_LOGIN_NORMAL;
+    hub->nusers++;
+    hub->n.logins++;
+    evtimer_del(c->timer);
+    if (hub->cfg.idle_timeout)
+        fh_arm_idle(c, hub->cfg.idle_timeout);
+    fh_log(hub, "conn %llu %s: %s logged in%s", (unsigned long long)c->id, fh_proto_name(c->proto),
+           c->nick, c->op ? " (op)" : "");
+}
+
+void fh_conn_announce(struct fh_conn *c)
+{
+    if (c->state != FH_CONN_OPEN || c->announced)
+        return;
+    c->announced = true;
+    FH_HOOK(c->hub, login, c);
+}
+
+static void fh_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct fh_conn *c = arg;
+    struct fh_hub *hub = c->hub;
+    if (c->state == FH_CONN_CLOSING) {   /* the peer never took our last words */
+        fh_conn_mark_dead(c);
+        return;
+    }
+    if (c->state != FH_CONN_OPEN)
+        return;
+    if (c->login != FH_LOGIN_NORMAL) {
+        fh_conn_fail(c, "220", NULL, "Login timeout");
+        return;
+    }
+    if (!hub->cfg.idle_timeout)
+        return;
+    struct timeval now, idle;
+    event_base_gettimeofday_cached(hub->base, &now);
+    timersub(&now, &c->last_in, &idle);
+    if (idle.tv_sec >= (time_t)hub->cfg.idle_timeout)
+        fh_conn_fail(c, "230", NULL, "Idle timeout");
+    else
+        fh_arm_idle(c, hub->cfg.idle_timeout - (unsigned)idle.tv_sec);
+}
+
+/* Token bucket: rate per second, burst of twice that. */
+static bool fh_rate_ok(struct fh_conn *c)
+{
+    unsigned rate = c->hub->cfg.rate_limit;
+    if (!rate)
+        return true;
+    struct timeval now, d;
+    event_base_gettimeofday_cached(c->hub->base, &now);
+    timersub(&now, &c->tokens_at, &d);
+    c->tokens_at = now;
+    c->tokens += ((double)d.tv_sec + d.tv_usec / 1e6) * rate;
+    if (c->tokens > 2.0 * rate)
+        c->tokens = 2.0 * rate;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static void fh_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct fh_conn *c = arg;
+    struct fh_hub *hub = c->hub;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
+    event_base_gettimeofday_cached(hub->base, &c->last_in);
+    while (c->state == FH_CONN_OPEN) {
+        struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
+        size_t avail = evbuffer_get_length(in);
+        if ((p.pos < 0 && avail > hub->cfg.max_line) || (p.pos >= 0 && (size_t)p.pos > hub->cfg.max_line)) {
+            fh_conn_fail(c, "240", NULL, "Line too long");
+            return;
+        }
+        if (p.pos < 0)
+            return;
+        size_t n = (size_t)p.pos;
+        evbuffer_remove(in, hub->line, n + 1);
+        hub->line[n] = '\0';   /* the delimiter */
+        hub->n.lines_in++;
+        if (!fh_rate_ok(c)) {
+            fh_conn_fail(c, "240", NULL, "Flooding: too many lines per second");
+            return;
+        }
+        FH_HOOK(hub, line, c, FH_DIR_IN, hub->line, n);
+        if (c->proto == FH_PROTO_NMDC)
+            fh_nmdc_line(c, hub->line, n);
+        else
+            fh_adc_line(c, hub->line, n);
+    }
+}
+
+static void fh_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct fh_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        fh_conn_close(c, what & BEV_EVENT_EOF ? "connection closed by peer" : "socket error", false);
+}
+
+static void fh_set_watermarks(struct fh_hub *hub, struct fh_conn *c)
+{
+    /* Reading pauses once one maximal line (plus terminator) is buffered. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg.max_line + 2);
+}
+
+static unsigned fh_next_sid(struct fh_hub *hub)
+{
+    for (;;) {
+        hub->next_sid = hub->next_sid % 0xFFFFF + 1;   /* 1..2^20-1; AAAA is "no SID" */
+        char sid[5];
+        adc_sid_format(hub->next_sid, sid);
+        bool used = false;
+        for (struct fh_conn *c = hub->conns; c && !used; c = c->next)
+            used = c->proto == FH_PROTO_ADC && c->state != FH_CONN_DEAD && strcmp(c->sid, sid) == 0;
+        if (!used)
+            return hub->next_sid;
+    }
+}
+
+static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *sa, enum fh_proto proto)
+{
+    if (hub->stopping) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct fh_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->hub = hub;
+    c->id = ++hub->next_id;
+    c->proto = proto;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof c->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof c->ip);
+    /* Half-open peers: the kernel probes after 60 s of silence. */
+    int on = 1, idle = 60, intvl = 10, cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    c->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(hub->base, fh_timer_cb, c);
+    if (!c->bev || !c->timer) {
+        if (!c->bev)
+            evutil_closesocket(fd);
+        fh_conn_free(c);
+        return;
+    }
+    event_base_gettimeofday_cached(hub->base, &c->last_in);
+    c->tokens_at = c->last_in;
+    c->tokens = 2.0 * hub->cfg.rate_limit;
+    bufferevent_setcb(c->bev, fh_read_cb, NULL, fh_event_cb, c);
+    fh_set_watermarks(hub, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = hub->conns;
+    if (hub->conns)
+        hub->conns->prev = c;
+    hub->conns = c;
+    hub->n.accepted++;
+    if (hub->cfg.login_timeout) {
+        struct timeval tv = {hub->cfg.login_timeout, 0};
+        evtimer_add(c->timer, &tv);
+    }
+    fh_log(hub, "conn %llu %s: accepted from %s", (unsigned long long)c->id, fh_proto_name(proto), c->ip);
+    if (proto == FH_PROTO_ADC)
+        adc_sid_format(fh_next_sid(hub), c->sid);
+    else
+        fh_nmdc_accepted(c);
+}
+
+static void fh_nmdc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                              int len, void *arg)
+{
+    (void)l, (void)len;
+    fh_accept(arg, fd, sa, FH_PROTO_NMDC);
+}
+
+static void fh_adc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int len, void *arg)
+{
+    (void)l, (void)len;
+    fh_accept(arg, fd, sa, FH_PROTO_ADC);
+}
+
+/* ---- hub-wide actions --------------------------------------------------- */
+
+void fh_hub_kick(struct fh_hub *hub, struct fh_conn *c, const char *reason)
+{
+    if (c->state != FH_CONN_OPEN)
+        return;
+    hub->n.kicks++;
+    char text[512];
+    snprintf(text, sizeof text, "You were kicked: %s", reason && *reason ? reason : "no reason");
+    if (c->proto == FH_PROTO_ADC)
+        fh_adc_quit_self(c, NULL, NULL, text);
+    else
+        fh_nmdc_hub_chat(c, text);
+    snprintf(text, sizeof text, "kicked: %s", reason && *reason ? reason : "no reason");
+    fh_conn_close(c, text, true);
+}
+
+size_t fh_hub_send_raw(struct fh_hub *hub, struct fh_conn *c, const char *line, size_t len)
+{
+    if (c) {
+        if (c->state != FH_CONN_OPEN)
+            return 0;
+        fh_conn_send(c, line, len);
+        return 1;
+    }
+    size_t n = 0;
+    for (c = hub->conns; c; c = c->next)
+        if (c->state == FH_CONN_OPEN && c->login == FH_LOGIN_NORMAL) {
+            fh_conn_send(c, line, len);
+            n++;
+        }
+    return n;
+}
+
+void fh_hub_chat(struct fh_hub *hub, const char *text)
+{
+    for (struct fh_conn *c = hub->conns; c; c = c->next)
+        if (c->state == FH_CONN_OPEN && c->login == FH_LOGIN_NORMAL) {
+            if (c->proto == FH_PROTO_NMDC)
+                fh_nmdc_hub_chat(c, text);
+            else
+                fh_adc_hub_chat(c, text);
+        }
+}
+
+static void fh_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct fh_hub *hub = arg;
+    fh_log(hub, "shutdown: flush bound reached, stopping with output pending");
+    event_base_loopbreak(hub->base);
+}
+
+void fh_hub_shutdown(struct fh_hub *hub, const char *why)
+{
+    if (hub->stopping)
+        return;
+    hub->stopping = true;
+    fh_log(hub, "shutdown (%s): %u users, notifying everyone", why, hub->nusers);
+    if (hub->nmdc_l)
+        evconnlistener_disable(hub->nmdc_l);
+    if (hub->adc_l)
+        evconnlistener_disable(hub->adc_l);
+    for (struct fh_conn *c = hub->conns; c; c = c->next) {
+        if (c->state != FH_CONN_OPEN)
+            continue;
+        if (c->proto == FH_PROTO_ADC)
+            fh_adc_quit_self(c, "212", NULL, "Hub is shutting down");
+        else
+            fh_nmdc_hub_chat(c, "Hub is shutting down");
+        fh_conn_close(c, "hub shutdown", true);
+    }
+    for (size_t i = 0; i < hub->nhooks; i++) {
+        if (!hub->hooks[i].h.shutdown)
+            continue;
+        hub->hooks[i].h.shutdown(hub->hooks[i].ctx);
+        if (hub->trace)
+            fh_trace_hook_called(hub->trace, hub->hooks[i].h.name, "shutdown");
+    }
+    if (hub->trace)
+        fh_trace_flush(hub->trace);
+    fflush(stdout);
+    fflush(hub->log);
+    struct timeval tv = fh_ms(FH_STOP_GRACE_MS);
+    evtimer_add(hub->stop_ev, &tv);
+    event_active(hub->reap_ev, 0, 0);   /* finishes at once if nothing is pending */
+}
+
+static void fh_reload(struct fh_hub *hub)
+{
+    if (!hub->opts.config_path) {
+        fh_log(hub, "SIGHUP: no --config file; nothing to reload");
+        return;
+    }
+    struct fh_config nc;
+    char err[FH_ERR_LEN];
+    if (fh_config_build(&nc, hub->opts.config_path, hub->opts.overrides, hub->opts.noverrides, err) < 0) {
+        fh_log(hub, "SIGHUP: reload failed, keeping the old config: %s", err);
+        fh_config_cleanup(&nc);
+        return;
+    }
+    char *line = realloc(hub->line, nc.max_line + 1);
+    if (!line) {
+        fh_log(hub, "SIGHUP: out of memory, keeping the old config");
+        fh_config_cleanup(&nc);
+        return;
+    }
+    hub->line = line;
+    char diff[1024];
+    fh_config_diff(&hub->cfg, &nc, diff, sizeof diff);
+    fh_config_cleanup(&hub->cfg);
+    hub->cfg = nc;
+    hub->n.reloads++;
+    for (struct fh_conn *c = hub->conns; c; c = c->next)
+        if (c->state == FH_CONN_OPEN)
+            fh_set_watermarks(hub, c);
+    fh_log(hub, "SIGHUP: reloaded %s: %s", hub->opts.config_path, *diff ? diff : "no changes");
+}
+
+static void fh_dump(struct fh_hub *hub)
+{
+    const struct fh_counters *n = &hub->n;
+    fh_log(hub, "state dump: %u users (max %u); counters: accepted=%lu logins=%lu lines_in=%lu "
+           "lines_out=%lu errors=%lu kicks=%lu overflows=%lu sighup=%lu sigusr1=%lu reloads=%lu",
+           hub->nusers, hub->cfg.max_users, n->accepted, n->logins, n->lines_in, n->lines_out,
+           n->errors, n->kicks, n->overflows, n->sighup, n->sigusr1, n->reloads);
+    static const char *const states[] = {"open", "closing", "dead"};
+    static const char *const logins[] = {"start", "identify", "verify", "hello", "normal"};
+    for (struct fh_conn *c = hub->conns; c; c = c->next)
+        fh_log(hub, "  conn %llu %s %s state=%s login=%s nick=%s sid=%s op=%d out=%zu",
+               (unsigned long long)c->id, fh_proto_name(c->proto), c->ip, states[c->state],
+               logins[c->login], c->nick ? c->nick : "-", c->proto == FH_PROTO_ADC ? c->sid : "-",
+               c->op, evbuffer_get_length(bufferevent_get_output(c->bev)));
+    if (hub->control)
+        fh_log(hub, "  control clients: %zu", fh_control_nclients(hub->control));
+    fflush(hub->log);
+    if (hub->trace)
+        fh_trace_flush(hub->trace);
+}
+
+static void fh_signal_cb(evutil_socket_t signo, short what, void *arg)
+{
+    (void)what;
+    struct fh_hub *hub = arg;
+    FH_HOOK(hub, signal, (int)signo);
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        fh_hub_shutdown(hub, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    case SIGHUP:
+        hub->n.sighup++;
+        if (!hub->stopping)
+            fh_reload(hub);
+        break;
+    case SIGUSR1:
+        hub->n.sigusr1++;
+        fh_dump(hub);
+        break;
+    }
+}
+
+/* ---- setup and teardown ------------------------------------------------- */
+
+static struct evconnlistener *fh_listen(struct fh_hub *hub, const char *spec, evconnlistener_cb cb,
+                                        char *bound, size_t boundlen, char *err)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !colon[1]) {
+        snprintf(err, FH_ERR_LEN, "'%s': expected HOST:PORT", spec);
+        return NULL;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai;
+    int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc) {
+        snprintf(err, FH_ERR_LEN, "'%s': %s", spec, gai_strerror(rc));
+        return NULL;
+    }
+    struct evconnlistener *l = evconnlistener_new_bind(
+        hub->base, cb, hub, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+        ai->ai_addr, (int)ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (!l) {
+        snprintf(err, FH_ERR_LEN, "listen on %s: %s", spec, strerror(errno));
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char h[INET6_ADDRSTRLEN] = "?", p[16] = "?";
+    getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &sl);
+    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(bound, boundlen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+    return l;
+}
+
+struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
+{
+    struct fh_hub *hub = calloc(1, sizeof *hub);
+    if (!hub) {
+        snprintf(err, FH_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    hub->opts = *opts;
+    hub->log = stderr;
+    if (opts->log_path && !(hub->log = fopen(opts->log_path, "a"))) {
+        hub->log = stderr;
+        snprintf(err, FH_ERR_LEN, "%s: %s", opts->log_path, strerror(errno));
+        goto fail;
+    }
+    setvbuf(hub->log, NULL, _IOLBF, 0);
+    if (fh_config_build(&hub->cfg, opts->config_path, opts->overrides, opts->noverrides, err) < 0)
+        goto fail;
+    if (!opts->nmdc_addr && !opts->adc_addr) {
+        snprintf(err, FH_ERR_LEN, "nothing to listen on: give --nmdc and/or --adc");
+        goto fail;
+    }
+    if (!(hub->line = malloc(hub->cfg.max_line + 1)) || !(hub->base = event_base_new())) {
+        snprintf(err, FH_ERR_LEN, "out of memory");
+        goto fail;
+    }
+    if (opts->nmdc_addr && !(hub->nmdc_l = fh_listen(hub, opts->nmdc_addr, fh_nmdc_accept_cb,
+                                                     hub->nmdc_bound, sizeof hub->nmdc_bound, err)))
+        goto fail;
+    if (opts->adc_addr && !(hub->adc_l = fh_listen(hub, opts->adc_addr, fh_adc_accept_cb,
+                                                   hub->adc_bound, sizeof hub->adc_bound, err)))
+        goto fail;
+    for (size_t i = 0; i < 4; i++)
+        if (!(hub->sig_ev[i] = evsignal_new(hub->base, fh_signals[i], fh_signal_cb, hub)) ||
+            event_add(hub->sig_ev[i], NULL) < 0) {
+            snprintf(err, FH_ERR_LEN, "cannot watch signal %d", fh_signals[i]);
+            goto fail;
+        }
+    hub->reap_ev = event_new(hub->base, -1, 0, fh_reap_cb, hub);
+    hub->stop_ev = evtimer_new(hub->base, fh_stop_cb, hub);
+    if (!hub->reap_ev || !hub->stop_ev) {
+        snprintf(err, FH_ERR_LEN, "out of memory");
+        goto fail;
+    }
+    if (opts->trace_path && !(hub->trace = fh_trace_new(hub, opts->trace_path, err)))
+        goto fail;
+    if (opts->control_path && !(hub->control = fh_control_new(hub, opts->control_path, err)))
+        goto fail;
+    fh_log(hub, "listening:%s%s%s%s; %zu registered users", hub->nmdc_l ? " nmdc " : "", hub->nmdc_bound,
+           hub->adc_l ? " adc " : "", hub->adc_bound, hub->cfg.nusers);
+    return hub;
+fail:
+    fh_hub_free(hub);
+    return NULL;
+}
+
+json_t *fh_hub_ready_json(struct fh_hub *hub)
+{
+    json_t *o = json_pack("{s:s, s:i}", "event", "ready", "pid", (json_int_t)getpid());
+    if (o && hub->nmdc_l)
+        json_object_set_new(o, "nmdc", json_string(hub->nmdc_bound));
+    if (o && hub->adc_l)
+        json_object_set_new(o, "adc", json_string(hub->adc_bound));
+    if (o && hub->control)
+        json_object_set_new(o, "control", json_string(hub->opts.control_path));
+    return o;
+}
+
+int fh_hub_run(struct fh_hub *hub)
+{
+    event_base_dispatch(hub->base);
+    return 0;
+}
+
+void fh_hub_free(struct fh_hub *hub)
+{
+    if (!hub)
+        return;
+    if (hub->control)
+        fh_control_free(hub->control);
+    while (hub->conns) {
+        struct fh_conn *c = hub->conns;
+        fh_conn_unlink(c);
+        fh_conn_free(c);
+    }
+    if (hub->trace)
+        fh_trace_free(hub->trace);
+    if (hub->nmdc_l)
+        evconnlistener_free(hub->nmdc_l);
+    if (hub->adc_l)
+        evconnlistener_free(hub->adc_l);
+    for (size_t i = 0; i < 4; i++)
+        if (hub->sig_ev[i])
+            event_free(hub->sig_ev[i]);
+    if (hub->reap_ev)
+        event_free(hub->reap_ev);
+    if (hub->stop_ev)
+        event_free(hub->stop_ev);
+    if (hub->base)
+        event_base_free(hub->base);
+    fh_config_cleanup(&hub->cfg);
+    free(hub->hooks);
+    free(hub->line);
+    if (hub->log && hub->log != stderr)
+        fclose(hub->log);
+    else if (hub->log)
+        fflush(hub->log);
+    free(hub);
+}

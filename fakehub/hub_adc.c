@@ -1,0 +1,468 @@
+/* hub_adc.c: the ADC side of fakehub (protocol notes §3, hub subset §4.3).
+ *
+ * PROTOCOL (HSUP) -> IDENTIFY (BINF checked: SID, ID/PD/NI, CID == Tiger(PID),
+ * nick and CID unique) -> VERIFY (IGPA/HPAS, registered nicks only) -> NORMAL
+ * (user list with the newcomer's own BINF last). In NORMAL, messages are
+ * routed by type letter (B all, F by features, D target, E target + sender)
+ * as received, after checking the sender SID; INF updates are merged and
+ * relayed with PD stripped and I4 set to the real address.
+ *
+ * Dispatch is a table: command, allowed type letters, allowed states,
+ * handler. Any error before NORMAL, a malformed line or a spoofed SID is
+ * fatal: ISTA with the code from §3.7, IQUI, close.
+ */
+#include "fakehub/hub_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/base32.h"
+#include "proto/buf.h"
+
+#define FH_ADC_VERSION "fakehub/0.1"
+#define FH_S(x) (1u << (x))
+
+/* ---- output ------------------------------------------------------------- */
+
+static void fh_adc_send_msg(struct fh_conn *c, const struct adc_msg *m)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    if (adc_msg_format(m, &b) == 0 && b.len > 0)
+        fh_conn_send(c, b.data, b.len - 1);   /* fh_conn_send adds the LF */
+    dc_buf_cleanup(&b);
+}
+
+/* "ISTA <code> <text> [flag]" where flag is a named parameter like "FBID". */
+static void fh_adc_sta(struct fh_conn *c, const char *code, const char *flag, const char *text)
+{
+    struct adc_msg m;
+    adc_msg_init(&m, 'I', "STA");
+    adc_msg_add_pos(&m, code);
+    adc_msg_add_pos(&m, text);
+    if (flag && strlen(flag) >= 2) {
+        char fc[3] = {flag[0], flag[1], '\0'};
+        adc_msg_add_named(&m, fc, flag + 2);
+    }
+    fh_adc_send_msg(c, &m);
+    adc_msg_cleanup(&m);
+}
+
+void fh_adc_quit_self(struct fh_conn *c, const char *code, const char *flags, const char *text)
+{
+    if (code)
+        fh_adc_sta(c, code, flags, text);
+    struct adc_msg m;
+    adc_msg_init(&m, 'I', "QUI");
+    adc_msg_add_pos(&m, c->sid);
+    adc_msg_add_named(&m, "MS", text);
+    fh_adc_send_msg(c, &m);
+    adc_msg_cleanup(&m);
+}
+
+void fh_adc_hub_chat(struct fh_conn *c, const char *text)
+{
+    struct adc_msg m;
+    adc_msg_init(&m, 'I', "MSG");
+    adc_msg_add_pos(&m, text);
+    fh_adc_send_msg(c, &m);
+    adc_msg_cleanup(&m);
+}
+
+static bool fh_adc_user(const struct fh_conn *u)
+{
+    return u->proto == FH_PROTO_ADC && u->state == FH_CONN_OPEN && u->login == FH_LOGIN_NORMAL;
+}
+
+void fh_adc_left(struct fh_conn *c)
+{
+    char line[16];
+    int n = snprintf(line, sizeof line, "IQUI %s", c->sid);
+    for (struct fh_conn *u = c->hub->conns; u; u = u->next)
+        if (u != c && fh_adc_user(u))
+            fh_conn_send(u, line, (size_t)n);
+}
+
+/* ---- INF storage ---------------------------------------------------------- */
+
+static const char *fh_inf_get(const struct fh_conn *c, const char *code)
+{
+    for (size_t i = 0; i < c->ninf; i++)
+        if (memcmp(c->inf[i].code, code, 2) == 0)
+            return c->inf[i].value;
+    return NULL;
+}
+
+/* Set a field; an empty value deletes it (INF is incremental, §3.5). */
+static int fh_inf_set(struct fh_conn *c, const char *code, const char *value)
+{
+    for (size_t i = 0; i < c->ninf; i++) {
+        if (memcmp(c->inf[i].code, code, 2) != 0)
+            continue;
+        if (!*value) {
+            free(c->inf[i].value);
+            c->inf[i] = c->inf[--c->ninf];
+            return 0;
+        }
+        char *v = strdup(value);
+        if (!v)
+            return -1;
+        free(c->inf[i].value);
+        c->inf[i].value = v;
+        return 0;
+    }
+    if (!*value)
+        return 0;
+    struct fh_inf_field *n = realloc(c->inf, (c->ninf + 1) * sizeof *n);
+    if (!n)
+        return -1;
+    c->inf = n;
+    if (!(n[c->ninf].value = strdup(value)))
+        return -1;
+    memcpy(n[c->ninf].code, code, 2);
+    n[c->ninf].code[2] = '\0';
+    c->ninf++;
+    return 0;
+}
+
+/* The user's complete BINF, as everyone else sees it. */
+static void fh_adc_full_inf(const struct fh_conn *c, struct adc_msg *m)
+{
+    adc_msg_init(m, 'B', "INF");
+    adc_msg_set_sids(m, c->sid, NULL);
+    for (size_t i = 0; i < c->ninf; i++)
+        adc_msg_add_named(m, c->inf[i].code, c->inf[i].value);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+static struct fh_conn *fh_adc_by_sid(struct fh_hub *hub, const char *sid)
+{
+    for (struct fh_conn *u = hub->conns; u; u = u->next)
+        if (fh_adc_user(u) && strcmp(u->sid, sid) == 0)
+            return u;
+    return NULL;
+}
+
+/* Relay a client's line as received. Returns the target of a D/E message
+ * (NULL if it is not online, after telling the sender) or the sender. */
+static struct fh_conn *fh_adc_relay(struct fh_conn *c, const struct adc_msg *m, const char *line,
+                                    size_t len)
+{
+    enum fh_route r = fh_adc_route(m->type);
+    if (r == FH_ROUTE_ALL || r == FH_ROUTE_FEATURE) {
+        for (struct fh_conn *u = c->hub->conns; u; u = u->next)
+            if (fh_adc_user(u) &&
+                (r == FH_ROUTE_ALL || fh_adc_features_match(m->features, fh_inf_get(u, "SU"))))
+                fh_conn_send(u, line, len);
+        return c;
+    }
+    struct fh_conn *t = fh_adc_by_sid(c->hub, m->dst_sid);
+    if (!t) {
+        fh_adc_sta(c, "140", NULL, "Unknown target SID");
+        return NULL;
+    }
+    fh_conn_send(t, line, len);
+    if (r == FH_ROUTE_ECHO && t != c)
+        fh_conn_send(c, line, len);
+    return t;
+}
+
+/* ---- handlers -------------------------------------------------------------- */
+
+typedef void fh_adc_handler(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len);
+
+static void fh_adc_sup(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    (void)line, (void)len;
+    if (c->login == FH_LOGIN_NORMAL)
+        return;   /* a feature update; nothing here depends on it */
+    bool base = false, tigr = false;
+    for (size_t i = 0; i < m->nnamed; i++)
+        if (strcmp(m->named[i].code, "AD") == 0) {
+            base |= !strcmp(m->named[i].value, "BASE") || !strcmp(m->named[i].value, "BAS0");
+            tigr |= !strcmp(m->named[i].value, "TIGR");
+        }
+    if (!base) {
+        fh_conn_fail(c, "245", "FCBASE", "BASE support required");
+        return;
+    }
+    if (!tigr) {
+        fh_conn_fail(c, "247", NULL, "No common hash algorithm");
+        return;
+    }
+    const struct fh_config *cfg = &c->hub->cfg;
+    fh_conn_sendf(c, "ISUP ADBASE ADTIGR");
+    fh_conn_sendf(c, "ISID %s", c->sid);
+    struct adc_msg inf;
+    adc_msg_init(&inf, 'I', "INF");
+    adc_msg_add_named(&inf, "CT", "32");
+    adc_msg_add_named(&inf, "NI", cfg->name);
+    if (*cfg->topic)
+        adc_msg_add_named(&inf, "DE", cfg->topic);
+    adc_msg_add_named(&inf, "VE", FH_ADC_VERSION);
+    fh_adc_send_msg(c, &inf);
+    adc_msg_cleanup(&inf);
+    c->login = FH_LOGIN_IDENTIFY;
+}
+
+static void fh_adc_complete(struct fh_conn *c)
+{
+    struct fh_hub *hub = c->hub;
+    if (c->registered)
+        fh_inf_set(c, "CT", c->op ? "4" : "2");
+    struct adc_msg m;
+    fh_conn_logged_in(c);
+    for (struct fh_conn *u = hub->conns; u; u = u->next)
+        if (u != c && fh_adc_user(u)) {
+            fh_adc_full_inf(u, &m);
+            fh_adc_send_msg(c, &m);
+            adc_msg_cleanup(&m);
+        }
+    fh_adc_full_inf(c, &m);
+    for (struct fh_conn *u = hub->conns; u; u = u->next)
+        if (u != c && fh_adc_user(u))
+            fh_adc_send_msg(u, &m);
+    fh_adc_send_msg(c, &m);   /* own BINF last: "login complete" for DC++ (pitfall 12) */
+    adc_msg_cleanup(&m);
+    if (*hub->cfg.motd)
+        fh_adc_hub_chat(c, hub->cfg.motd);
+    fh_conn_announce(c);
+}
+
+/* First BINF: every check uhub does (notes §3.4), each with its STA code. */
+static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
+{
+    struct fh_hub *hub = c->hub;
+    static const char *const need[] = {"ID", "PD", "NI"};
+    const char *val[3] = {NULL, NULL, NULL};
+    for (size_t i = 0; i < m->nnamed; i++)
+        for (size_t k = 0; k < 3; k++)
+            if (strcmp(m->named[i].code, need[k]) == 0) {
+                if (val[k]) {
+                    char flag[5] = {'F', 'B', need[k][0], need[k][1], '\0'};
+                    fh_conn_fail(c, "243", flag, "INF field given twice");
+                    return;
+                }
+                val[k] = m->named[i].value;
+            }
+    for (size_t k = 0; k < 3; k++)
+        if (!val[k] || !*val[k]) {
+            char flag[5] = {'F', 'M', need[k][0], need[k][1], '\0'};
+            fh_conn_fail(c, "243", flag, "INF field missing");
+            return;
+        }
+    const char *cid = val[0], *pid = val[1], *nick = val[2];
+    switch (fh_adc_check_cid(pid, cid)) {
+    case FH_CID_OK:
+        break;
+    case FH_CID_BAD_PID:
+        fh_conn_fail(c, "227", "FBPD", "Invalid PID");
+        return;
+    case FH_CID_BAD_CID:
+    case FH_CID_MISMATCH:
+        fh_conn_fail(c, "243", "FBID", "CID does not match PID");
+        return;
+    }
+    if (!fh_nick_valid(nick)) {
+        fh_conn_fail(c, "221", NULL, "Invalid nick");
+        return;
+    }
+    if (fh_hub_nick_holder(hub, nick)) {
+        fh_conn_fail(c, "222", NULL, "Nick taken");
+        return;
+    }
+    for (struct fh_conn *u = hub->conns; u; u = u->next)
+        if (u->state == FH_CONN_OPEN && u->cid && strcmp(u->cid, cid) == 0) {
+            fh_conn_fail(c, "224", NULL, "CID taken");
+            return;
+        }
+    if (fh_hub_full(hub)) {
+        fh_conn_fail(c, "211", NULL, "Hub is full");
+        return;
+    }
+    if (!(c->nick = strdup(nick)) || !(c->cid = strdup(cid))) {
+        fh_conn_close(c, "out of memory", false);
+        return;
+    }
+    for (size_t i = 0; i < m->nnamed; i++) {
+        const char *code = m->named[i].code, *v = m->named[i].value;
+        if (strcmp(code, "PD") == 0)
+            continue;   /* the PID is secret: never stored, never relayed */
+        if (strcmp(code, "I4") == 0 && *v)
+            v = c->ip;  /* never trust a claimed address (pitfall 14) */
+        if (fh_inf_set(c, code, v) < 0) {
+            fh_conn_close(c, "out of memory", false);
+            return;
+        }
+    }
+    const struct fh_user_cfg *reg = fh_config_find_user(&hub->cfg, nick);
+    if (reg) {
+        c->registered = true;
+        c->op = reg->op;
+        fh_random(c->salt, sizeof c->salt);
+        char b32[DC_BASE32_LEN(DC_TIGER_LEN) + 1];
+        dc_base32_encode(c->salt, sizeof c->salt, b32, sizeof b32);
+        fh_conn_sendf(c, "IGPA %s", b32);
+        c->login = FH_LOGIN_VERIFY;
+        return;
+    }
+    fh_adc_complete(c);
+}
+
+/* Later BINF: merge and relay; ID and PD cannot change, NI must stay unique. */
+static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
+{
+    struct adc_msg out;
+    adc_msg_init(&out, 'B', "INF");
+    adc_msg_set_sids(&out, c->sid, NULL);
+    for (size_t i = 0; i < m->nnamed; i++) {
+        const char *code = m->named[i].code, *v = m->named[i].value;
+        if (strcmp(code, "PD") == 0)
+            continue;
+        if (strcmp(code, "ID") == 0 && strcmp(v, c->cid) != 0) {
+            fh_adc_sta(c, "143", "FBID", "CID cannot change");
+            goto out;
+        }
+        if (strcmp(code, "NI") == 0 && strcmp(v, c->nick) != 0) {
+            struct fh_conn *h = fh_hub_nick_holder(c->hub, v);
+            if (!fh_nick_valid(v) || (h && h != c)) {
+                fh_adc_sta(c, fh_nick_valid(v) ? "122" : "121", NULL,
+                           fh_nick_valid(v) ? "Nick taken" : "Invalid nick");
+                goto out;
+            }
+        }
+        adc_msg_add_named(&out, code, strcmp(code, "I4") == 0 && *v ? c->ip : v);
+    }
+    for (size_t i = 0; i < out.nnamed; i++) {
+        if (strcmp(out.named[i].code, "NI") == 0) {
+            char *n = strdup(out.named[i].value);
+            if (!n)
+                goto out;
+            free(c->nick);
+            c->nick = n;
+        }
+        if (fh_inf_set(c, out.named[i].code, out.named[i].value) < 0)
+            goto out;
+    }
+    for (struct fh_conn *u = c->hub->conns; u; u = u->next)
+        if (fh_adc_user(u))
+            fh_adc_send_msg(u, &out);
+out:
+    adc_msg_cleanup(&out);
+}
+
+static void fh_adc_inf(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    (void)line, (void)len;
+    if (c->login == FH_LOGIN_IDENTIFY)
+        fh_adc_login_inf(c, m);
+    else
+        fh_adc_update_inf(c, m);
+}
+
+static void fh_adc_pas(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    (void)line, (void)len;
+    const struct fh_user_cfg *reg = fh_config_find_user(&c->hub->cfg, c->nick);
+    char want[40];
+    if (!reg || fh_adc_password_answer(reg->password, c->salt, sizeof c->salt, want) < 0 ||
+        strcasecmp(want, m->pos[0]) != 0) {
+        fh_conn_fail(c, "223", NULL, "Password is wrong");
+        return;
+    }
+    c->op = reg->op;
+    fh_adc_complete(c);
+}
+
+static void fh_adc_msg(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    struct fh_conn *t = fh_adc_relay(c, m, line, len);
+    if (!t)
+        return;
+    if (m->type == 'D' || m->type == 'E')
+        FH_HOOK(c->hub, pm, c, t, m->pos[0]);
+    else
+        FH_HOOK(c->hub, chat, c, m->pos[0]);
+}
+
+static void fh_adc_ctm(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    struct fh_conn *t = fh_adc_relay(c, m, line, len);
+    if (t)
+        FH_HOOK(c->hub, ctm, c, t, m->code == ADC_CMD('C', 'T', 'M') ? FH_CTM : FH_RCM);
+}
+
+static void fh_adc_sta_in(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    if (m->type != 'H')   /* HSTA is a client's note to the hub: nothing to do */
+        fh_adc_relay(c, m, line, len);
+}
+
+static void fh_adc_route_only(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    fh_adc_relay(c, m, line, len);
+}
+
+struct fh_adc_cmd {
+    unsigned code;
+    const char *types;       /* type letters accepted from a client */
+    unsigned states;         /* FH_S(login state) mask */
+    fh_adc_handler *fn;
+};
+
+static const struct fh_adc_cmd fh_adc_cmds[] = {
+    {ADC_CMD('S', 'U', 'P'), "H", FH_S(FH_LOGIN_START) | FH_S(FH_LOGIN_NORMAL), fh_adc_sup},
+    {ADC_CMD('I', 'N', 'F'), "B", FH_S(FH_LOGIN_IDENTIFY) | FH_S(FH_LOGIN_NORMAL), fh_adc_inf},
+    {ADC_CMD('P', 'A', 'S'), "H", FH_S(FH_LOGIN_VERIFY), fh_adc_pas},
+    {ADC_CMD('M', 'S', 'G'), "BDEF", FH_S(FH_LOGIN_NORMAL), fh_adc_msg},
+    {ADC_CMD('C', 'T', 'M'), "DE", FH_S(FH_LOGIN_NORMAL), fh_adc_ctm},
+    {ADC_CMD('R', 'C', 'M'), "DE", FH_S(FH_LOGIN_NORMAL), fh_adc_ctm},
+    {ADC_CMD('S', 'T', 'A'), "HDE", ~0u, fh_adc_sta_in},
+    {ADC_CMD('S', 'C', 'H'), "BDEF", FH_S(FH_LOGIN_NORMAL), fh_adc_route_only},
+    {ADC_CMD('R', 'E', 'S'), "DE", FH_S(FH_LOGIN_NORMAL), fh_adc_route_only},
+};
+
+void fh_adc_line(struct fh_conn *c, char *line, size_t len)
+{
+    if (len == 0)
+        return;   /* keep-alive */
+    struct adc_msg m;
+    const char *why = NULL;
+    if (adc_msg_parse(line, len, &m, &why) < 0) {
+        char text[160];
+        snprintf(text, sizeof text, "Malformed message: %s", why ? why : "parse error");
+        fh_conn_fail(c, "240", NULL, text);
+        return;
+    }
+    char fc[7] = {'F', 'C', m.type, m.cmd[0], m.cmd[1], m.cmd[2], '\0'};
+    enum fh_route r = fh_adc_route(m.type);
+    if (r == FH_ROUTE_INVALID) {
+        fh_conn_fail(c, "240", fc, "Message type not accepted from a client");
+        goto out;
+    }
+    if (r != FH_ROUTE_HUB && strcmp(m.src_sid, c->sid) != 0) {
+        fh_conn_fail(c, "240", fc, "Wrong sender SID");   /* spoofing (pitfall 11) */
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof fh_adc_cmds / sizeof fh_adc_cmds[0]; i++) {
+        const struct fh_adc_cmd *d = &fh_adc_cmds[i];
+        if (d->code != m.code)
+            continue;
+        if (!strchr(d->types, m.type))
+            fh_conn_fail(c, "240", fc, "Message type not valid for this command");
+        else if (!(d->states & FH_S(c->login)))
+            fh_conn_fail(c, "244", fc, "Command not valid in this state");
+        else
+            d->fn(c, &m, line, len);
+        goto out;
+    }
+    /* Unknown command: route by type letter once logged in (ADC §3.1). */
+    if (c->login != FH_LOGIN_NORMAL)
+        fh_conn_fail(c, "244", fc, "Command not valid in this state");
+    else if (r != FH_ROUTE_HUB)
+        fh_adc_relay(c, &m, line, len);
+out:
+    adc_msg_cleanup(&m);
+}

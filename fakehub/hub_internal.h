@@ -1,0 +1,156 @@
+/* hub_internal.h: the structs behind struct fh_hub and struct fh_conn, shared
+ * by hub.c (connections, framing, signals, timers), hub_nmdc.c and hub_adc.c
+ * (the two protocol state machines). Not for hook writers: use hooks.h.
+ */
+#ifndef FH_HUB_INTERNAL_H
+#define FH_HUB_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "fakehub/hub.h"
+#include "fakehub/rules.h"
+#include "proto/adc.h"
+#include "proto/tiger.h"
+
+struct fh_control;
+struct fh_trace;
+
+enum fh_conn_state {
+    FH_CONN_OPEN,       /* reading and writing */
+    FH_CONN_CLOSING,    /* no more reads; flushing the last words, then DEAD */
+    FH_CONN_DEAD,       /* waiting for the reaper to free it */
+};
+
+/* Per-protocol login states. */
+enum fh_login {
+    FH_LOGIN_START,     /* NMDC: $Lock sent; ADC: waiting for HSUP */
+    FH_LOGIN_IDENTIFY,  /* ADC: ISID sent, waiting for BINF */
+    FH_LOGIN_VERIFY,    /* password asked ($GetPass / IGPA) */
+    FH_LOGIN_HELLO,     /* NMDC: $Hello sent, waiting for $MyINFO */
+    FH_LOGIN_NORMAL,    /* in the user list */
+};
+
+#define FH_NMDC_NOHELLO   0x1u
+#define FH_NMDC_NOGETINFO 0x2u
+#define FH_NMDC_USERIP2   0x4u
+#define FH_NMDC_QUICKLIST 0x8u
+
+/* One ADC INF field. value owned by the fh_conn holding it. */
+struct fh_inf_field {
+    char code[3];
+    char *value;
+};
+
+/* One client connection. Owned by hub->conns; freed only by the reaper (so a
+ * handler never sees a freed peer while it iterates the list). */
+struct fh_conn {
+    struct fh_hub *hub;                 /* borrowed */
+    struct fh_conn *next, *prev;        /* hub->conns */
+    uint64_t id;
+    enum fh_proto proto;
+    enum fh_conn_state state;
+    enum fh_login login;
+    bool op, registered;
+    bool announced;                     /* login hooks called: logout hooks owed */
+    struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE */
+    struct event *timer;                /* owned: login, idle, close deadline */
+    char ip[64];
+    char *nick;                         /* owned; set once the nick is accepted */
+    struct timeval last_in;
+    double tokens;                      /* rate limit bucket */
+    struct timeval tokens_at;
+    /* NMDC */
+    char lock[48];
+    bool key_ok;
+    unsigned nmdc_feats;
+    char *myinfo;                       /* owned: last $MyINFO, raw, no '|' */
+    /* ADC */
+    char sid[5];
+    char *cid;                          /* owned */
+    struct fh_inf_field *inf;           /* owned array, PD never stored */
+    size_t ninf;
+    uint8_t salt[DC_TIGER_LEN];
+};
+
+/* A registered hook set (copied from the writer's struct). */
+struct fh_hook_reg {
+    struct fh_hooks h;
+    void *ctx;
+};
+
+struct fh_counters {
+    unsigned long accepted, logins, lines_in, lines_out, errors, kicks, overflows;
+    unsigned long sighup, sigusr1, reloads;
+};
+
+/* A hub instance. Owns everything it points to except opts' strings. */
+struct fh_hub {
+    struct fh_hub_opts opts;             /* borrowed strings */
+    struct event_base *base;             /* owned */
+    struct evconnlistener *nmdc_l, *adc_l;   /* owned */
+    char nmdc_bound[80], adc_bound[80];
+    struct fh_config cfg;                /* owned */
+    struct fh_conn *conns;               /* owned list, newest first */
+    unsigned nusers;                     /* logged-in users */
+    uint64_t next_id;
+    unsigned next_sid;
+    struct fh_hook_reg *hooks;           /* owned array */
+    size_t nhooks;
+    struct event *sig_ev[4];             /* owned: TERM, INT, HUP, USR1 */
+    struct event *reap_ev;               /* owned: frees DEAD connections */
+    struct event *stop_ev;               /* owned: shutdown flush deadline */
+    bool stopping;
+    FILE *log;                           /* owned unless stderr */
+    char *line;                          /* owned scratch: one input line */
+    size_t line_cap;
+    struct fh_control *control;          /* owned, optional */
+    struct fh_trace *trace;              /* owned, optional */
+    struct fh_counters n;
+};
+
+/* Call one hook on every registered set, from the loop. */
+#define FH_HOOK(hub, name, ...)                                              \
+    do {                                                                     \
+        for (size_t fh_i_ = 0; fh_i_ < (hub)->nhooks; fh_i_++)               \
+            if ((hub)->hooks[fh_i_].h.name)                                  \
+                (hub)->hooks[fh_i_].h.name((hub)->hooks[fh_i_].ctx, __VA_ARGS__); \
+    } while (0)
+
+/* hub.c services for the protocol modules. */
+void fh_conn_send(struct fh_conn *c, const char *line, size_t len);   /* adds terminator */
+void fh_conn_sendf(struct fh_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fatal protocol error: the protocol's notice (ADC ISTA code + IQUI, NMDC a
+ * hub chat line), then close after flushing. adc_code e.g. "240". */
+void fh_conn_fail(struct fh_conn *c, const char *adc_code, const char *flags, const char *text);
+/* Close; flush first unless the output overflowed. Idempotent. */
+void fh_conn_close(struct fh_conn *c, const char *reason, bool flush);
+/* The connection became a user: count it, start the idle timer. Call before
+ * sending the user list; fh_conn_announce (the login hooks) after it. */
+void fh_conn_logged_in(struct fh_conn *c);
+void fh_conn_announce(struct fh_conn *c);
+/* Any open connection (logged in or not) holding this nick. */
+struct fh_conn *fh_hub_nick_holder(struct fh_hub *hub, const char *nick);
+bool fh_hub_full(const struct fh_hub *hub);
+void fh_random(void *buf, size_t len);
+
+/* Protocol modules. */
+void fh_nmdc_accepted(struct fh_conn *c);
+void fh_nmdc_line(struct fh_conn *c, char *line, size_t len);
+void fh_nmdc_left(struct fh_conn *c);                  /* broadcast $Quit */
+void fh_nmdc_hub_chat(struct fh_conn *c, const char *text);
+void fh_adc_line(struct fh_conn *c, char *line, size_t len);
+void fh_adc_left(struct fh_conn *c);                   /* broadcast IQUI */
+void fh_adc_hub_chat(struct fh_conn *c, const char *text);
+void fh_adc_quit_self(struct fh_conn *c, const char *code, const char *flags, const char *text);
+
+/* control.c: the --control socket (JSON lines; docs/fakehub.md). */
+struct fh_control *fh_control_new(struct fh_hub *hub, const char *path, char *err);
+size_t fh_control_nclients(const struct fh_control *ctl);
+void fh_control_free(struct fh_control *ctl);
+
+#endif
