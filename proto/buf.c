@@ -78,6 +78,9 @@ int dc_buf_append_byte(struct dc_buf *b, char c)
     return dc_buf_append(b, &c, 1);
 }
 
+/* Unlike dc_buf_append, the arguments must not point into b itself: they are
+ * read while b->data is written (and possibly moved), which cannot be detected
+ * through a va_list. */
 int dc_buf_vappendf(struct dc_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
