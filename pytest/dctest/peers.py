@@ -433,6 +433,14 @@ class EiskaltDaemon:
                                 f"{_tail(self.log_path)}")
             time.sleep(0.01)
 
+    def wait_gone(self, url: str, nick: str, timeout: float = 10.0):
+        """Poll hub.getusers until `nick` is no longer listed."""
+        deadline = time.monotonic() + timeout
+        while nick in self.users(url):
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: {nick} still listed on {url} after {timeout}s")
+            time.sleep(0.01)
+
     def login(self, url: str, timeout: float = 10.0, enc: str = ""):
         """hub.add, then wait until the daemon lists itself on that hub."""
         self.hub_add(url, enc)
