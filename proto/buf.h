@@ -29,6 +29,7 @@ int dc_buf_reserve(struct dc_buf *b, size_t extra);
 int dc_buf_append(struct dc_buf *b, const void *p, size_t n);
 int dc_buf_append_str(struct dc_buf *b, const char *s);
 int dc_buf_append_byte(struct dc_buf *b, char c);
+/* The arguments must not point into b itself: growth may move it. */
 int dc_buf_appendf(struct dc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dc_buf_vappendf(struct dc_buf *b, const char *fmt, va_list ap);
 /* Move the data out: the caller owns the returned string (free()); b is left empty. */
