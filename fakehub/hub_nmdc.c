@@ -176,7 +176,7 @@ static void fh_nmdc_validate(struct fh_conn *c, const char *nick)
 {
     struct fh_hub *hub = c->hub;
     if (!c->key_ok) {
-        fh_conn_fail(c, NULL, NULL, "Send $Key before $ValidateNick");
+        fh_conn_fail(c, NULL, NULL, "Send the key before the nick");
         return;
     }
     if (!nmdc_nick_valid(nick, strlen(nick)) || !fh_nick_valid(nick)) {
@@ -235,7 +235,7 @@ static void fh_nmdc_key(struct fh_conn *c, struct nmdc_msg *m, const char *line,
               len - 5 == want.len && memcmp(line + 5, want.data, want.len) == 0;
     dc_buf_cleanup(&want);
     if (!ok)
-        fh_conn_fail(c, NULL, NULL, "Wrong $Key for our $Lock");
+        fh_conn_fail(c, NULL, NULL, "Wrong key for our lock");
     else
         c->key_ok = true;
 }
@@ -244,7 +244,7 @@ static void fh_nmdc_validatenick(struct fh_conn *c, struct nmdc_msg *m, const ch
 {
     (void)line, (void)len;
     if (c->nick) {
-        fh_conn_fail(c, NULL, NULL, "$ValidateNick sent twice");
+        fh_conn_fail(c, NULL, NULL, "ValidateNick sent twice");
         return;
     }
     fh_nmdc_validate(c, m->nick);
@@ -295,7 +295,7 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
     const char *nick = m->myinfo.nick;
     if (c->login == FH_LOGIN_START && !c->nick) {
         if (!(c->nmdc_feats & FH_NMDC_QUICKLIST)) {
-            fh_conn_fail(c, NULL, NULL, "$MyINFO before $ValidateNick");
+            fh_conn_fail(c, NULL, NULL, "MyINFO before ValidateNick");
             return;
         }
         /* QuickList: the MyINFO doubles as $ValidateNick. */
@@ -307,7 +307,7 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
         return;
     }
     if (!nick || !c->nick || strcmp(nick, c->nick) != 0) {
-        fh_conn_fail(c, NULL, NULL, "$MyINFO must carry your own nick");
+        fh_conn_fail(c, NULL, NULL, "MyINFO must carry your own nick");
         return;
     }
     char *copy = strndup(line, len);
@@ -356,7 +356,7 @@ static struct fh_conn *fh_nmdc_target(struct fh_conn *c, const char *nick)
 static void fh_nmdc_to(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (!m->from || strcmp(m->from, c->nick) != 0 || (m->nick && strcmp(m->nick, c->nick) != 0)) {
-        fh_conn_fail(c, NULL, NULL, "$To: must be From: your own nick");
+        fh_conn_fail(c, NULL, NULL, "PMs must be From: your own nick");
         return;
     }
     struct fh_conn *t = fh_nmdc_target(c, m->to);
@@ -370,7 +370,7 @@ static void fh_nmdc_ctm(struct fh_conn *c, struct nmdc_msg *m, const char *line,
 {
     bool rcm = m->type == NMDC_REVCONNECTTOME;
     if (rcm && (!m->from || strcmp(m->from, c->nick) != 0)) {
-        fh_conn_fail(c, NULL, NULL, "$RevConnectToMe must name you first");
+        fh_conn_fail(c, NULL, NULL, "RevConnectToMe must name you first");
         return;
     }
     struct fh_conn *t = fh_nmdc_target(c, m->nick);
@@ -383,7 +383,7 @@ static void fh_nmdc_ctm(struct fh_conn *c, struct nmdc_msg *m, const char *line,
 static void fh_nmdc_search(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (m->search.passive && (!m->search.source || strcmp(m->search.source, c->nick) != 0)) {
-        fh_conn_fail(c, NULL, NULL, "Passive $Search must be Hub:<your nick>");
+        fh_conn_fail(c, NULL, NULL, "Passive search must be Hub:<your nick>");
         return;
     }
     /* Passive users cannot answer passive searches (§2.9): spare them. */
@@ -396,7 +396,7 @@ static void fh_nmdc_search(struct fh_conn *c, struct nmdc_msg *m, const char *li
 static void fh_nmdc_sr(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (!m->sr.nick || strcmp(m->sr.nick, c->nick) != 0) {
-        fh_conn_fail(c, NULL, NULL, "$SR must carry your own nick");
+        fh_conn_fail(c, NULL, NULL, "SR must carry your own nick");
         return;
     }
     long cut = fh_nmdc_sr_target(line, len);
@@ -443,6 +443,11 @@ void fh_nmdc_line(struct fh_conn *c, char *line, size_t len)
     struct nmdc_msg m;
     const char *why = NULL;
     if (nmdc_msg_parse(line, len, &m, &why) < 0) {
+        static const char vn[] = "$ValidateNick ";
+        if (c->login == FH_LOGIN_START && len > sizeof vn - 1 && !memcmp(line, vn, sizeof vn - 1)) {
+            fh_nmdc_deny(c, line + sizeof vn - 1, "invalid nick");   /* the codec refused the nick */
+            return;
+        }
         char text[160];
         snprintf(text, sizeof text, "Malformed message: %s", why ? why : "parse error");
         fh_conn_fail(c, NULL, NULL, text);

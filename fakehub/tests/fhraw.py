@@ -250,6 +250,7 @@ class Hub:
         self.adc = ready.get("adc")
         self.control_path = ready.get("control")
         self.conns: list[Conn] = []
+        self.expect_rc = 0    # teardown checks the exit status of SIGTERM (ASan leaks fail it)
 
     def nmdc_conn(self) -> Nmdc:
         c = Nmdc(self.nmdc)
@@ -312,6 +313,10 @@ def hub(tmp_path, bin_path):
         return h
 
     yield start
+    bad = []
     for h in started:
         h.close_conns()
-        h.proc.stop()
+        rc = h.proc.stop()
+        if h.expect_rc is not None and rc != h.expect_rc:
+            bad.append(f"fakehub exited {rc}, expected {h.expect_rc}\n{h.log()}")
+    assert not bad, "\n".join(bad)
