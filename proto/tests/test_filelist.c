@@ -12,7 +12,23 @@
 #include "proto/buf.h"
 #include "proto/filelist.h"
 
-#define FIXTURE DC_TEST_DATA_DIR "/eiskaltdcpp.xml"
+#include <unistd.h>
+
+#define FIXTURE "eiskaltdcpp.xml"
+
+/* Path of a fixture in proto/tests/data. DC_TEST_DATA_DIR is "<dir of the
+ * CMakeLists calling dc_add_test>/tests/data", which is proto/tests/tests/data
+ * because proto's tests are added from proto/tests/; so fall back to data/
+ * next to this file (CMake compiles with absolute paths, so __FILE__ is one). */
+static void fixture_path(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", DC_TEST_DATA_DIR, name);
+    if (access(out, R_OK) == 0)
+        return;
+    const char *slash = strrchr(__FILE__, '/');
+    int dirlen = slash ? (int)(slash - __FILE__) : 1;
+    snprintf(out, cap, "%.*s/data/%s", dirlen, slash ? __FILE__ : ".", name);
+}
 
 /* A memory source that hands out at most chunk bytes per call (0 = any).
  * Borrows data. */
@@ -39,8 +55,10 @@ static int buf_sink(const void *data, size_t len, void *ctx)
     return dc_buf_append(ctx, data, len);
 }
 
-static char *slurp(const char *path, size_t *len)
+static char *slurp(const char *name, size_t *len)
 {
+    char path[4096];
+    fixture_path(name, path, sizeof path);
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "cannot open %s", path);
     struct dc_buf b;
@@ -209,7 +227,9 @@ static int seen_file(const char *name, uint64_t size, const uint8_t *tth, void *
 
 Test(filelist, callbacks_see_listing_attributes_and_counts)
 {
-    FILE *f = fopen(FIXTURE ".bz2", "rb");
+    char path[4096];
+    fixture_path(FIXTURE ".bz2", path, sizeof path);
+    FILE *f = fopen(path, "rb");
     cr_assert_not_null(f);
     struct dc_fl_callbacks cb = {seen_listing, seen_dir, seen_end, seen_file};
     struct listing_seen s = {0};
