@@ -233,14 +233,18 @@ fail:
     return -1;
 }
 
+static void line_cleanup(struct hr_line *l)
+{
+    for (size_t j = 0; j < l->nwords; j++)
+        free(l->words[j].text);
+    free(l->words);
+    free(l->raw);
+}
+
 void hr_lines_free(struct hr_line *lines, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < lines[i].nwords; j++)
-            free(lines[i].words[j].text);
-        free(lines[i].words);
-        free(lines[i].raw);
-    }
+    for (size_t i = 0; i < n; i++)
+        line_cleanup(&lines[i]);
     free(lines);
 }
 
@@ -276,13 +280,13 @@ int hr_lex(const char *path, const char *buf, size_t len,
             if (line.nwords == 0)
                 p = q;   /* raw text starts at the first word */
             if (lex_word(&q, le, &w, path, lineno, err) < 0) {
-                hr_lines_free(&line, 1);
+                line_cleanup(&line);
                 goto fail;
             }
             struct hr_word *nw = realloc(line.words, (line.nwords + 1) * sizeof *nw);
             if (!nw) {
                 free(w.text);
-                hr_lines_free(&line, 1);
+                line_cleanup(&line);
                 hr_error_set(err, path, lineno, "out of memory");
                 goto fail;
             }
@@ -294,7 +298,7 @@ int hr_lex(const char *path, const char *buf, size_t len,
             line.raw = strndup(p, (size_t)(last - p));
             struct hr_line *nlines = line.raw ? realloc(lines, (nl + 1) * sizeof *nlines) : NULL;
             if (!nlines) {
-                hr_lines_free(&line, 1);
+                line_cleanup(&line);
                 hr_error_set(err, path, lineno, "out of memory");
                 goto fail;
             }

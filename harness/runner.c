@@ -355,10 +355,16 @@ static bool stop_waiting(struct run *r, double until)
     return r->interrupted || now_s() >= until;
 }
 
-static const char *timeout_kind(struct run *r, double until)
+/* "5.0s" or "the scenario timeout (30.0s)", for "... within %s". Returns buf. */
+static const char *timeout_text(struct run *r, double until, double started, char *buf, size_t len)
 {
-    return until >= r->deadline ? "the scenario timeout" : "the step's time";
+    if (until >= r->deadline)
+        snprintf(buf, len, "the scenario timeout (%.1fs)", hr_scenario_timeout(r->s, r->o) / 1000.0);
+    else
+        snprintf(buf, len, "%.1fs", until - started);
+    return buf;
 }
+#define TIMEOUT_TEXT(r, until, started) timeout_text((r), (until), (started), (char[64]){0}, 64)
 
 /* ---- placeholders ---- */
 
@@ -496,6 +502,7 @@ static void describe_exit(struct dc_buf *b, const struct proc *p)
 
 static bool wait_ready(struct run *r, struct proc *p, double until)
 {
+    double started = now_s();
     while (!p->ready && !p->exited && !stop_waiting(r, until))
         pump(r, until);
     if (p->ready)
@@ -509,7 +516,7 @@ static bool wait_ready(struct run *r, struct proc *p, double until)
         fail(r, "%s %s before its ready line", p->name, b.data);
         dc_buf_cleanup(&b);
     } else if (!r->interrupted) {
-        fail(r, "%s printed no ready line within %s", p->name, timeout_kind(r, until));
+        fail(r, "%s printed no ready line within %s", p->name, TIMEOUT_TEXT(r, until, started));
     }
     return false;
 }
@@ -770,6 +777,7 @@ static bool control_request(struct run *r, struct proc *p, json_t *req, json_t *
         return false;
     }
     char key[32];
+    double started = now_s();
     snprintf(key, sizeof key, "%ld", id);
     while (!json_object_get(p->replies, key) && !stop_waiting(r, until)) {
         if (p->exited && (p == &r->hub ? p->ctl.fd < 0 : p->out.fd < 0))
@@ -788,7 +796,7 @@ static bool control_request(struct run *r, struct proc *p, json_t *req, json_t *
         fail(r, "%s %s before replying", p->name, b.data);
         dc_buf_cleanup(&b);
     } else if (!r->interrupted) {
-        fail(r, "%s sent no reply within %s", p->name, timeout_kind(r, until));
+        fail(r, "%s sent no reply within %s", p->name, TIMEOUT_TEXT(r, until, started));
     }
     return false;
 }
@@ -911,7 +919,7 @@ static void step_expect(struct run *r, const struct hr_step *st)
 {
     struct proc *p = actor(r, st);
     struct lookup_ctx c = {.r = r, .client = p == &r->hub ? NULL : p};
-    double until = step_deadline(r, st);
+    double started = now_s(), until = step_deadline(r, st);
     size_t checked = 0;   /* pending events already tested */
     for (;;) {
         for (; checked < json_array_size(p->pending); checked++) {
@@ -929,21 +937,22 @@ static void step_expect(struct run *r, const struct hr_step *st)
     }
     r->focus = p;
     if (!r->interrupted)
-        fail(r, "%s saw no matching %s event within %s%s", p->name, st->name, timeout_kind(r, until),
+        fail(r, "%s saw no matching %s event within %s%s", p->name, st->name, TIMEOUT_TEXT(r, until, started),
              (p == &r->hub ? p->ctl.fd < 0 : p->out.fd < 0) ? " (its output channel closed)" : "");
 }
 
 static void step_signal(struct run *r, const struct hr_step *st)
 {
     struct proc *p = actor(r, st);
-    while (bursts_pending(r) && !stop_waiting(r, r->deadline))
-        pump(r, r->deadline);   /* a later signal comes after earlier bursts */
-    if (st->every_ms > 0) {
+    if (st->every_ms > 0) {   /* background: runs alongside later steps and bursts */
         r->bursts = realloc(r->bursts, (r->nbursts + 1) * sizeof *r->bursts);
         r->bursts[r->nbursts++] = (struct burst){p, st->signo, st->count, st->every_ms / 1000.0, now_s()};
         run_bursts(r);
         return;
     }
+    /* A one-shot signal (TERM after a storm) comes after the running bursts. */
+    while (bursts_pending(r) && !stop_waiting(r, r->deadline))
+        pump(r, r->deadline);
     for (int i = 0; i < st->count; i++)
         send_signal(r, p, st->signo);
 }
@@ -951,7 +960,7 @@ static void step_signal(struct run *r, const struct hr_step *st)
 static void step_exit(struct run *r, const struct hr_step *st)
 {
     struct proc *p = actor(r, st);
-    double until = step_deadline(r, st);
+    double started = now_s(), until = step_deadline(r, st);
     if (st->kind == HR_STEP_KILL) {
         if (p->pid > 0 && !p->exited)
             kill(-p->pid, SIGKILL);
@@ -962,7 +971,7 @@ static void step_exit(struct run *r, const struct hr_step *st)
     p->checked = true;
     if (!p->exited) {
         if (!r->interrupted)
-            fail(r, "%s is still running after %s", p->name, timeout_kind(r, until));
+            fail(r, "%s is still running after %s", p->name, TIMEOUT_TEXT(r, until, started));
         return;
     }
     if (st->kind == HR_STEP_EXIT && st->status >= 0 && (p->exit_sig || p->exit_code != st->status)) {

@@ -1,0 +1,245 @@
+/* test_scenario.c: the scenario parser and its lexer — a full good file,
+ * quoting/escapes/placeholders, and malformed files with their exact
+ * file:line messages. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/profile.h"
+#include "harness/scenario.h"
+
+static struct hr_scenario *parse(const char *text, struct hr_error *err)
+{
+    return hr_scenario_parse("t.scn", text, strlen(text), err);
+}
+
+/* The file must be refused with exactly this message. */
+static void refuse(const char *text, const char *want)
+{
+    struct hr_error err = {{0}};
+    struct hr_scenario *s = parse(text, &err);
+    cr_assert_null(s, "accepted: %s", text);
+    cr_assert_str_eq(err.msg, want);
+}
+
+static const char good[] =
+    "# Alice and Bob\n"
+    "scenario \"Alice and Bob\"\n"
+    "protocols nmdc adc\n"
+    "timeout 20s\n"
+    "client alice description=\"Alice's box\" share_size=1024\n"
+    "client bob password=secret\n"
+    "client bob2 nick=bob\n"
+    "hub user bob secret\n"
+    "\n"
+    "alice connect\n"
+    "bob connect   # trailing comment\n"
+    "alice pm bob \"a $ | \\\\ b\\nline \\u{e9}\\x7c\" within 2s\n"
+    "bob expect pm from=alice text~\"line\"\n"
+    "bob2 connect fails taken \"in use\"\n"
+    "adc: alice request users\n"
+    "hub request kick nick=alice reason=\"bye bye\"\n"
+    "hub signal HUP x20 every 5ms\n"
+    "hub signal TERM\n"
+    "hub exits 0 within 2s\n"
+    "alice kill\n";
+
+Test(scenario, parses_a_complete_file)
+{
+    struct hr_error err = {{0}};
+    struct hr_scenario *s = parse(good, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_str_eq(s->name, "Alice and Bob");
+    cr_assert_eq(s->protos, HR_PROTO_NMDC | HR_PROTO_ADC);
+    cr_assert_eq(s->timeout_ms, 20000);
+    cr_assert_eq(s->nclients, 3);
+    cr_assert_str_eq(s->clients[0].nick, "alice");
+    cr_assert_eq(s->clients[0].nsets, 2);
+    cr_assert_str_eq(s->clients[0].sets[0].key, "description");
+    cr_assert_str_eq(s->clients[0].sets[0].value, "Alice's box");
+    cr_assert_not(s->clients[0].sets[0].json);
+    cr_assert(s->clients[0].sets[1].json, "a bare number is sent as a JSON number");
+    cr_assert_str_eq(s->clients[1].password, "secret");
+    cr_assert_str_eq(s->clients[2].nick, "bob");
+    cr_assert_eq(s->nusers, 1);
+    cr_assert_eq(s->needs, HR_FEAT_HUB_CONTROL | HR_FEAT_REGISTERED_USERS);
+    cr_assert_eq(s->nsteps, 11);
+
+    const struct hr_step *st = &s->steps[0];   /* alice connect */
+    cr_assert_eq(st->line, 10);
+    cr_assert_eq(st->kind, HR_STEP_REQUEST);
+    cr_assert_str_eq(st->name, "connect");
+    cr_assert_eq(st->nargs, 2);
+    cr_assert_str_eq(st->args[0].value, "{hub_url}");
+    cr_assert_str_eq(st->args[1].value, "{nick}");
+    cr_assert_eq(s->steps[1].nargs, 3, "bob's password goes into connect");
+    cr_assert_str_eq(s->steps[1].text, "bob connect", "the comment is not part of the step text");
+
+    st = &s->steps[2];   /* pm with escapes */
+    cr_assert_str_eq(st->name, "pm");
+    cr_assert_str_eq(st->args[0].value, "bob");
+    cr_assert_str_eq(st->args[1].value, "a $ | \\ b\nline \xc3\xa9|");
+    cr_assert_eq(st->timeout_ms, 2000);
+
+    st = &s->steps[3];
+    cr_assert_eq(st->kind, HR_STEP_EXPECT);
+    cr_assert_eq(st->actor, 1);
+    cr_assert_eq(st->nmatch, 2);
+    cr_assert_not(st->match[0].contains);
+    cr_assert(st->match[1].contains);
+    cr_assert_str_eq(st->match[1].value, "line");
+
+    st = &s->steps[4];
+    cr_assert(st->must_fail);
+    cr_assert_eq(st->nfail_texts, 2);
+    cr_assert_str_eq(st->fail_texts[1], "in use");
+
+    cr_assert_eq(s->steps[5].protos, HR_PROTO_ADC);
+    cr_assert_str_eq(s->steps[5].name, "users");
+
+    st = &s->steps[6];
+    cr_assert_eq(st->actor, HR_ACTOR_HUB);
+    cr_assert_str_eq(st->name, "kick");
+    cr_assert_str_eq(st->args[1].value, "bye bye");
+
+    st = &s->steps[7];
+    cr_assert_eq(st->kind, HR_STEP_SIGNAL);
+    cr_assert_eq(st->signo, SIGHUP);
+    cr_assert_eq(st->count, 20);
+    cr_assert_eq(st->every_ms, 5);
+    cr_assert_eq(s->steps[8].signo, SIGTERM);
+    cr_assert_eq(s->steps[9].kind, HR_STEP_EXIT);
+    cr_assert_eq(s->steps[9].status, 0);
+    cr_assert_eq(s->steps[9].timeout_ms, 2000);
+    cr_assert_eq(s->steps[10].kind, HR_STEP_KILL);
+    cr_assert_eq(s->steps[10].actor, 0);
+    hr_scenario_free(s);
+}
+
+Test(scenario, name_defaults_to_the_file_stem_and_protocols_to_both)
+{
+    struct hr_error err = {{0}};
+    struct hr_scenario *s = hr_scenario_parse("dir/pm-both.scn", "client a\na connect\n", 19, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_str_eq(s->name, "pm-both");
+    cr_assert_eq(s->protos, HR_PROTO_ALL);
+    cr_assert_eq(s->needs, 0);
+    hr_scenario_free(s);
+}
+
+Test(scenario, keeps_placeholders_and_literal_braces_apart)
+{
+    struct hr_error err = {{0}};
+    struct hr_scenario *s = parse("client a\na connect \"{hub_url}\"\na say \"\\{hub_url} {x\"\n"
+                                  "a request raw line='{\"k\":1}'\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_str_eq(s->steps[0].args[0].value, "{hub_url}");
+    char *lit = hr_template_literal(s->steps[1].args[0].value);
+    cr_assert_str_eq(lit, "{hub_url} {x", "\\{ and a lone brace are literal");
+    free(lit);
+    lit = hr_template_literal(s->steps[2].args[0].value);
+    cr_assert_str_eq(lit, "{\"k\":1}", "single quotes keep JSON as is");
+    free(lit);
+    hr_scenario_free(s);
+}
+
+Test(scenario, accepts_crlf_line_ends_and_windows_editors)
+{
+    struct hr_error err = {{0}};
+    struct hr_scenario *s = parse("client a\r\na say \"x\"\r\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_str_eq(s->steps[0].args[0].value, "x");
+    hr_scenario_free(s);
+}
+
+Test(scenario, refuses_malformed_files_at_file_and_line)
+{
+    refuse("client a\na say \"unterminated\n",
+           "t.scn:2: unterminated \"string\": add the closing quote (use \\n for a newline inside text)");
+    refuse("client a\n\na say \"bad \\q escape\"\n",
+           "t.scn:3: unknown escape \\q in string (known: \\\\ \\\" \\n \\t \\r \\{ \\} \\xHH \\u{HEX})");
+    refuse("client a\na say \"\\x0\"\n", "t.scn:2: \\x needs two hex digits, as in \\x7c");
+    refuse("client a\na say \"\\x00\"\n", "t.scn:2: \\x00: NUL bytes cannot be sent");
+    refuse("client a\na say \"\\xff\"\n", "t.scn:2: text is not valid UTF-8 (check \\x escapes)");
+    refuse("client a\na say \"\\u{d800}\"\n",
+           "t.scn:2: \\u needs a code point in braces, as in \\u{e9} (not 0, not a surrogate)");
+    refuse("client a\na say a\\b\n",
+           "t.scn:2: backslash outside quotes: write the text in \"double quotes\" to use escapes");
+    refuse("client a\na say '\n", "t.scn:2: unterminated 'string': add the closing single quote");
+    refuse("client a\nbob connect\n",
+           "t.scn:2: 'bob' is not a declared client, the hub, or a header keyword (declare it first: client bob)");
+    refuse("client a\na dance\n",
+           "t.scn:2: unknown verb 'dance' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill)");
+    refuse("client a\na pm bob\n", "t.scn:2: pm needs 2 arguments: pm nick text");
+    refuse("client a\na say hello world\n",
+           "t.scn:2: unexpected 'world' here (a quoted text with spaces needs \"double quotes\")");
+    refuse("client a\na say \"{hubb_url}\"\n",
+           "t.scn:2: unknown placeholder {hubb_url} (known: {hub_url} {hub_host} {hub_port} {proto} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)");
+    refuse("protocols nmdc dc\n", "t.scn:1: unknown protocol 'dc' (known: nmdc adc)");
+    refuse("timeout 5 s\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
+    refuse("timeout 5m\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
+    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals)");
+    refuse("client a\nclient a\n", "t.scn:2: client a is already declared");
+    refuse("client hub\n", "t.scn:1: 'hub' is reserved and cannot name a client");
+    refuse("client a b\n", "t.scn:1: client options are written key=value, as in password=secret; got 'b'");
+    refuse("client al/ice\n",
+           "t.scn:1: client name 'al/ice' may only hold letters, digits, '_' and '-' (set nick=\"...\" for any other nick)");
+    refuse("hub user bob\n", "t.scn:1: write: hub user NICK PASSWORD [op]");
+    refuse("client a\na expect chat within\n", "t.scn:2: within needs a duration, as in: within 5s (units: ms, s)");
+    refuse("client a\na expect chat within 1s text=x\n", "t.scn:2: within D must end the step");
+    refuse("client a\na expect chat fails\n",
+           "t.scn:2: only requests can be expected to fail (connect, say, pm, set, request ...)");
+    refuse("hub signal BOOM\n",
+           "t.scn:1: signal needs a signal name (HUP, INT, TERM, USR1, USR2, ...): hub signal HUP [x20] [every 5ms]");
+    refuse("hub signal HUP x0\n", "t.scn:1: repeat count is written x20 (1 to 100000), got 'x0'");
+    refuse("hub signal HUP every\n", "t.scn:1: every needs a duration, as in: every 5ms");
+    refuse("hub signal HUP within 1s\n",
+           "t.scn:1: a signal step does not wait; put the bound on the next step (hub exits 0 within 2s)");
+    refuse("hub exits 300\n", "t.scn:1: exits takes an exit status 0-255 or 'any', got '300'");
+    refuse("hub say hi\n", "t.scn:1: the hub cannot say; hub verbs: request expect signal exits kill");
+    refuse("client a\na request\n", "t.scn:2: request needs a command name: a request CMD [key=value...]");
+    refuse("client a\na request users bogus\n", "t.scn:2: unexpected 'bogus' here (a quoted text with spaces needs \"double quotes\")");
+    refuse("protocols adc\nclient a\nnmdc: a connect\n",
+           "t.scn:3: this step is limited to nmdc, which the scenario's protocols line does not include");
+    refuse("scenario x\nscenario y\n", "t.scn:2: the scenario is already named");
+    refuse("client a\nx\n",
+           "t.scn:2: a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub user)");
+    refuse("# only a comment\nclient a\n", "t.scn: no steps: add lines such as 'alice connect' after the declarations");
+    refuse("client a\na say \"ok\" \xff\n", "t.scn:2: line is not valid UTF-8 (save the file as UTF-8)");
+    static const char nul[] = "client a\na say x\0y\n";
+    struct hr_error err = {{0}};
+    cr_assert_null(hr_scenario_parse("t.scn", nul, sizeof nul - 1, &err));
+    cr_assert_str_eq(err.msg, "t.scn:2: NUL byte in the file (is it a text file?)");
+}
+
+Test(scenario, never_crashes_on_any_prefix_of_a_good_file)
+{
+    /* Every truncation is either a scenario or an error with a location. */
+    for (size_t n = 0; n <= sizeof good - 1; n++) {
+        struct hr_error err = {{0}};
+        struct hr_scenario *s = hr_scenario_parse("t.scn", good, n, &err);
+        if (s)
+            hr_scenario_free(s);
+        else
+            cr_assert(strncmp(err.msg, "t.scn", 5) == 0, "prefix %zu: %s", n, err.msg);
+    }
+}
+
+Test(scenario, reads_the_shipped_scenarios)
+{
+    const char *files[] = {"chat", "pm-both-ways", "user-list", "hub-sigterm", "signal-storm", "nick-taken", "bad-password"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/../../../scenarios/%s.scn", DC_TEST_DATA_DIR, files[i]);
+        size_t len;
+        char *buf = hr_read_file(path, &len);
+        cr_assert_not_null(buf, "cannot read %s", path);
+        struct hr_error err = {{0}};
+        struct hr_scenario *s = hr_scenario_parse(path, buf, len, &err);
+        cr_assert_not_null(s, "%s", err.msg);
+        hr_scenario_free(s);
+        free(buf);
+    }
+}
