@@ -249,13 +249,18 @@ void dcc_log(struct dcc_client *c, const char *fmt, ...)
     c->busy--;
 }
 
-bool dcc_status(struct dcc_client *c, int code, const char *text)
+void dcc_remember(struct dcc_client *c, const char *text)
 {
     char *copy = strdup(text);
     if (copy) {
         free(c->last_status);
         c->last_status = copy;
     }
+}
+
+bool dcc_status(struct dcc_client *c, int code, const char *text)
+{
+    dcc_remember(c, text);
     struct dcc_event ev = {.type = DCC_EVENT_STATUS, .text = text, .code = code};
     return dcc_emit(c, &ev);
 }

@@ -686,7 +686,7 @@ int dcc_ctl_listen(struct dcc_ctl *t, const char *path, char *err)
         return dcc_err(err, "already listening on %s", t->socket_path);
     if (strlen(path) >= sizeof sun.sun_path)
         return dcc_err(err, "control socket path too long: %s", path);
-    strcpy(sun.sun_path, path);
+    memcpy(sun.sun_path, path, strlen(path) + 1);
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path);    /* a stale socket from an earlier run */

@@ -193,6 +193,16 @@ static void nmdc_on_chat(struct dcc_client *c, struct nmdc_msg *m)
         return;
     }
     struct dcc_event ev = {.type = DCC_EVENT_CHAT, .from = m->nick, .text = m->text ? m->text : ""};
+    if (c->state == DCC_STATE_LOGIN) {
+        /* NMDC hubs explain refusals through a bot's chat line. */
+        size_t n = strlen(m->nick) + strlen(ev.text) + 4;
+        char *line = malloc(n);
+        if (line) {
+            snprintf(line, n, "<%s> %s", m->nick, ev.text);
+            dcc_remember(c, line);
+            free(line);
+        }
+    }
     dcc_emit(c, &ev);
 }
 

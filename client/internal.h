@@ -122,6 +122,8 @@ void dcc_log(struct dcc_client *c, const char *fmt, ...) __attribute__((format(p
  * callback disconnected or freed the client): the caller must stop. */
 bool dcc_emit(struct dcc_client *c, const struct dcc_event *ev);
 bool dcc_status(struct dcc_client *c, int code, const char *text);
+/* Keep text as the hub's latest word, quoted if the hub then refuses us. */
+void dcc_remember(struct dcc_client *c, const char *text);
 bool dcc_online(struct dcc_client *c);         /* login complete */
 /* No reconnect after this session (ADC QUI TL-1). */
 void dcc_no_reconnect(struct dcc_client *c);
