@@ -236,7 +236,7 @@ int fh_config_build(struct fh_config *out, const char *path, const struct fh_kv 
     for (size_t i = 0; i < nov; i++) {
         char why[FH_ERR_LEN];
         if (fh_config_set(out, ov[i].key, ov[i].value, why) < 0) {
-            fh_fail(err, "--%s: %s", ov[i].key, why);
+            fh_fail(err, "command line: %s", why);
             goto fail;
         }
     }

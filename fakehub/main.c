@@ -124,6 +124,16 @@ int main(int argc, char **argv)
     fflush(stdout);
     free(line);
     rc = fh_hub_run(hub);
+    /* Shutdown is done: signals arriving from now on (a storm's tail) must
+     * not hit the default handlers that freeing the hub's signal events
+     * restores. Blocked, they stay pending and die with the process. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     fh_hub_free(hub);
 out:
     for (size_t i = 0; i < nov; i++)

@@ -100,7 +100,7 @@ Test(config, build_applies_overrides_after_file)
 
     struct fh_kv bad[] = {{"max-users", "0"}};
     cr_expect_eq(fh_config_build(&c, path, bad, 1, err), -1);
-    cr_expect(strstr(err, "--max-users") != NULL, "%s", err);
+    cr_expect(strstr(err, "command line: max-users: 0 is out of range") != NULL, "%s", err);
     fh_config_cleanup(&c);
     unlink(path);
     cr_expect_eq(fh_config_build(&c, path, NULL, 0, err), -1);

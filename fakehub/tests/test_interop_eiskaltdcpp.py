@@ -6,6 +6,7 @@ through it in both directions, for each protocol. The ports come from
 fakehub's ready line; fakehub's --trace file is printed when a test fails, so
 the wire exchange is at hand.
 """
+import json
 import time
 
 import pytest
@@ -21,7 +22,8 @@ SCHEMES = {"nmdc": "dchub", "adc": "adc"}
 def fakehub(tmp_path, bin_path):
     trace = tmp_path / "fakehub.trace"
     p = Process([bin_path("fakehub"), "--nmdc", "127.0.0.1:0", "--adc", "127.0.0.1:0",
-                 "--name", "interop", "--trace", trace],
+                 "--name", "interop", "--trace", trace,
+                 "--user", "reggie:s3cret", "--user", "olga:0p-pw:op"],
                 name="fakehub", log=tmp_path / "fakehub.log")
     try:
         ready = p.wait_ready()
@@ -87,3 +89,41 @@ def test_two_daemons_exchange_pms(fakehub, daemons, proto):
     assert alice.received_pms() == [("bob", to_alice)]
     print(f"{proto}: mutual visibility {1000 * visible:.0f} ms, "
           f"PM {1000 * (t2 - t1):.0f} ms / {1000 * (t3 - t2):.0f} ms")
+
+
+@pytest.mark.parametrize("proto", ["nmdc", "adc"])
+def test_registered_user_and_operator_log_in_with_passwords(fakehub, daemons, proto):
+    """DC++ answers fakehub's $GetPass / IGPA; the operator shows as one."""
+    url = f"{SCHEMES[proto]}://{fakehub.ready[proto]}"
+    reggie = daemons("reggie", passwords={url: "s3cret"})
+    olga = daemons("olga", passwords={url: "0p-pw"})
+    bob = daemons("bob")
+    for d in (reggie, olga, bob):
+        d.login(url)
+    bob.wait_users(url, ["reggie", "olga"])
+    assert "op" in bob.user_info(url, "olga")["Icon"]
+    assert "op" not in bob.user_info(url, "reggie")["Icon"]
+
+
+def _trace_has(path, line, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            for row in path.read_text(errors="replace").splitlines():
+                rec = json.loads(row)
+                if rec.get("dir") == "out" and rec.get("line", "").startswith(line):
+                    return rec
+        time.sleep(0.01)
+    raise AssertionError(f"fakehub never sent {line!r} within {timeout}s")
+
+
+@pytest.mark.parametrize("proto,refusal", [("nmdc", "$BadPass"), ("adc", "ISTA 223")])
+def test_wrong_password_is_refused(fakehub, daemons, proto, refusal):
+    url = f"{SCHEMES[proto]}://{fakehub.ready[proto]}"
+    bob = daemons("bob")
+    bob.login(url)
+    mallory = daemons("reggie", passwords={url: "guess"})
+    mallory.hub_add(url)
+    _trace_has(fakehub.trace_path, refusal)
+    assert "reggie" not in bob.users(url)
+    assert mallory.users(url) == []
