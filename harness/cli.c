@@ -405,11 +405,15 @@ int hr_main(int argc, char **argv)
             make_case(&c, j, reruns[next_print - 1]);
             if (o.tap) {
                 hr_tap_case(out, next_print, &c);
+                if (j->result.warning)
+                    fprintf(out, "# warning: %s\n", j->result.warning);
             } else {
                 const char *tag = c.status == HR_STATUS_PASS ? "PASS" : c.status == HR_STATUS_SKIP ? "SKIP" : "FAIL";
                 fprintf(out, "[%*zu/%zu] %s  %s: %s (%.2fs)%s%s\n", (int)snprintf(NULL, 0, "%zu", nids), next_print, nids,
                         tag, j->path, j->name, c.seconds, c.status == HR_STATUS_SKIP ? ": " : "",
                         c.status == HR_STATUS_SKIP ? c.reason : "");
+                if (j->result.warning)
+                    fprintf(out, "        warning: %s\n", j->result.warning);
                 if (c.status == HR_STATUS_FAIL) {
                     print_indented(out, c.details ? c.details : c.reason);
                     fprintf(out, "        rerun: %s\n", c.rerun);

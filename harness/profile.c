@@ -68,6 +68,7 @@ void hr_profile_free(struct hr_profile *p)
     free(p->url[1]);
     free(p->control);
     free(p->trace);
+    free(p->known_stop_crash);
     free(p->path);
     free(p->name);
     free(p);
@@ -175,12 +176,15 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             free(*slot);
             if (!(*slot = tmpl_dup(l->words[1].text, path, l->lineno, err)))
                 goto fail;
+        } else if (!strcmp(k, "known-stop-crash") && n == 2) {
+            free(p->known_stop_crash);
+            p->known_stop_crash = hr_template_literal(l->words[1].text);
         } else if (!strcmp(k, "stop") && (n == 2 || n == 3)) {
             if (!(p->stop_signo = hr_signal_from_name(l->words[1].text)) ||
                 (n == 3 && (p->grace_ms = hr_parse_duration(l->words[2].text)) < 0))
                 FAIL("stop SIGNAL [GRACE], as in: stop TERM 2s");
         } else {
-            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop)");
+            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash)");
         }
     }
     l = NULL;

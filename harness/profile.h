@@ -52,6 +52,8 @@ struct hr_profile {
     char *trace;          /* hub trace file template, or NULL */
     int stop_signo;
     long grace_ms;
+    char *known_stop_crash; /* if set: dying by a signal when the harness stops it at
+                             * teardown is a warning with this text, not a failure */
 };
 
 struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t len,

@@ -39,6 +39,7 @@ struct hr_result {
     enum hr_status status;
     char *reason;    /* one line: why it failed or was skipped; NULL on pass */
     char *details;   /* failing step, last events, log tails, hub trace; NULL on pass */
+    char *warning;   /* a pass with a caveat (a known hub crash at teardown), or NULL */
     double seconds;
 };
 

@@ -74,7 +74,7 @@ Test(profile, refuses_malformed_profiles)
     refuse("command x\nfile ../etc/passwd x\n",
            "p.hub:2: file names a file inside the hub's dir, without '/': file uhub.conf \"line\"");
     refuse("colour blue\n",
-           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop)");
+           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash)");
     refuse("command x\nprotocols adc\nurl adc x\nfeatures hub-control\n", "p.hub: feature hub-control needs a 'control PATH' line");
 }
 
