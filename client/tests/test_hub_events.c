@@ -39,6 +39,7 @@ static void teardown(void)
     tu_peer_stop(&peer);
     tu_rec_cleanup(&rec);
     event_base_free(base);
+    cr_assert_eq(tu_leak_check(), 0, "LeakSanitizer found leaks (see stderr)");
 }
 
 TestSuite(nmdc_events, .init = setup, .fini = teardown, .timeout = 30);

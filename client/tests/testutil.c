@@ -20,6 +20,10 @@
 #include <jansson.h>
 #include <netinet/in.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 double tu_now(void)
 {
     struct timespec ts;
@@ -313,4 +317,13 @@ int tu_fd_count(void)
         n++;
     closedir(d);
     return n - 3;   /* ".", ".." and the DIR's own descriptor */
+}
+
+int tu_leak_check(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __lsan_do_recoverable_leak_check();
+#else
+    return 0;
+#endif
 }
