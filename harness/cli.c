@@ -107,7 +107,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             usage(stdout);
-            return 0;
+            return -1;
         }
         usage(stderr);
         return HR_EXIT_USAGE;
@@ -244,6 +244,15 @@ static void print_indented(FILE *f, const char *text)
         fprintf(f, "        %.*s\n", (int)n, s);
         s += n + (s[n] == '\n');
     }
+}
+
+/* path without the current directory in front, for stable JUnit classnames. */
+static const char *relative_to_cwd(const char *path, const char *cwd)
+{
+    size_t n = strlen(cwd);
+    if (n > 1 && !strncmp(path, cwd, n) && path[n] == '/')
+        return path + n + 1;
+    return path;
 }
 
 static void make_case(struct hr_case *c, const struct job *j, const char *rerun)
@@ -465,7 +474,7 @@ int hr_main(int argc, char **argv)
                     fprintf(stderr, "dcharness: %s: stopping the running scenarios\n", strsignal(interrupted));
                     for (size_t q = 0; q < nids; q++)
                         if (jobs[q].running) {
-                            kill(jobs[q].pid, SIGTERM);
+                            kill(jobs[q].pid, interrupted);   /* the runners report which signal it was */
                             jobs[q].kill_at = now_s() + 2 * profile->grace_ms * mult / 1000.0 + 5;
                         }
                 }
@@ -496,6 +505,9 @@ int hr_main(int argc, char **argv)
         }
     }
 
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
     size_t pass = 0, fail = 0, skip = 0;
     struct hr_case *cases = calloc(nids + 1, sizeof *cases);
     char **classes = calloc(nids + 1, sizeof *classes);
@@ -505,7 +517,7 @@ int hr_main(int argc, char **argv)
         fail += j->result.status == HR_STATUS_FAIL;
         skip += j->result.status == HR_STATUS_SKIP;
         make_case(&cases[i], j, reruns[i]);
-        cases[i].classname = classes[i] = hr_classname(j->path);
+        cases[i].classname = classes[i] = hr_classname(relative_to_cwd(j->path, cwd));
     }
     double total = now_s() - t0;
     if (o.tap)

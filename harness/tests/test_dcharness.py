@@ -1,0 +1,289 @@
+"""Process-level tests of dcharness: the shipped suite against fakehub and
+uhub, the failure report, exit codes, -j and --shard determinism, JUnit
+output, and that no hub or client outlives dcharness however it ends
+(SIGKILL, scenario timeout, Ctrl-C).
+
+Processes left behind are found by a unique tag in dcharness's environment
+(DCHARNESS_TEST_TAG), which every process it starts inherits.
+"""
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import ROOT, dc_bin
+from dctest import Process, require_binary
+
+SCENARIOS = ROOT / "scenarios"
+DATA = ROOT / "harness" / "tests" / "data"
+SHIPPED = sorted(SCENARIOS.glob("*.scn"))
+
+
+def run(*args, env=None, timeout=240):
+    """Run dcharness to completion; returns the CompletedProcess."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([str(dc_bin("dcharness")), *map(str, args)], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=ROOT)
+
+
+def junit_cases(path):
+    """{(classname, name): (status, message)} from a JUnit file."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    cases = {}
+    for suite in root.iter("testsuite"):
+        for tc in suite.iter("testcase"):
+            assert float(tc.get("time")) >= 0
+            fail, skip = tc.find("failure"), tc.find("skipped")
+            status = "fail" if fail is not None else "skip" if skip is not None else "pass"
+            msg = (fail if fail is not None else skip).get("message") if status != "pass" else None
+            cases[(tc.get("classname"), tc.get("name"))] = (status, msg)
+    return cases
+
+
+def tagged_processes(tag):
+    """(pid, cmdline) of every process whose environment holds the tag."""
+    needle = f"DCHARNESS_TEST_TAG={tag}".encode()
+    found = []
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if needle in (d / "environ").read_bytes().split(b"\0"):
+                found.append((int(d.name), (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")))
+        except OSError:
+            pass   # gone, or not ours to read
+    return found
+
+
+def wait_for_tagged(tag, want, timeout=10.0):
+    """Wait until processes whose command lines contain each of `want` exist."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cmds = [c for _, c in tagged_processes(tag)]
+        if all(any(w in c for c in cmds) for w in want):
+            return cmds
+        time.sleep(0.02)
+    pytest.fail(f"never saw {want} running; tagged: {tagged_processes(tag)}")
+
+
+def assert_none_left(tag, timeout=3.0):
+    """PDEATHSIG is delivered asynchronously: allow a short bounded wait."""
+    deadline = time.monotonic() + timeout
+    while tagged_processes(tag) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = tagged_processes(tag)
+    for pid, _ in left:   # do not leak them into other tests, then fail
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"processes outlived dcharness: {left}"
+
+
+def ok_lines(tap):
+    return [line for line in tap.splitlines() if re.match(r"(not )?ok \d+ ", line)]
+
+
+# ---- the shipped suite ----
+
+@pytest.mark.sanitize
+def test_shipped_suite_passes_with_fakehub(tmp_path):
+    junit = tmp_path / "junit.xml"
+    r = run("run", "-j", "2", "--junit", junit, SCENARIOS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cases = junit_cases(junit)
+    assert len(cases) == 2 * len(SHIPPED), cases
+    assert all(status == "pass" for status, _ in cases.values()), cases
+    assert f"{2 * len(SHIPPED)} scenario runs: {2 * len(SHIPPED)} passed, 0 failed, 0 skipped" in r.stdout
+
+
+@pytest.mark.interop
+def test_adc_scenarios_pass_against_uhub(tmp_path):
+    require_binary("uhub")
+    junit = tmp_path / "junit.xml"
+    r = run("run", "-j", "2", "--hub", "uhub", "--proto", "adc", "--junit", junit, SCENARIOS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cases = junit_cases(junit)
+    skipped = {name for (_, name), (status, _) in cases.items() if status == "skip"}
+    passed = {name for (_, name), (status, _) in cases.items() if status == "pass"}
+    # Only what needs fakehub's control socket or deferred signal handling is skipped.
+    assert skipped == {"hub reports logins, chat, PMs and logouts [adc]",
+                       "hub keeps serving through a signal storm [adc]"}, cases
+    assert len(passed) == len(SHIPPED) - 2
+    assert "needs signals, which hub profile uhub does not offer" in r.stdout
+
+
+@pytest.mark.interop
+def test_signal_storm_fails_on_a_hub_that_dies_of_sigusr1(tmp_path):
+    """The storm scenario can fail: uhub claimed to survive signals dies of USR1."""
+    require_binary("uhub")
+    text = (ROOT / "harness" / "profiles" / "uhub.hub").read_text()
+    profile = tmp_path / "uhub-claims-signals.hub"
+    profile.write_text(text.replace("features registered-users", "features registered-users signals"))
+    r = run("run", "--hub", profile, SCENARIOS / "signal-storm.scn")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "killed by signal 10 (SIGUSR1)" in r.stdout, r.stdout
+
+
+# ---- the failure report ----
+
+def test_failing_scenario_shows_step_reason_logs_trace_and_rerun(tmp_path):
+    scn = DATA / "failing.scn"
+    r = run("run", "--proto", "nmdc", scn)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout
+    assert f"FAIL  {scn}: deliberately failing PM [nmdc]" in out
+    assert f"step: {scn}:13: bob expect pm from=alice text=\"a text nobody sends\" within 1s" in out
+    assert "why: bob saw no matching pm event within 1.0s" in out
+    assert 'expected: event pm from="alice" text="a text nobody sends"' in out
+    # the events bob did see, including the PM that came with another text
+    assert re.search(r'last events seen by bob:\n.*"event":"pm","from":"alice".*"text":"the real text"', out, re.S), out
+    for name in ("hub", "alice", "bob"):
+        assert re.search(rf"--- {name}: last lines of /\S+/{name}\.log ---", out), out
+    assert re.search(r"--- hub trace: last lines of /\S+/hub\.trace ---\n.*\$To: bob From: alice", out, re.S), out
+    m = re.search(r"rerun: (.*)", out)
+    assert m, out
+    rerun = m.group(1)
+    assert " run --keep --proto nmdc " in rerun and rerun.endswith(str(scn))
+    # Without --keep nothing is left in the scenario dirs' root.
+    root = re.search(r"last lines of (/\S+)/001-", out).group(1)
+    assert not os.path.exists(root)
+
+    # The rerun line reruns exactly that scenario and keeps its directory.
+    again = subprocess.run(rerun, shell=True, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "1 scenario run: 0 passed, 1 failed" in again.stdout
+    kept = re.search(r"kept: (\S+)", again.stdout).group(1)
+    try:
+        assert {"hub.log", "alice.log", "bob.log", "hub.trace"} <= set(os.listdir(kept))
+        assert "the real text" in pathlib.Path(kept, "bob.log").read_text()
+    finally:
+        subprocess.run(["rm", "-rf", os.path.dirname(kept)])
+
+
+def test_scenario_timeout_fails_and_leaves_nothing(tmp_path):
+    tag = uuid.uuid4().hex
+    start = time.monotonic()
+    r = run("run", DATA / "short-timeout.scn", env={"DCHARNESS_TEST_TAG": tag})
+    took = time.monotonic() - start
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "why: alice saw no matching never-happens event within the scenario timeout (1.0s)" in r.stdout
+    assert took < 15, f"1 s scenario timeout took {took:.1f}s"
+    assert_none_left(tag)
+
+
+def test_timeout_multiplier_scales_timeouts():
+    r = run("run", DATA / "short-timeout.scn", env={"DCTEST_TIMEOUT_MULTIPLIER": "2"})
+    assert "within the scenario timeout (2.0s)" in r.stdout, r.stdout
+
+
+# ---- exit codes and usage ----
+
+def test_exit_codes_distinguish_usage_errors_from_failures(tmp_path):
+    assert run("run", "--bogus", SCENARIOS).returncode == 2
+    assert run("run").returncode == 2
+    assert run("run", "-j", "0", SCENARIOS).returncode == 2
+    assert run("run", "--shard", "3/2", SCENARIOS).returncode == 2
+    assert run("run", "--proto", "irc", SCENARIOS).returncode == 2
+    r = run("run", "--hub", "no-such-hub", SCENARIOS)
+    assert r.returncode == 2 and "no hub profile named no-such-hub" in r.stderr
+    r = run("run", tmp_path)   # no *.scn in it
+    assert r.returncode == 2 and "no *.scn scenario files found" in r.stderr
+    r = run("run", tmp_path / "missing.scn")
+    assert r.returncode == 2
+    assert run("--help").returncode == 0
+    assert run("run", "--filter", "main chat", SCENARIOS).returncode == 0
+
+
+def test_malformed_file_is_a_failure_at_file_and_line(tmp_path):
+    junit = tmp_path / "j.xml"
+    r = run("run", "--junit", junit, DATA / "bad-syntax.scn", SCENARIOS / "chat.scn")
+    assert r.returncode == 1
+    msg = f"{DATA / 'bad-syntax.scn'}:6: unknown verb 'shout'"
+    assert msg in r.stdout
+    cases = junit_cases(junit)
+    assert [s for s, _ in cases.values()].count("fail") == 1
+    assert [s for s, _ in cases.values()].count("pass") == 2   # chat, both protocols, still ran
+
+
+# ---- determinism: -j, shards, TAP ----
+
+def test_parallel_runs_give_the_same_results_as_serial(tmp_path):
+    paths = [SCENARIOS, DATA / "failing.scn"]
+    one = run("run", "--tap", "-j", "1", "--junit", tmp_path / "1.xml", *paths)
+    two = run("run", "--tap", "-j", "2", "--junit", tmp_path / "2.xml", *paths)
+    assert one.returncode == two.returncode == 1
+    assert ok_lines(one.stdout) == ok_lines(two.stdout)
+    assert len(ok_lines(one.stdout)) == 2 * len(SHIPPED) + 2
+    assert {k: v[0] for k, v in junit_cases(tmp_path / "1.xml").items()} == \
+           {k: v[0] for k, v in junit_cases(tmp_path / "2.xml").items()}
+
+
+def test_tap_output_is_well_formed():
+    r = run("run", "--tap", SCENARIOS / "chat.scn", DATA / "failing.scn")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "TAP version 13" and lines[1] == "1..4"
+    tests = ok_lines(r.stdout)
+    assert [int(re.match(r"(?:not )?ok (\d+)", t).group(1)) for t in tests] == [1, 2, 3, 4]
+    assert sum(t.startswith("not ok") for t in tests) == 2
+    # every other line is a diagnostic
+    assert all(line.startswith("#") for line in lines[2:] if line not in tests)
+
+
+def test_shards_split_the_plan_exactly_once():
+    full = ok_lines(run("run", "--tap", SCENARIOS).stdout)
+    names = lambda lines: [re.sub(r"^(not )?ok \d+ - ", "", line) for line in lines]
+    shards = [names(ok_lines(run("run", "--tap", "--shard", f"{k}/3", SCENARIOS).stdout)) for k in (1, 2, 3)]
+    union = [n for s in shards for n in s]
+    assert sorted(union) == sorted(names(full))
+    assert len(union) == len(set(union)) == 2 * len(SHIPPED)
+    # deterministic: the same shard twice is the same list
+    assert shards[1] == names(ok_lines(run("run", "--tap", "--shard", "2/3", SCENARIOS).stdout))
+
+
+# ---- nothing outlives dcharness ----
+
+def start_hanging(tmp_path, tag, extra=()):
+    env = dict(os.environ, DCHARNESS_TEST_TAG=tag)
+    p = Process([dc_bin("dcharness"), "run", "-j", "2", "--junit", tmp_path / "j.xml", *extra,
+                 DATA / "hang.scn", SCENARIOS / "chat.scn"],
+                name="dcharness", log=tmp_path / "dcharness.log", env=env, cwd=ROOT)
+    wait_for_tagged(tag, ["fakehub", "dcclient"])
+    return p
+
+
+def test_sigkill_of_dcharness_leaves_no_process(tmp_path):
+    tag = uuid.uuid4().hex
+    p = start_hanging(tmp_path, tag)
+    os.kill(p.pid, signal.SIGKILL)
+    assert p.wait(timeout=10) == -signal.SIGKILL
+    assert_none_left(tag)
+    p.stop()
+
+
+def test_ctrl_c_stops_everything_and_reports(tmp_path):
+    tag = uuid.uuid4().hex
+    p = start_hanging(tmp_path, tag)
+    os.killpg(p.pid, signal.SIGINT)   # what a terminal does on Ctrl-C
+    assert p.wait(timeout=30) == -signal.SIGINT
+    assert_none_left(tag, timeout=0.5)   # torn down by dcharness itself, not by PDEATHSIG
+    cases = junit_cases(tmp_path / "j.xml")
+    hang = cases[("harness.tests.data.hang", "hang with everyone connected [adc]")]
+    assert hang[0] == "fail" and "interrupted by signal 2" in hang[1], cases
+    p.stop()
+
+
+def test_sigterm_stops_everything(tmp_path):
+    tag = uuid.uuid4().hex
+    p = start_hanging(tmp_path, tag)
+    os.kill(p.pid, signal.SIGTERM)
+    assert p.wait(timeout=30) == -signal.SIGTERM
+    assert_none_left(tag, timeout=0.5)
+    p.stop()
