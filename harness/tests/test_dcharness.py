@@ -132,6 +132,17 @@ def test_signal_storm_fails_on_a_hub_that_dies_of_sigusr1(tmp_path):
     assert "killed by signal 10 (SIGUSR1)" in r.stdout, r.stdout
 
 
+def test_the_documented_example_runs(tmp_path):
+    """docs/scenarios.md's complete example is a working scenario."""
+    doc = (ROOT / "docs" / "scenarios.md").read_text()
+    example = re.search(r"## A complete example\n\n```\n(.*?)```", doc, re.S).group(1)
+    scn = tmp_path / "example.scn"
+    scn.write_text(example)
+    r = run("run", scn)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 scenario runs: 2 passed" in r.stdout
+
+
 # ---- the failure report ----
 
 def test_failing_scenario_shows_step_reason_logs_trace_and_rerun(tmp_path):
