@@ -89,3 +89,33 @@ def test_dcclient_sees_daemon_arrive_and_daemon_sees_dcclient_leave(hub, daemon,
     ch.request("disconnect")
     daemon.wait_gone(hub.url, "carol")
     assert "alice" in daemon.users(hub.url)
+
+
+@pytest.fixture
+def reg_hub(tmp_path):
+    require_binary("uhub")
+    with Uhub(tmp_path / "reg-uhub", users={"carol": "s3cret"},
+              operators={"olga": "0p-pw"}) as h:
+        yield h
+
+
+@pytest.mark.parametrize("nick,password,op", [("carol", "s3cret", False),
+                                              ("olga", "0p-pw", True)])
+def test_dcclient_logs_in_with_password(reg_hub, daemon, dcclient, nick, password, op):
+    """uhub checks HPAS (Tiger of password + salt) and flags operators."""
+    daemon.login(reg_hub.url)
+    login = dcclient.channel.request("connect", url=reg_hub.url, nick=nick, password=password)
+    assert login["nick"] == nick
+    daemon.wait_users(reg_hub.url, [nick])
+    assert ("op" in daemon.user_info(reg_hub.url, nick)["Icon"]) is op
+    me = [u for u in dcclient.channel.request("users")["users"] if u["nick"] == nick]
+    assert len(me) == 1 and me[0]["op"] is op
+
+
+def test_dcclient_wrong_password_fails_with_hubs_reason(reg_hub, daemon, dcclient):
+    daemon.login(reg_hub.url)
+    reply = dcclient.channel.request("connect", check=False, url=reg_hub.url,
+                                     nick="carol", password="guess")
+    assert reply["ok"] is False
+    assert "Password is wrong" in reply["error"]
+    assert "carol" not in daemon.users(reg_hub.url)

@@ -472,6 +472,19 @@ class EiskaltDaemon:
                                 f"in {timeout}s; chat: {lines[-10:]}")
             time.sleep(0.01)
 
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        """Poll its -v output (the process log) for a line containing `text`,
+        e.g. "Connection failed [ URL ]" after a hub closed on it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if text in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: no {text!r} in its output in {timeout}s\n"
+                                f"{_tail(self.log_path)}")
+            time.sleep(0.01)
+
     def wait_hashed(self, timeout: float = 30.0) -> dict:
         """Poll hash.status until no file is left to hash."""
         deadline = time.monotonic() + timeout
@@ -491,12 +504,18 @@ class EiskaltDaemon:
         entries = []
         for path in glob.glob(str(self.dir / "logs" / "PM" / "**" / "*.log"), recursive=True):
             with open(path, encoding="utf-8", errors="replace") as f:
-                for line in f.read().splitlines():
-                    m = _PM_LINE.match(line)
-                    if m:
-                        entries.append([m.group(1), m.group(2), m.group(3)])
-                    elif entries:
-                        entries[-1][2] += "\n" + line
+                # split on \n only: a PM may hold U+2028, U+0085 and the like
+                lines = f.read().split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            current = None
+            for line in lines:
+                m = _PM_LINE.match(line)
+                if m:
+                    current = [m.group(1), m.group(2), m.group(3)]
+                    entries.append(current)
+                elif current is not None:
+                    current[2] += "\n" + line
         entries.sort(key=lambda e: e[0])
         return [(nick, text) for _, nick, text in entries]
 

@@ -95,7 +95,7 @@ def test_two_daemons_exchange_pms_through_uhub(tmp_path, uhub_bin, daemons):
         assert info["CID"] != alice.user_info(hub.url, "alice")["CID"]
 
         to_bob = "hello bob | $ & &#36; <x> ünïcode"
-        to_alice = "hi alice, got it"
+        to_alice = "hi alice,\n\nlines 1 and 3, separators \u2028 \x85 kept"
         alice.pm(hub.url, "bob", to_bob)
         bob.wait_pm("alice", to_bob)
         bob.pm(hub.url, "alice", to_alice)
