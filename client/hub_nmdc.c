@@ -8,6 +8,7 @@
  * We advertise NoHello and NoGetINFO, so the user list is built from $MyINFO
  * alone, and our own $MyINFO coming back completes the login. Client-client
  * connections, search and ZPipe are not handled: those messages are ignored.
+ * A hub that echoes $To: to its sender is tolerated: the echo is dropped.
  */
 #include "client/internal.h"
 
@@ -209,6 +210,10 @@ static void nmdc_on_chat(struct dcc_client *c, struct nmdc_msg *m)
 static void nmdc_on_to(struct dcc_client *c, struct nmdc_msg *m)
 {
     const char *from = m->from && *m->from ? m->from : m->nick;
+    /* Some hubs echo $To: back to its sender (fakehub does): our own PM is
+     * not a received one, and neither is anything addressed to someone else. */
+    if ((from && strcmp(from, c->nick) == 0) || (m->to && strcmp(m->to, c->nick) != 0))
+        return;
     struct dcc_event ev = {.type = DCC_EVENT_PM, .from = from ? from : "", .to = c->nick,
                            .text = m->text ? m->text : ""};
     dcc_emit(c, &ev);

@@ -134,6 +134,8 @@ Test(nmdc_events, chat_pm_status_and_leave)
 {
     nmdc_login();
     tu_peer_send(&peer, "<bob> hi &#36; &#124; &amp;#36; there|");
+    tu_peer_send(&peer, "$To: bob From: alice $<alice> our own, echoed|");   /* not received */
+    tu_peer_send(&peer, "$To: carol From: bob $<bob> not for us|");
     tu_peer_send(&peer, "$To: alice From: bob $<bob> line1\nline2 &#124; \xc3\xa9|");
     tu_peer_send(&peer, "Hub is going down soon|");
     tu_peer_send(&peer, "$MyINFO $ALL bob changed$ $100\x01$$99$|");
@@ -143,6 +145,7 @@ Test(nmdc_events, chat_pm_status_and_leave)
     cr_assert_str_eq(chat->from, "bob");
     cr_assert_str_eq(chat->text, "hi $ | &#36; there");
     const struct tu_ev *pm = tu_rec_find(&rec, DCC_EVENT_PM, NULL);
+    cr_assert_eq(tu_rec_count(&rec, DCC_EVENT_PM), 1, "an echo or a PM for someone else was reported");
     cr_assert_str_eq(pm->from, "bob");
     cr_assert_str_eq(pm->to, "alice");
     cr_assert_str_eq(pm->text, "line1\nline2 | \xc3\xa9");
