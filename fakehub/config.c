@@ -14,6 +14,7 @@
 
 enum fh_opt_type { FH_OPT_STR, FH_OPT_UINT };
 
+/* One setting: an entry of the static option table (nothing owned). */
 struct fh_opt {
     const char *key;
     enum fh_opt_type type;

@@ -162,7 +162,7 @@ static json_t *fh_ctl_ping(struct fh_ctl_client *cl, json_t *args, const char **
     return json_pack("{s:b}", "pong", 1);
 }
 
-static void fh_ctl_user_json(void *ctx, struct fh_conn *c)
+static void fh_ctl_user_json(struct fh_conn *c, void *ctx)
 {
     bool l1;
     json_t *u = json_pack("{s:o, s:s, s:s, s:b}", "nick", fh_json_bytes(c->nick, strlen(c->nick), &l1),
@@ -405,35 +405,35 @@ static json_t *fh_ctl_str(const char *s)
     return s ? fh_json_bytes(s, strlen(s), &l1) : json_null();
 }
 
-static void fh_ctl_login(void *ctx, const struct fh_conn *c)
+static void fh_ctl_login(const struct fh_conn *c, void *ctx)
 {
     fh_ctl_emit(ctx, FH_EV_LOGIN, json_pack("{s:s, s:o, s:s}", "event", "login", "nick",
                                             fh_ctl_str(c->nick), "proto", fh_proto_name(c->proto)));
 }
 
-static void fh_ctl_logout(void *ctx, const struct fh_conn *c, const char *reason)
+static void fh_ctl_logout(const struct fh_conn *c, const char *reason, void *ctx)
 {
     fh_ctl_emit(ctx, FH_EV_LOGOUT, json_pack("{s:s, s:o, s:s, s:o}", "event", "logout", "nick",
                                              fh_ctl_str(c->nick), "proto", fh_proto_name(c->proto),
                                              "reason", fh_ctl_str(reason)));
 }
 
-static void fh_ctl_chat_ev(void *ctx, const struct fh_conn *from, const char *text)
+static void fh_ctl_chat_ev(const struct fh_conn *from, const char *text, void *ctx)
 {
     fh_ctl_emit(ctx, FH_EV_CHAT, json_pack("{s:s, s:o, s:s, s:o}", "event", "chat", "nick",
                                            fh_ctl_str(from->nick), "proto", fh_proto_name(from->proto),
                                            "text", fh_ctl_str(text)));
 }
 
-static void fh_ctl_pm(void *ctx, const struct fh_conn *from, const struct fh_conn *to, const char *text)
+static void fh_ctl_pm(const struct fh_conn *from, const struct fh_conn *to, const char *text, void *ctx)
 {
     fh_ctl_emit(ctx, FH_EV_PM, json_pack("{s:s, s:o, s:o, s:o}", "event", "pm", "from",
                                          fh_ctl_str(from->nick), "to", fh_ctl_str(to->nick), "text",
                                          fh_ctl_str(text)));
 }
 
-static void fh_ctl_ctm(void *ctx, const struct fh_conn *from, const struct fh_conn *to,
-                       enum fh_ctm_kind kind)
+static void fh_ctl_ctm(const struct fh_conn *from, const struct fh_conn *to, enum fh_ctm_kind kind,
+                       void *ctx)
 {
     fh_ctl_emit(ctx, FH_EV_CTM, json_pack("{s:s, s:o, s:o, s:s}", "event", "ctm", "from",
                                           fh_ctl_str(from->nick), "to", fh_ctl_str(to->nick), "kind",

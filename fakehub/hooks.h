@@ -27,27 +27,28 @@ enum fh_proto { FH_PROTO_NMDC, FH_PROTO_ADC };
 enum fh_dir { FH_DIR_IN, FH_DIR_OUT };
 enum fh_ctm_kind { FH_CTM, FH_RCM };
 
-/* Filled by the hook writer; the hub copies it at registration. */
+/* Filled by the hook writer; the hub copies it at registration. Every
+ * callback takes the registration's ctx last (project rule 4). */
 struct fh_hooks {
     unsigned version;     /* FH_HOOKS_VERSION */
     size_t size;          /* sizeof(struct fh_hooks) as compiled by the writer */
     const char *name;     /* for logs and the trace ("trace", "control"); static */
     /* A user finished logging in (is in the user list). */
-    void (*login)(void *ctx, const struct fh_conn *c);
+    void (*login)(const struct fh_conn *c, void *ctx);
     /* A logged-in user left; reason is short text ("closed", "kicked: ..."). */
-    void (*logout)(void *ctx, const struct fh_conn *c, const char *reason);
+    void (*logout)(const struct fh_conn *c, const char *reason, void *ctx);
     /* Main chat accepted from a user; text unescaped. */
-    void (*chat)(void *ctx, const struct fh_conn *from, const char *text);
+    void (*chat)(const struct fh_conn *from, const char *text, void *ctx);
     /* A private message delivered from one user to another; text unescaped. */
-    void (*pm)(void *ctx, const struct fh_conn *from, const struct fh_conn *to, const char *text);
+    void (*pm)(const struct fh_conn *from, const struct fh_conn *to, const char *text, void *ctx);
     /* A connect-to-me or reverse connect-to-me forwarded. */
-    void (*ctm)(void *ctx, const struct fh_conn *from, const struct fh_conn *to,
-                enum fh_ctm_kind kind);
+    void (*ctm)(const struct fh_conn *from, const struct fh_conn *to, enum fh_ctm_kind kind,
+                void *ctx);
     /* Every protocol line in or out, without its terminator; may hold any bytes. */
-    void (*line)(void *ctx, const struct fh_conn *c, enum fh_dir dir, const char *line,
-                 size_t len);
+    void (*line)(const struct fh_conn *c, enum fh_dir dir, const char *line, size_t len,
+                 void *ctx);
     /* A signal was taken from the loop (SIGHUP, SIGUSR1, SIGTERM, SIGINT). */
-    void (*signal)(void *ctx, int signo);
+    void (*signal)(int signo, void *ctx);
     /* The hub is shutting down: called exactly once per hook set, before the
      * final flush. */
     void (*shutdown)(void *ctx);

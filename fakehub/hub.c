@@ -106,7 +106,7 @@ struct fh_conn *fh_hub_find_user(struct fh_hub *hub, const char *nick)
     return c && c->login == FH_LOGIN_NORMAL ? c : NULL;
 }
 
-size_t fh_hub_foreach_user(struct fh_hub *hub, void (*fn)(void *ctx, struct fh_conn *c),
+size_t fh_hub_foreach_user(struct fh_hub *hub, void (*fn)(struct fh_conn *c, void *ctx),
                            void *ctx)
 {
     size_t n = 0;
@@ -114,7 +114,7 @@ size_t fh_hub_foreach_user(struct fh_hub *hub, void (*fn)(void *ctx, struct fh_c
         if (c->state == FH_CONN_OPEN && c->login == FH_LOGIN_NORMAL) {
             n++;
             if (fn)
-                fn(ctx, c);
+                fn(c, ctx);
         }
     return n;
 }

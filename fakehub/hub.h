@@ -59,7 +59,7 @@ void fh_log(struct fh_hub *hub, const char *fmt, ...) __attribute__((format(prin
 /* The logged-in user with this nick (case-insensitive), or NULL. */
 struct fh_conn *fh_hub_find_user(struct fh_hub *hub, const char *nick);
 /* Call fn for every logged-in user; returns the count. */
-size_t fh_hub_foreach_user(struct fh_hub *hub, void (*fn)(void *ctx, struct fh_conn *c),
+size_t fh_hub_foreach_user(struct fh_hub *hub, void (*fn)(struct fh_conn *c, void *ctx),
                            void *ctx);
 /* Disconnect a user with the protocol's kick notice. */
 void fh_hub_kick(struct fh_hub *hub, struct fh_conn *c, const char *reason);

@@ -405,6 +405,7 @@ static void fh_adc_route_only(struct fh_conn *c, struct adc_msg *m, const char *
     fh_adc_relay(c, m, line, len);
 }
 
+/* One row of the static dispatch table (nothing owned). */
 struct fh_adc_cmd {
     unsigned code;
     const char *types;       /* type letters accepted from a client */

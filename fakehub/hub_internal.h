@@ -83,6 +83,7 @@ struct fh_hook_reg {
     void *ctx;
 };
 
+/* Counters for the SIGUSR1 dump; a value member of struct fh_hub. */
 struct fh_counters {
     unsigned long accepted, logins, lines_in, lines_out, errors, kicks, overflows;
     unsigned long sighup, sigusr1, reloads;
@@ -118,7 +119,7 @@ struct fh_hub {
     do {                                                                     \
         for (size_t fh_i_ = 0; fh_i_ < (hub)->nhooks; fh_i_++)               \
             if ((hub)->hooks[fh_i_].h.name)                                  \
-                (hub)->hooks[fh_i_].h.name((hub)->hooks[fh_i_].ctx, __VA_ARGS__); \
+                (hub)->hooks[fh_i_].h.name(__VA_ARGS__, (hub)->hooks[fh_i_].ctx); \
     } while (0)
 
 /* hub.c services for the protocol modules. */

@@ -409,6 +409,7 @@ static void fh_nmdc_sr(struct fh_conn *c, struct nmdc_msg *m, const char *line, 
         fh_conn_send(t, line, (size_t)cut);   /* without "\x05<searcher>" */
 }
 
+/* One row of the static dispatch table (nothing owned). */
 struct fh_nmdc_cmd {
     enum nmdc_type type;
     unsigned states;

@@ -66,8 +66,8 @@ static json_t *fh_trace_user_event(const char *name, const struct fh_conn *c)
                      "proto", fh_proto_name(fh_conn_proto(c)));
 }
 
-static void fh_trace_line(void *ctx, const struct fh_conn *c, enum fh_dir dir, const char *line,
-                          size_t len)
+static void fh_trace_line(const struct fh_conn *c, enum fh_dir dir, const char *line, size_t len,
+                          void *ctx)
 {
     struct fh_trace *t = ctx;
     bool latin1;
@@ -86,12 +86,12 @@ static void fh_trace_line(void *ctx, const struct fh_conn *c, enum fh_dir dir, c
     fh_trace_put(t, o);
 }
 
-static void fh_trace_login(void *ctx, const struct fh_conn *c)
+static void fh_trace_login(const struct fh_conn *c, void *ctx)
 {
     fh_trace_put(ctx, fh_trace_user_event("login", c));
 }
 
-static void fh_trace_logout(void *ctx, const struct fh_conn *c, const char *reason)
+static void fh_trace_logout(const struct fh_conn *c, const char *reason, void *ctx)
 {
     json_t *o = fh_trace_user_event("logout", c);
     if (o)
@@ -110,7 +110,7 @@ static const char *fh_signame(int signo)
     }
 }
 
-static void fh_trace_signal(void *ctx, int signo)
+static void fh_trace_signal(int signo, void *ctx)
 {
     fh_trace_put(ctx, json_pack("{s:s, s:s}", "event", "signal", "signal", fh_signame(signo)));
 }
