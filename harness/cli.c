@@ -209,7 +209,10 @@ static int start_job(struct job *j, const struct opts *o, const struct hr_run_op
 {
     const char *base = strrchr(j->path, '/');
     base = base ? base + 1 : j->path;
-    if (asprintf(&j->dir, "%s/%03zu-%.*s-%s", root, idx + 1, (int)strcspn(base, "."), base, hr_proto_name(j->proto)) < 0 ||
+    size_t stem = strcspn(base, ".");
+    if (stem > 40)
+        stem = 40;   /* the hub's control socket path must stay under 108 bytes */
+    if (asprintf(&j->dir, "%s/%03zu-%.*s-%s", root, idx + 1, (int)stem, base, hr_proto_name(j->proto)) < 0 ||
         mkdir(j->dir, 0700) < 0)
         return -1;
     (void)o;

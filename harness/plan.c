@@ -70,7 +70,8 @@ int hr_find_scenarios(char *const *args, size_t nargs, char ***out, size_t *n, s
         if (S_ISDIR(st.st_mode) ? walk(args[i], out, n, err) < 0 : add(out, n, args[i]) < 0)
             return -1;
     }
-    qsort(*out, *n, sizeof **out, cmp_str);
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, cmp_str);
     size_t w = 0;
     for (size_t i = 0; i < *n; i++) {
         if (w && !strcmp((*out)[w - 1], (*out)[i]))
@@ -106,7 +107,8 @@ static int cmp_job(const void *va, const void *vb)
 
 size_t hr_plan_select(struct hr_job_id *jobs, size_t count, unsigned k, unsigned n)
 {
-    qsort(jobs, count, sizeof *jobs, cmp_job);
+    if (count > 1)
+        qsort(jobs, count, sizeof *jobs, cmp_job);
     if (n == 0)
         return count;
     size_t w = 0;

@@ -143,6 +143,30 @@ def test_the_documented_example_runs(tmp_path):
     assert "2 scenario runs: 2 passed" in r.stdout
 
 
+@pytest.mark.parametrize("ready", ["log", "port"])
+def test_profiles_can_wait_for_a_log_line_or_an_open_port(tmp_path, ready):
+    """A hub without a ready line: readiness from its output or its port."""
+    if ready == "log":
+        lines = ['command sh -c "echo booting; echo now listening >&2; exec sleep 60"',
+                 'ready log "now listening"']
+    else:
+        lines = ["port pick",
+                 "command /usr/bin/python3 -m http.server --bind 127.0.0.1 {port}",
+                 "ready port"]
+    profile = tmp_path / "odd.hub"
+    profile.write_text("\n".join(["protocols adc", 'url adc "adc://127.0.0.1:1"', *lines]) + "\n")
+    scn = tmp_path / "kill.scn"
+    scn.write_text("protocols adc\nhub kill\n")
+    r = run("run", "--keep", "--hub", profile, scn)
+    assert r.returncode == 0, r.stdout + r.stderr
+    kept = re.search(r"kept: (\S+)", r.stdout).group(1)
+    try:
+        log = pathlib.Path(kept, "hub.log").read_text()
+        assert ("now listening" in log) if ready == "log" else ("run| /usr/bin/python3" in log)
+    finally:
+        subprocess.run(["rm", "-rf", os.path.dirname(kept)])
+
+
 # ---- the failure report ----
 
 def test_failing_scenario_shows_step_reason_logs_trace_and_rerun(tmp_path):
