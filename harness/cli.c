@@ -126,16 +126,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         }
         case 'p': {
             o->protos = 0;
-            char *copy = strdup(optarg), *save = NULL;
-            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                unsigned b = hr_proto_from_name(t);
-                if (!b) {
-                    free(copy);
+            for (const char *t = optarg; *t;) {
+                size_t n = strcspn(t, ",");
+                char name[8];
+                snprintf(name, sizeof name, "%.*s", (int)n, t);
+                unsigned b = n < sizeof name ? hr_proto_from_name(name) : 0;
+                if (!b)
                     return usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
-                }
                 o->protos |= b;
+                t += n + (t[n] == ',');
             }
-            free(copy);
             if (!o->protos)
                 return usage_error("--proto needs a protocol%s", "");
             break;

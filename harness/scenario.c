@@ -214,6 +214,8 @@ static int parse_client(struct parser *p)
     for (size_t i = 0; i < s->nclients; i++)
         if (!strcmp(s->clients[i].name, name))
             FAIL(p, "client %s is already declared", name);
+    if (s->nclients >= HR_MAX_CLIENTS)
+        FAIL(p, "at most %d clients per scenario", HR_MAX_CLIENTS);
     s->clients = grow(s->clients, s->nclients, sizeof *s->clients);
     struct hr_client *c = &s->clients[s->nclients++];
     c->name = strdup(name);

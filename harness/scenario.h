@@ -77,6 +77,7 @@ enum hr_step_kind {
 };
 
 #define HR_ACTOR_HUB (-1)
+#define HR_MAX_CLIENTS 60   /* the runner polls a fixed-size set of fds */
 
 /* One step. Owns every string and array. */
 struct hr_step {
