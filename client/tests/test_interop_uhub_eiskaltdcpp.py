@@ -73,8 +73,11 @@ def test_dcclient_and_daemon_exchange_pms_through_uhub(hub, daemon, dcclient):
     assert ev["text"] == to_carol
     assert ev["to"] == "carol"
 
-    # Exactly one copy reached the daemon, and only from carol.
+    # Exactly one copy reached the daemon, and only from carol; dcclient
+    # reported only the PM it received (uhub's echo of its own EMSG, which
+    # came back long before the daemon's reply, is not a "pm" event).
     assert daemon.received_pms() == [("carol", to_alice)]
+    assert [e for e in ch.events if e["event"] == "pm"] == [ev]
     print(f"login {login_ms:.0f} ms; PM dcclient->daemon {1000 * (t2 - t1):.0f} ms, "
           f"daemon->dcclient {1000 * (t3 - t2):.0f} ms")
 
