@@ -51,7 +51,8 @@ static void fh_trace_put(struct fh_trace *t, json_t *o)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     json_object_set_new(o, "t", json_real((double)ts.tv_sec + ts.tv_nsec / 1e9));
-    if (json_dumpf(o, t->f, JSON_COMPACT) == 0)
+    /* ASCII only: U+0085 and U+2028 from latin-1 bytes would split lines for some readers. */
+    if (json_dumpf(o, t->f, JSON_COMPACT | JSON_ENSURE_ASCII) == 0)
         fputc('\n', t->f);
     json_decref(o);
 }

@@ -2,9 +2,10 @@
  * events, one JSON object per line:
  *   {"t":12.345678,"conn":3,"nick":"alice","proto":"nmdc","dir":"in","line":"..."}
  *   {"t":...,"event":"login"|"logout"|"signal"|"shutdown"|"hook_called",...}
- * t is CLOCK_MONOTONIC seconds. A line that is not valid UTF-8 is written
- * with each byte as U+00XX and "latin1":true, so bytes are recoverable
- * (encode the string as latin-1).
+ * t is CLOCK_MONOTONIC seconds. The file is pure ASCII (non-ASCII as JSON
+ * \u escapes, so no reader splits a line at U+0085/U+2028). A line that is
+ * not valid UTF-8 is written with each byte as U+00XX and "latin1":true, so
+ * the bytes are recoverable (encode the string as latin-1).
  *
  * Built on the hook interface (hooks.h); buffered, flushed at SIGUSR1 dumps,
  * at shutdown and when freed. Owned by the hub.

@@ -271,7 +271,7 @@ class Hub:
                          name="control")
 
     def trace(self) -> list[dict]:
-        return [json.loads(l) for l in self.trace_path.read_text().splitlines()]
+        return [json.loads(l) for l in self.trace_path.read_text().split("\n") if l]
 
     def log(self) -> str:
         return self.proc.log_tail(400)

@@ -3,6 +3,7 @@ readers, silent and idle clients. The offender gets the protocol's error and
 is disconnected; everyone else carries on; the hub exits 0 at teardown (the
 fixture checks, which under ASan also means no leaks)."""
 import os
+import signal
 import socket
 import time
 
@@ -126,3 +127,24 @@ def test_slow_reader_dropped_at_max_output(hub):
     assert w.expect(f"IQUI {slow.sid}", timeout=10)
     assert "max-output" in h.log()
     still_chatting(w, w)
+
+
+def test_many_silent_and_garbage_connections_do_not_disturb(hub):
+    h = hub("--login-timeout", "1")
+    a = h.nmdc_conn().login("alice")
+    x = h.adc_conn().login("xa")
+    silent = [h.nmdc_conn() for _ in range(40)] + [h.adc_conn() for _ in range(40)]
+    for c in silent[::4]:
+        c.send_raw(os.urandom(64))           # half a line of noise, never finished
+    for i in range(20):
+        still_chatting(a, a)
+        still_chatting(x, x)
+    for c in silent:
+        c.wait_closed(timeout=5)             # all timed out, none left behind
+    still_chatting(a, a)
+    h.proc.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5
+    while "state dump" not in h.log() and time.monotonic() < deadline:
+        time.sleep(0.02)               # the log is the only outside view of the dump
+    dump = h.log().split("state dump")[-1]
+    assert dump.count("  conn ") == 2, dump   # only the two users remain

@@ -151,3 +151,24 @@ def test_signal_storm_while_chatting(hub, tmp_path):
     handled = [r["signal"] for r in tr if r.get("event") == "signal"]
     assert handled.count("HUP") > 0 and handled.count("USR1") > 0   # coalesced, never lost entirely
     assert "reloaded" in h.log() and "state dump" in h.log()
+
+
+def test_shutdown_flush_is_bounded_with_a_stuck_reader(hub):
+    """A client that never reads cannot hold the shutdown: the flush is
+    bounded and the hub still exits 0 within a second."""
+    import socket
+    h = hub("--max-output", "67108864", "--max-line", "1048576")
+    w = h.adc_conn().login("writer")
+    stuck = h.adc_conn()
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.login("stuck")
+    w.expect(f"BINF {stuck.sid} ")
+    for _ in range(40):                       # ~40 MB queued for a reader that never reads
+        w.send(f"DMSG {w.sid} {stuck.sid} {'x' * 1000000}")
+    w.send(f"BMSG {w.sid} done")
+    w.expect(f"BMSG {w.sid} done", timeout=10)   # the hub has taken it all
+    t0 = time.monotonic()
+    h.proc.signal(signal.SIGTERM)
+    assert h.proc.wait(timeout=3) == 0
+    assert time.monotonic() - t0 < 1.0
+    assert "flush bound reached" in h.log()
