@@ -83,6 +83,7 @@ struct proc {
     struct stream out, err, ctl;   /* ctl: the hub's control socket (fd -1 if none) */
     FILE *log;
     char log_path[4096];
+    long log_mark;                 /* log size when the scenario failed, -1 before */
     bool exited, reaped, stopped, checked, log_ready;
     int exit_code, exit_sig;       /* exit_sig != 0: killed by that signal */
     double exit_at;
@@ -122,6 +123,8 @@ struct run {
     const struct hr_step *step; /* the failing step, if any */
     bool started;               /* hub and clients were up; steps ran */
     struct proc *focus;         /* whose events to show on failure */
+    char trace_path[4096];      /* the hub's trace file, "" if none */
+    double fail_t;              /* CLOCK_MONOTONIC time of the failure (fakehub's trace uses it too) */
 };
 
 static void fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -133,6 +136,12 @@ static void fail(struct run *r, const char *fmt, ...)
     va_start(ap, fmt);
     dc_buf_vappendf(&r->why, fmt, ap);
     va_end(ap);
+    /* Remember where every log stood, to show what led here (teardown adds more). */
+    for (size_t i = 0; i <= r->s->nclients; i++) {
+        struct proc *p = i == 0 ? &r->hub : &r->clients[i - 1];
+        p->log_mark = p->log ? ftell(p->log) : -1;
+    }
+    r->fail_t = now_s();
 }
 
 static void plog(struct proc *p, struct run *r, const char *tag, const char *line, size_t len)
@@ -152,6 +161,7 @@ static void proc_init(struct proc *p, const char *name)
     p->out.tag = "out";
     p->err.tag = "err";
     p->ctl.tag = "ctl";
+    p->log_mark = -1;
     p->pending = json_array();
     p->replies = json_object();
 }
@@ -476,22 +486,60 @@ static int spawn(struct run *r, struct proc *p, char **argv, bool want_stdin)
     return 0;
 }
 
-static char *log_tail(const char *path, int lines)
+/* The `before` lines up to byte offset mark (where the file stood when the
+ * scenario failed) and up to `after` lines past it, so that teardown output
+ * does not push out what led to the failure. mark < 0: the file's end. */
+static char *log_excerpt(const char *path, long mark, int before, int after)
 {
     size_t len;
     char *buf = hr_read_file(path, &len);
     if (!buf)
-        return strdup("(no log)\n");
-    size_t i = len;
+        return strdup("(missing)\n");
+    size_t m = mark < 0 || (size_t)mark > len ? len : (size_t)mark, i = m;
     if (i && buf[i - 1] == '\n')
         i--;
     int seen = 0;
-    while (i > 0 && seen < lines)
+    while (i > 0 && seen < before)
         if (buf[--i] == '\n')
             seen++;
-    char *t = strdup(buf + (seen == lines ? i + 1 : 0));
+    size_t start = seen == before ? i + 1 : 0, end = m;
+    for (int n = 0; end < len && n < after;)
+        if (buf[end++] == '\n')
+            n++;
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    dc_buf_append(&b, buf + start, m - start);
+    if (end > m)
+        dc_buf_appendf(&b, "(after the failure:)\n%.*s", (int)(end - m), buf + m);
+    size_t more = 0;
+    for (size_t k = end; k < len; k++)
+        more += buf[k] == '\n';
+    if (more)
+        dc_buf_appendf(&b, "(%zu more line%s in the file)\n", more, more == 1 ? "" : "s");
     free(buf);
-    return t;
+    return dc_buf_steal(&b, NULL);
+}
+
+/* Byte offset of the first trace line stamped after time t ("t" is
+ * CLOCK_MONOTONIC seconds, docs/fakehub.md): the trace is buffered, so its
+ * size at the failure says nothing, but its stamps do. -1: the end. */
+static long trace_offset(const char *path, double t)
+{
+    size_t len;
+    char *buf = hr_read_file(path, &len);
+    long off = -1;
+    for (size_t i = 0; buf && i < len && off < 0;) {
+        char *nl = memchr(buf + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - buf - i) : len - i;
+        json_t *line = json_loadb(buf + i, n, 0, NULL);
+        json_t *ts = json_object_get(line, "t");
+        if (json_is_number(ts) && json_number_value(ts) > t)
+            off = (long)i;
+        json_decref(line);
+        i += n + 1;
+    }
+    free(buf);
+    return off;
 }
 
 static void describe_exit(struct dc_buf *b, const struct proc *p)
@@ -673,6 +721,14 @@ static int start_hub(struct run *r)
     double until = now_s() + 10 * r->o->timeout_mult;
     if (until > r->deadline)
         until = r->deadline;
+    if (pr->trace) {
+        struct lookup_ctx c = {.r = r};
+        char *t = expand(r, &c, pr->trace, pr->path);
+        if (!t)
+            return -1;
+        snprintf(r->trace_path, sizeof r->trace_path, "%s", t);
+        free(t);
+    }
     for (int attempt = 1;; attempt++) {
         if (pr->pick_port && pick_port(r->port, sizeof r->port) < 0) {
             fail(r, "cannot pick a free port: %s", strerror(errno));
@@ -1114,20 +1170,14 @@ static char *details(struct run *r)
         struct proc *p = proc_at(r, i);
         if (!p->log_path[0])
             continue;
-        char *t = log_tail(p->log_path, LOG_TAIL);
-        dc_buf_appendf(&b, "--- %s: last lines of %s ---\n%s", p->name, p->log_path, t);
+        char *t = log_excerpt(p->log_path, p->log_mark, LOG_TAIL, 5);
+        dc_buf_appendf(&b, "--- %s: %s ---\n%s", p->name, p->log_path, t);
         free(t);
     }
-    const struct hr_profile *pr = r->o->profile;
-    if (pr->trace) {
-        struct lookup_ctx c = {.r = r};
-        char *path = hr_template_expand(pr->trace, lookup, &c, NULL, 0);
-        if (path) {
-            char *t = log_tail(path, TRACE_TAIL);
-            dc_buf_appendf(&b, "--- hub trace: last lines of %s ---\n%s", path, t);
-            free(t);
-            free(path);
-        }
+    if (r->trace_path[0]) {
+        char *t = log_excerpt(r->trace_path, trace_offset(r->trace_path, r->fail_t), TRACE_TAIL, 5);
+        dc_buf_appendf(&b, "--- hub trace: %s ---\n%s", r->trace_path, t);
+        free(t);
     }
     return dc_buf_steal(&b, NULL);
 }
