@@ -605,6 +605,11 @@ static void ctl_chan_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
+    /* A last request without its '\n' still gets its one reply. */
+    struct evbuffer *in = bufferevent_get_input(ch->bev);
+    size_t left = evbuffer_get_length(in);
+    if ((what & BEV_EVENT_EOF) && left && !ch->discarding && !t->quitting)
+        ctl_request(ch, (const char *)evbuffer_pullup(in, (ssize_t)left), left);
     if (ch->is_stdio) {
         /* EOF on stdin: the controller is gone; quit cleanly. */
         bufferevent_free(ch->bev);

@@ -275,3 +275,12 @@ def test_control_socket_serves_more_controllers(fakehub, dcclient, tmp_path):
     p.channel.request("quit")
     assert p.wait(timeout=10) == 0
     assert not path.exists(), "the socket file is removed at exit"
+
+
+def test_last_request_without_newline_is_answered_at_eof(dcclient):
+    p = dcclient()
+    p.proc.stdin.write('{"id": 1, "cmd": "ping"}\n{"id": 2, "cmd": "get", "args": {"name": "nick"}}')
+    p.proc.stdin.close()
+    assert p.wait(timeout=10) == 0
+    assert p.channel.reply(1, timeout=5)["result"] == {"pong": True}
+    assert p.channel.reply(2, timeout=5)["result"]["value"] == "dcclient"
