@@ -122,3 +122,29 @@ def test_wrong_password_is_refused(fakehub, daemons, proto, refusal):
     sent = [json.loads(row) for row in rows if row]
     sent = [r["line"] for r in sent if r.get("dir") == "out" and r.get("nick") in (None, "reggie")]
     assert any(line.startswith(refusal) for line in sent), sent
+
+
+@pytest.mark.parametrize("passive", [False, True], ids=["active", "passive"])
+@pytest.mark.parametrize("proto", ["nmdc", "adc"])
+def test_file_list_download_through_fakehub(tmp_path, fakehub, daemons, proto, passive):
+    """A client-client connection set up through fakehub: the downloader is
+    active (the hub relays its CTM) or passive (RCM, then the peer's CTM)."""
+    url = f"{SCHEMES[proto]}://{fakehub.ready[proto]}"
+    share = tmp_path / "share"
+    (share / "sub").mkdir(parents=True)
+    (share / "hello.txt").write_bytes(b"hello\n")
+    (share / "sub" / "a1025.bin").write_bytes(b"A" * 1025)
+    bob = daemons("bob", share=share)
+    alice = daemons("alice", passive=passive)
+    bob.wait_hashed()
+    bob.login(url)
+    alice.login(url)
+    alice.wait_users(url, ["bob"])
+    assert alice.user_info(url, "bob")["Shared"] == "1031"
+    t0 = time.monotonic()
+    xml = alice.download_filelist(url, "bob")
+    print(f"{proto} {'passive' if passive else 'active'}: file list "
+          f"{1000 * (time.monotonic() - t0):.0f} ms")
+    # TTHs: the vectors in dc-protocol-notes.md section 1.3 (rhash agrees).
+    assert '<File Name="hello.txt" Size="6" TTH="DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI"/>' in xml
+    assert '<File Name="a1025.bin" Size="1025" TTH="PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY"/>' in xml

@@ -28,6 +28,7 @@ Only the standard library is used (urllib for JSON-RPC).
 from __future__ import annotations
 
 import base64
+import bz2
 import glob
 import json
 import os
@@ -486,14 +487,43 @@ class EiskaltDaemon:
             time.sleep(0.01)
 
     def wait_hashed(self, timeout: float = 30.0) -> dict:
-        """Poll hash.status until no file is left to hash."""
+        """Poll hash.status until hashing is over and the share counts the
+        files. Right after start it can report "pause" with files queued
+        (hashing waits for its first 1 s timer), or idle before the share
+        was scanned: so a share holding bytes must also show a size."""
+        need_size = self.share is not None and any(
+            p.is_file() and p.stat().st_size for p in pathlib.Path(self.share).rglob("*"))
         deadline = time.monotonic() + timeout
         while True:
             status = self.rpc("hash.status")
-            if status.get("filesleft") == 0 and status.get("bytesleft") == 0:
+            idle = (status.get("status") == "idle" and status.get("filesleft") == 0
+                    and status.get("bytesleft") == 0)
+            if idle and need_size:
+                listing = self.rpc("share.list", separator="\t") or ""
+                idle = any(row.split("\t")[2:3] not in (["0 B"], [])
+                           for row in listing.split("\n") if row)
+            if idle:
                 return status
             if time.monotonic() > deadline:
                 raise PeerError(f"{self.nick}: still hashing after {timeout}s: {status}")
+            time.sleep(0.02)
+
+    def download_filelist(self, url: str, nick: str, timeout: float = 30.0) -> str:
+        """list.download from `nick`, wait until the queue is empty (the file
+        appears before the download completes) and return the list's XML."""
+        lists = self.cfg / "FileLists"
+        before = set(lists.glob("*")) if lists.exists() else set()
+        if self.rpc("list.download", huburl=url, nick=nick) != 0:
+            raise PeerError(f"{self.nick}: list.download from {nick!r} on {url} refused")
+        deadline = time.monotonic() + timeout
+        while True:
+            new = [p for p in lists.glob(f"{nick}.*.xml.bz2") if p not in before] \
+                if lists.exists() else []
+            if new and not self.rpc("queue.list"):
+                return bz2.decompress(new[0].read_bytes()).decode("utf-8")
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.nick}: no file list from {nick} in {timeout}s; "
+                                f"queue {self.rpc('queue.list')}\n{_tail(self.log_path)}")
             time.sleep(0.02)
 
     # -- private messages ---------------------------------------------------

@@ -143,3 +143,22 @@ def test_wrong_password_is_refused(tmp_path, uhub_bin, daemons):
         mallory.hub_add(hub.url)
         mallory.wait_chat(hub.url, "Password is wrong")
         assert mallory.users(hub.url) == []
+
+
+def test_file_list_download_through_uhub(tmp_path, uhub_bin, daemons):
+    share = tmp_path / "share"
+    (share / "sub").mkdir(parents=True)
+    (share / "hello.txt").write_bytes(b"hello\n")
+    (share / "sub" / "a1025.bin").write_bytes(b"A" * 1025)
+    with Uhub(tmp_path / "hub") as hub:
+        bob = daemons("bob", share=share)
+        alice = daemons("alice")
+        bob.wait_hashed()
+        bob.login(hub.url)
+        alice.login(hub.url)
+        alice.wait_users(hub.url, ["bob"])
+        assert alice.user_info(hub.url, "bob")["Shared"] == "1031"
+        xml = alice.download_filelist(hub.url, "bob")
+    # TTHs: the vectors in dc-protocol-notes.md section 1.3 (rhash agrees).
+    assert '<File Name="hello.txt" Size="6" TTH="DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI"/>' in xml
+    assert '<File Name="a1025.bin" Size="1025" TTH="PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY"/>' in xml
