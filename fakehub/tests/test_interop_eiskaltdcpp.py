@@ -148,3 +148,20 @@ def test_file_list_download_through_fakehub(tmp_path, fakehub, daemons, proto, p
     # TTHs: the vectors in dc-protocol-notes.md section 1.3 (rhash agrees).
     assert '<File Name="hello.txt" Size="6" TTH="DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI"/>' in xml
     assert '<File Name="a1025.bin" Size="1025" TTH="PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY"/>' in xml
+
+
+@pytest.mark.parametrize("proto", ["nmdc", "adc"])
+def test_main_chat_reaches_everyone_and_a_leaving_user_is_dropped(fakehub, daemons, proto):
+    url = f"{SCHEMES[proto]}://{fakehub.ready[proto]}"
+    alice, bob = daemons("alice"), daemons("bob")
+    alice.login(url)
+    bob.login(url)
+    alice.wait_users(url, ["bob"])
+    text = f"chat over {proto}: pipe | dollar $ amp & done &#36; ünï"
+    alice.say(url, text)
+    # DC++ shows its own line only when the hub echoes it back.
+    assert alice.wait_chat(url, text).endswith(f"<alice> {text}")
+    assert bob.wait_chat(url, text).endswith(f"<alice> {text}")
+    bob.hub_del(url)
+    alice.wait_gone(url, "bob")
+    assert alice.users(url) == ["alice"]
