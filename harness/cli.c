@@ -61,7 +61,42 @@ struct job {
     double start, kill_at;
     bool running, done, term_sent;
     struct hr_result result;
+    struct hr_run_opts ro;          /* borrows the job's profile from the cache */
 };
+
+/* Loaded profiles by name, shared by jobs. Owns the profiles. */
+struct profiles {
+    char *names[16];
+    struct hr_profile *p[16];
+    size_t n;
+};
+
+/* The profile called name (loaded once), or NULL with err filled. */
+static struct hr_profile *profile_get(struct profiles *c, const char *name, const char *const *dirs, struct hr_error *err)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->names[i], name))
+            return c->p[i];
+    if (c->n == sizeof c->p / sizeof *c->p) {
+        hr_error_set(err, name, 0, "too many different hub profiles in one run");
+        return NULL;
+    }
+    struct hr_profile *p = hr_profile_load(name, dirs, err);
+    if (p) {
+        c->names[c->n] = strdup(name);
+        c->p[c->n++] = p;
+    }
+    return p;
+}
+
+static void profiles_free(struct profiles *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->names[i]);
+        hr_profile_free(c->p[i]);
+    }
+    c->n = 0;
+}
 
 static double now_s(void)
 {
@@ -76,7 +111,8 @@ static void usage(FILE *f)
           "Run DC scenario files (PATH: *.scn files or directories holding them).\n"
           "  -j N               run N scenarios at once (default 1)\n"
           "  --proto LIST       only these protocols: nmdc,adc (default: what each file declares)\n"
-          "  --hub PROFILE      hub profile name (fakehub, uhub) or .hub file (default fakehub)\n"
+          "  --hub PROFILE      hub profile name (fakehub, uhub) or .hub file, for every scenario\n"
+          "                     (default: the scenario's `hub profile` line, else fakehub)\n"
           "  --filter PATTERN   only scenarios whose path or name contains PATTERN (or matches the glob)\n"
           "  --shard K/N        only the K-th of N deterministic shards\n"
           "  --junit FILE       also write JUnit XML to FILE\n"
@@ -103,7 +139,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
         {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL, .hub = "fakehub"};
+    *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL};
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             usage(stdout);
@@ -184,8 +220,10 @@ static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_d
         dc_buf_append_str(&b, " --proto ");
         dc_buf_append_str(&b, hr_proto_name(j->proto));
     }
-    dc_buf_append_str(&b, " --hub ");
-    shell_word(&b, o->hub);
+    if (o->hub) {
+        dc_buf_append_str(&b, " --hub ");
+        shell_word(&b, o->hub);
+    }
     dc_buf_append_str(&b, " --bin-dir ");
     shell_word(&b, bin_dir);
     dc_buf_append_byte(&b, ' ');
@@ -205,7 +243,7 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int start_job(struct job *j, const struct opts *o, const struct hr_run_opts *ro, const char *root, size_t idx)
+static int start_job(struct job *j, const char *root, size_t idx)
 {
     const char *base = strrchr(j->path, '/');
     base = base ? base + 1 : j->path;
@@ -215,7 +253,7 @@ static int start_job(struct job *j, const struct opts *o, const struct hr_run_op
     if (asprintf(&j->dir, "%s/%03zu-%.*s-%s", root, idx + 1, (int)stem, base, hr_proto_name(j->proto)) < 0 ||
         mkdir(j->dir, 0700) < 0)
         return -1;
-    (void)o;
+    const struct hr_run_opts *ro = &j->ro;
     j->pid = hr_job_spawn(j->s, j->proto, j->dir, ro, &j->result_fd);
     if (j->pid < 0)
         return -1;
@@ -294,18 +332,19 @@ int hr_main(int argc, char **argv)
     if (*HR_PROFILE_DIR)
         dirs[nd++] = HR_PROFILE_DIR;
     struct hr_error err;
-    struct hr_profile *profile = hr_profile_load(o.hub, dirs, &err);
-    if (!profile) {
+    struct profiles cache = {.n = 0};
+    /* --hub wins over the scenarios' own `hub profile` lines; a bad --hub is a usage error. */
+    if (o.hub && !profile_get(&cache, o.hub, dirs, &err)) {
         fprintf(stderr, "dcharness: %s\n", err.msg);
         return HR_EXIT_USAGE;
     }
     double mult = 1;
     const char *m = getenv("DCTEST_TIMEOUT_MULTIPLIER");
     if (m && *m && (!(mult = strtod(m, NULL)) || mult <= 0 || !isfinite(mult))) {
-        hr_profile_free(profile);
+        profiles_free(&cache);
         return usage_error("DCTEST_TIMEOUT_MULTIPLIER must be a positive number, not '%s'", m);
     }
-    struct hr_run_opts ro = {.bin_dir = bin_dir, .profile = profile, .timeout_mult = mult,
+    struct hr_run_opts ro = {.bin_dir = bin_dir, .timeout_mult = mult,
                              .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
 
     char **files;
@@ -314,7 +353,7 @@ int hr_main(int argc, char **argv)
         if (nfiles == 0)
             snprintf(err.msg, sizeof err.msg, "no *.scn scenario files found in the given paths");
         fprintf(stderr, "dcharness: %s\n", err.msg);
-        hr_profile_free(profile);
+        profiles_free(&cache);
         return HR_EXIT_USAGE;
     }
 
@@ -359,7 +398,17 @@ int hr_main(int argc, char **argv)
         }
         if (asprintf(&j->name, "%s [%s]", j->s->name, hr_proto_name(j->proto)) < 0)
             abort();
-        char *skip = hr_skip_reason(j->s, j->proto, profile);
+        j->ro = ro;
+        const char *hub = o.hub ? o.hub : j->s->hub ? j->s->hub : "fakehub";
+        if (!(j->ro.profile = profile_get(&cache, hub, dirs, &err))) {
+            char *msg;
+            if (asprintf(&msg, "%s:%d: %s", j->path, j->s->hub_line, err.msg) < 0)
+                abort();
+            j->done = true;
+            j->result = (struct hr_result){.status = HR_STATUS_FAIL, .reason = msg, .details = strdup(msg)};
+            continue;
+        }
+        char *skip = hr_skip_reason(j->s, j->proto, j->ro.profile);
         if (skip) {
             j->done = true;
             j->result = (struct hr_result){.status = HR_STATUS_SKIP, .reason = skip};
@@ -387,8 +436,12 @@ int hr_main(int argc, char **argv)
     if (o.tap)
         fprintf(out, "TAP version 13\n1..%zu\n", nids);
     else
-        fprintf(out, "dcharness: %zu scenario run%s with hub profile %s (%s)%s\n", nids, nids == 1 ? "" : "s",
-                profile->name, profile->path, o.shard_n ? "" : "");
+    {
+        fprintf(out, "dcharness: %zu scenario run%s, hub profile%s", nids, nids == 1 ? "" : "s", cache.n == 1 ? "" : "s");
+        for (size_t i = 0; i < cache.n; i++)
+            fprintf(out, "%s %s (%s)", i ? "," : "", cache.p[i]->name, cache.p[i]->path);
+        fputc('\n', out);
+    }
 
     size_t next_start = 0, next_print = 0, running = 0;
     int interrupted = 0;
@@ -400,7 +453,7 @@ int hr_main(int argc, char **argv)
             struct job *j = &jobs[next_start++];
             if (j->done)
                 continue;
-            if (start_job(j, &o, &ro, root, next_start - 1) < 0) {
+            if (start_job(j, root, next_start - 1) < 0) {
                 j->done = true;
                 j->result = (struct hr_result){.status = HR_STATUS_FAIL, .reason = strdup(strerror(errno))};
                 j->result.details = strdup(j->result.reason);
@@ -478,7 +531,7 @@ int hr_main(int argc, char **argv)
                     for (size_t q = 0; q < nids; q++)
                         if (jobs[q].running) {
                             kill(jobs[q].pid, interrupted);   /* the runners report which signal it was */
-                            jobs[q].kill_at = now_s() + 2 * profile->grace_ms * mult / 1000.0 + 5;
+                            jobs[q].kill_at = now_s() + 2 * jobs[q].ro.profile->grace_ms * mult / 1000.0 + 5;
                         }
                 }
             } else if (j->running && pf[i].fd == j->result_fd) {
@@ -568,7 +621,7 @@ int hr_main(int argc, char **argv)
     free(scn);
     free(perr);
     free(files);
-    hr_profile_free(profile);
+    profiles_free(&cache);
     close(sigfd);
     if (interrupted) {
         /* Die of the same signal, so callers see an honest status. */

@@ -238,8 +238,10 @@ struct hr_profile *hr_profile_load(const char *name, const char *const *dirs, st
             path[0] = '\0';
         }
         if (!path[0]) {
-            hr_error_set(err, name, 0, "no hub profile named %s (looked for %s.hub in %s%s)", name, name,
-                         dirs[0] ? dirs[0] : "", dirs[0] && dirs[1] ? " and others" : "");
+            char where[2048] = "";
+            for (const char *const *d = dirs; *d; d++)
+                snprintf(where + strlen(where), sizeof where - strlen(where), "%s%s", d == dirs ? "" : ", ", *d);
+            hr_error_set(err, name, 0, "no hub profile named %s (looked for %s.hub in %s)", name, name, where);
             return NULL;
         }
     }

@@ -115,6 +115,7 @@ void hr_scenario_free(struct hr_scenario *s)
     free(s->steps);
     free(s->path);
     free(s->name);
+    free(s->hub);
     free(s);
 }
 
@@ -285,6 +286,14 @@ static int parse_header(struct parser *p, bool *handled)
         }
     } else if (is_kw(w0, "client")) {
         return parse_client(p);
+    } else if (is_kw(w0, "hub") && l->nwords >= 2 && is_kw(&l->words[1], "profile")) {
+        if (s->hub)
+            FAIL(p, "the hub profile is already chosen");
+        if (l->nwords != 3)
+            FAIL(p, "write: hub profile NAME (fakehub, uhub, or a .hub file)");
+        if (literal(p, &l->words[2], "a hub profile name", &s->hub) < 0)
+            return -1;
+        s->hub_line = l->lineno;
     } else if (is_kw(w0, "hub") && l->nwords >= 2 && is_kw(&l->words[1], "user")) {
         if (l->nwords < 4 || l->nwords > 5 || (l->nwords == 5 && !is_kw(&l->words[4], "op")))
             FAIL(p, "write: hub user NICK PASSWORD [op]");
@@ -327,7 +336,7 @@ static int parse_step(struct parser *p)
         i++;
     }
     if (n - i < 2)
-        FAIL(p, "a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub user)");
+        FAIL(p, "a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub profile, hub user)");
     const struct hr_word *aw = &l->words[i++];
     int actor = HR_ACTOR_HUB;
     if (!is_kw(aw, "hub")) {

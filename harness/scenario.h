@@ -107,6 +107,8 @@ struct hr_scenario {
     unsigned protos;       /* declared protocols */
     unsigned needs;        /* hr_feature bits, declared or implied by steps */
     long timeout_ms;       /* 0 = runner default */
+    char *hub;             /* `hub profile NAME`: the hub unless --hub says otherwise; NULL = fakehub */
+    int hub_line;
     struct hr_client *clients;
     size_t nclients;
     struct hr_user *users;

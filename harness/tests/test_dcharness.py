@@ -121,6 +121,24 @@ def test_adc_scenarios_pass_against_uhub(tmp_path):
 
 
 @pytest.mark.interop
+def test_a_scenario_can_name_its_hub(tmp_path):
+    require_binary("uhub")
+    scn = tmp_path / "own-hub.scn"
+    scn.write_text("hub profile uhub\nprotocols adc\nclient alice\nalice connect\n"
+                   "alice expect hub.connected nick=alice\n")
+    r = run("run", "--keep", scn)
+    assert r.returncode == 0, r.stdout + r.stderr
+    kept = re.search(r"kept: (\S+)", r.stdout).group(1)
+    try:
+        assert "run| uhub -c" in pathlib.Path(kept, "hub.log").read_text()
+    finally:
+        subprocess.run(["rm", "-rf", os.path.dirname(kept)])
+    # --hub overrides it
+    r = run("run", "--hub", "fakehub", scn)
+    assert r.returncode == 0 and "hub profile fakehub" in r.stdout, r.stdout
+
+
+@pytest.mark.interop
 def test_signal_storm_fails_on_a_hub_that_dies_of_sigusr1(tmp_path):
     """The storm scenario can fail: uhub claimed to survive signals dies of USR1."""
     require_binary("uhub")

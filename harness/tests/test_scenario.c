@@ -34,6 +34,7 @@ static const char good[] =
     "client bob password=secret\n"
     "client bob2 nick=bob\n"
     "hub user bob secret\n"
+    "hub profile uhub\n"
     "\n"
     "alice connect\n"
     "bob connect   # trailing comment\n"
@@ -65,11 +66,13 @@ Test(scenario, parses_a_complete_file)
     cr_assert_str_eq(s->clients[1].password, "secret");
     cr_assert_str_eq(s->clients[2].nick, "bob");
     cr_assert_eq(s->nusers, 1);
+    cr_assert_str_eq(s->hub, "uhub");
+    cr_assert_eq(s->hub_line, 9);
     cr_assert_eq(s->needs, HR_FEAT_HUB_CONTROL | HR_FEAT_REGISTERED_USERS);
     cr_assert_eq(s->nsteps, 11);
 
     const struct hr_step *st = &s->steps[0];   /* alice connect */
-    cr_assert_eq(st->line, 10);
+    cr_assert_eq(st->line, 11);
     cr_assert_eq(st->kind, HR_STEP_REQUEST);
     cr_assert_str_eq(st->name, "connect");
     cr_assert_eq(st->nargs, 2);
@@ -188,6 +191,8 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("client al/ice\n",
            "t.scn:1: client name 'al/ice' may only hold letters, digits, '_' and '-' (set nick=\"...\" for any other nick)");
     refuse("hub user bob\n", "t.scn:1: write: hub user NICK PASSWORD [op]");
+    refuse("hub profile\n", "t.scn:1: write: hub profile NAME (fakehub, uhub, or a .hub file)");
+    refuse("hub profile a\nhub profile b\n", "t.scn:2: the hub profile is already chosen");
     refuse("client a\na expect chat within\n", "t.scn:2: within needs a duration, as in: within 5s (units: ms, s)");
     refuse("client a\na expect chat within 1s text=x\n", "t.scn:2: within D must end the step");
     refuse("client a\na expect chat fails\n",
@@ -206,7 +211,7 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
            "t.scn:3: this step is limited to nmdc, which the scenario's protocols line does not include");
     refuse("scenario x\nscenario y\n", "t.scn:2: the scenario is already named");
     refuse("client a\nx\n",
-           "t.scn:2: a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub user)");
+           "t.scn:2: a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub profile, hub user)");
     refuse("# only a comment\nclient a\n", "t.scn: no steps: add lines such as 'alice connect' after the declarations");
     refuse("client a\na say \"ok\" \xff\n", "t.scn:2: line is not valid UTF-8 (save the file as UTF-8)");
     static const char nul[] = "client a\na say x\0y\n";
