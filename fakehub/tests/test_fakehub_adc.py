@@ -77,6 +77,8 @@ def test_ctm_rcm_sta_sch_res_routed(hub):
                  f"DRES {a.sid} {b.sid} FN/a.txt SI6 SL1 TOt"):
         a.send(line)
         assert b.expect(line[:4]) == line.encode()
+    a.send(f"DSCH {a.sid} {b.sid} ANdirect TOs0")
+    assert b.expect("DSCH ") == f"DSCH {a.sid} {b.sid} ANdirect TOs0".encode()
     a.send(f"BSCH {a.sid} ANneedle TOs1")
     assert c.expect("BSCH ") == f"BSCH {a.sid} ANneedle TOs1".encode()
     a.send(f"FSCH {a.sid} +UDP4 ANneedle TOs2")
@@ -84,7 +86,8 @@ def test_ctm_rcm_sta_sch_res_routed(hub):
     a.send(f"BMSG {a.sid} marker")
     lines = []
     c.expect(lambda l: lines.append(l) or l == f"BMSG {a.sid} marker".encode())
-    assert not any(l[1:4] in (b"CTM", b"RCM", b"STA", b"RES") or l.startswith(b"FSCH") for l in lines)
+    assert not any(l[1:4] in (b"CTM", b"RCM", b"STA", b"RES") or l[:4] in (b"FSCH", b"DSCH")
+                   for l in lines)
 
 
 def test_password_login_good_and_bad(hub):

@@ -138,7 +138,11 @@ def test_old_client_without_nohello_gets_nicklist_and_hello(hub):
     assert old.expect(b"$Hello newbie")    # join notice precedes the MyINFO
     old.expect(b"$MyINFO $ALL newbie")
     assert a.expect(b"$MyINFO $ALL newbie") and not any(l == b"$Hello newbie" for l in a.seen)
-    assert new
+    old.send("$GetNickList")                 # asked again once logged in
+    assert sorted(old.expect(b"$NickList ")[10:].split(b"$$")) == [b"", b"alice", b"newbie", b"oldie"]
+    old.expect(b"$OpList")
+    a.send("$GetNickList")                   # NoHello: the MyINFOs again
+    assert a.expect(b"$MyINFO $ALL ") and new
 
 
 def test_quicklist_myinfo_instead_of_validatenick(hub):
