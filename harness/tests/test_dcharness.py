@@ -20,6 +20,11 @@ import pytest
 from conftest import ROOT, dc_bin
 from dctest import Process, require_binary
 
+# Every test here also runs against the ASan+UBSan build in CI: dcharness,
+# fakehub and dcclient are then all sanitized, and teardown checks that each
+# exits cleanly (a sanitizer report makes a process exit non-zero).
+pytestmark = pytest.mark.sanitize
+
 SCENARIOS = ROOT / "scenarios"
 DATA = ROOT / "harness" / "tests" / "data"
 SHIPPED = sorted(SCENARIOS.glob("*.scn"))
@@ -93,7 +98,6 @@ def ok_lines(tap):
 
 # ---- the shipped suite ----
 
-@pytest.mark.sanitize
 def test_shipped_suite_passes_with_fakehub(tmp_path):
     junit = tmp_path / "junit.xml"
     r = run("run", "-j", "2", "--junit", junit, SCENARIOS)
