@@ -418,10 +418,13 @@ int hr_main(int argc, char **argv)
     char root[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
     snprintf(root, sizeof root, "%s/dcharness-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(root)) {
+    char *abs_root = mkdtemp(root) ? realpath(root, NULL) : NULL;   /* runners chdir into it */
+    if (!abs_root) {
         fprintf(stderr, "dcharness: cannot create a directory under %s: %s\n", tmp && *tmp ? tmp : "/tmp", strerror(errno));
         return HR_EXIT_FAIL;
     }
+    snprintf(root, sizeof root, "%s", abs_root);
+    free(abs_root);
 
     sigset_t set;
     sigemptyset(&set);

@@ -799,6 +799,12 @@ static int start_hub(struct run *r)
         struct sockaddr_un a = {.sun_family = AF_UNIX};
         if (!path)
             return -1;
+        if (strlen(path) >= sizeof a.sun_path) {
+            fail(r, "the hub's control socket path is %zu bytes, over the %zu a Unix socket allows: make it relative to the scenario dir in the profile (control hub.sock)",
+                 strlen(path), sizeof a.sun_path - 1);
+            free(path);
+            return -1;
+        }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
         if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
@@ -1273,6 +1279,10 @@ pid_t hr_job_spawn(const struct hr_scenario *s, unsigned proto, const char *dir,
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Work from the scenario dir, as the hub does: relative socket paths
+     * there stay short whatever TMPDIR is (sun_path holds 107 bytes). */
+    if (chdir(dir) < 0)
+        _exit(1);
     struct run r = {.s = s, .proto = proto, .dir = dir, .o = opts};
     r.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
     dc_buf_init(&r.why, 0);

@@ -228,12 +228,13 @@ def test_failing_scenario_shows_step_reason_logs_trace_and_rerun(tmp_path):
 def test_scenario_timeout_fails_and_leaves_nothing(tmp_path):
     tag = uuid.uuid4().hex
     start = time.monotonic()
-    r = run("run", DATA / "short-timeout.scn", env={"DCHARNESS_TEST_TAG": tag})
+    r = run("run", DATA / "short-timeout.scn", env={"DCHARNESS_TEST_TAG": tag, "TMPDIR": str(tmp_path)})
     took = time.monotonic() - start
     assert r.returncode == 1, r.stdout + r.stderr
     assert "why: alice saw no matching never-happens event within the scenario timeout (1.0s)" in r.stdout
     assert took < 15, f"1 s scenario timeout took {took:.1f}s"
     assert_none_left(tag)
+    assert not list(tmp_path.glob("dcharness-*")), "scenario dirs not removed"
 
 
 def test_timeout_multiplier_scales_timeouts():
@@ -308,7 +309,8 @@ def test_shards_split_the_plan_exactly_once():
 # ---- nothing outlives dcharness ----
 
 def start_hanging(tmp_path, tag, extra=()):
-    env = dict(os.environ, DCHARNESS_TEST_TAG=tag)
+    # TMPDIR: a SIGKILLed dcharness cannot remove its scenario dirs; keep them in tmp_path.
+    env = dict(os.environ, DCHARNESS_TEST_TAG=tag, TMPDIR=str(tmp_path))
     p = Process([dc_bin("dcharness"), "run", "-j", "2", "--junit", tmp_path / "j.xml", *extra,
                  DATA / "hang.scn", SCENARIOS / "chat.scn"],
                 name="dcharness", log=tmp_path / "dcharness.log", env=env, cwd=ROOT)
@@ -331,6 +333,7 @@ def test_ctrl_c_stops_everything_and_reports(tmp_path):
     os.killpg(p.pid, signal.SIGINT)   # what a terminal does on Ctrl-C
     assert p.wait(timeout=30) == -signal.SIGINT
     assert_none_left(tag, timeout=0.5)   # torn down by dcharness itself, not by PDEATHSIG
+    assert not list(tmp_path.glob("dcharness-*")), "scenario dirs not removed"
     cases = junit_cases(tmp_path / "j.xml")
     hang = cases[("harness.tests.data.hang", "hang with everyone connected [adc]")]
     assert hang[0] == "fail" and "interrupted by signal 2" in hang[1], cases
@@ -343,4 +346,5 @@ def test_sigterm_stops_everything(tmp_path):
     os.kill(p.pid, signal.SIGTERM)
     assert p.wait(timeout=30) == -signal.SIGTERM
     assert_none_left(tag, timeout=0.5)
+    assert not list(tmp_path.glob("dcharness-*")), "scenario dirs not removed"
     p.stop()
