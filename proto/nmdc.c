@@ -864,7 +864,8 @@ int nmdc_fmt_nicklist(struct dc_buf *out, const char *name, const char *const *n
     if (!name || (strcmp(name, "$NickList") && strcmp(name, "$OpList") && strcmp(name, "$BotList")))
         return -1;
     size_t undo = out->len;
-    int rc = dc_buf_append_str(out, name) | dc_buf_append_byte(out, ' ');
+    /* An empty list is "$OpList|" (notes §2.6), not "$OpList |". */
+    int rc = dc_buf_append_str(out, name) | (n ? dc_buf_append_byte(out, ' ') : 0);
     for (size_t i = 0; i < n; i++)
         rc |= nmdc_nick_ok(nicks[i]) ? dc_buf_appendf(out, "%s$$", nicks[i]) : -1;
     return nmdc_finish(out, undo, rc);

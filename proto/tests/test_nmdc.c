@@ -700,6 +700,9 @@ Test(nmdc_roundtrip, search_sr_lock_supports_lists)
     cr_assert_eq(nmdc_fmt_simple(&b, "$Hello", "a|b"), -1);
     cr_assert_eq(nmdc_fmt_lock(&b, "has space", NULL), -1);
     cr_assert_eq(nmdc_fmt_nicklist(&b, "$OpList", (const char *[]){"bad$"}, 1), -1);
+    dc_buf_reset(&b);
+    cr_assert_eq(nmdc_fmt_nicklist(&b, "$OpList", NULL, 0), 0);
+    cr_assert_str_eq(b.data, "$OpList|");
     dc_buf_cleanup(&b);
 }
 
