@@ -31,6 +31,21 @@ def _die_with_parent():
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def timeout_multiplier() -> float:
+    """DCTEST_TIMEOUT_MULTIPLIER (default 1), the factor dcharness applies to
+    every limit; slow or sanitized builds set it > 1."""
+    try:
+        m = float(os.environ.get("DCTEST_TIMEOUT_MULTIPLIER", "1"))
+    except ValueError:
+        return 1.0
+    return m if m > 0 else 1.0
+
+
+def scaled(seconds: float) -> float:
+    """A timeout scaled by DCTEST_TIMEOUT_MULTIPLIER."""
+    return seconds * timeout_multiplier()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the kernel just handed out, for peers that cannot bind port 0
     themselves (uhub). Callers must retry on a clash."""
@@ -131,21 +146,23 @@ class JsonLines:
 
 class Process:
     """An executable started in its own session, stdout piped (JSON lines),
-    stderr appended to `log`. Ownership: stop() must be called (fixtures do);
-    it is idempotent."""
+    stderr appended to `log`. With stdout_to_log=True stdout goes to the log
+    too and there is no channel (for programs without a JSON ready line).
+    Ownership: stop() must be called (fixtures do); it is idempotent."""
 
     def __init__(self, argv, *, name: str, log: pathlib.Path, env=None,
-                 stdin_pipe: bool = False, cwd=None):
+                 stdin_pipe: bool = False, cwd=None, stdout_to_log: bool = False):
         self.name, self.log_path = name, pathlib.Path(log)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.argv = [str(a) for a in argv]
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=self._log, env=env, cwd=cwd,
-            start_new_session=True, preexec_fn=_die_with_parent, text=True, bufsize=1)
+            stdout=self._log if stdout_to_log else subprocess.PIPE, stderr=self._log,
+            env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
+            text=True, bufsize=1)
         self.pid = self.proc.pid
-        self.channel = JsonLines(self.proc.stdout, self.proc.stdin, name=name)
+        self.channel = None if stdout_to_log else JsonLines(self.proc.stdout, self.proc.stdin, name=name)
 
     def wait_ready(self, timeout: float = 10.0) -> dict:
         """The process's first line must be {"event":"ready",...}."""
