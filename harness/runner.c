@@ -22,7 +22,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -251,6 +250,34 @@ static void read_stream(struct run *r, struct proc *p, struct stream *st)
     }
     memmove(st->buf.data, start, rest);
     st->buf.len = rest;
+}
+
+/* Read what p's streams still hold until EOF or `until`, then close them:
+ * a descendant that escaped the process group may keep a pipe open. */
+static void drain(struct run *r, struct proc *p, double until)
+{
+    struct stream *sts[] = {&p->out, &p->err, &p->ctl};
+    for (;;) {
+        struct pollfd pf[3];
+        struct stream *who[3];
+        nfds_t n = 0;
+        for (int k = 0; k < 3; k++)
+            if (sts[k]->fd >= 0) {
+                pf[n] = (struct pollfd){.fd = sts[k]->fd, .events = POLLIN};
+                who[n++] = sts[k];
+            }
+        double left = until - now_s();
+        if (!n || left <= 0 || poll(pf, n, (int)ceil(left * 1000)) <= 0)
+            break;
+        for (nfds_t i = 0; i < n; i++)
+            if (pf[i].revents)
+                read_stream(r, p, who[i]);
+    }
+    for (int k = 0; k < 3; k++)
+        if (sts[k]->fd >= 0) {
+            close(sts[k]->fd);
+            sts[k]->fd = -1;
+        }
 }
 
 static void note_exit(struct run *r, struct proc *p)
@@ -559,8 +586,7 @@ static bool wait_ready(struct run *r, struct proc *p, double until)
     if (p->ready)
         return true;
     if (p->exited) {
-        while (p->out.fd >= 0 || p->err.fd >= 0)   /* drain what it said before dying */
-            pump(r, now_s() + 1);
+        drain(r, p, now_s() + 1);   /* what it said before dying */
         struct dc_buf b;
         dc_buf_init(&b, 0);
         describe_exit(&b, p);
@@ -1078,6 +1104,35 @@ static void stop_procs(struct run *r, size_t from, size_t to, double grace)
     }
 }
 
+/* Kill and reap the orphans our children left behind, which were
+ * reparented to us (PR_SET_CHILD_SUBREAPER); again while more show up, as
+ * deeper descendants are reparented when their own parents die. */
+static void reap_orphans(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    for (int round = 0; round < 100; round++) {
+        char *kids = hr_read_file(path, NULL);
+        int killed = 0;
+        for (char *k = kids; k && *k; killed++) {
+            char *e;
+            long pid = strtol(k, &e, 10);
+            if (e == k)
+                break;
+            kill((pid_t)pid, SIGKILL);
+            k = e;
+        }
+        free(kids);
+        if (!killed)
+            break;
+        for (int i = 0; i < killed; i++)   /* each got SIGKILL: these waits end */
+            if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
+                break;
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
 static void teardown(struct run *r)
 {
     const struct hr_profile *pr = r->o->profile;
@@ -1087,11 +1142,12 @@ static void teardown(struct run *r)
     stop_procs(r, 1, nprocs(r), grace);
     stop_procs(r, 0, 1, grace);
     bool ok_so_far = !r->why.len;
+    bool was_running[HR_MAX_CLIENTS + 1];
     for (size_t i = 0; i < nprocs(r); i++) {
         struct proc *p = proc_at(r, i);
+        was_running[i] = p->pid > 0 && !p->exited;
         if (p->pid <= 0)
             continue;
-        bool was_running = !p->exited;
         kill(-p->pid, SIGKILL);   /* the whole group; the leader is unreaped, so the pgid is still ours */
         int ws;
         while (waitpid(p->pid, &ws, 0) < 0 && errno == EINTR)
@@ -1103,17 +1159,18 @@ static void teardown(struct run *r)
             p->exit_code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 0;
             p->exit_sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
         }
-        while (p->out.fd >= 0 || p->err.fd >= 0 || p->ctl.fd >= 0) {
-            struct stream *sts[] = {&p->out, &p->err, &p->ctl};
-            for (int k = 0; k < 3; k++)
-                if (sts[k]->fd >= 0)
-                    read_stream(r, p, sts[k]);
-        }
+    }
+    reap_orphans();   /* before draining: an escaped descendant may hold the pipes */
+    for (size_t i = 0; i < nprocs(r); i++) {
+        struct proc *p = proc_at(r, i);
+        if (p->pid <= 0)
+            continue;
+        drain(r, p, now_s() + 1);
         if (!ok_so_far || p->checked || r->interrupted)
             continue;
         struct dc_buf b;
         dc_buf_init(&b, 0);
-        if (was_running)
+        if (was_running[i])
             fail(r, "%s did not exit within %.1fs of SIG%s and was killed", p->name, grace,
                  sigabbrev_np(p == &r->hub ? pr->stop_signo : SIGTERM));
         else if (p->exit_sig && p->stopped && p == &r->hub && pr->known_stop_crash) {
@@ -1125,21 +1182,6 @@ static void teardown(struct run *r)
         }
         dc_buf_cleanup(&b);
     }
-    /* Orphans our children left behind were reparented to us (subreaper). */
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    char *kids = hr_read_file(path, NULL);
-    for (char *k = kids; k && *k;) {
-        char *e;
-        long pid = strtol(k, &e, 10);
-        if (e == k)
-            break;
-        kill((pid_t)pid, SIGKILL);
-        k = e;
-    }
-    free(kids);
-    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-        ;
 }
 
 static char *details(struct run *r)

@@ -189,6 +189,23 @@ def test_profiles_can_wait_for_a_log_line_or_an_open_port(tmp_path, ready):
         subprocess.run(["rm", "-rf", os.path.dirname(kept)])
 
 
+def test_escaped_grandchild_neither_hangs_teardown_nor_survives(tmp_path):
+    """A hub whose child left its process group (setsid) but holds the
+    output pipes: it is reparented to the runner (subreaper) and killed."""
+    tag = uuid.uuid4().hex
+    profile = tmp_path / "escaper.hub"
+    # "started" comes from the grandchild once it has its own session.
+    profile.write_text("protocols adc\nurl adc \"adc://127.0.0.1:1\"\nready log started\n"
+                       "command sh -c \"setsid sh -c 'echo started; exec sleep 60' & exec sleep 60\"\n")
+    scn = tmp_path / "escape.scn"
+    scn.write_text("protocols adc\nhub kill\n")
+    start = time.monotonic()
+    r = run("run", "--hub", profile, scn, env={"DCHARNESS_TEST_TAG": tag, "TMPDIR": str(tmp_path)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert time.monotonic() - start < 5
+    assert_none_left(tag, timeout=0.5)
+
+
 # ---- the failure report ----
 
 def test_failing_scenario_shows_step_reason_logs_trace_and_rerun(tmp_path):
