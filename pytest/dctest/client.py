@@ -1,0 +1,150 @@
+"""dcclient processes for tests: one Python method per control request.
+
+A Client starts the `dcclient` executable and talks to it over stdin/stdout
+JSON lines (docs/control-protocol.md), the channel dcharness scenarios use.
+Each request of the protocol's Requests table is a method of the same name
+with the same arguments (test_client_methods_match_protocol_doc checks the
+table against this class); a refused request raises ProcessError carrying
+the client's error text. Events are read with wait_for().
+
+Every timeout here is multiplied by DCTEST_TIMEOUT_MULTIPLIER.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+from .hub import _fields, tail
+from .procs import Process, ProcessError, scaled
+
+
+def _setting_text(value) -> str:
+    """A Python value as dcclient's --set NAME=VALUE text."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+class Client:
+    """A running dcclient. `nick` is the nick it was started with; `events`
+    holds every event seen so far. Ownership: stop() must be called (the
+    dc_client fixture does); it is idempotent."""
+
+    def __init__(self, binary, workdir, nick: str, *, timeout: float = 10.0, **settings):
+        """Start `binary` with --nick and a --set per keyword setting
+        (description="x", share_size=1024, ...) and wait for its ready line.
+        Its stderr log is `workdir`/dcclient.log."""
+        self.nick, self.workdir = nick, pathlib.Path(workdir)
+        argv = [binary, "--nick", nick]
+        for name, value in settings.items():
+            argv += ["--set", f"{name}={_setting_text(value)}"]
+        self.process = Process(argv, name=f"dcclient {nick}", log=self.workdir / "dcclient.log",
+                               stdin_pipe=True)
+        self.exit_expected = False
+        self.returncode = None
+        self._running_at_stop = None
+        try:
+            self.process.wait_ready(scaled(timeout))
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.process.log_path
+
+    @property
+    def events(self) -> list[dict]:
+        return self.process.channel.events
+
+    def request(self, cmd: str, timeout: float = 10.0, **args) -> dict:
+        """Any control request; arguments that are None are left out. Returns
+        the result; raises ProcessError(error text) on ok:false."""
+        args = {k: v for k, v in args.items() if v is not None}
+        return self.process.channel.request(cmd, timeout=scaled(timeout), **args)
+
+    def wait_for(self, event: str, timeout: float = 10.0, **fields) -> dict:
+        """The first not-yet-consumed event `event` whose fields equal `fields`
+        (from_="bob" stands for the field "from")."""
+        return self.process.channel.wait_for(event, timeout=scaled(timeout), **_fields(fields))
+
+    # -- the requests of docs/control-protocol.md, in its order
+    def ping(self) -> dict:
+        """{"pong": true}, answered at once."""
+        return self.request("ping")
+
+    def connect(self, url: str, nick: str | None = None, password: str | None = None,
+                timeout: float = 10.0) -> dict:
+        """Log in to `url`; returns {"url", "protocol", "nick"} once logged in."""
+        return self.request("connect", timeout=timeout, url=url, nick=nick, password=password)
+
+    def disconnect(self) -> dict:
+        """Leave the hub (queued messages are flushed first)."""
+        return self.request("disconnect")
+
+    def say(self, text: str) -> dict:
+        """Main chat."""
+        return self.request("say", text=text)
+
+    def pm(self, nick: str, text: str) -> dict:
+        """A private message to `nick` (who must be online)."""
+        return self.request("pm", nick=nick, text=text)
+
+    def users(self) -> list[dict]:
+        """The user list sorted by nick, own entry included."""
+        return self.request("users")["users"]
+
+    def get(self, name: str):
+        """The value of setting `name`."""
+        return self.request("get", name=name)["value"]
+
+    def set(self, name: str, value) -> dict:
+        """Change setting `name` (a JSON value of the setting's type)."""
+        return self.request("set", name=name, value=value)
+
+    def settings(self) -> list[dict]:
+        """Every setting: [{"name", "type", "value", "default", "description"}]."""
+        return self.request("settings")["settings"]
+
+    def quit(self) -> dict:
+        """Leave the hub and exit 0."""
+        self.exit_expected = True
+        return self.request("quit")
+
+    # -- process
+    def signal(self, sig: int):
+        """Send a signal; the client may then exit without failing the test."""
+        self.exit_expected = True
+        self.process.signal(sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.process.wait(scaled(timeout))
+
+    def stop(self) -> int | None:
+        """SIGTERM (the client leaves the hub cleanly), SIGKILL after a grace
+        period, reap. Returns the exit status."""
+        if self.returncode is None:
+            self._running_at_stop = self.process.proc.poll() is None
+            self.returncode = self.process.stop(grace=scaled(3.0))
+        return self.returncode
+
+    def exit_problem(self) -> str | None:
+        """After stop(): why the exit status is wrong, or None."""
+        rc = self.returncode
+        if rc is None or rc == 0:
+            return None
+        if self._running_at_stop:
+            return f"dcclient {self.nick} (pid {self.pid}) exited with status {rc} when stopped; log: {self.log_path}"
+        if not self.exit_expected:
+            return f"dcclient {self.nick} (pid {self.pid}) exited by itself with status {rc}; log: {self.log_path}"
+        return None
+
+    def report_sections(self) -> list[tuple[str, str]]:
+        events = "\n".join(json.dumps(e, ensure_ascii=False) for e in self.events[-40:])
+        return [(f"dctest dcclient {self.nick} log: {self.log_path}", tail(self.log_path)),
+                (f"dctest dcclient {self.nick} events (last 40)", events)]
+
+
+__all__ = ["Client", "ProcessError"]

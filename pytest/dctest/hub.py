@@ -1,0 +1,239 @@
+"""Hubs for tests: our fakehub, or any hub a dcharness hub profile describes.
+
+A Hub is a running hub process plus, when the hub has one, its control socket
+(fakehub's JSON lines, docs/fakehub.md) subscribed to every event from the
+start, so wait_for() cannot miss an event that came before it was called.
+Addresses come from fakehub's ready line (it binds port 0), never guessed;
+everything listens on 127.0.0.1. Hubs from other profiles are started by
+dctest.profile and wrapped in the same class (without a control socket they
+only offer url/pid/log/stop).
+
+Every timeout here is multiplied by DCTEST_TIMEOUT_MULTIPLIER.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import signal as _signal
+import socket
+import tempfile
+
+from .procs import JsonLines, Process, ProcessError, scaled
+
+# Unix socket paths are limited to 108 bytes; longer temp dirs get a short one.
+_MAX_SOCK_PATH = 100
+
+
+def tail(path, lines: int = 100) -> str:
+    """The last `lines` lines of a text file ("" if it cannot be read)."""
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def connect_control(path, name: str = "hub control", timeout: float = 10.0) -> JsonLines:
+    """A JsonLines channel over fakehub's control socket at `path`."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(scaled(timeout))
+    sock.connect(str(path))
+    sock.settimeout(None)
+    ch = JsonLines(sock.makefile("r", encoding="utf-8", newline="\n"),
+                   sock.makefile("w", encoding="utf-8", newline="\n"), name=name)
+    ch.sock = sock
+    return ch
+
+
+def _fields(fields: dict) -> dict:
+    """wait_for keywords -> event fields: a trailing _ is dropped (from_="bob"
+    matches the field "from", a Python keyword)."""
+    return {k[:-1] if k.endswith("_") else k: v for k, v in fields.items()}
+
+
+class Hub:
+    """A running hub. `urls` maps protocol -> URL; `url` is the URL for
+    `proto` (the test's protocol under the dc_hub fixture). Control requests
+    raise ProcessError when the hub refuses them or has no control socket.
+
+    Ownership: stop() must be called (the fixtures do); it is idempotent."""
+
+    def __init__(self, proc: Process, *, urls: dict, name: str = "fakehub",
+                 control_path=None, trace_path=None, features=(),
+                 stop_signal: int = _signal.SIGTERM, grace: float = 3.0,
+                 crash_ok: str | None = None, cleanup=None):
+        self.process, self.name, self.urls = proc, name, dict(urls)
+        self.proto = next(iter(self.urls))
+        self.features = set(features)
+        self.control_path = control_path
+        self.trace_path = pathlib.Path(trace_path) if trace_path else None
+        self._stop_signal, self._grace, self._crash_ok = stop_signal, grace, crash_ok
+        self._cleanup = cleanup
+        self._control = None
+        self.exit_expected = False   # the test asked the hub to exit
+        self.returncode = None
+        self._running_at_stop = None
+        if control_path:
+            self._control = connect_control(control_path, name=f"{name} control")
+            self.request("subscribe")
+
+    # -- what tests read
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return self.urls[self.proto]
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.process.log_path
+
+    def trace(self) -> list[dict]:
+        """The hub's protocol trace so far (fakehub flushes it at shutdown
+        and on SIGUSR1), one dict per line."""
+        if not self.trace_path or not self.trace_path.exists():
+            return []
+        return [json.loads(line) for line in self.trace_path.read_text().splitlines() if line]
+
+    # -- control socket (docs/fakehub.md, "Control socket")
+    def request(self, cmd: str, timeout: float = 10.0, **args) -> dict:
+        """Any control request; returns its result, raises ProcessError on ok:false."""
+        if self._control is None:
+            raise ProcessError(f"hub {self.name} has no control socket")
+        return self._control.request(cmd, timeout=scaled(timeout), **args)
+
+    def ping(self) -> dict:
+        return self.request("ping")
+
+    def users(self) -> list[dict]:
+        """Logged-in users: [{"nick", "proto", "sid"? , "ip", "op"}]."""
+        return self.request("users")["users"]
+
+    def kick(self, nick: str, reason: str | None = None) -> dict:
+        args = {"nick": nick} if reason is None else {"nick": nick, "reason": reason}
+        return self.request("kick", **args)
+
+    def raw(self, line: str, nick: str | None = None, all: bool = False,
+            proto: str | None = None) -> int:
+        """Send a protocol line (no terminator) to one user or to all; returns
+        how many got it."""
+        args = {"line": line}
+        if nick is not None:
+            args["nick"] = nick
+        if all:
+            args["all"] = True
+        if proto is not None:
+            args["proto"] = proto
+        return self.request("raw", **args)["sent"]
+
+    def chat(self, text: str) -> dict:
+        """Hub chat to everyone, both protocols."""
+        return self.request("chat", text=text)
+
+    def subscribe(self, events: list[str] | None = None) -> dict:
+        """Narrow (or widen) the events this hub object receives; it is
+        subscribed to all of them from the start."""
+        return self.request("subscribe", **({} if events is None else {"events": events}))
+
+    def wait_for(self, event: str, timeout: float = 10.0, **fields) -> dict:
+        """The first not-yet-consumed hub event `event` (login, logout, chat,
+        pm, ctm, shutdown) whose fields equal `fields` (from_= for "from")."""
+        if self._control is None:
+            raise ProcessError(f"hub {self.name} has no control socket")
+        return self._control.wait_for(event, timeout=scaled(timeout), **_fields(fields))
+
+    def shutdown(self) -> dict:
+        """Ask the hub to shut down (same path as SIGTERM)."""
+        self.exit_expected = True
+        return self.request("shutdown")
+
+    # -- process
+    def signal(self, sig: int):
+        """Send a signal; the hub may then exit without failing the test."""
+        self.exit_expected = True
+        self.process.signal(sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.process.wait(scaled(timeout))
+
+    def stop(self) -> int | None:
+        """Stop the hub (its stop signal, SIGKILL after the grace period),
+        reap it and close the control socket. Returns the exit status."""
+        if self.returncode is None:
+            if self._control is not None:
+                try:
+                    self._control.sock.close()
+                except OSError:
+                    pass
+            self._running_at_stop = self.process.proc.poll() is None
+            if self._running_at_stop and self._stop_signal != _signal.SIGTERM:
+                self.process.signal(self._stop_signal)   # Process.stop sends SIGTERM
+            self.returncode = self.process.stop(grace=scaled(self._grace))
+            if self._cleanup:
+                self._cleanup()
+        return self.returncode
+
+    def exit_problem(self) -> str | None:
+        """After stop(): why the exit status is wrong, or None. A hub we
+        stopped must exit 0; one that died before must have been asked to."""
+        rc = self.returncode
+        if rc is None or rc == 0:
+            return None
+        if self._running_at_stop:
+            if rc < 0 and self._crash_ok:
+                return None
+            return f"{self.name} (pid {self.pid}) exited with status {rc} when stopped; log: {self.log_path}"
+        if not self.exit_expected:
+            return f"{self.name} (pid {self.pid}) exited by itself with status {rc}; log: {self.log_path}"
+        return None
+
+    def report_sections(self) -> list[tuple[str, str]]:
+        sections = [(f"dctest {self.name} log: {self.log_path}", tail(self.log_path))]
+        if self.trace_path:
+            sections.append((f"dctest {self.name} trace: {self.trace_path}", tail(self.trace_path)))
+        return sections
+
+
+def _option_args(settings: dict) -> list[str]:
+    """fakehub options from keyword settings: motd="hi" -> --motd hi, lists
+    repeat the option (user=["a:pw", "b:pw:op"]), True -> bare flag."""
+    argv = []
+    for key, value in settings.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            argv.append(f"--{key.replace('_', '-')}")
+            if v is not True:
+                argv.append(str(v))
+    return argv
+
+
+def start_fakehub(binary, workdir, *, protocols=("nmdc", "adc"), timeout: float = 10.0,
+                  **settings) -> Hub:
+    """Start fakehub on 127.0.0.1 port 0 for `protocols`, with a control
+    socket and a trace in `workdir`; `settings` are fakehub options
+    (docs/fakehub.md), e.g. motd="hi", user=["carol:secret:op"], max_users=2."""
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sock, cleanup = workdir / "hub.sock", None
+    if len(str(sock)) > _MAX_SOCK_PATH:
+        short = pathlib.Path(tempfile.mkdtemp(prefix="dctest-"))
+        sock = short / "hub.sock"
+
+        def cleanup():
+            sock.unlink(missing_ok=True)
+            short.rmdir()
+    argv = [binary, "--control", sock, "--trace", workdir / "hub.trace"]
+    for proto in protocols:
+        argv += [f"--{proto}", "127.0.0.1:0"]
+    proc = Process(argv + _option_args(settings), name="fakehub", log=workdir / "hub.log")
+    try:
+        ready = proc.wait_ready(scaled(timeout))
+        urls = {p: ("dchub://" if p == "nmdc" else "adc://") + ready[p] for p in protocols}
+        return Hub(proc, urls=urls, control_path=ready["control"], trace_path=workdir / "hub.trace",
+                   features=("hub-control", "registered-users", "signals"), cleanup=cleanup)
+    except BaseException:
+        proc.stop()
+        if cleanup:
+            cleanup()
+        raise

@@ -1,0 +1,228 @@
+"""pytest plugin: DC hubs and dcclients as fixtures, dcharness scenarios as items.
+
+Load it with `-p dctest.plugin` or `pytest_plugins = ["dctest.plugin"]` in a
+top-level conftest.py, with pytest/ on sys.path (docs/pytest.md). It drives
+the same executables and control channels as dcharness: fakehub (or the hub
+of a dcharness hub profile, --dc-hub) and dcclient.
+
+Fixtures:
+  dc_proto          "nmdc"/"adc"; tests using it (or dc_hub) run once per
+                    protocol of --dc-proto (default both)
+  dc_hub            a hub for this test (fakehub with control socket and
+                    trace, or --dc-hub PROFILE); options by marker:
+                    @pytest.mark.dc_hub(motd="hi", user=["carol:pw:op"])
+  dc_hub_factory    dc_hub_factory(protocols=..., **fakehub_options) -> Hub
+  dc_client         dc_client(nick, **settings) -> Client (dctest.client)
+
+Every process a fixture starts is stopped and reaped at teardown (clients
+first, then hubs), also after a failure, a timeout or KeyboardInterrupt
+(pytest runs finalizers then; PR_SET_PDEATHSIG covers a killed pytest). A
+process that exits non-zero at teardown, or dies without the test asking,
+fails the test: that is how sanitizer reports surface. When a test fails its
+processes are stopped at once (so traces are flushed) and their logs, the
+hub trace and the clients' last events are attached to the report.
+
+Timeouts are multiplied by DCTEST_TIMEOUT_MULTIPLIER. Under pytest-xdist
+every test has its own tmp_path and fakehub binds port 0, so workers never
+share a directory or a port.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
+
+from .client import Client
+from .hub import Hub, start_fakehub
+
+PROTOCOLS = ("nmdc", "adc")
+_TRACKED = pytest.StashKey[list]()
+_PROFILE = pytest.StashKey[object]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("dctest", "Direct Connect fixtures and scenarios (dctest)")
+    group.addoption("--dc-proto", metavar="LIST", default=None,
+                    help="protocols for dc_proto/dc_hub tests and scenario items: nmdc,adc (default both)")
+    group.addoption("--dc-hub", metavar="PROFILE", default=None,
+                    help="use the hub of this dcharness hub profile (name such as uhub, or a .hub file) "
+                         "for dc_hub and scenario items instead of fakehub")
+    group.addoption("--dc-bin-dir", metavar="DIR", default=None,
+                    help="where fakehub, dcclient and dcharness are (default: ini dc_bin_dir, "
+                         "then $DC_BUILD_DIR/bin, then PATH)")
+    group.addoption("--dc-scenarios", action="store_true", default=False,
+                    help="collect dcharness scenario files (*.scn) as test items (ini: dc_scenarios)")
+    parser.addini("dc_bin_dir", "directory holding fakehub, dcclient and dcharness", default="")
+    parser.addini("dc_scenarios", "collect *.scn scenario files as test items", type="bool", default=False)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dc_hub(**options): fakehub options for the dc_hub fixture "
+                                       "(motd='hi', user=['carol:pw:op'], max_users=2; docs/fakehub.md)")
+    name = config.getoption("dc_hub")
+    if name:
+        from .profile import load_profile
+        config.stash[_PROFILE] = load_profile(name, bin_dir=_bin_dir(config))
+
+
+def protocols(config) -> list[str]:
+    """The protocols chosen with --dc-proto (default both)."""
+    value = config.getoption("dc_proto")
+    if not value:
+        return list(PROTOCOLS)
+    chosen = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in chosen if p not in PROTOCOLS]
+    if bad or not chosen:
+        raise pytest.UsageError(f"--dc-proto: expected nmdc and/or adc, got {value!r}")
+    return chosen
+
+
+def _bin_dir(config) -> pathlib.Path | None:
+    opt = config.getoption("dc_bin_dir")
+    if opt:
+        return pathlib.Path(opt).resolve()
+    ini = config.getini("dc_bin_dir")
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return (base / ini).resolve()
+    if os.environ.get("DC_BUILD_DIR"):
+        return (pathlib.Path(os.environ["DC_BUILD_DIR"]) / "bin").resolve()
+    return None
+
+
+def bin_path(config, name: str) -> str:
+    """Path of one of our executables (fakehub, dcclient, dcharness)."""
+    d = _bin_dir(config)
+    path = str(d / name) if d else shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail(f"{name} not found ({d / name if d else 'not on PATH'}); "
+                    "build it and pass --dc-bin-dir or set DC_BUILD_DIR", pytrace=False)
+    return path
+
+
+def hub_profile(config):
+    """The --dc-hub profile (dctest.profile.Profile), or None for fakehub."""
+    return config.stash.get(_PROFILE, None)
+
+
+# ---- protocol parametrisation
+
+def _parametrized(metafunc, name: str) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc):
+    if "dc_proto" not in metafunc.fixturenames or _parametrized(metafunc, "dc_proto"):
+        return
+    profile = hub_profile(metafunc.config)
+    params = []
+    for proto in protocols(metafunc.config):
+        if profile is not None and proto not in profile.protocols:
+            params.append(pytest.param(proto, marks=pytest.mark.skip(
+                reason=f"hub profile {profile.name} does not speak {proto}")))
+        else:
+            params.append(proto)
+    metafunc.parametrize("dc_proto", params)
+
+
+# ---- process tracking and teardown
+
+def _track(node, obj):
+    node.stash.setdefault(_TRACKED, []).append(obj)
+
+
+def _stop_all(node) -> list[str]:
+    """Stop every process the fixtures started for this test, clients before
+    hubs; returns the exit-status problems."""
+    objs = node.stash.get(_TRACKED, [])
+    problems = []
+    for obj in sorted(objs, key=lambda o: isinstance(o, Hub)):
+        try:
+            obj.stop()
+        except Exception as e:   # keep stopping the others
+            problems.append(f"stopping {obj!r}: {e}")
+        problem = obj.exit_problem()
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+@pytest.fixture
+def _dc_processes(request):
+    """Teardown for every process the dc_* fixtures start in one test."""
+    yield
+    problems = _stop_all(request.node)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    objs = item.stash.get(_TRACKED, [])
+    if not report.failed or not objs:
+        return
+    if call.when == "call" and not item.config.getoption("usepdb", False):
+        _stop_all(item)   # flushes traces; teardown reports exit problems
+    for obj in objs:
+        for title, text in obj.report_sections():
+            report.sections.append((title, text or "(empty)"))
+
+
+# ---- fixtures
+
+def _workdir(tmp_path: pathlib.Path, name: str) -> pathlib.Path:
+    return pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_path))
+
+
+@pytest.fixture
+def dc_hub_factory(request, tmp_path, _dc_processes):
+    """dc_hub_factory(protocols=("nmdc", "adc"), **fakehub_options) -> Hub:
+    a new hub for this test, stopped at teardown. With --dc-hub PROFILE the
+    profile's hub is started instead (options other than `user` are refused)."""
+    config = request.config
+
+    def make(protocols=PROTOCOLS, **options) -> Hub:
+        profile = hub_profile(config)
+        workdir = _workdir(tmp_path, "hub")
+        if profile is None:
+            hub = start_fakehub(bin_path(config, "fakehub"), workdir, protocols=protocols, **options)
+        else:
+            hub = profile.start(workdir, **options)
+        _track(request.node, hub)
+        return hub
+    return make
+
+
+@pytest.fixture
+def dc_hub(request, dc_hub_factory, dc_proto) -> Hub:
+    """A hub for this test's protocol (dc_proto); hub.url is its URL.
+    Options from @pytest.mark.dc_hub(...)."""
+    mark = request.node.get_closest_marker("dc_hub")
+    hub = dc_hub_factory(**(mark.kwargs if mark else {}))
+    hub.proto = dc_proto
+    return hub
+
+
+@pytest.fixture
+def dc_client(request, tmp_path, _dc_processes):
+    """dc_client(nick, **settings) -> Client: a dcclient process (settings
+    are dcclient settings: description="x", share_size=1024, ...), stopped
+    at teardown."""
+    binary = bin_path(request.config, "dcclient")
+
+    def make(nick: str, **settings) -> Client:
+        client = Client(binary, _workdir(tmp_path, nick), nick, **settings)
+        _track(request.node, client)
+        return client
+    return make
