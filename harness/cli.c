@@ -214,6 +214,12 @@ static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_d
 {
     struct dc_buf b;
     dc_buf_init(&b, 0);
+    const char *mult = getenv("DCTEST_TIMEOUT_MULTIPLIER");
+    if (mult && *mult) {
+        dc_buf_append_str(&b, "DCTEST_TIMEOUT_MULTIPLIER=");
+        shell_word(&b, mult);
+        dc_buf_append_byte(&b, ' ');
+    }
     shell_word(&b, self);
     dc_buf_append_str(&b, " run --keep");
     if (j->proto) {

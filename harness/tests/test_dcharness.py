@@ -257,6 +257,7 @@ def test_scenario_timeout_fails_and_leaves_nothing(tmp_path):
 def test_timeout_multiplier_scales_timeouts():
     r = run("run", DATA / "short-timeout.scn", env={"DCTEST_TIMEOUT_MULTIPLIER": "2"})
     assert "within the scenario timeout (2.0s)" in r.stdout, r.stdout
+    assert "rerun: DCTEST_TIMEOUT_MULTIPLIER=2 " in r.stdout, r.stdout
 
 
 # ---- exit codes and usage ----
