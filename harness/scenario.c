@@ -1,7 +1,7 @@
 /* scenario.c: parser of the scenario language (grammar in docs/scenarios.md).
  *
  * Each line is a header (scenario, protocols, timeout, needs, client, hub
- * user) or a step `[nmdc:|adc:] ACTOR VERB ARGS... [fails TEXT...] [within D]`.
+ * profile, hub user) or a step `[nmdc:|adc:] ACTOR VERB ARGS... [fails TEXT...] [within D]`.
  * Client verbs that are sugar (connect, say, pm, ...) become REQUEST steps
  * with named arguments, so the runner knows one request path only.
  */
