@@ -93,6 +93,7 @@ struct proc {
     char *recent[RECENT];          /* raw event lines, ring */
     unsigned nrecent;
     char *nick, *password;         /* clients: expanded */
+    char last_err[256];            /* its last stderr line, for one-line reasons */
 };
 
 /* A background signal burst (signal ... every D). */
@@ -196,6 +197,8 @@ static char *json_text(const json_t *v)
 static void handle_line(struct run *r, struct proc *p, struct stream *st, char *line, size_t len)
 {
     plog(p, r, st->tag, line, len);
+    if (st == &p->err && len)
+        snprintf(p->last_err, sizeof p->last_err, "%.*s", (int)len, line);
     const struct hr_profile *pr = r->o->profile;
     if (p == &r->hub && pr->ready == HR_READY_LOG && memmem(line, len, pr->ready_text, strlen(pr->ready_text)))
         p->log_ready = true;
@@ -590,7 +593,8 @@ static bool wait_ready(struct run *r, struct proc *p, double until)
         struct dc_buf b;
         dc_buf_init(&b, 0);
         describe_exit(&b, p);
-        fail(r, "%s %s before its ready line", p->name, b.data);
+        fail(r, "%s %s before its ready line%s%s%s", p->name, b.data, p->last_err[0] ? " (last words: \"" : "",
+             p->last_err, p->last_err[0] ? "\")" : "");
         dc_buf_cleanup(&b);
     } else if (!r->interrupted) {
         fail(r, "%s printed no ready line within %s", p->name, TIMEOUT_TEXT(r, until, started));
@@ -801,8 +805,9 @@ static int start_hub(struct run *r)
             dc_buf_init(&b, 0);
             if (h->exited)
                 describe_exit(&b, h);
-            fail(r, "the hub did not become ready (%s) %s", pr->ready == HR_READY_LOG ? "log line" : "port/handshake",
-                 h->exited ? b.data : "in time");
+            fail(r, "the hub did not become ready (%s): %s%s%s%s", pr->ready == HR_READY_LOG ? "no log line" : "no answer on its port",
+                 h->exited ? "it " : "not in time", h->exited ? b.data : "",
+                 h->last_err[0] ? "; last words: " : "", h->last_err);
             dc_buf_cleanup(&b);
         }
         return -1;
