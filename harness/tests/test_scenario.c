@@ -253,3 +253,33 @@ Test(scenario, reads_every_shipped_scenario)
     }
     free(files);
 }
+
+Test(scenario, survives_random_mutations_of_a_good_file)
+{
+    /* Deterministic: a fixed LCG, so a failure reproduces. Each round flips,
+     * inserts or deletes bytes (quotes, backslashes, braces, UTF-8 lead
+     * bytes favoured); the result parses or fails at a location. */
+    static const char picks[] = "\"'\\{}=~# \n\t\xc3\xa9\xff\x80x0";
+    unsigned long seed = 12345;
+    char buf[sizeof good + 64];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = sizeof good - 1;
+        memcpy(buf, good, n);
+        for (int k = 0; k < 1 + round % 4; k++) {
+            seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+            size_t at = (seed >> 33) % (n + 1);
+            char c = picks[(seed >> 20) % (sizeof picks - 1)];
+            switch ((seed >> 10) % 3) {
+            case 0: if (at < n) buf[at] = c; break;
+            case 1: if (n < sizeof buf) { memmove(buf + at + 1, buf + at, n - at); buf[at] = c; n++; } break;
+            default: if (at < n) { memmove(buf + at, buf + at + 1, n - at - 1); n--; } break;
+            }
+        }
+        struct hr_error err = {{0}};
+        struct hr_scenario *s = hr_scenario_parse("t.scn", buf, n, &err);
+        if (s)
+            hr_scenario_free(s);
+        else
+            cr_assert(strncmp(err.msg, "t.scn", 5) == 0, "round %d: %s", round, err.msg);
+    }
+}
