@@ -166,12 +166,19 @@ def test_the_documented_example_runs(tmp_path):
     assert "2 scenario runs: 2 passed" in r.stdout
 
 
-@pytest.mark.parametrize("ready", ["log", "port"])
+@pytest.mark.parametrize("ready", ["log", "port", "retry"])
 def test_profiles_can_wait_for_a_log_line_or_an_open_port(tmp_path, ready):
-    """A hub without a ready line: readiness from its output or its port."""
+    """A hub without a ready line: readiness from its output or its port;
+    a hub that exits before it is ready (port taken) is started again on
+    another port."""
     if ready == "log":
         lines = ['command sh -c "echo booting; echo now listening >&2; exec sleep 60"',
                  'ready log "now listening"']
+    elif ready == "retry":   # the first start fails as if the port were taken
+        lines = ["port pick",
+                 'command sh -c "if [ -e tried ]; then exec /usr/bin/python3 -m http.server --bind 127.0.0.1 {port};'
+                 ' else touch tried; echo address in use >&2; exit 1; fi"',
+                 "ready port"]
     else:
         lines = ["port pick",
                  "command /usr/bin/python3 -m http.server --bind 127.0.0.1 {port}",
@@ -185,7 +192,9 @@ def test_profiles_can_wait_for_a_log_line_or_an_open_port(tmp_path, ready):
     kept = re.search(r"kept: (\S+)", r.stdout).group(1)
     try:
         log = pathlib.Path(kept, "hub.log").read_text()
-        assert ("now listening" in log) if ready == "log" else ("run| /usr/bin/python3" in log)
+        assert ("now listening" in log) if ready == "log" else ("run| " in log)
+        if ready == "retry":
+            assert "address in use" in log and "retrying on another port" in log, log
     finally:
         subprocess.run(["rm", "-rf", os.path.dirname(kept)])
 
