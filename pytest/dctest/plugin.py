@@ -62,6 +62,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "dc_hub(**options): fakehub options for the dc_hub fixture "
                                        "(motd='hi', user=['carol:pw:op'], max_users=2; docs/fakehub.md)")
+    protocols(config)   # a bad --dc-proto is a usage error before collection
     name = config.getoption("dc_hub")
     if name:
         from .profile import load_profile
