@@ -5,6 +5,11 @@ top-level conftest.py, with pytest/ on sys.path (docs/pytest.md). It drives
 the same executables and control channels as dcharness: fakehub (or the hub
 of a dcharness hub profile, --dc-hub) and dcclient.
 
+Scenario files (*.scn) become items, one per scenario and protocol, run
+through `dcharness run`, with --dc-scenarios or the ini setting
+`dc_scenarios = true` (off by default, so a suite that runs its scenarios
+with dcharness already does not run them twice).
+
 Fixtures:
   dc_proto          "nmdc"/"adc"; tests using it (or dc_hub) run once per
                     protocol of --dc-proto (default both)
@@ -65,8 +70,14 @@ def pytest_configure(config):
     protocols(config)   # a bad --dc-proto is a usage error before collection
     name = config.getoption("dc_hub")
     if name:
+        from .procs import ProcessError
         from .profile import load_profile
-        config.stash[_PROFILE] = load_profile(name, bin_dir=_bin_dir(config))
+        if "/" in name or name.endswith(".hub"):
+            name = str(config.invocation_params.dir / name)
+        try:
+            config.stash[_PROFILE] = load_profile(name, bin_dir=_bin_dir(config))
+        except (OSError, ProcessError) as e:
+            raise pytest.UsageError(f"--dc-hub {name}: {e}")
 
 
 def protocols(config) -> list[str]:
@@ -107,6 +118,16 @@ def bin_path(config, name: str) -> str:
 def hub_profile(config):
     """The --dc-hub profile (dctest.profile.Profile), or None for fakehub."""
     return config.stash.get(_PROFILE, None)
+
+
+# ---- scenario files as items (dctest.scenarios)
+
+def pytest_collect_file(file_path, parent):
+    config = parent.config
+    if file_path.suffix == ".scn" and (config.getoption("dc_scenarios") or config.getini("dc_scenarios")):
+        from .scenarios import ScenarioFile
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
 
 
 # ---- protocol parametrisation
