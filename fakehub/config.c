@@ -34,6 +34,7 @@ static const struct fh_opt fh_opts[] = {
     {"idle-timeout", FH_OPT_UINT, FH_OFF(idle_timeout), 0, 86400, "SECONDS", "silence allowed once logged in; 0 = off (default 900)"},
     {"max-output", FH_OPT_UINT, FH_OFF(max_output), 4096, 1U << 30, "BYTES", "queued output per connection before it is dropped (default 4 MiB)"},
     {"rate-limit", FH_OPT_UINT, FH_OFF(rate_limit), 0, 1000000, "LINES", "lines per second per connection, burst twice that; 0 = off (default 500)"},
+    {"tls-timeout", FH_OPT_UINT, FH_OFF(tls_timeout), 0, 86400, "SECONDS", "accept to TLS handshake done on adcs/nmdcs ports; 0 = off (default 5)"},
     {"user", FH_OPT_STR, 0, 0, 0, "\"NICK PASSWORD [op]\"", "registered user (repeatable; command line: NICK:PASSWORD[:op])"},
 };
 #define FH_NOPTS (sizeof fh_opts / sizeof fh_opts[0])
@@ -75,6 +76,7 @@ void fh_config_init(struct fh_config *c)
     c->idle_timeout = 900;
     c->max_output = 4U << 20;
     c->rate_limit = 500;
+    c->tls_timeout = 5;   /* a plain NMDC client on a TLS port waits silently for $Lock */
 }
 
 void fh_config_cleanup(struct fh_config *c)

@@ -38,6 +38,7 @@ struct fh_config {
     unsigned idle_timeout;    /* seconds without input once logged in; 0 = off */
     unsigned max_output;      /* bytes queued to one connection before it is dropped */
     unsigned rate_limit;      /* lines per second per connection (burst 2x); 0 = off */
+    unsigned tls_timeout;     /* seconds from accept to TLS handshake done; 0 = off */
     struct fh_user_cfg *users;
     size_t nusers;
 };

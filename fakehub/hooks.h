@@ -61,6 +61,9 @@ const char *fh_conn_nick(const struct fh_conn *c);   /* NULL before the nick is 
 const char *fh_conn_ip(const struct fh_conn *c);
 const char *fh_conn_sid(const struct fh_conn *c);    /* ADC: "AAAB"; NMDC: NULL */
 bool fh_conn_is_op(const struct fh_conn *c);
+bool fh_conn_tls(const struct fh_conn *c);           /* came in on an adcs/nmdcs port */
+/* The keyprint of the certificate a TLS client presented, or NULL. */
+const char *fh_conn_keyprint(const struct fh_conn *c);
 const char *fh_proto_name(enum fh_proto p);           /* "nmdc" / "adc" */
 
 #endif

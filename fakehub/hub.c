@@ -8,6 +8,10 @@
  * are closed: they are marked DEAD and a reaper event frees them later, so a
  * broadcast loop never walks into freed memory.
  *
+ * TLS (adcs/nmdcs ports) is only a different bufferevent (tls/dctls.h): the
+ * protocol modules never know. Output queued before the handshake waits in
+ * it; a failed handshake closes at once; a silent one ends at tls-timeout.
+ *
  * Protocol logic lives in hub_nmdc.c and hub_adc.c; this file calls
  * fh_nmdc_line/fh_adc_line per line and offers them fh_conn_send/_fail/_close.
  */
@@ -29,6 +33,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 
 #include "fakehub/trace.h"
 #include "proto/buf.h"
@@ -82,6 +87,8 @@ const char *fh_conn_nick(const struct fh_conn *c) { return c->nick; }
 const char *fh_conn_ip(const struct fh_conn *c) { return c->ip; }
 const char *fh_conn_sid(const struct fh_conn *c) { return c->proto == FH_PROTO_ADC ? c->sid : NULL; }
 bool fh_conn_is_op(const struct fh_conn *c) { return c->op; }
+bool fh_conn_tls(const struct fh_conn *c) { return c->tls; }
+const char *fh_conn_keyprint(const struct fh_conn *c) { return c->keyprint[0] ? c->keyprint : NULL; }
 const char *fh_proto_name(enum fh_proto p) { return p == FH_PROTO_ADC ? "adc" : "nmdc"; }
 
 struct event_base *fh_hub_base(struct fh_hub *hub) { return hub->base; }
@@ -319,6 +326,10 @@ static void fh_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (c->state != FH_CONN_OPEN)
         return;
+    if (c->tls && !c->tls_up) {   /* nothing can be said to it: no TLS yet */
+        fh_conn_close(c, "TLS handshake timeout (a plain client on a TLS port?)", false);
+        return;
+    }
     if (c->login != FH_LOGIN_NORMAL) {
         fh_conn_fail(c, "220", NULL, "Login timeout");
         return;
@@ -360,6 +371,16 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
     event_base_gettimeofday_cached(hub->base, &c->last_in);
+    if (!c->got_input) {
+        c->got_input = true;
+        unsigned char b0;
+        /* 0x16 starts a TLS handshake record; no NMDC or ADC line does. Without
+         * this an ADC TLS client would wait for the login timeout. */
+        if (!c->tls && evbuffer_copyout(in, &b0, 1) == 1 && b0 == 0x16) {
+            fh_conn_fail(c, "240", NULL, "TLS on a plain port (use the adcs/nmdcs port)");
+            return;
+        }
+    }
     while (c->state == FH_CONN_OPEN) {
         struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
         size_t avail = evbuffer_get_length(in);
@@ -385,12 +406,41 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+static void fh_tls_up(struct fh_conn *c)
+{
+    struct fh_hub *hub = c->hub;
+    SSL *ssl = dctls_bev_ssl(c->bev);
+    c->tls_up = true;
+    if (dctls_peer_keyprint(ssl, c->keyprint) < 0)
+        c->keyprint[0] = '\0';
+    fh_log(hub, "conn %llu %s: TLS up (%s, %s), client certificate %s", (unsigned long long)c->id,
+           fh_proto_name(c->proto), SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+           c->keyprint[0] ? c->keyprint : "none");
+    evtimer_del(c->timer);
+    if (c->login != FH_LOGIN_NORMAL && hub->cfg.login_timeout) {   /* the rest of it */
+        struct timeval now, used, left = {hub->cfg.login_timeout, 0};
+        event_base_gettimeofday_cached(hub->base, &now);
+        timersub(&now, &c->accepted, &used);
+        timersub(&left, &used, &left);
+        if (left.tv_sec < 0)
+            left = (struct timeval){0, 0};
+        evtimer_add(c->timer, &left);
+    }
+}
+
 static void fh_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     struct fh_conn *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+    if (what & BEV_EVENT_CONNECTED) {
+        fh_tls_up(c);
+    } else if (c->tls && !c->tls_up && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        char why[256], reason[300];
+        snprintf(reason, sizeof reason, "TLS handshake failed: %s",
+                 what & BEV_EVENT_ERROR ? dctls_bev_error(bev, why, sizeof why) : "closed by peer");
+        fh_conn_close(c, reason, false);
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         fh_conn_close(c, what & BEV_EVENT_EOF ? "connection closed by peer" : "socket error", false);
+    }
 }
 
 static void fh_set_watermarks(struct fh_hub *hub, struct fh_conn *c)
@@ -413,7 +463,8 @@ static unsigned fh_next_sid(struct fh_hub *hub)
     }
 }
 
-static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *sa, enum fh_proto proto)
+static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *sa, enum fh_proto proto,
+                      bool tls)
 {
     if (hub->stopping) {
         evutil_closesocket(fd);
@@ -427,6 +478,7 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
     c->hub = hub;
     c->id = ++hub->next_id;
     c->proto = proto;
+    c->tls = tls;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof c->ip);
     else if (sa->sa_family == AF_INET6)
@@ -438,16 +490,19 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    c->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    char err[DCTLS_ERR_LEN] = "";
+    c->bev = tls ? dctls_bev_wrap_fd(hub->base, fd, hub->tls_ctx, DCTLS_ACCEPT, BEV_OPT_CLOSE_ON_FREE, err)
+                 : bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(hub->base, fh_timer_cb, c);
     if (!c->bev || !c->timer) {
+        fh_log(hub, "accept: %s", *err ? err : "out of memory");
         if (!c->bev)
             evutil_closesocket(fd);
         fh_conn_free(c);
         return;
     }
     event_base_gettimeofday_cached(hub->base, &c->last_in);
-    c->tokens_at = c->last_in;
+    c->accepted = c->tokens_at = c->last_in;
     c->tokens = 2.0 * hub->cfg.rate_limit;
     bufferevent_setcb(c->bev, fh_read_cb, NULL, fh_event_cb, c);
     fh_set_watermarks(hub, c);
@@ -457,11 +512,15 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
         hub->conns->prev = c;
     hub->conns = c;
     hub->n.accepted++;
-    if (hub->cfg.login_timeout) {
-        struct timeval tv = {hub->cfg.login_timeout, 0};
+    unsigned limit = hub->cfg.login_timeout;
+    if (tls && hub->cfg.tls_timeout && (!limit || hub->cfg.tls_timeout < limit))
+        limit = hub->cfg.tls_timeout;   /* fh_tls_up re-arms the rest of the login timeout */
+    if (limit) {
+        struct timeval tv = {limit, 0};
         evtimer_add(c->timer, &tv);
     }
-    fh_log(hub, "conn %llu %s: accepted from %s", (unsigned long long)c->id, fh_proto_name(proto), c->ip);
+    fh_log(hub, "conn %llu %s%s: accepted from %s", (unsigned long long)c->id, fh_proto_name(proto),
+           tls ? " (TLS)" : "", c->ip);
     if (proto == FH_PROTO_ADC)
         adc_sid_format(fh_next_sid(hub), c->sid);
     else
@@ -472,14 +531,28 @@ static void fh_nmdc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
                               int len, void *arg)
 {
     (void)l, (void)len;
-    fh_accept(arg, fd, sa, FH_PROTO_NMDC);
+    fh_accept(arg, fd, sa, FH_PROTO_NMDC, false);
 }
 
 static void fh_adc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                              int len, void *arg)
 {
     (void)l, (void)len;
-    fh_accept(arg, fd, sa, FH_PROTO_ADC);
+    fh_accept(arg, fd, sa, FH_PROTO_ADC, false);
+}
+
+static void fh_nmdcs_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                               int len, void *arg)
+{
+    (void)l, (void)len;
+    fh_accept(arg, fd, sa, FH_PROTO_NMDC, true);
+}
+
+static void fh_adcs_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                              int len, void *arg)
+{
+    (void)l, (void)len;
+    fh_accept(arg, fd, sa, FH_PROTO_ADC, true);
 }
 
 /* ---- hub-wide actions --------------------------------------------------- */
@@ -541,10 +614,10 @@ void fh_hub_shutdown(struct fh_hub *hub, const char *why)
         return;
     hub->stopping = true;
     fh_log(hub, "shutdown (%s): %u users, notifying everyone", why, hub->nusers);
-    if (hub->nmdc_l)
-        evconnlistener_disable(hub->nmdc_l);
-    if (hub->adc_l)
-        evconnlistener_disable(hub->adc_l);
+    struct evconnlistener *ls[] = {hub->nmdc_l, hub->adc_l, hub->nmdcs_l, hub->adcs_l};
+    for (size_t i = 0; i < 4; i++)
+        if (ls[i])
+            evconnlistener_disable(ls[i]);
     for (struct fh_conn *c = hub->conns; c; c = c->next) {
         if (c->state != FH_CONN_OPEN)
             continue;
@@ -611,8 +684,8 @@ static void fh_dump(struct fh_hub *hub)
     static const char *const states[] = {"open", "closing", "dead"};
     static const char *const logins[] = {"start", "identify", "verify", "hello", "normal"};
     for (struct fh_conn *c = hub->conns; c; c = c->next)
-        fh_log(hub, "  conn %llu %s %s state=%s login=%s nick=%s sid=%s op=%d out=%zu",
-               (unsigned long long)c->id, fh_proto_name(c->proto), c->ip, states[c->state],
+        fh_log(hub, "  conn %llu %s%s %s state=%s login=%s nick=%s sid=%s op=%d out=%zu",
+               (unsigned long long)c->id, fh_proto_name(c->proto), c->tls ? "s" : "", c->ip, states[c->state],
                logins[c->login], c->nick ? c->nick : "-", c->proto == FH_PROTO_ADC ? c->sid : "-",
                c->op, evbuffer_get_length(bufferevent_get_output(c->bev)));
     if (hub->control)
@@ -686,6 +759,29 @@ static struct evconnlistener *fh_listen(struct fh_hub *hub, const char *spec, ev
     return l;
 }
 
+/* The certificate (given, kept in --data-dir, or generated for this run)
+ * and the server context every TLS connection is made from. */
+static int fh_tls_setup(struct fh_hub *hub, char *err)
+{
+    const struct fh_hub_opts *o = &hub->opts;
+    char why[DCTLS_ERR_LEN] = "";
+    bool generated = !o->cert_path;
+    if (o->cert_path)
+        hub->cert = dctls_cert_load(o->cert_path, o->key_path ? o->key_path : o->cert_path, why);
+    else if (o->data_dir)
+        hub->cert = dctls_cert_load_or_create(o->data_dir, "fakehub", &generated, why);
+    else
+        hub->cert = dctls_cert_generate("fakehub", why);
+    if (!hub->cert || !(hub->tls_ctx = dctls_server_ctx_new(hub->cert, why))) {
+        snprintf(err, FH_ERR_LEN, "TLS: %.240s", why);
+        return -1;
+    }
+    const char *path = dctls_cert_path(hub->cert);
+    fh_log(hub, "TLS certificate %s %s, keyprint %s", generated ? "generated," : "loaded from",
+           path ? path : "in memory only (--data-dir keeps one)", dctls_cert_keyprint(hub->cert));
+    return 0;
+}
+
 struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
 {
     struct fh_hub *hub = calloc(1, sizeof *hub);
@@ -703,8 +799,8 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
     setvbuf(hub->log, NULL, _IOLBF, 0);
     if (fh_config_build(&hub->cfg, opts->config_path, opts->overrides, opts->noverrides, err) < 0)
         goto fail;
-    if (!opts->nmdc_addr && !opts->adc_addr) {
-        snprintf(err, FH_ERR_LEN, "nothing to listen on: give --nmdc and/or --adc");
+    if (!opts->nmdc_addr && !opts->adc_addr && !opts->nmdcs_addr && !opts->adcs_addr) {
+        snprintf(err, FH_ERR_LEN, "nothing to listen on: give --nmdc, --adc, --nmdcs and/or --adcs");
         goto fail;
     }
     if (!(hub->line = malloc(hub->cfg.max_line + 1)) || !(hub->base = event_base_new())) {
@@ -716,6 +812,14 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         goto fail;
     if (opts->adc_addr && !(hub->adc_l = fh_listen(hub, opts->adc_addr, fh_adc_accept_cb,
                                                    hub->adc_bound, sizeof hub->adc_bound, err)))
+        goto fail;
+    if ((opts->nmdcs_addr || opts->adcs_addr) && fh_tls_setup(hub, err) < 0)
+        goto fail;
+    if (opts->nmdcs_addr && !(hub->nmdcs_l = fh_listen(hub, opts->nmdcs_addr, fh_nmdcs_accept_cb,
+                                                       hub->nmdcs_bound, sizeof hub->nmdcs_bound, err)))
+        goto fail;
+    if (opts->adcs_addr && !(hub->adcs_l = fh_listen(hub, opts->adcs_addr, fh_adcs_accept_cb,
+                                                     hub->adcs_bound, sizeof hub->adcs_bound, err)))
         goto fail;
     for (size_t i = 0; i < 4; i++)
         if (!(hub->sig_ev[i] = evsignal_new(hub->base, fh_signals[i], fh_signal_cb, hub)) ||
@@ -733,8 +837,9 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         goto fail;
     if (opts->control_path && !(hub->control = fh_control_new(hub, opts->control_path, err)))
         goto fail;
-    fh_log(hub, "listening:%s%s%s%s; %zu registered users", hub->nmdc_l ? " nmdc " : "", hub->nmdc_bound,
-           hub->adc_l ? " adc " : "", hub->adc_bound, hub->cfg.nusers);
+    fh_log(hub, "listening:%s%s%s%s%s%s%s%s; %zu registered users", hub->nmdc_l ? " nmdc " : "",
+           hub->nmdc_bound, hub->adc_l ? " adc " : "", hub->adc_bound, hub->nmdcs_l ? " nmdcs " : "",
+           hub->nmdcs_bound, hub->adcs_l ? " adcs " : "", hub->adcs_bound, hub->cfg.nusers);
     return hub;
 fail:
     fh_hub_free(hub);
@@ -748,6 +853,12 @@ json_t *fh_hub_ready_json(struct fh_hub *hub)
         json_object_set_new(o, "nmdc", json_string(hub->nmdc_bound));
     if (o && hub->adc_l)
         json_object_set_new(o, "adc", json_string(hub->adc_bound));
+    if (o && hub->nmdcs_l)
+        json_object_set_new(o, "nmdcs", json_string(hub->nmdcs_bound));
+    if (o && hub->adcs_l)
+        json_object_set_new(o, "adcs", json_string(hub->adcs_bound));
+    if (o && hub->cert)
+        json_object_set_new(o, "keyprint", json_string(dctls_cert_keyprint(hub->cert)));
     if (o && hub->control)
         json_object_set_new(o, "control", json_string(hub->opts.control_path));
     return o;
@@ -776,6 +887,12 @@ void fh_hub_free(struct fh_hub *hub)
         evconnlistener_free(hub->nmdc_l);
     if (hub->adc_l)
         evconnlistener_free(hub->adc_l);
+    if (hub->nmdcs_l)
+        evconnlistener_free(hub->nmdcs_l);
+    if (hub->adcs_l)
+        evconnlistener_free(hub->adcs_l);
+    SSL_CTX_free(hub->tls_ctx);   /* after the connections: their SSLs hold references */
+    dctls_cert_free(hub->cert);
     for (size_t i = 0; i < 4; i++)
         if (hub->sig_ev[i])
             event_free(hub->sig_ev[i]);

@@ -30,6 +30,11 @@ struct event_base;
 struct fh_hub_opts {
     const char *nmdc_addr;        /* "HOST:PORT" or NULL */
     const char *adc_addr;         /* "HOST:PORT" or NULL */
+    const char *nmdcs_addr;       /* TLS listeners, "HOST:PORT" or NULL */
+    const char *adcs_addr;
+    const char *cert_path;        /* PEM certificate for TLS, or NULL: generated */
+    const char *key_path;         /* PEM key; NULL: the key is in cert_path */
+    const char *data_dir;         /* where a generated cert is kept; NULL: memory only */
     const char *config_path;      /* NULL: defaults + overrides only */
     const struct fh_kv *overrides;
     size_t noverrides;
@@ -40,7 +45,8 @@ struct fh_hub_opts {
 
 /* Returns a listening hub, or NULL with a message in err (FH_ERR_LEN). */
 struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err);
-/* The ready line's object: {"event":"ready","pid",...,"nmdc","adc","control"}.
+/* The ready line's object: {"event":"ready","pid",...,"nmdc","adc","nmdcs",
+ * "adcs","keyprint","control"}.
  * Owned by the caller (json_decref). */
 json_t *fh_hub_ready_json(struct fh_hub *hub);
 /* Runs the loop until a shutdown has been flushed (or its bound expired).

@@ -16,6 +16,7 @@
 #include "fakehub/rules.h"
 #include "proto/adc.h"
 #include "proto/tiger.h"
+#include "tls/dctls.h"
 
 struct fh_control;
 struct fh_trace;
@@ -57,7 +58,11 @@ struct fh_conn {
     enum fh_login login;
     bool op, registered;
     bool announced;                     /* login hooks called: logout hooks owed */
-    struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE */
+    bool tls, tls_up;                   /* on a TLS port; handshake done */
+    bool got_input;                     /* any byte read yet (TLS-on-plain check) */
+    char keyprint[DCTLS_KEYPRINT_SIZE]; /* the client's certificate, "" if none */
+    struct timeval accepted;            /* the login timeout counts from here */
+    struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
     struct event *timer;                /* owned: login, idle, close deadline */
     char ip[64];
     char *nick;                         /* owned; set once the nick is accepted */
@@ -93,8 +98,10 @@ struct fh_counters {
 struct fh_hub {
     struct fh_hub_opts opts;             /* borrowed strings */
     struct event_base *base;             /* owned */
-    struct evconnlistener *nmdc_l, *adc_l;   /* owned */
-    char nmdc_bound[80], adc_bound[80];
+    struct evconnlistener *nmdc_l, *adc_l, *nmdcs_l, *adcs_l;   /* owned */
+    char nmdc_bound[80], adc_bound[80], nmdcs_bound[80], adcs_bound[80];
+    struct dctls_cert *cert;             /* owned; only with a TLS listener */
+    SSL_CTX *tls_ctx;                    /* owned; only with a TLS listener */
     struct fh_config cfg;                /* owned */
     struct fh_conn *conns;               /* owned list, newest first */
     unsigned nusers;                     /* logged-in users */

@@ -12,12 +12,19 @@
 
 static void fh_usage(FILE *out)
 {
-    fputs("usage: fakehub [--nmdc HOST:PORT] [--adc HOST:PORT] [options]\n"
+    fputs("usage: fakehub [--nmdc HOST:PORT] [--adc HOST:PORT] [--nmdcs HOST:PORT]\n"
+          "               [--adcs HOST:PORT] [options]\n"
           "A fixture hub for Direct Connect tests (NMDC and ADC). Port 0 = any free port;\n"
           "once listening it prints one JSON ready line on stdout.\n\n"
           "process options:\n"
           "  --nmdc HOST:PORT             listen for NMDC clients\n"
           "  --adc HOST:PORT              listen for ADC clients\n"
+          "  --nmdcs HOST:PORT            listen for NMDC over TLS (nmdcs://)\n"
+          "  --adcs HOST:PORT             listen for ADC over TLS (adcs://)\n"
+          "  --cert FILE                  PEM certificate for TLS (default: self-signed EC P-256)\n"
+          "  --key FILE                   PEM private key (default: in the --cert file)\n"
+          "  --data-dir DIR               keep the generated certificate in DIR/cert.pem, key.pem\n"
+          "                               and reuse it on restart (default: in memory, new each run)\n"
           "  --config FILE                `key = value` settings (same keys as below), reread on SIGHUP\n"
           "  --control PATH               Unix socket for JSON-lines control (docs/fakehub.md)\n"
           "  --trace FILE                 every protocol line in/out as JSON lines\n"
@@ -69,6 +76,11 @@ int main(int argc, char **argv)
             goto out;
         }
         const char **slot = !strcmp(key, "nmdc") ? &opts.nmdc_addr : !strcmp(key, "adc") ? &opts.adc_addr
+                          : !strcmp(key, "nmdcs") ? &opts.nmdcs_addr
+                          : !strcmp(key, "adcs") ? &opts.adcs_addr
+                          : !strcmp(key, "cert") ? &opts.cert_path
+                          : !strcmp(key, "key") ? &opts.key_path
+                          : !strcmp(key, "data-dir") ? &opts.data_dir
                           : !strcmp(key, "config") ? &opts.config_path
                           : !strcmp(key, "control") ? &opts.control_path
                           : !strcmp(key, "trace") ? &opts.trace_path
@@ -100,6 +112,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "fakehub: bad option '%s'\n", arg);
             goto out;
         }
+    }
+    if (opts.key_path && !opts.cert_path) {
+        fputs("fakehub: --key needs --cert (without both, a certificate is generated)\n", stderr);
+        goto out;
     }
     opts.overrides = ov;
     opts.noverrides = nov;

@@ -57,14 +57,19 @@ static void fh_trace_put(struct fh_trace *t, json_t *o)
     json_decref(o);
 }
 
-/* {"event":name,"conn":id,"nick":...,"proto":...} for a user event. */
+/* {"event":name,"conn":id,"nick":...,"proto":...[,"tls":true]} for a user
+ * event. Lines are recorded in clear text either way; "tls" says how they
+ * travelled (absent on plain connections, so plain traces are unchanged). */
 static json_t *fh_trace_user_event(const char *name, const struct fh_conn *c)
 {
     const char *nick = fh_conn_nick(c);
     bool l1;
-    return json_pack("{s:s, s:I, s:o, s:s}", "event", name, "conn", (json_int_t)fh_conn_id(c),
-                     "nick", nick ? fh_json_bytes(nick, strlen(nick), &l1) : json_null(),
-                     "proto", fh_proto_name(fh_conn_proto(c)));
+    json_t *o = json_pack("{s:s, s:I, s:o, s:s}", "event", name, "conn", (json_int_t)fh_conn_id(c),
+                          "nick", nick ? fh_json_bytes(nick, strlen(nick), &l1) : json_null(),
+                          "proto", fh_proto_name(fh_conn_proto(c)));
+    if (o && fh_conn_tls(c))
+        json_object_set_new(o, "tls", json_true());
+    return o;
 }
 
 static void fh_trace_line(const struct fh_conn *c, enum fh_dir dir, const char *line, size_t len,
