@@ -5,6 +5,8 @@ The clients speak the wire protocol directly over sockets (no dcclient), so
 the tests see exactly what the hub sends: NMDC lock->key as in notes §2.2,
 ADC PID/CID through Tiger from librhash (ctypes), base32 from the stdlib.
 Every read has a deadline; nothing here sleeps to wait for the hub.
+With tls=True a client speaks through Python's ssl module (no certificate
+checks: DC certificates are self-signed and checked by keyprint).
 """
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import base64
 import ctypes
 import json
 import os
+import hashlib
 import pathlib
 import socket
+import ssl
 import time
 
 import pytest
@@ -68,6 +72,20 @@ def lock_to_key(lock: bytes) -> bytes:
     return out
 
 
+def keyprint(der: bytes) -> str:
+    """KEYP of a DER certificate (notes §1.7)."""
+    return "SHA256/" + b32(hashlib.sha256(der).digest())
+
+
+def tls_context(cert=None, key=None) -> ssl.SSLContext:
+    """A client context that accepts any certificate; cert/key: ours to present."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 def adc_esc(s: str) -> str:
     return s.replace("\\", "\\\\").replace(" ", "\\s").replace("\n", "\\n")
 
@@ -84,9 +102,15 @@ class Conn:
 
     delim = b"\n"
 
-    def __init__(self, addr: str):
+    def __init__(self, addr: str, tls: ssl.SSLContext | bool = False):
         host, port = addr.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+        if tls:
+            try:
+                self.sock = (tls_context() if tls is True else tls).wrap_socket(self.sock)
+            except BaseException:
+                self.sock.close()
+                raise
         self.buf = b""
         self.seen: list[bytes] = []
         self.eof = False
@@ -111,7 +135,7 @@ class Conn:
             data = self.sock.recv(65536)
         except socket.timeout:
             return False
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
             data = b""
         if not data:
             self.eof = True
@@ -173,8 +197,8 @@ class Conn:
 class Nmdc(Conn):
     delim = b"|"
 
-    def __init__(self, addr: str):
-        super().__init__(addr)
+    def __init__(self, addr: str, tls: ssl.SSLContext | bool = False):
+        super().__init__(addr, tls)
         self.nick = None
 
     def handshake(self, nick: str, supports: str = "NoHello NoGetINFO UserIP2"):
@@ -212,8 +236,8 @@ class Nmdc(Conn):
 class Adc(Conn):
     delim = b"\n"
 
-    def __init__(self, addr: str):
-        super().__init__(addr)
+    def __init__(self, addr: str, tls: ssl.SSLContext | bool = False):
+        super().__init__(addr, tls)
         self.sid = None
         self.nick = None
         self.pid, self.cid = new_identity()
@@ -248,17 +272,22 @@ class Hub:
         self.proc, self.ready, self.tmp, self.trace_path = proc, ready, tmp, trace
         self.nmdc = ready.get("nmdc")
         self.adc = ready.get("adc")
+        self.nmdcs = ready.get("nmdcs")
+        self.adcs = ready.get("adcs")
+        self.keyprint = ready.get("keyprint")
         self.control_path = ready.get("control")
         self.conns: list[Conn] = []
         self.expect_rc = 0    # teardown checks the exit status of SIGTERM (ASan leaks fail it)
 
-    def nmdc_conn(self) -> Nmdc:
-        c = Nmdc(self.nmdc)
+    def nmdc_conn(self, tls=False) -> Nmdc:
+        """tls: True or an ssl.SSLContext, to the nmdcs port."""
+        c = Nmdc(self.nmdcs if tls else self.nmdc, tls)
         self.conns.append(c)
         return c
 
-    def adc_conn(self) -> Adc:
-        c = Adc(self.adc)
+    def adc_conn(self, tls=False) -> Adc:
+        """tls: True or an ssl.SSLContext, to the adcs port."""
+        c = Adc(self.adcs if tls else self.adc, tls)
         self.conns.append(c)
         return c
 
@@ -286,15 +315,16 @@ class Hub:
 
 @pytest.fixture
 def hub(tmp_path, bin_path):
-    """hub(*args, nmdc=True, adc=True, control=False) -> Hub, stopped at teardown."""
+    """hub(*args, nmdc=True, adc=True, tls=False, control=False) -> Hub, stopped
+    at teardown. tls=True adds --nmdcs/--adcs listeners for the enabled protocols."""
     started: list[Hub] = []
 
-    def start(*args, nmdc=True, adc=True, control=False, trace=True, exe=None):
+    def start(*args, nmdc=True, adc=True, tls=False, control=False, trace=True, exe=None):
         argv = [exe or bin_path("fakehub")]
         if nmdc:
-            argv += ["--nmdc", "127.0.0.1:0"]
+            argv += ["--nmdc", "127.0.0.1:0"] + (["--nmdcs", "127.0.0.1:0"] if tls else [])
         if adc:
-            argv += ["--adc", "127.0.0.1:0"]
+            argv += ["--adc", "127.0.0.1:0"] + (["--adcs", "127.0.0.1:0"] if tls else [])
         n = len(started)
         tr = tmp_path / f"trace{n}.jsonl" if trace else None
         if tr:

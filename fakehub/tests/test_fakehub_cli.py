@@ -20,7 +20,8 @@ def test_help_lists_every_option(bin_path):
     assert r.returncode == 0
     for opt in ("--nmdc", "--adc", "--config", "--control", "--trace", "--log", "--name", "--topic",
                 "--motd", "--max-users", "--max-line", "--login-timeout", "--idle-timeout",
-                "--max-output", "--rate-limit", "--user", "SIGHUP", "SIGUSR1"):
+                "--max-output", "--rate-limit", "--user", "SIGHUP", "SIGUSR1",
+                "--nmdcs", "--adcs", "--cert", "--key", "--data-dir", "--tls-timeout"):
         assert opt in r.stdout, opt
 
 
