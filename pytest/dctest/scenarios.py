@@ -91,7 +91,9 @@ class ScenarioItem(pytest.Item):
                                  f"{len(cases)} results:\n{out}")
         skipped, failed = cases[0].find("skipped"), cases[0].find("failure")
         if skipped is not None:
-            pytest.skip(skipped.get("message") or "skipped by dcharness")
+            # reported at the scenario file, not at this line
+            raise pytest.skip.Exception(skipped.get("message") or "skipped by dcharness",
+                                        _use_item_location=True)
         if failed is not None or proc.returncode != 0:
             raise ScenarioFailed(out)
 
@@ -101,4 +103,4 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, f"{self.path.name} [{self.proto}]"
+        return self.path, 0, f"{self.path.name} [{self.proto}]"

@@ -48,7 +48,7 @@ def inner(pytester, monkeypatch, tmp_path):
 
     class Inner:
         record = rec
-        args = ["-p", "dctest.plugin", "--dc-bin-dir", str(BUILD_DIR / "bin"), "-p", "no:cacheprovider"]
+        args = ["-p", "dctest.plugin", f"--dc-bin-dir={BUILD_DIR / 'bin'}", "-p", "no:cacheprovider"]
 
         @staticmethod
         def entries():
