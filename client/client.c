@@ -42,12 +42,12 @@ static void dcc_close(struct dcc_client *c, const char *reason, bool requested);
 
 /* ---- entry/exit of anything that may reach a callback ------------------ */
 
-static void dcc_enter(struct dcc_client *c)
+void dcc_enter(struct dcc_client *c)
 {
     c->busy++;
 }
 
-static void dcc_leave(struct dcc_client *c)
+void dcc_leave(struct dcc_client *c)
 {
     if (--c->busy == 0 && c->doomed)
         dcc_destroy(c);
@@ -78,6 +78,7 @@ static void dcc_uentry_free(struct dcc_uentry *e)
     free(u->tag);
     free(u->sid);
     free(u->cid);
+    free(u->ip);
     free(e->key);
     free(e);
 }
@@ -154,7 +155,8 @@ struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key)
     u->tag = strdup("");
     u->sid = strdup(c->ops == &dcc_adc_ops ? key : "");
     u->cid = strdup("");
-    if (!e->key || !u->nick || !u->description || !u->email || !u->tag || !u->sid || !u->cid) {
+    u->ip = strdup("");
+    if (!e->key || !u->nick || !u->description || !u->email || !u->tag || !u->sid || !u->cid || !u->ip) {
         dcc_uentry_free(e);
         return NULL;
     }
@@ -233,6 +235,18 @@ bool dcc_emit(struct dcc_client *c, const struct dcc_event *ev)
         c->busy--;
     }
     return !c->doomed && c->gen == gen;
+}
+
+bool dcc_emit_any(struct dcc_client *c, const struct dcc_event *ev)
+{
+    if (c->doomed)
+        return false;
+    if (c->cbs.event_cb) {
+        c->busy++;
+        c->cbs.event_cb(c, ev, c->ctx);
+        c->busy--;
+    }
+    return !c->doomed;
 }
 
 void dcc_log(struct dcc_client *c, const char *fmt, ...)
@@ -351,6 +365,7 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->state = DCC_STATE_LOGIN;
+        dcc_xfer_hub_up(c);   /* before our INF: it announces the port */
         c->ops->connected(c);
     } else if (c->state == DCC_STATE_CLOSING) {
         dcc_close(c, "disconnected on request", true);
@@ -578,7 +593,8 @@ struct dcc_client *dcc_client_new(struct event_base *base, const struct dcc_call
     c->timer = evtimer_new(base, dcc_timer_cb, c);
     c->url_text = strdup("");
     c->nick = strdup("");
-    if (!c->settings || !c->timer || !c->url_text || !c->nick) {
+    c->xfer = dcc_xfer_new(c);
+    if (!c->settings || !c->timer || !c->url_text || !c->nick || !c->xfer) {
         dcc_destroy(c);
         return NULL;
     }
@@ -587,6 +603,8 @@ struct dcc_client *dcc_client_new(struct event_base *base, const struct dcc_call
 
 static void dcc_destroy(struct dcc_client *c)
 {
+    dcc_xfer_free(c->xfer);
+    dcc_share_free(c->share);
     if (c->bev)
         bufferevent_free(c->bev);
     if (c->timer)
@@ -614,6 +632,43 @@ void dcc_client_free(struct dcc_client *c)
         return;
     }
     dcc_destroy(c);
+}
+
+/* ---- sharing ---------------------------------------------------------------- */
+
+void dcc_advertised(const struct dcc_client *c, uint64_t *bytes, uint64_t *files)
+{
+    *bytes = (uint64_t)dcc_sget_i64(c->settings, DCC_S_SHARE_SIZE);
+    *files = 0;
+    if (c->share) {
+        uint64_t b;
+        dcc_share_totals(c->share, files, &b);
+        *bytes += b;
+    }
+}
+
+void dcc_share_changed(struct dcc_client *c)
+{
+    if (c->state == DCC_STATE_ONLINE)
+        c->ops->send_info(c);
+}
+
+int dcc_client_share(struct dcc_client *c, const char *dir, char *err)
+{
+    if (!dir || !*dir)
+        return dcc_err(err, "no directory given");
+    if (!c->share && !(c->share = dcc_share_new(c)))
+        return dcc_err(err, "out of memory");
+    return dcc_share_add_root(c->share, dir, err);
+}
+
+void dcc_client_share_info(const struct dcc_client *c, struct dcc_share_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (c->share)
+        dcc_share_totals(c->share, &out->files_hashed, &out->bytes_hashed);
+    out->files = out->files_hashed;
+    out->bytes = out->bytes_hashed;
 }
 
 /* Settings that other users see: re-announce them while online. */

@@ -29,6 +29,9 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "proto/base32.h"
+#include "proto/filelist.h"
+
 /* One controller connection. Owned by the ctl's list. */
 struct dcc_chan {
     struct dcc_ctl *ctl;          /* borrowed back-pointer */
@@ -54,9 +57,20 @@ struct dcc_ctl {
     struct evconnlistener *listener;
     char *socket_path;
     struct ctl_pending connect, disconnect;
+    struct ctl_xpending *xpending;
     bool quitting, quit_called;
     void (*quit_cb)(void *ctx);
     void *quit_ctx;               /* borrowed */
+};
+
+/* A list/download request answered when its transfer ends. chan is
+ * borrowed (cleared if the channel goes first); id and path are owned. */
+struct ctl_xpending {
+    long xid;
+    struct dcc_chan *chan;
+    json_t *id;
+    char *path;                   /* list: the part of the tree to return */
+    struct ctl_xpending *next;
 };
 
 /* One request being handled. */
@@ -187,6 +201,64 @@ static void ctl_resolve(struct ctl_pending *p, json_t *result, const char *error
     p->chan = NULL;
 }
 
+static json_t *ctl_tree_json(const struct dc_fl_node *n)
+{
+    if (!n->is_dir) {
+        char tth[DC_TTH_BASE32_LEN + 1];
+        dc_base32_encode(n->tth, DC_TTH_LEN, tth, sizeof tth);
+        return json_pack("{s:o,s:s,s:I,s:s}", "name", ctl_str(n->name), "type", "file", "size",
+                         (json_int_t)n->size, "tth", tth);
+    }
+    json_t *kids = json_array();
+    for (const struct dc_fl_node *k = n->first_child; k; k = k->next_sibling)
+        json_array_append_new(kids, ctl_tree_json(k));
+    json_t *j = json_pack("{s:o,s:s,s:o}", "name", ctl_str(n->name), "type", "dir", "children", kids);
+    if (j && n->incomplete)
+        json_object_set_new(j, "incomplete", json_true());
+    return j;
+}
+
+static json_t *ctl_transfer_json(const char *event, const struct dcc_transfer_info *x)
+{
+    json_t *j = json_pack("{s:s,s:I,s:o,s:b,s:o,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:b}", "event", event, "id",
+                          (json_int_t)x->id, "nick", ctl_str(x->nick), "list", x->is_list, "path", ctl_str(x->path),
+                          "tth", x->tth, "file", ctl_str(x->file), "size", (json_int_t)x->size, "done",
+                          (json_int_t)x->done, "resumed_from", (json_int_t)x->resumed_from, "received",
+                          (json_int_t)x->received, "seconds", x->seconds, "bytes_per_second", x->speed,
+                          "compressed", x->compressed);
+    return j;
+}
+
+/* A transfer ended: answer the list/download request waiting for it. */
+static void ctl_xresolve(struct dcc_ctl *t, const struct dcc_event *ev)
+{
+    const struct dcc_transfer_info *x = ev->transfer;
+    for (struct ctl_xpending **pp = &t->xpending; *pp; pp = &(*pp)->next) {
+        struct ctl_xpending *p = *pp;
+        if (p->xid != x->id)
+            continue;
+        *pp = p->next;
+        if (ev->type == DCC_EVENT_TRANSFER_FAILED) {
+            ctl_reply_err(p->chan, p->id, ev->text);
+        } else if (x->is_list) {
+            const struct dc_fl_node *n = x->list ? dc_fl_node_find((struct dc_fl_node *)x->list, p->path) : NULL;
+            if (n)
+                ctl_reply_ok(p->chan, p->id, json_pack("{s:I,s:o,s:s,s:o}", "id", (json_int_t)x->id, "nick",
+                                                       ctl_str(x->nick), "path", p->path, "tree", ctl_tree_json(n)));
+            else
+                ctl_reply_err(p->chan, p->id, "no such path in the list");
+        } else {
+            json_t *r = ctl_transfer_json("", x);
+            json_object_del(r, "event");
+            ctl_reply_ok(p->chan, p->id, r);
+        }
+        json_decref(p->id);
+        free(p->path);
+        free(p);
+        return;
+    }
+}
+
 static void ctl_finish_quit(struct dcc_ctl *t)
 {
     if (t->quit_called)
@@ -239,6 +311,27 @@ static void ctl_event_cb(struct dcc_client *c, const struct dcc_event *ev, void 
     case DCC_EVENT_PM:
         j = json_pack("{s:s,s:o,s:o,s:o}", "event", "pm", "from", ctl_str(ev->from), "to", ctl_str(ev->to),
                       "text", ctl_str(ev->text));
+        break;
+    case DCC_EVENT_SHARE_PROGRESS:
+    case DCC_EVENT_SHARE_DONE:
+        j = json_pack("{s:s,s:I,s:I,s:I,s:I}", "event",
+                      ev->type == DCC_EVENT_SHARE_DONE ? "share.done" : "share.progress", "files",
+                      (json_int_t)ev->share->files, "bytes", (json_int_t)ev->share->bytes, "files_hashed",
+                      (json_int_t)ev->share->files_hashed, "bytes_hashed", (json_int_t)ev->share->bytes_hashed);
+        break;
+    case DCC_EVENT_TRANSFER_PROGRESS:
+        j = ctl_transfer_json("transfer.progress", ev->transfer);
+        break;
+    case DCC_EVENT_TRANSFER_DONE:
+    case DCC_EVENT_TRANSFER_FAILED:
+        j = ctl_transfer_json(ev->type == DCC_EVENT_TRANSFER_DONE ? "transfer.done" : "transfer.failed",
+                              ev->transfer);
+        if (j && ev->text)
+            json_object_set_new(j, "error", ctl_str(ev->text));
+        if (j)
+            ctl_broadcast(t, j);
+        j = NULL;
+        ctl_xresolve(t, ev);   /* after the event: the reply comes last */
         break;
     }
     if (j)
@@ -433,6 +526,51 @@ static json_t *cmd_settings(struct dcc_ctl *t, struct ctl_req *r)
     return json_pack("{s:o}", "settings", arr);
 }
 
+static json_t *cmd_share(struct dcc_ctl *t, struct ctl_req *r)
+{
+    const char *path = json_string_value(json_object_get(r->args, "path"));
+    if (dcc_client_share(t->client, path, r->err) < 0)
+        return NULL;
+    return json_pack("{s:s}", "path", path);
+}
+
+/* Remember a request answered when transfer xid ends. */
+static json_t *ctl_defer(struct dcc_ctl *t, struct ctl_req *r, long xid, const char *path)
+{
+    struct ctl_xpending *p = calloc(1, sizeof *p);
+    if (!p || !(p->path = strdup(path ? path : ""))) {
+        free(p);
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return NULL;
+    }
+    p->xid = xid;
+    p->chan = r->chan;
+    p->id = json_incref(r->id);
+    p->next = t->xpending;
+    t->xpending = p;
+    r->deferred = true;
+    return NULL;
+}
+
+static json_t *cmd_list(struct dcc_ctl *t, struct ctl_req *r)
+{
+    long xid = dcc_client_list(t->client, json_string_value(json_object_get(r->args, "nick")), r->err);
+    return xid < 0 ? NULL : ctl_defer(t, r, xid, json_string_value(json_object_get(r->args, "path")));
+}
+
+static json_t *cmd_download(struct dcc_ctl *t, struct ctl_req *r)
+{
+    struct dcc_download_req q = {
+        .nick = json_string_value(json_object_get(r->args, "nick")),
+        .path = json_string_value(json_object_get(r->args, "path")),
+        .tth = json_string_value(json_object_get(r->args, "tth")),
+        .target_dir = json_string_value(json_object_get(r->args, "target_dir")),
+        .name = json_string_value(json_object_get(r->args, "name")),
+    };
+    long xid = dcc_client_download(t->client, &q, r->err);
+    return xid < 0 ? NULL : ctl_defer(t, r, xid, NULL);
+}
+
 static json_t *cmd_quit(struct dcc_ctl *t, struct ctl_req *r)
 {
     ctl_reply_ok(r->chan, r->id, NULL);
@@ -441,7 +579,7 @@ static json_t *cmd_quit(struct dcc_ctl *t, struct ctl_req *r)
     return NULL;
 }
 
-#define CTL_MAX_ARGS 3
+#define CTL_MAX_ARGS 5
 
 /* An argument: name, JSON type (-1: any), required. */
 struct ctl_arg {
@@ -464,6 +602,10 @@ static const struct ctl_cmd {
     {"get", cmd_get, {{"name", JSON_STRING, true}}},
     {"set", cmd_set, {{"name", JSON_STRING, true}, {"value", -1, true}}},
     {"settings", cmd_settings, {{0}}},
+    {"share", cmd_share, {{"path", JSON_STRING, true}}},
+    {"list", cmd_list, {{"nick", JSON_STRING, true}, {"path", JSON_STRING, false}}},
+    {"download", cmd_download, {{"nick", JSON_STRING, true}, {"path", JSON_STRING, false}, {"tth", JSON_STRING, false},
+                                {"target_dir", JSON_STRING, true}, {"name", JSON_STRING, false}}},
     {"quit", cmd_quit, {{0}}},
 };
 
@@ -559,6 +701,9 @@ static void ctl_chan_free(struct dcc_chan *ch)
         t->connect.chan = NULL;
     if (t->disconnect.chan == ch)
         t->disconnect.chan = NULL;
+    for (struct ctl_xpending *p = t->xpending; p; p = p->next)
+        if (p->chan == ch)
+            p->chan = NULL;
     if (ch->bev)
         bufferevent_free(ch->bev);
     free(ch);
@@ -770,6 +915,13 @@ void dcc_ctl_free(struct dcc_ctl *t)
     t->client = NULL;
     json_decref(t->connect.id);
     json_decref(t->disconnect.id);
+    while (t->xpending) {
+        struct ctl_xpending *p = t->xpending;
+        t->xpending = p->next;
+        json_decref(p->id);
+        free(p->path);
+        free(p);
+    }
     while (t->chans) {
         ctl_flush(t->chans);
         ctl_chan_free(t->chans);

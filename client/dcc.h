@@ -10,13 +10,17 @@
  * What it does: hub URLs (dchub://, nmdc://, adc://), login with or without a
  * password, user list (join, update, leave), main chat, private messages,
  * clean disconnect, optional reconnect with bounded exponential backoff, and
- * typed settings looked up by name. What it does not do (yet): TLS (adcs://,
- * nmdcs:// are refused with a clear error), client-client connections,
- * searches, transfers.
+ * typed settings looked up by name; sharing directories (background TTH
+ * hashing, hash cache, files.xml.bz2), client-client connections (NMDC and
+ * ADC, active and passive) serving uploads, and downloads of file lists and
+ * files (TTHL per-block verification, ZLIB, resume from a .part file). What
+ * it does not do (yet): TLS (adcs://, nmdcs:// are refused with a clear
+ * error), searches, segmented (multi-source) downloads.
  *
  * Entry points: dcc_client_new / dcc_client_free, dcc_client_connect,
  * dcc_client_disconnect, dcc_client_say, dcc_client_pm, dcc_client_set /
- * dcc_client_get, dcc_url_parse. Everything the hub does arrives through one
+ * dcc_client_get, dcc_url_parse, dcc_client_share, dcc_client_list,
+ * dcc_client_download. Everything the hub does arrives through one
  * event callback (struct dcc_callbacks).
  *
  * Conventions: int functions return 0 or -1 and, on -1, write a message to the
@@ -35,6 +39,7 @@
 
 struct event_base;
 struct dcc_client;
+struct dc_fl_node;
 
 /* ---- hub URLs ---------------------------------------------------------- */
 
@@ -120,7 +125,9 @@ struct dcc_user {
     char *tag;            /* NMDC tag "<... V:..>", ADC VE */
     char *sid;            /* ADC SID, "" on NMDC */
     char *cid;            /* ADC CID, "" on NMDC */
+    char *ip;             /* ADC I4, "" when unknown */
     uint64_t share;
+    bool active;          /* accepts client connections (NMDC M:A, ADC SU TCP4) */
     bool op;
     bool self;            /* this client's own entry */
 };
@@ -135,6 +142,33 @@ enum dcc_event_type {
     DCC_EVENT_USER_LEAVE,     /* user (still complete; gone afterwards) */
     DCC_EVENT_CHAT,           /* from, text (own lines come back as the hub echoes them) */
     DCC_EVENT_PM,             /* from, to, text (never our own PMs echoed by an ADC hub) */
+    DCC_EVENT_SHARE_PROGRESS, /* share (at most every 100 ms while hashing) */
+    DCC_EVENT_SHARE_DONE,     /* share: everything hashed, lists and INF updated */
+    DCC_EVENT_TRANSFER_PROGRESS, /* transfer (at most every 250 ms while receiving) */
+    DCC_EVENT_TRANSFER_DONE,  /* transfer; a file is verified and under its final name */
+    DCC_EVENT_TRANSFER_FAILED, /* transfer, text = reason */
+};
+
+/* Share totals: every scanned file, and those hashed so far. */
+struct dcc_share_info {
+    uint64_t files, bytes, files_hashed, bytes_hashed;
+};
+
+/* One download as events report it; strings borrowed for the callback. */
+struct dcc_transfer_info {
+    long id;
+    const char *nick;
+    bool is_list;
+    const char *path;          /* virtual path in the peer's share ("" for a list) */
+    const char *tth;           /* base32 root ("" for a list) */
+    const char *file;          /* final local path ("" for a list) */
+    uint64_t size;             /* file size (list: bytes received) */
+    uint64_t done;             /* bytes we have, verified or being verified */
+    uint64_t resumed_from;     /* verified bytes kept from the .part file */
+    uint64_t received;         /* bytes of file data received in this transfer */
+    double seconds, speed;     /* data phase duration and received bytes/s */
+    bool compressed;           /* the uploader sent ZL1 */
+    const struct dc_fl_node *list;   /* DONE of a list: the parsed tree */
 };
 
 /* One event; every pointer is borrowed for the duration of the callback. */
@@ -142,6 +176,8 @@ struct dcc_event {
     enum dcc_event_type type;
     const struct dcc_user *user;
     const char *from, *to, *text;
+    const struct dcc_share_info *share;
+    const struct dcc_transfer_info *transfer;
     int code;
     double delay;
     bool logged_in;
@@ -207,5 +243,36 @@ const struct dcc_user *dcc_client_find_user(const struct dcc_client *c, const ch
  * change the client. */
 void dcc_client_foreach_user(const struct dcc_client *c,
                              void (*each_cb)(const struct dcc_user *u, void *ctx), void *ctx);
+
+/* ---- sharing and transfers ------------------------------------------------ */
+
+/* Share a directory (its name becomes a top-level directory of our list).
+ * Scans now; hashes in the background (SHARE_PROGRESS, then SHARE_DONE, after
+ * which the list and the advertised share size/count are updated). Files
+ * whose size, mtime and inode match <data_dir>/hashes.txt are not rehashed. */
+int dcc_client_share(struct dcc_client *c, const char *dir, char *err);
+void dcc_client_share_info(const struct dcc_client *c, struct dcc_share_info *out);
+
+/* Fetch nick's file list (files.xml.bz2). Returns the transfer id (> 0); the
+ * outcome is TRANSFER_DONE (transfer->list is the parsed tree, also kept as
+ * dcc_client_peer_list) or TRANSFER_FAILED. Requires being online. */
+long dcc_client_list(struct dcc_client *c, const char *nick, char *err);
+/* The last list fetched from nick (borrowed until the next fetch), or NULL. */
+const struct dc_fl_node *dcc_client_peer_list(const struct dcc_client *c, const char *nick);
+
+/* What to download: by path ("/share/dir/file", as in nick's list) or by
+ * tth (base32); the size and TTH come from nick's list, which is fetched
+ * first when we have none. name defaults to the list's file name. */
+struct dcc_download_req {
+    const char *nick;
+    const char *path;          /* or NULL */
+    const char *tth;           /* or NULL */
+    const char *target_dir;
+    const char *name;          /* or NULL */
+};
+/* Queue a download; returns its id (> 0). Data goes to target_dir/name.part
+ * (resumed from its verified prefix if present) and is renamed to name only
+ * once every TTHL block and the root are verified. */
+long dcc_client_download(struct dcc_client *c, const struct dcc_download_req *r, char *err);
 
 #endif

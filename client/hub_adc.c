@@ -4,6 +4,8 @@
  * private messages, ISTA/IMSG hub status, and refusals (fatal ISTA, IQUI of
  * our own SID).
  *
+ * DCTM/DRCM addressed to us go to cc.c.
+ *
  * Parsing and escaping are proto/adc's. Dispatch is a table of {command,
  * type letters, handler}. Our own BINF coming back completes the login. Our
  * PMs go out as EMSG ... PM<own sid>; the hub echoes them to us, and the echo
@@ -46,9 +48,12 @@ static void adc_connected(struct dcc_client *c)
 static int adc_send_inf(struct dcc_client *c, bool full)
 {
     struct adc_msg m;
-    char slots[16], share[24];
+    char slots[16], share[24], files[24];
+    uint64_t ss, sf;
+    dcc_advertised(c, &ss, &sf);
     snprintf(slots, sizeof slots, "%d", dcc_sget_int(c->settings, DCC_S_SLOTS));
-    snprintf(share, sizeof share, "%lld", (long long)dcc_sget_i64(c->settings, DCC_S_SHARE_SIZE));
+    snprintf(share, sizeof share, "%llu", (unsigned long long)ss);
+    snprintf(files, sizeof files, "%llu", (unsigned long long)sf);
     adc_msg_init(&m, 'B', "INF");
     int rc = adc_msg_set_sids(&m, c->sid, NULL);
     if (full)
@@ -56,9 +61,14 @@ static int adc_send_inf(struct dcc_client *c, bool full)
               adc_msg_add_named(&m, "NI", c->nick);
     rc |= adc_msg_add_named(&m, "DE", dcc_setting_s(c, DCC_S_DESCRIPTION)) |
           adc_msg_add_named(&m, "EM", dcc_setting_s(c, DCC_S_EMAIL)) |
-          adc_msg_add_named(&m, "SL", slots) | adc_msg_add_named(&m, "SS", share);
+          adc_msg_add_named(&m, "SL", slots) | adc_msg_add_named(&m, "SS", share) |
+          adc_msg_add_named(&m, "SF", files);
+    /* Active: the hub fills in I4; peers connect to it at our CTM port. */
     if (full)
-        rc |= adc_msg_add_named(&m, "SF", "0") | adc_msg_add_named(&m, "HN", "1") |
+        rc |= adc_msg_add_named(&m, "I4", "0.0.0.0") |
+              adc_msg_add_named(&m, "SU", dcc_xfer_port(c) ? "TCP4" : "");
+    if (full)
+        rc |= adc_msg_add_named(&m, "HN", "1") |
               adc_msg_add_named(&m, "HR", "0") | adc_msg_add_named(&m, "HO", "0") |
               adc_msg_add_named(&m, "AP", "dcclient") | adc_msg_add_named(&m, "VE", DCC_VERSION);
     if (rc < 0) {
@@ -139,6 +149,7 @@ static const struct adc_inf_field {
     {"EM", offsetof(struct dcc_user, email)},
     {"VE", offsetof(struct dcc_user, tag)},
     {"ID", offsetof(struct dcc_user, cid)},
+    {"I4", offsetof(struct dcc_user, ip)},
 };
 
 static void adc_on_inf(struct dcc_client *c, struct adc_msg *m)
@@ -162,6 +173,8 @@ static void adc_on_inf(struct dcc_client *c, struct adc_msg *m)
             }
         if (strcmp(f->code, "SS") == 0)
             u->share = strtoull(f->value, NULL, 10);
+        else if (strcmp(f->code, "SU") == 0)
+            u->active = strstr(f->value, "TCP4") != NULL;
         else if (strcmp(f->code, "CT") == 0)
             u->op = (strtol(f->value, NULL, 10) & (4 | 8 | 16)) != 0;   /* op, super user, owner */
     }
@@ -223,6 +236,23 @@ static void adc_on_msg(struct dcc_client *c, struct adc_msg *m)
     dcc_emit(c, &ev);
 }
 
+/* DCTM <from> <us> <proto> <port> <token>: connect to the sender. */
+static void adc_on_ctm(struct dcc_client *c, struct adc_msg *m)
+{
+    const struct dcc_user *u = dcc_user_find(c, m->src_sid);
+    long port = strtol(m->pos[1], NULL, 10);
+    if (u && strcmp(m->dst_sid, c->sid) == 0 && port > 0 && port < 65536 && *u->ip)
+        dcc_cc_adc_ctm(c, u, m->pos[0], (uint16_t)port, m->pos[2]);
+}
+
+/* DRCM <from> <us> <proto> <token>: the sender is passive and wants a CTM. */
+static void adc_on_rcm(struct dcc_client *c, struct adc_msg *m)
+{
+    const struct dcc_user *u = dcc_user_find(c, m->src_sid);
+    if (u && strcmp(m->dst_sid, c->sid) == 0)
+        dcc_cc_adc_rcm(c, u, m->pos[0], m->pos[1]);
+}
+
 /* Dispatch table: command, type letters it is accepted with, handler. */
 static const struct adc_handler {
     char cmd[4];
@@ -236,6 +266,8 @@ static const struct adc_handler {
     {"QUI", "I", adc_on_qui},
     {"STA", "IDE", adc_on_sta},
     {"MSG", "IBDE", adc_on_msg},
+    {"CTM", "DE", adc_on_ctm},
+    {"RCM", "DE", adc_on_rcm},
 };
 
 static void adc_line(struct dcc_client *c, char *line, size_t len)

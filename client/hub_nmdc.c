@@ -6,8 +6,8 @@
  * Parsing and escaping are proto/nmdc's; this file only decides what a
  * message means for the session. Dispatch is a table indexed by message type.
  * We advertise NoHello and NoGetINFO, so the user list is built from $MyINFO
- * alone, and our own $MyINFO coming back completes the login. Client-client
- * connections, search and ZPipe are not handled: those messages are ignored.
+ * alone, and our own $MyINFO coming back completes the login. $ConnectToMe
+ * and $RevConnectToMe go to cc.c; search and ZPipe are not handled.
  * A hub that echoes $To: to its sender is tolerated: the echo is dropped.
  */
 #include "client/internal.h"
@@ -44,7 +44,9 @@ static void nmdc_on_lock(struct dcc_client *c, struct nmdc_msg *m)
 static int nmdc_fmt_own_info(struct dcc_client *c)
 {
     char tag[128];
-    snprintf(tag, sizeof tag, "<dcc V:%s,M:P,H:1/0/0,S:%d>", DCC_VERSION,
+    uint64_t share, files;
+    dcc_advertised(c, &share, &files);
+    snprintf(tag, sizeof tag, "<dcc V:%s,M:%c,H:1/0/0,S:%d>", DCC_VERSION, dcc_xfer_port(c) ? 'A' : 'P',
              dcc_sget_int(c->settings, DCC_S_SLOTS));
     struct nmdc_myinfo mi = {
         .nick = c->nick,
@@ -53,7 +55,7 @@ static int nmdc_fmt_own_info(struct dcc_client *c)
         .connection = "100",
         .flag = 0x01,   /* normal; no TLS, not away */
         .email = (char *)dcc_setting_s(c, DCC_S_EMAIL),
-        .share = (uint64_t)dcc_sget_i64(c->settings, DCC_S_SHARE_SIZE),
+        .share = share,
     };
     return nmdc_fmt_myinfo(&c->out, &mi);
 }
@@ -139,6 +141,7 @@ static void nmdc_on_myinfo(struct dcc_client *c, struct nmdc_msg *m)
         return;
     }
     u->share = mi->share;
+    u->active = mi->tag && strstr(mi->tag, "M:A") != NULL;
     u->self = strcmp(mi->nick, c->nick) == 0;
     if (joined)
         u->op = nmdc_is_op(c, mi->nick);
@@ -219,6 +222,18 @@ static void nmdc_on_to(struct dcc_client *c, struct nmdc_msg *m)
     dcc_emit(c, &ev);
 }
 
+static void nmdc_on_ctm(struct dcc_client *c, struct nmdc_msg *m)
+{
+    if (strcmp(m->nick, c->nick) == 0 && !m->tls)
+        dcc_cc_nmdc_ctm(c, m->host, m->port);
+}
+
+static void nmdc_on_rcm(struct dcc_client *c, struct nmdc_msg *m)
+{
+    if (strcmp(m->nick, c->nick) == 0 && dcc_user_find(c, m->from))
+        dcc_cc_nmdc_rcm(c, m->from);
+}
+
 /* Dispatch table, indexed by message type; login_only messages are ignored
  * once we are online (a stray second $Lock must not restart the login). */
 static const struct nmdc_handler {
@@ -237,6 +252,8 @@ static const struct nmdc_handler {
     [NMDC_OPLIST] = {nmdc_on_oplist, false},
     [NMDC_CHAT] = {nmdc_on_chat, false},
     [NMDC_TO] = {nmdc_on_to, false},
+    [NMDC_CONNECTTOME] = {nmdc_on_ctm, false},
+    [NMDC_REVCONNECTTOME] = {nmdc_on_rcm, false},
 };
 
 static void nmdc_line(struct dcc_client *c, char *line, size_t len)

@@ -5,7 +5,9 @@
  * Modules: settings.c (typed settings), url.c (hub URLs), client.c
  * (lifecycle, connection, framing, reconnect, user table, events),
  * hub_nmdc.c and hub_adc.c (one protocol each, table-driven dispatch),
- * control.c (the JSON-lines control protocol of dcclient).
+ * share.c (shared files, hashing, lists), cc.c / upload.c / download.c
+ * (client-client connections and transfers, sharing xfer.h), control.c (the
+ * JSON-lines control protocol of dcclient).
  */
 #ifndef DC_CLIENT_INTERNAL_H
 #define DC_CLIENT_INTERNAL_H
@@ -15,6 +17,7 @@
 #include "client/dcc.h"
 #include "proto/buf.h"
 #include "proto/tiger.h"
+#include "proto/tth.h"
 
 /* The settings table: X(id, name, type, default, min, max, description).
  * Add a row here and it appears in get/set, --set, --help and `settings`. */
@@ -35,7 +38,13 @@
     X(LOGIN_TIMEOUT, "login_timeout", DOUBLE, "30", 0.01, 3600,                                    \
       "seconds from connect to a complete login before giving up")                               \
     X(MAX_LINE, "max_line", INT, "65536", 256, 16777216,                                          \
-      "longest hub message accepted, in bytes; a longer one is a protocol error")
+      "longest hub message accepted, in bytes; a longer one is a protocol error")                \
+    X(ACTIVE, "active", BOOL, "true", 0, 0,                                                       \
+      "accept client connections (listen on a port picked by the system); false: passive")      \
+    X(COMPRESS, "compress", BOOL, "false", 0, 0,                                                  \
+      "ask uploaders for ZLIB-compressed transfers (ZL1) when they support ZLIG")                 \
+    X(TRANSFER_TIMEOUT, "transfer_timeout", DOUBLE, "30", 0.1, 3600,                              \
+      "seconds a client connection may take to be set up, or stay silent during a transfer")
 
 enum dcc_setting_id {
 #define DCC_SETTING_ID(id, ...) DCC_S_##id,
@@ -110,6 +119,8 @@ struct dcc_client {
     /* NMDC: $OpList nicks, kept to mark users who join after it */
     char **ops_nicks;
     size_t nops;
+    struct dcc_share *share;
+    struct dcc_xfer *xfer;
 };
 
 /* Core helpers for the protocol modules (client.c). */
@@ -121,6 +132,12 @@ void dcc_log(struct dcc_client *c, const char *fmt, ...) __attribute__((format(p
 /* Emit an event. Returns false when the session is over afterwards (the
  * callback disconnected or freed the client): the caller must stop. */
 bool dcc_emit(struct dcc_client *c, const struct dcc_event *ev);
+/* Emit an event that is not about the hub session (shares, transfers):
+ * false only when the client was freed by the callback. */
+bool dcc_emit_any(struct dcc_client *c, const struct dcc_event *ev);
+/* Bracket any entry from the event loop that may reach a callback. */
+void dcc_enter(struct dcc_client *c);
+void dcc_leave(struct dcc_client *c);
 bool dcc_status(struct dcc_client *c, int code, const char *text);
 /* Keep text as the hub's latest word, quoted if the hub then refuses us. */
 void dcc_remember(struct dcc_client *c, const char *text);
@@ -137,5 +154,58 @@ int dcc_user_set(char **field, const char *value);   /* replace an owned string 
 
 /* ADC identity: fills c->pid_b32/cid_b32 (data_dir file or random). */
 int dcc_identity(struct dcc_client *c, char *err);
+/* Our share size and file count as advertised (the share once hashed). */
+void dcc_advertised(const struct dcc_client *c, uint64_t *bytes, uint64_t *files);
+
+/* ---- sharing (share.c) ------------------------------------------------- */
+
+/* A shared file. Owned by the share. */
+struct dcc_sfile {
+    char *vpath;                   /* "/<root name>/dir/name" */
+    char *real;                    /* resolved absolute path */
+    size_t root;                   /* index of its root */
+    uint64_t size, dev, ino;
+    int64_t mtime_ns;
+    uint8_t tth[DC_TTH_LEN];
+    uint8_t *leaves;               /* owned: TTHL level, nleaves * 24 bytes */
+    size_t nleaves;
+    bool hashed;
+    struct dc_fl_node *node;       /* borrowed: its entry in the share tree */
+};
+
+struct dcc_share;
+struct dcc_share *dcc_share_new(struct dcc_client *c);
+void dcc_share_free(struct dcc_share *s);
+int dcc_share_add_root(struct dcc_share *s, const char *dir, char *err);
+bool dcc_share_hashing(const struct dcc_share *s);
+void dcc_share_totals(const struct dcc_share *s, uint64_t *files, uint64_t *bytes);
+/* Borrowed entries, or NULL (unknown, not hashed, or a path with "..", "."
+ * or empty components). */
+const struct dcc_sfile *dcc_share_by_tth(const struct dcc_share *s, const uint8_t tth[DC_TTH_LEN]);
+const struct dcc_sfile *dcc_share_by_path(const struct dcc_share *s, const char *vpath);
+/* An fd (caller closes) after the confinement and identity checks, or -1. */
+int dcc_share_open(const struct dcc_share *s, const struct dcc_sfile *f);
+/* The full list (borrowed; NULL on failure) and a partial list of directory
+ * dir ("/" or "/a/b/") as uncompressed XML into out (0/-1). */
+const struct dc_buf *dcc_share_list(struct dcc_share *s, bool bz2);
+int dcc_share_partial(struct dcc_share *s, const char *dir, bool recursive, struct dc_buf *out);
+bool dcc_utf8_valid(const char *s);
+/* Called by the share when hashing finished: re-announce our INF. */
+void dcc_share_changed(struct dcc_client *c);
+
+/* ---- transfers (cc.c, upload.c, download.c; details in xfer.h) --------- */
+
+struct dcc_xfer;
+struct dcc_xfer *dcc_xfer_new(struct dcc_client *c);
+void dcc_xfer_free(struct dcc_xfer *x);
+/* The hub connection is up: listen next to it if active. */
+void dcc_xfer_hub_up(struct dcc_client *c);
+int dcc_xfer_port(const struct dcc_client *c);          /* 0 when passive */
+/* Connection requests from the hub. */
+void dcc_cc_nmdc_ctm(struct dcc_client *c, const char *host, uint16_t port);
+void dcc_cc_nmdc_rcm(struct dcc_client *c, const char *from);
+void dcc_cc_adc_ctm(struct dcc_client *c, const struct dcc_user *u, const char *proto, uint16_t port,
+                    const char *token);
+void dcc_cc_adc_rcm(struct dcc_client *c, const struct dcc_user *u, const char *proto, const char *token);
 
 #endif

@@ -4,7 +4,8 @@
  *
  * The options mirror the settings table: --nick, --password, --description,
  * --email, --data-dir, --reconnect write the setting of that name, and
- * --set name=value reaches any setting. --hub URL connects at start;
+ * --set name=value reaches any setting. --share DIR (repeatable) shares a
+ * directory. --hub URL connects at start;
  * --control-socket PATH adds a Unix socket for more controllers. SIGTERM,
  * SIGINT and EOF on stdin leave the hub cleanly and exit 0.
  */
@@ -18,7 +19,9 @@
 #include "client/control.h"
 #include "client/dcc.h"
 
-enum opt_kind { OPT_SETTING, OPT_HUB, OPT_SET, OPT_SOCKET, OPT_HELP, OPT_VERSION };
+enum opt_kind { OPT_SETTING, OPT_HUB, OPT_SET, OPT_SOCKET, OPT_SHARE, OPT_HELP, OPT_VERSION };
+
+#define MAX_SHARES 32
 
 /* Options: name, kind, setting written, value for flags (NULL: takes an
  * argument), argument name, help (NULL: the setting's description). */
@@ -38,6 +41,7 @@ static const struct dcc_opt {
     {"reconnect", OPT_SETTING, "reconnect", "true", NULL, NULL},
     {"set", OPT_SET, NULL, NULL, "NAME=VALUE", "set any setting (see the list below)"},
     {"hub", OPT_HUB, NULL, NULL, "URL", "connect to this hub at start (dchub://, nmdc://, adc://)"},
+    {"share", OPT_SHARE, NULL, NULL, "DIR", "share this directory (repeatable; hashed in the background)"},
     {"control-socket", OPT_SOCKET, NULL, NULL, "PATH", "also accept controllers on this Unix socket"},
     {"help", OPT_HELP, NULL, NULL, NULL, "show this help"},
     {"version", OPT_VERSION, NULL, NULL, NULL, "print the version"},
@@ -86,8 +90,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Apply one option; returns 0, 1 (exit 0 now) or -1 (usage error). */
+/* Shares are applied after all options, so --data-dir (the hash cache) counts
+ * wherever it appears. */
+struct shares {
+    const char *dir[MAX_SHARES];
+    int n;
+};
+
 static int apply_option(struct dcc_ctl *ctl, const struct dcc_opt *o, const char *arg, const char **hub,
-                        const char **sock, char *err)
+                        const char **sock, struct shares *sh, char *err)
 {
     struct dcc_client *c = dcc_ctl_client(ctl);
     switch (o->kind) {
@@ -111,6 +122,13 @@ static int apply_option(struct dcc_ctl *ctl, const struct dcc_opt *o, const char
     case OPT_SOCKET:
         *sock = arg;
         return 0;
+    case OPT_SHARE:
+        if (sh->n == MAX_SHARES) {
+            snprintf(err, DCC_ERR_LEN, "at most %d --share options", MAX_SHARES);
+            return -1;
+        }
+        sh->dir[sh->n++] = arg;
+        return 0;
     case OPT_HELP:
         usage(stdout);
         return 1;
@@ -121,7 +139,8 @@ static int apply_option(struct dcc_ctl *ctl, const struct dcc_opt *o, const char
     return -1;
 }
 
-static int parse_args(struct dcc_ctl *ctl, int argc, char **argv, const char **hub, const char **sock)
+static int parse_args(struct dcc_ctl *ctl, int argc, char **argv, const char **hub, const char **sock,
+                      struct shares *sh)
 {
     char err[DCC_ERR_LEN] = "";
     for (int i = 1; i < argc; i++) {
@@ -152,7 +171,7 @@ static int parse_args(struct dcc_ctl *ctl, int argc, char **argv, const char **h
             fprintf(stderr, "dcclient: --%s takes no value\n", o->name);
             return -1;
         }
-        int rc = apply_option(ctl, o, val, hub, sock, err);
+        int rc = apply_option(ctl, o, val, hub, sock, sh, err);
         if (rc < 0)
             fprintf(stderr, "dcclient: --%s: %s\n", o->name, err);
         if (rc)
@@ -178,10 +197,18 @@ int main(int argc, char **argv)
     struct sig_ctx sc = {ctl, base, 0};
     struct event *sigterm = evsignal_new(base, SIGTERM, signal_cb, &sc);
     struct event *sigint = evsignal_new(base, SIGINT, signal_cb, &sc);
-    int rc = parse_args(ctl, argc, argv, &hub, &sock);
+    struct shares sh = {.n = 0};
+    int rc = parse_args(ctl, argc, argv, &hub, &sock, &sh);
     if (rc) {
         status = rc < 0 ? 2 : 0;
         goto out;
+    }
+    for (int i = 0; i < sh.n; i++) {
+        if (dcc_client_share(dcc_ctl_client(ctl), sh.dir[i], err) < 0) {
+            fprintf(stderr, "dcclient: --share: %s\n", err);
+            status = 2;
+            goto out;
+        }
     }
     if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0) {
         fprintf(stderr, "dcclient: cannot install signal handlers\n");

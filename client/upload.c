@@ -1,0 +1,176 @@
+/* upload.c: answering GET / $ADCGET from our share (protocol notes §2.11,
+ * §3.12): files by TTH or by virtual path, files.xml.bz2 / files.xml,
+ * partial lists (type list, RE1), TTH leaves (type tthl), byte ranges.
+ *
+ * Unknown identifiers, anything outside the share (".." and friends never
+ * match: share.c refuses them, and opens re-check confinement) and ranges
+ * past the end get "file not available" (151); a negative start or a byte
+ * count below -1 is a protocol error (140); a full set of slots gets "slots
+ * full" (153) unless the item fits a mini slot (lists, tthl, files up to
+ * 64 KiB). The connection survives all of these.
+ *
+ * Plain file data is queued as an evbuffer file segment, which libevent
+ * writes with sendfile(); with ZL1 the file is deflated in chunks as the
+ * output drains (state DCC_CC_SEND_Z), so memory stays bounded.
+ */
+#include "client/xfer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "proto/base32.h"
+
+#define UP_HALF (256 * 1024 / 2)      /* zbuf: input half, output half */
+#define UP_OUT_MAX (1024 * 1024)      /* compressed bytes queued at most */
+
+void dcc_up_cleanup(struct dcc_cc *cc)
+{
+    if (cc->up_fd >= 0) {
+        close(cc->up_fd);
+        deflateEnd(&cc->dz);
+        cc->up_fd = -1;
+    }
+}
+
+/* Deflate in[0..n) into the output; finish ends the zlib stream. */
+static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
+{
+    struct evbuffer *out = bufferevent_get_output(cc->bev);
+    unsigned char *ob = cc->zbuf + UP_HALF;
+    int zr;
+    cc->dz.next_in = (unsigned char *)in;
+    cc->dz.avail_in = (uInt)n;
+    do {
+        cc->dz.next_out = ob;
+        cc->dz.avail_out = UP_HALF;
+        zr = deflate(&cc->dz, finish ? Z_FINISH : Z_NO_FLUSH);
+        if (zr == Z_STREAM_ERROR)
+            return -1;
+        evbuffer_add(out, ob, UP_HALF - cc->dz.avail_out);
+    } while (cc->dz.avail_out == 0 || (finish && zr != Z_STREAM_END));
+    return 0;
+}
+
+void dcc_up_more(struct dcc_cc *cc)
+{
+    while (cc->up_fd >= 0 && cc->bev && evbuffer_get_length(bufferevent_get_output(cc->bev)) < UP_OUT_MAX) {
+        size_t want = cc->up_left < UP_HALF ? (size_t)cc->up_left : UP_HALF;
+        ssize_t n = want ? read(cc->up_fd, cc->zbuf, want) : 0;
+        if (n < 0 || (size_t)n != want) {
+            dcc_cc_close(cc, "shared file could not be read while uploading");
+            return;
+        }
+        cc->up_left -= (uint64_t)n;
+        if (up_deflate(cc, cc->zbuf, (size_t)n, cc->up_left == 0) < 0) {
+            dcc_cc_close(cc, "deflate failed");
+            return;
+        }
+        if (cc->up_left == 0) {
+            dcc_up_cleanup(cc);
+            dcc_cc_idle(cc);
+        }
+    }
+}
+
+static bool up_tth(const char *ident, uint8_t tth[DC_TTH_LEN])
+{
+    return strncmp(ident, "TTH/", 4) == 0 && strlen(ident + 4) == DC_TTH_BASE32_LEN &&
+           dc_base32_decode(ident + 4, DC_TTH_BASE32_LEN, tth, DC_TTH_LEN) == DC_TTH_LEN;
+}
+
+void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1,
+                bool re1)
+{
+    struct dcc_client *c = cc->x->c;
+    struct dcc_share *s = c->share;
+    const struct dcc_sfile *f = NULL;
+    const void *mem = NULL;
+    uint64_t size = 0;
+    uint8_t tth[DC_TTH_LEN];
+    struct dc_buf partial;
+    dc_buf_init(&partial, 0);
+    if (start < 0 || bytes < -1) {
+        dcc_cc_send_error(cc, 140, "Invalid range");
+        return;
+    }
+    if (!s) {
+        /* nothing shared */
+    } else if (strcmp(type, "file") == 0) {
+        const struct dc_buf *l = NULL;
+        if (strcmp(ident, "files.xml.bz2") == 0 || strcmp(ident, "files.xml") == 0)
+            l = dcc_share_list(s, strcmp(ident, "files.xml.bz2") == 0);
+        else if (up_tth(ident, tth))
+            f = dcc_share_by_tth(s, tth);
+        else if (ident[0] == '/')
+            f = dcc_share_by_path(s, ident);
+        if (l)
+            mem = l->data, size = l->len;
+        if (f)
+            size = f->size;
+    } else if (strcmp(type, "tthl") == 0 && up_tth(ident, tth) && (f = dcc_share_by_tth(s, tth))) {
+        mem = f->nleaves ? f->leaves : f->tth;
+        size = f->nleaves ? f->nleaves * DC_TTH_LEN : DC_TTH_LEN;
+        f = NULL;
+    } else if (strcmp(type, "list") == 0 && dcc_share_partial(s, ident, re1, &partial) == 0) {
+        mem = partial.data, size = partial.len;
+    }
+    if ((!f && !mem) || (uint64_t)start > size || (bytes >= 0 && (uint64_t)bytes > size - (uint64_t)start)) {
+        dcc_log(c, "upload to %s: %s %s %lld %lld: file not available", cc->nick, type, ident, (long long)start,
+                (long long)bytes);
+        dcc_cc_send_error(cc, 151, "File Not Available");
+        dc_buf_cleanup(&partial);
+        return;
+    }
+    uint64_t n = bytes < 0 ? size - (uint64_t)start : (uint64_t)bytes;
+    if (f && f->size > DCC_MINISLOT_SIZE && !cc->holds_slot) {
+        if (cc->x->slots_used >= dcc_sget_int(c->settings, DCC_S_SLOTS)) {
+            dcc_cc_send_error(cc, 153, "Slots full");
+            return;
+        }
+        cc->holds_slot = true;   /* kept for the connection, as DC++ does */
+        cc->x->slots_used++;
+    }
+    int fd = f ? dcc_share_open(s, f) : -1;
+    if (f && fd < 0) {
+        dcc_cc_send_error(cc, 151, "File Not Available");
+        return;
+    }
+    if (zl1 && !cc->zbuf && !(cc->zbuf = malloc(2 * UP_HALF)))
+        zl1 = false;
+    if (zl1) {
+        memset(&cc->dz, 0, sizeof cc->dz);
+        if (deflateInit(&cc->dz, Z_BEST_SPEED) != Z_OK)
+            zl1 = false;
+    }
+    dcc_log(c, "upload to %s: %s %s %llu+%llu%s", cc->nick, type, ident, (unsigned long long)start,
+            (unsigned long long)n, zl1 ? " ZL1" : "");
+    dcc_cc_send_snd(cc, type, ident, start, (int64_t)n, zl1);
+    struct evbuffer *out = bufferevent_get_output(cc->bev);
+    if (mem && zl1) {
+        if (up_deflate(cc, (const char *)mem + start, (size_t)n, true) < 0)
+            dcc_cc_close(cc, "deflate failed");
+        deflateEnd(&cc->dz);
+    } else if (mem) {
+        evbuffer_add(out, (const char *)mem + start, (size_t)n);
+    } else if (zl1) {
+        if (lseek(fd, start, SEEK_SET) < 0) {
+            close(fd);
+            deflateEnd(&cc->dz);
+            dcc_cc_close(cc, "cannot seek in a shared file");
+            return;
+        }
+        cc->up_fd = fd;
+        cc->up_left = n;
+        cc->state = DCC_CC_SEND_Z;
+        dcc_up_more(cc);
+    } else if (n) {
+        evbuffer_add_file(out, fd, start, (ev_off_t)n);   /* takes the fd; sendfile() */
+    } else {
+        close(fd);
+    }
+    dc_buf_cleanup(&partial);
+}

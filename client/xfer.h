@@ -1,0 +1,127 @@
+/* xfer.h: what the transfer modules share and nobody else sees.
+ *
+ * cc.c owns client-client connections (listener, CTM/RCM, the NMDC and ADC
+ * handshakes, line framing, the raw/ZLIB data phase and the wire forms of
+ * GET/SND/errors); upload.c answers GETs from our share; download.c owns the
+ * download queue, the .part files, verification and the transfer events.
+ * They meet only through the functions below, in protocol-neutral terms
+ * (type, identifier, start, bytes, ZL1; errors as ADC STA codes).
+ */
+#ifndef DC_CLIENT_XFER_H
+#define DC_CLIENT_XFER_H
+
+#include <zlib.h>
+
+#include "client/internal.h"
+
+#define DCC_MINISLOT_SIZE (64 * 1024)   /* lists and files up to this need no slot */
+#define DCC_CC_MAX_LINE 16384           /* longest C-C message */
+#define DCC_CC_IDLE_SECONDS 120.0       /* an idle connection is kept this long (reuse) */
+
+struct dcc_dl;
+
+enum dcc_cc_state {
+    DCC_CC_CONNECTING,
+    DCC_CC_HANDSHAKE,
+    DCC_CC_IDLE,          /* handshake done, no transfer running */
+    DCC_CC_WAIT_SND,      /* downloader: GET sent */
+    DCC_CC_RECV,          /* downloader: data phase */
+    DCC_CC_SEND_Z,        /* uploader: streaming a compressed file */
+};
+
+/* One client-client connection. Owned by the xfer's list; freed when closed
+ * and no callback is running on it (busy). */
+struct dcc_cc {
+    struct dcc_xfer *x;             /* borrowed: the owner */
+    struct bufferevent *bev;        /* owns the socket; NULL once closed */
+    struct event *timer;            /* handshake, stall and idle timeouts */
+    enum dcc_proto proto;
+    enum dcc_cc_state state;
+    bool outgoing;                  /* we connected */
+    bool download;                  /* we are the downloader */
+    bool closed;
+    bool flush_close;               /* a fatal error was sent: close once it is out */
+    int busy;
+    char *nick;                     /* peer; NULL until identified */
+    char token[64];                 /* ADC token ("" on NMDC) */
+    /* handshake */
+    bool sent_lock, got_lock, got_key, got_dir, got_sup, sent_inf, got_inf;
+    bool peer_wants_download;
+    long my_num, peer_num;
+    bool peer_tthl, peer_zlig;
+    /* downloader */
+    struct dcc_dl *dl;              /* borrowed: the download being served */
+    uint64_t want;                  /* bytes of data still expected */
+    bool inflating;
+    z_stream zs;
+    unsigned char *zbuf;            /* owned: inflate/deflate output */
+    /* uploader */
+    bool holds_slot;
+    int up_fd;                      /* compressed upload source, or -1 */
+    uint64_t up_left;
+    z_stream dz;
+    struct dcc_cc *next;
+};
+
+/* An ADC token we handed out, and what the connection presenting it is for. */
+struct dcc_expect {
+    char token[64];
+    bool download;
+};
+
+/* The last file list fetched from a user. Owned by the xfer. */
+struct dcc_plist {
+    char *nick;
+    struct dc_fl_node *tree;
+    struct dcc_plist *next;
+};
+
+#define DCC_MAX_EXPECT 64
+
+/* Transfer state of one client. Owned by the client. */
+struct dcc_xfer {
+    struct dcc_client *c;           /* borrowed */
+    struct evconnlistener *listener;
+    char ip[64];                    /* our address for $ConnectToMe */
+    int port;
+    struct dcc_cc *ccs;
+    struct dcc_dl *dls;             /* queue, oldest first */
+    struct dcc_expect expects[DCC_MAX_EXPECT];
+    size_t nexpects;
+    struct dcc_plist *lists;
+    long next_id;
+    int slots_used;
+    unsigned seq;                   /* token counter */
+};
+
+/* cc.c */
+void dcc_cc_close(struct dcc_cc *cc, const char *why);
+int dcc_cc_send_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1);
+int dcc_cc_send_snd(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1);
+/* code: 151 not available, 153 slots full, 140 protocol error. */
+void dcc_cc_send_error(struct dcc_cc *cc, int code, const char *text);
+/* Ask nick for a connection (CTM when active, RCM when passive). */
+int dcc_cc_request(struct dcc_xfer *x, const char *nick, char *err);
+struct dcc_cc *dcc_cc_find(struct dcc_xfer *x, const char *nick, bool download);
+void dcc_cc_arm(struct dcc_cc *cc, double seconds);
+/* The downloader accepted a SND: data phase (0/-1). */
+int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1);
+void dcc_cc_idle(struct dcc_cc *cc);
+
+/* upload.c */
+void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1,
+                bool re1);
+void dcc_up_more(struct dcc_cc *cc);        /* output drained: continue a compressed upload */
+void dcc_up_cleanup(struct dcc_cc *cc);
+
+/* download.c */
+void dcc_dl_next(struct dcc_cc *cc);        /* cc is idle as downloader: start the next item */
+bool dcc_dl_wanted(struct dcc_xfer *x, const char *nick);
+void dcc_dl_on_snd(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1);
+int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len);   /* -1: failed (cc closed) */
+void dcc_dl_data_end(struct dcc_cc *cc);
+void dcc_dl_on_error(struct dcc_cc *cc, int code, const char *text);
+void dcc_dl_conn_lost(struct dcc_cc *cc, const char *why);
+void dcc_dl_free_all(struct dcc_xfer *x);
+
+#endif
