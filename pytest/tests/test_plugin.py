@@ -301,3 +301,10 @@ def test_hub_control_requests(dc_hub, dc_client, dc_proto):
     assert [u["nick"] for u in dc_hub.users()] == ["alice"]
     with pytest.raises(ProcessError, match="no such user"):
         dc_hub.kick("bob")
+
+
+def test_docs_example_is_the_example_test():
+    """docs/pytest.md shows pytest/tests/test_example.py's test verbatim."""
+    doc = (ROOT / "docs" / "pytest.md").read_text()
+    shown = doc.split("## An example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert shown.strip() and shown in (ROOT / "pytest" / "tests" / "test_example.py").read_text()
