@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -141,8 +142,7 @@ static void cc_close_after(struct dcc_cc *cc, const char *line, size_t len)
     if (!cc->bev)
         return;
     bufferevent_write(cc->bev, line, len);
-    bufferevent_disable(cc->bev, EV_READ);
-    cc->flush_close = true;          /* nothing more is handled */
+    cc->flush_close = true;          /* input is drained unread from now on */
     dcc_cc_arm(cc, 2);
 }
 
@@ -596,6 +596,8 @@ static void cc_read_cb(struct bufferevent *bev, void *arg)
     char delim = cc->proto == DCC_PROTO_NMDC ? '|' : '\n';
     char line[DCC_CC_MAX_LINE + 1];
     cc_enter(cc);
+    if (cc->flush_close)   /* unread input would turn our close into a reset */
+        evbuffer_drain(in, evbuffer_get_length(in));
     while (!cc->closed && !cc->flush_close && !cc_client(cc)->doomed) {
         if (cc->state == DCC_CC_RECV) {
             dcc_cc_arm(cc, cc_timeout(cc));
@@ -611,6 +613,7 @@ static void cc_read_cb(struct bufferevent *bev, void *arg)
                 cc_close_after(cc, "$Error Message too long|", 24);
             else
                 cc_close_after(cc, "CSTA 240 Message\\stoo\\slong\n", 28);
+            evbuffer_drain(in, evbuffer_get_length(in));
             break;
         }
         if (p.pos < 0)
@@ -636,7 +639,9 @@ static void cc_write_cb(struct bufferevent *bev, void *arg)
         if (!cc->closed && cc->state != DCC_CC_SEND_Z)
             cc_read_cb(bev, cc);   /* requests that waited */
     } else if (cc->flush_close && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        dcc_cc_close(cc, "closed after a fatal error");
+        /* Half-close and drain until the peer's EOF (or the timer): closing
+         * with unread input would reset and could destroy our last words. */
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
     }
     cc_leave(cc);
 }
