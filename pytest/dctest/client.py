@@ -108,6 +108,25 @@ class Client:
         """Every setting: [{"name", "type", "value", "default", "description"}]."""
         return self.request("settings")["settings"]
 
+    def share(self, path) -> dict:
+        """Share directory `path` (hashed in the background: wait for the
+        `share.done` event before others list it)."""
+        return self.request("share", path=str(path))
+
+    def list(self, nick: str, path: str | None = None, timeout: float = 60.0) -> dict:
+        """Fetch `nick`'s file list; replied when it has arrived:
+        {"tree": {"name", "type": "dir", "children": [...]}, ...} (files
+        have "size" and "tth"); `path` picks a subtree."""
+        return self.request("list", timeout=timeout, nick=nick, path=path)
+
+    def download(self, nick: str, target_dir, path: str | None = None, tth: str | None = None,
+                 name: str | None = None, timeout: float = 300.0) -> dict:
+        """Download a file of `nick` (by virtual `path` or `tth`) into
+        `target_dir`; replied once it is complete and verified:
+        {"file", "size", "tth", "bytes_per_second", ...}."""
+        return self.request("download", timeout=timeout, nick=nick, path=path, tth=tth,
+                            target_dir=str(target_dir), name=name)
+
     def quit(self) -> dict:
         """Leave the hub and exit 0."""
         self.exit_expected = True
