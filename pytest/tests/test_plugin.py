@@ -264,6 +264,7 @@ def test_client_has_a_method_per_documented_request():
     assert not missing, f"documented requests without a Client method: {missing}"
 
 
+@pytest.mark.sanitize   # teardown fails on a sanitizer report in either process
 def test_client_requests_over_a_real_process(dc_hub, dc_client):
     alice = dc_client("alice", description="first", slots=3)
     assert alice.ping() == {"pong": True}
@@ -284,6 +285,7 @@ def test_client_requests_over_a_real_process(dc_hub, dc_client):
     assert alice.wait() == 0
 
 
+@pytest.mark.sanitize   # teardown fails on a sanitizer report in either process
 def test_hub_control_requests(dc_hub, dc_client, dc_proto):
     alice, bob = dc_client("alice"), dc_client("bob")
     alice.connect(dc_hub.url)
