@@ -24,9 +24,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from .plugin import PROTOCOLS, bin_path, protocols
 from .procs import _die_with_parent, scaled
-
-PROTOCOLS = ("nmdc", "adc")
 
 
 def declared_protocols(path: pathlib.Path) -> list[str]:
@@ -44,7 +43,6 @@ class ScenarioFailed(Exception):
 
 class ScenarioFile(pytest.File):
     def collect(self):
-        from .plugin import protocols
         chosen = protocols(self.config)
         for proto in declared_protocols(self.path):
             if proto in chosen:
@@ -57,7 +55,6 @@ class ScenarioItem(pytest.Item):
         self.proto = proto
 
     def _argv(self, junit: pathlib.Path) -> list[str]:
-        from .plugin import bin_path
         dcharness = bin_path(self.config, "dcharness")
         argv = [dcharness, "run", "--proto", self.proto, "--bin-dir", os.path.dirname(dcharness),
                 "--junit", str(junit)]
