@@ -310,3 +310,16 @@ def test_docs_example_is_the_example_test():
     doc = (ROOT / "docs" / "pytest.md").read_text()
     shown = doc.split("## An example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert shown.strip() and shown in (ROOT / "pytest" / "tests" / "test_example.py").read_text()
+
+
+def test_hub_factory_options_protocols_and_trace(dc_hub_factory, dc_client):
+    hub = dc_hub_factory(protocols=("adc",), name="solo")
+    assert list(hub.urls) == ["adc"] and hub.url.startswith("adc://127.0.0.1:")
+    alice = dc_client("alice")
+    alice.connect(hub.url)
+    hub.shutdown()
+    alice.wait_for("hub.disconnected")
+    assert hub.wait() == 0
+    trace = hub.trace()   # flushed at shutdown
+    assert {"event": "login", "nick": "alice"}.items() <= next(e for e in trace if e.get("event") == "login").items()
+    assert any(e.get("line", "").startswith("IINF CT32 NIsolo") for e in trace)
