@@ -1,0 +1,109 @@
+"""Transfers between dcclient and a real eiskaltdcpp-daemon (the DC++ core):
+through fakehub (NMDC and ADC) and uhub (ADC). dcclient fetches the
+daemon's file list and a file (checked byte for byte and against the TTH
+the daemon itself lists), then the daemon fetches dcclient's list and a
+file from it (list.download / list.downloadfile, completion via queue.list,
+real-peers.md). The daemon runs with RequireTLS=0 (plain C-C); transfers
+are ZLIB-compressed in both directions."""
+import base64
+import bz2
+import ctypes
+import os
+import re
+import time
+
+import pytest
+
+from dccproc import dcclient, fakehub, fakehub_factory, wait_nicks  # noqa: F401 (fixtures)
+from dctest import EiskaltDaemon, Uhub, require_binary
+
+pytestmark = pytest.mark.interop
+
+_rh = ctypes.CDLL("librhash.so.0")
+_rh.rhash_library_init()
+
+
+def tth(data: bytes) -> str:
+    out = ctypes.create_string_buffer(64)
+    _rh.rhash_msg(0x20, data, len(data), out)   # RHASH_TTH
+    return base64.b32encode(out.raw[:24]).decode().rstrip("=")
+
+
+@pytest.fixture(params=["fakehub-nmdc", "fakehub-adc", "uhub-adc"])
+def hub_url(request, tmp_path, fakehub_factory):
+    if request.param.startswith("uhub"):
+        require_binary("uhub")
+        with Uhub(tmp_path / "uhub") as h:
+            yield h.url
+        return
+    yield fakehub_factory().url(request.param.split("-")[1])
+
+
+def wait_queue_empty(daemon, timeout=60):
+    deadline = time.monotonic() + timeout
+    while daemon.rpc("queue.list"):
+        assert time.monotonic() < deadline, f"daemon queue not empty: {daemon.rpc('queue.list')}"
+        time.sleep(0.05)
+
+
+def test_transfers_both_ways(tmp_path, hub_url, dcclient):
+    require_binary("eiskaltdcpp-daemon")
+    theirs = tmp_path / "eve-share"
+    (theirs / "dir").mkdir(parents=True)
+    their_file = theirs / "dir" / "from eve.bin"
+    their_file.write_bytes(os.urandom(3 << 20) + b"tail")
+    ours = tmp_path / "carol-share"
+    (ours / "sub").mkdir(parents=True)
+    our_file = ours / "sub" / "from carol.bin"
+    our_file.write_bytes(os.urandom((2 << 20) + 7))
+
+    with EiskaltDaemon(tmp_path / "eve", "eve", share=theirs) as eve:
+        try:
+            eve.wait_hashed()
+            # ZLIB both ways: we ask for ZL1, and the daemon does by default.
+            carol = dcclient("--nick", "carol", "--share", str(ours), "--data-dir", str(tmp_path / "carol"),
+                             "--set", "compress=true", name="carol")
+            ch = carol.channel
+            ch.wait_for("share.done", timeout=30)
+            eve.login(hub_url)
+            ch.request("connect", url=hub_url)
+            wait_nicks(ch, {"carol", "eve"})
+            eve.wait_users(hub_url, ["carol"])
+
+            # dcclient <- daemon: list, then a file on the same connection.
+            listing = ch.request("list", nick="eve", timeout=30)["tree"]
+            share = {k["name"]: k for k in listing["children"]}["share"]
+            d = {k["name"]: k for k in share["children"]}["dir"]
+            entry = {k["name"]: k for k in d["children"]}["from eve.bin"]
+            data = their_file.read_bytes()
+            assert entry["size"] == len(data) and entry["tth"] == tth(data)
+            got = tmp_path / "got"
+            got.mkdir()
+            res = ch.request("download", nick="eve", path="/share/dir/from eve.bin", target_dir=str(got),
+                             timeout=60)
+            assert (got / "from eve.bin").read_bytes() == data
+            assert res["tth"] == entry["tth"] and res["compressed"] is True
+            print(f"dcclient <- eiskaltdcpp: {res['size']} B at {res['bytes_per_second'] / 1e6:.1f} MB/s"
+                  f" (compressed={res['compressed']})")
+
+            # daemon <- dcclient: our list, then a file from it.
+            xml = eve.download_filelist(hub_url, "carol")
+            mine = our_file.read_bytes()
+            assert 'Name="from carol.bin"' in xml and f'TTH="{tth(mine)}"' in xml
+            lists = sorted((eve.cfg / "FileLists").glob("carol.*.xml.bz2"))
+            fl = lists[-1].name
+            eve_dl = tmp_path / "eve-got"
+            eve_dl.mkdir()
+            root = re.search(r'<Directory Name="([^"]+)"', xml).group(1)
+            eve.rpc("list.open", filelist=fl)
+            rc = eve.rpc("list.downloadfile", filelist=fl, target=f"{root}\\sub\\from carol.bin",
+                         downloadto=f"{eve_dl}/")
+            assert rc == 0, rc
+            deadline = time.monotonic() + 60
+            target = eve_dl / "from carol.bin"
+            while not (target.exists() and target.stat().st_size == len(mine) and not eve.rpc("queue.list")):
+                assert time.monotonic() < deadline, f"daemon did not download: {eve.rpc('queue.list')}"
+                time.sleep(0.05)
+            assert target.read_bytes() == mine
+        finally:
+            print(f"--- eve ---\n{eve.log_path.read_text(errors='replace')[-3000:]}")
