@@ -7,11 +7,12 @@ fakehub's ready line; fakehub's --trace file is printed when a test fails, so
 the wire exchange is at hand.
 """
 import json
+import socket
 import time
 
 import pytest
 
-from dctest import EiskaltDaemon, Process, require_binary
+from dctest import EiskaltDaemon, JsonLines, Process, require_binary
 
 pytestmark = pytest.mark.interop
 
@@ -22,7 +23,8 @@ SCHEMES = {"nmdc": "dchub", "adc": "adc"}
 def fakehub(tmp_path, bin_path):
     trace = tmp_path / "fakehub.trace"
     p = Process([bin_path("fakehub"), "--nmdc", "127.0.0.1:0", "--adc", "127.0.0.1:0",
-                 "--name", "interop", "--trace", trace,
+                 "--name", "interop", "--trace", trace, "--motd", "welcome to interop",
+                 "--control", tmp_path / "ctl.sock",
                  "--user", "reggie:s3cret", "--user", "olga:0p-pw:op"],
                 name="fakehub", log=tmp_path / "fakehub.log")
     try:
@@ -165,3 +167,30 @@ def test_main_chat_reaches_everyone_and_a_leaving_user_is_dropped(fakehub, daemo
     bob.hub_del(url)
     alice.wait_gone(url, "bob")
     assert alice.users(url) == ["alice"]
+
+
+@pytest.mark.parametrize("proto", ["nmdc", "adc"])
+def test_motd_hub_chat_kick_and_shutdown_reach_the_daemon(fakehub, daemons, proto):
+    url = f"{SCHEMES[proto]}://{fakehub.ready[proto]}"
+    alice, bob = daemons("alice"), daemons("bob")
+    alice.login(url)
+    bob.login(url)
+    alice.wait_users(url, ["bob"])
+    alice.wait_chat(url, "welcome to interop")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(fakehub.ready["control"])
+        f = s.makefile("rw", encoding="utf-8")
+        ctl = JsonLines(f, f, name="fakehub-control")
+        ctl.request("chat", text="hub says: pipe | dollar $")
+        alice.wait_chat(url, "hub says: pipe | dollar $")
+        bob.wait_chat(url, "hub says: pipe | dollar $")
+        ctl.request("kick", nick="bob", reason="go away")
+        alice.wait_gone(url, "bob")
+        bob.wait_log("You were kicked: go away")
+        # EOF for the reader thread first: closing f under it would deadlock.
+        s.shutdown(socket.SHUT_RDWR)
+        f.close()
+    assert fakehub.stop() == 0
+    # The hub said why before closing (NMDC <Hub> chat, ADC ISTA 212).
+    assert url in alice.wait_log("Hub is shutting down")
+    alice.wait_log(f"Connection failed [ {url} ]")
