@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dctest import EiskaltDaemon, JsonLines, Process, require_binary
+from dctest import EiskaltDaemon, JsonLines, Process, require_binary, stop_all
 
 pytestmark = pytest.mark.interop
 
@@ -51,8 +51,8 @@ def daemons(tmp_path):
         return d.start()
 
     yield make
+    stop_all(started)
     for d in started:
-        d.stop()
         print(f"--- {d.nick} ---\n{d.log_path.read_text(errors='replace')[-4000:]}")
 
 

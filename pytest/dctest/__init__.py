@@ -6,7 +6,7 @@ process-level tests of each component are built on this; nothing here knows a
 DC protocol.
 """
 from .procs import Process, JsonLines, ProcessError, free_port, require_binary
-from .peers import EiskaltDaemon, PeerError, Uhub
+from .peers import EiskaltDaemon, PeerError, Uhub, stop_all
 
 __all__ = ["Process", "JsonLines", "ProcessError", "free_port", "require_binary",
-           "EiskaltDaemon", "PeerError", "Uhub"]
+           "EiskaltDaemon", "PeerError", "Uhub", "stop_all"]

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from dctest import require_binary
-from dctest.peers import EiskaltDaemon, Uhub
+from dctest.peers import EiskaltDaemon, Uhub, stop_all
 
 pytestmark = pytest.mark.interop
 
@@ -33,8 +33,7 @@ def daemons(tmp_path):
         return d.start()
 
     yield make
-    for d in started:
-        d.stop()
+    stop_all(started)
 
 
 def _adc_lines(sock, want, timeout=5.0):
@@ -162,3 +161,17 @@ def test_file_list_download_through_uhub(tmp_path, uhub_bin, daemons):
     # TTHs: the vectors in dc-protocol-notes.md section 1.3 (rhash agrees).
     assert '<File Name="hello.txt" Size="6" TTH="DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI"/>' in xml
     assert '<File Name="a1025.bin" Size="1025" TTH="PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY"/>' in xml
+
+
+def test_daemon_runs_with_the_settings_written_for_it(tmp_path, daemons):
+    """The DCPlusPlus.xml we write (the daemon never writes one: it dies in
+    its RPC thread before saving) is the one in effect."""
+    d = daemons("alice", settings={"Description": "desc & <more>"})
+    get = lambda key: d.rpc("settings.getset", key=key)["value"]
+    assert get("Nick") == "alice" and get("CID") == d.private_id
+    assert get("Description") == "desc & <more>"
+    assert get("InPort") == str(d.ports["InPort"])
+    assert get("BindAddress") == "127.0.0.1" and get("UseDHT") == "0"
+    assert get("HashingStartDelay") == "0" and get("LogPrivateChat") == "1"
+    with socket.create_connection(("127.0.0.1", d.ports["InPort"]), timeout=5):
+        pass                                   # active mode: it listens there
