@@ -4,9 +4,10 @@ Interop tests need reference programs that we did not write: uhub (an ADC
 hub) and eiskaltdcpp-daemon (the DC++ core behind a JSON-RPC interface). Each
 driver writes a private config into a temp dir, starts the program on
 127.0.0.1 in its own process group (dies with us: PR_SET_PDEATHSIG), waits
-until it really answers (uhub: the ADC handshake; the daemon: JSON-RPC, and
-it must report our own private ID so that a foreign listener is never mistaken for
-ours), and stop() sends SIGTERM, SIGKILLs after a grace period, and reaps.
+until it really answers (uhub: the ADC handshake naming our hub; the daemon:
+JSON-RPC reporting our own private ID, and its transfer port listening), so a
+foreign listener is never mistaken for ours; stop() sends SIGTERM, SIGKILLs
+after a grace period, and reaps (stop_all() does that for several at once).
 
 Neither program can bind port 0 and report it, so ports come from free_port()
 and a start that hits a taken port is retried on new ones.
@@ -17,6 +18,9 @@ Observed here (eiskaltdcpp-daemon 2.4.2) and handled below:
   later, before settings are saved. So the file written here (the format of
   dcpp SettingsManager::save) is the only config, and exit status -11 after
   a stop is normal for it.
+- Its "CID" setting is the private ID (ADC PID); others see Tiger(PID).
+- Right after start hash.status may say "pause" with files queued, or idle
+  before the share was scanned; wait_hashed() also waits for a share size.
 - There is no RPC to read received PMs. They are read from its PM log,
   which it writes at once; every line is `[date time] <sender> text`, and a
   conversation can be split over files named after either party, so the
