@@ -72,6 +72,42 @@ class JsonLines:
         self.closed = False
         threading.Thread(target=self._reader, daemon=True).start()
 
+    @classmethod
+    def unix(cls, path, name: str = "control", timeout: float = 10.0) -> "JsonLines":
+        """Connect to a JSON-lines Unix socket (fakehub --control, dcclient
+        --control-socket). The channel owns the socket: close() it."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.settimeout(None)
+        ch = cls(sock.makefile("r", encoding="utf-8", newline="\n"),
+                 sock.makefile("w", encoding="utf-8", newline="\n"), name=name)
+        ch._sock = sock
+        return ch
+
+    def close(self):
+        """Shut the socket down first: closing a file object while the reader
+        thread is blocked reading it never returns."""
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for f in (self._r, self._w):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
+        if sock is not None:
+            sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def _reader(self):
         try:
             for raw in self._r:
