@@ -55,6 +55,7 @@ struct dcc_cc {
     bool inflating;
     z_stream zs;
     unsigned char *zbuf;            /* owned: inflate/deflate output */
+    unsigned char *rbuf;            /* owned: direct socket reads in the data phase */
     /* uploader */
     bool holds_slot;
     int up_fd;                      /* compressed upload source, or -1 */

@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""bench_transfer.py BUILD_DIR [SIZE_MiB=1024]: loopback download throughput
+of one file through dcclient (Alice shares, Bob downloads, fakehub between
+them, NMDC and ADC, plain and ZLIB), next to the raw loopback limit measured
+in the same run (bench_rawloop: sendfile() into a socket whose reader
+discards). Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
+ASan build measures something else.
+
+What the dcclient figure includes that the raw one does not: the receiver
+writes every byte to its .part file and TTH-hashes it block by block as it
+arrives (per-block verification against the TTHL leaves), then renames.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "pytest"))
+from dctest import Process  # noqa: E402
+
+
+def mib(x: float) -> str:
+    return f"{x / (1 << 20):8.1f} MiB/s"
+
+
+def wait_nick(ch, nick, timeout=10):
+    deadline = time.monotonic() + timeout
+    while nick not in [u["nick"] for u in ch.request("users")["users"]]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{nick} never showed up")
+        try:
+            ch.wait_for("user.join", timeout=0.5)
+        except Exception:
+            pass
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit(__doc__)
+    build = pathlib.Path(sys.argv[1]).resolve()
+    size = int(sys.argv[2]) if len(sys.argv) == 3 else 1024
+    for tool in ("dcclient", "fakehub", "bench_rawloop"):
+        if not (build / "bin" / tool).exists():
+            raise SystemExit(f"{build}/bin/{tool} not built")
+    with tempfile.TemporaryDirectory(prefix="bench_transfer.") as tmp:
+        tmp = pathlib.Path(tmp)
+        share = tmp / "share"
+        share.mkdir()
+        big = share / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(size):
+                f.write(os.urandom(1 << 20))
+        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)   # warm the cache
+        procs = []
+        try:
+            hub = Process([build / "bin" / "fakehub", "--nmdc", "127.0.0.1:0", "--adc", "127.0.0.1:0"],
+                          name="fakehub", log=tmp / "fakehub.log")
+            procs.append(hub)
+            ready = hub.wait_ready()
+            alice = Process([build / "bin" / "dcclient", "--nick", "alice", "--share", share,
+                             "--data-dir", tmp / "alice"], name="alice", stdin_pipe=True, log=tmp / "alice.log")
+            procs.append(alice)
+            alice.wait_ready()
+            t0 = time.monotonic()
+            alice.channel.wait_for("share.done", timeout=600)
+            hash_s = time.monotonic() - t0
+            print(f"share hashing (TTH, {size} MiB):        {mib(size * (1 << 20) / hash_s)}")
+            results = []
+            for proto in ("nmdc", "adc"):
+                url = f"dchub://{ready['nmdc']}" if proto == "nmdc" else f"adc://{ready['adc']}"
+                for compress in (False, True):
+                    name = f"bob-{proto}-{'zlib' if compress else 'plain'}"
+                    bob = Process([build / "bin" / "dcclient", "--nick", "bob", "--set",
+                                   f"compress={'true' if compress else 'false'}"],
+                                  name=name, stdin_pipe=True, log=tmp / f"{name}.log")
+                    procs.append(bob)
+                    bob.wait_ready()
+                    alice.channel.request("connect", url=url)
+                    bob.channel.request("connect", url=url)
+                    wait_nick(bob.channel, "alice")
+                    bob.channel.request("list", nick="alice", timeout=60)
+                    got = tmp / name
+                    got.mkdir()
+                    t0 = time.monotonic()
+                    res = bob.channel.request("download", nick="alice", path="/share/big.bin",
+                                              target_dir=str(got), timeout=1800)
+                    wall = time.monotonic() - t0
+                    results.append((name, res["bytes_per_second"], res["size"] / wall))
+                    (got / "big.bin").unlink()
+                    bob.stop()
+                    procs.remove(bob)
+                    alice.channel.request("disconnect")
+            raw = json.loads(subprocess.run([build / "bin" / "bench_rawloop", big], check=True,
+                                            capture_output=True, text=True).stdout)
+            limit = raw["bytes_per_second"]
+            print(f"raw loopback limit (sendfile -> discard): {mib(limit)}")
+            for name, data_bps, wall_bps in results:
+                print(f"dcclient {name:17s} data phase {mib(data_bps)} ({100 * data_bps / limit:5.1f}% of raw),"
+                      f" request-to-verified {mib(wall_bps)}")
+        finally:
+            for p in procs:
+                p.stop()
+
+
+if __name__ == "__main__":
+    main()
