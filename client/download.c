@@ -54,7 +54,8 @@ struct dcc_dl {
     uint64_t size;
     char *vpath, *final_path, *part_path;
     struct dcc_cc *cc;              /* borrowed: the connection serving it */
-    struct event *timer;            /* waiting for a connection */
+    struct event *timer;            /* first: the deferred start; then: waiting for a connection */
+    bool started;
     enum dl_phase phase;
     struct dc_buf mem;              /* list / tthl bytes */
     uint8_t *leaves;
@@ -551,6 +552,8 @@ void dcc_dl_conn_lost(struct dcc_cc *cc, const char *why)
 
 /* ---- queueing ---------------------------------------------------------------- */
 
+static void dl_kick(struct dcc_dl *d);
+
 static void dl_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -558,7 +561,10 @@ static void dl_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct dcc_dl *d = arg;
     struct dcc_client *c = d->x->c;
     dcc_enter(c);
-    if (!d->cc) {
+    if (!d->started) {
+        d->started = true;
+        dl_kick(d);
+    } else if (!d->cc) {
         if (dcc_cc_find(d->x, d->nick, true)) {
             double t = dcc_sget_double(c->settings, DCC_S_TRANSFER_TIMEOUT);
             struct timeval tv = {(time_t)t, (suseconds_t)((t - (double)(time_t)t) * 1e6)};
@@ -568,6 +574,14 @@ static void dl_timer_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     dcc_leave(c);
+}
+
+/* Start d from the loop, never inside dcc_client_list/download: their
+ * caller gets the id before any event about it. */
+static void dl_defer(struct dcc_dl *d)
+{
+    struct timeval zero = {0, 0};
+    evtimer_add(d->timer, &zero);
 }
 
 /* Get d going: an idle connection to its peer, or ask for one. */
@@ -584,7 +598,7 @@ static void dl_kick(struct dcc_dl *d)
         return;
     }
     for (struct dcc_dl *o = x->dls; o; o = o->next)
-        if (o != d && !o->cc && strcmp(o->nick, d->nick) == 0 && evtimer_pending(o->timer, NULL))
+        if (o != d && o->started && !o->cc && strcmp(o->nick, d->nick) == 0 && evtimer_pending(o->timer, NULL))
             return;   /* a request for this peer is out already */
     char err[DCC_ERR_LEN];
     if (dcc_cc_request(x, d->nick, err) < 0)
@@ -636,11 +650,8 @@ long dcc_client_list(struct dcc_client *c, const char *nick, char *err)
     struct dcc_dl *d = dl_new(c->xfer, nick, true, err);
     if (!d)
         return -1;
-    long id = d->id;
-    dcc_enter(c);
-    dl_kick(d);
-    dcc_leave(c);
-    return id;
+    dl_defer(d);
+    return d->id;
 }
 
 long dcc_client_download(struct dcc_client *c, const struct dcc_download_req *r, char *err)
@@ -670,16 +681,15 @@ long dcc_client_download(struct dcc_client *c, const struct dcc_download_req *r,
     d->req_tth = r->tth ? strdup(r->tth) : NULL;
     d->target_dir = strdup(r->target_dir);
     d->name = r->name ? strdup(r->name) : NULL;
-    long id = d->id;
-    dcc_enter(c);
+    if ((r->path && !d->req_path) || (r->tth && !d->req_tth) || !d->target_dir || (r->name && !d->name)) {
+        dl_unlink(d);
+        dl_free(d);
+        return dcc_err(err, "out of memory");
+    }
     if (l)
-        dl_kick(l);
-    if ((r->path && !d->req_path) || (r->tth && !d->req_tth) || !d->target_dir || (r->name && !d->name))
-        dl_fail(d, "out of memory");
-    else
-        dl_kick(d);
-    dcc_leave(c);
-    return id;
+        dl_defer(l);
+    dl_defer(d);
+    return d->id;
 }
 
 void dcc_dl_free_all(struct dcc_xfer *x)
