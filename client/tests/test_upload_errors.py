@@ -220,3 +220,33 @@ def test_refusals_keep_the_connection(uploader, fakehub, proto, tmp_path):
     finally:
         cc.s.close()
         cc.hub.s.close()
+
+
+@pytest.mark.parametrize("proto", ["nmdc", "adc"])
+def test_no_free_slot_but_mini_slots(tmp_path, fakehub, dcclient, proto):
+    root = tmp_path / "share"
+    root.mkdir()
+    big, small = os.urandom(100 * 1024), b"small file\n"
+    (root / "big.bin").write_bytes(big)
+    (root / "small.txt").write_bytes(small)
+    alice = dcclient("--nick", "alice", "--share", str(root), "--set", "slots=0", name="alice")
+    alice.channel.wait_for("share.done", timeout=30)
+    alice.channel.request("connect", url=fakehub.url(proto))
+    nmdc = proto == "nmdc"
+    cc = nmdc_peer(fakehub.ready[proto]) if nmdc else adc_peer(fakehub.ready[proto])
+    try:
+        def get(typ, ident):
+            cc.send(f"$ADCGET {typ} {ident} 0 -1|".encode() if nmdc else f"CGET {typ} {ident} 0 -1\n".encode())
+            return cc.msg()
+
+        assert get("file", "/share/big.bin") == (b"$MaxedOut" if nmdc else b"CSTA 153 Slots\\sfull")
+        # Mini slots: small files, TTH leaves and the list need no slot.
+        snd = get("file", "/share/small.txt")
+        assert cc.raw(int(snd.split(b" ")[-1])) == small
+        snd = get("tthl", "TTH/" + _tth(big))
+        assert len(cc.raw(int(snd.split(b" ")[-1]))) == 24 * 2   # two 64 KiB leaves
+        snd = get("file", "files.xml.bz2")
+        assert cc.raw(int(snd.split(b" ")[-1]))[:3] == b"BZh"
+    finally:
+        cc.s.close()
+        cc.hub.s.close()
