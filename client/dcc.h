@@ -149,7 +149,7 @@ enum dcc_event_type {
     DCC_EVENT_TRANSFER_FAILED, /* transfer, text = reason */
 };
 
-/* Share totals: every scanned file, and those hashed so far. */
+/* Share totals: every scanned file, and those hashed so far. Plain value. */
 struct dcc_share_info {
     uint64_t files, bytes, files_hashed, bytes_hashed;
 };
@@ -262,7 +262,8 @@ const struct dc_fl_node *dcc_client_peer_list(const struct dcc_client *c, const 
 
 /* What to download: by path ("/share/dir/file", as in nick's list) or by
  * tth (base32); the size and TTH come from nick's list, which is fetched
- * first when we have none. name defaults to the list's file name. */
+ * first when we have none. name defaults to the list's file name. Strings
+ * are borrowed for the call (copied). */
 struct dcc_download_req {
     const char *nick;
     const char *path;          /* or NULL */

@@ -2,8 +2,9 @@
  * the hash cache, the file lists, and the confinement checks every upload
  * goes through.
  *
- * Hashing runs as cooperative steps on the client's event_base (one event,
- * re-activated after each step of at most DCC_HASH_STEP_MS), not in a worker
+ * Hashing runs as cooperative steps on the client's event_base (one timer,
+ * re-armed with a zero timeout after each step of at most DCC_HASH_STEP_MS,
+ * so I/O is polled between steps), not in a worker
  * thread: the library stays free of threads and locks, teardown is a plain
  * free, and the loop is never blocked for longer than one step. A file's
  * TTHL level (dc_tth_tthl_level) is kept while hashing, for tthl requests.
@@ -347,7 +348,13 @@ static int share_write(struct dcc_share *s, const struct dc_fl_node *node, const
     return dc_fl_writer_finish(w);
 }
 
-static void share_step_cb(evutil_socket_t fd, short what, void *arg);
+/* Run the next step after the loop has polled for I/O: a zero timeout, not
+ * event_active, which libevent would run again in the same pass. */
+static void share_again(struct dcc_share *s)
+{
+    struct timeval zero = {0, 0};
+    evtimer_add(s->step, &zero);
+}
 
 static void share_file_done(struct dcc_share *s, struct dcc_sfile *f)
 {
@@ -412,7 +419,7 @@ static void share_step(struct dcc_share *s)
             s->last_progress = share_now();
             share_emit(s, DCC_EVENT_SHARE_PROGRESS);
         }
-        event_active(s->step, EV_TIMEOUT, 0);
+        share_again(s);
         return;
     }
     /* Drop the files that could not be hashed. */
@@ -531,7 +538,7 @@ int dcc_share_add_root(struct dcc_share *s, const char *dir, char *err)
     share_cache_load(s);
     s->list_ok = false;
     s->last_progress = share_now();
-    event_active(s->step, EV_TIMEOUT, 0);
+    share_again(s);
     return 0;
 }
 

@@ -64,7 +64,8 @@ struct dcc_cc {
     struct dcc_cc *next;
 };
 
-/* An ADC token we handed out, and what the connection presenting it is for. */
+/* An ADC token we handed out, and what the connection presenting it is
+ * for. Plain value, kept in the xfer's array. */
 struct dcc_expect {
     char token[64];
     bool download;

@@ -217,3 +217,20 @@ def test_hash_cache_spares_a_rehash(dcclient, tmp_path):
     assert c.channel.wait_for("share.done", timeout=60)["files_hashed"] == 1
     xml = bz2.decompress((data / "files.xml.bz2").read_bytes()).decode()
     assert real in xml and fake not in xml
+
+
+def test_hashing_does_not_block_the_loop(dcclient, tmp_path):
+    a = dcclient("--data-dir", str(tmp_path / "data"), name="hasher")
+    ch = a.channel
+    ch.request("mkfile", path=str(tmp_path / "s" / "big.bin"), size=256 << 20, seed=5, timeout=60)
+    ch.request("share", path=str(tmp_path / "s"))
+    t0 = time.monotonic()
+    ch.request("ping")
+    ping = time.monotonic() - t0
+    done = ch.wait_for("share.done", timeout=300)
+    hashing = time.monotonic() - t0
+    progress = [e for e in ch.events if e["event"] == "share.progress"]
+    assert progress and 0 < progress[0]["bytes_hashed"] < progress[0]["bytes"] == 256 << 20
+    assert done["bytes_hashed"] == 256 << 20
+    # One hashing step is bounded (20 ms): a request waits at most about that.
+    assert ping < 0.25 < hashing, (ping, hashing)
