@@ -215,6 +215,8 @@ static void fh_close_event_cb(struct bufferevent *bev, short what, void *arg)
 void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
 {
     struct fh_hub *hub = c->hub;
+    if (c->tls && !c->tls_up)
+        flush = false;   /* nothing queued can reach a peer that never finished the handshake */
     if (c->state == FH_CONN_CLOSING && !flush)
         fh_conn_mark_dead(c);
     if (c->state != FH_CONN_OPEN)
