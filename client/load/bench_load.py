@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""bench_load.py [--build-dir DIR] [--clients 100,1000] [--hubs fakehub,uhub]:
+"""bench_load.py [--build-dir DIR] [--clients 100,1000] [--hubs fakehub,uhub] [--repeat 3]:
 dcload (client/load/dcload.c) against fakehub and uhub at each N, each hub
-started fresh per N, then the ratios fakehub/uhub against issue 4's targets:
+started fresh per run, then the ratios fakehub/uhub against issue 4's targets:
 fakehub >= 1.5x uhub's logins/s, >= 1x its deliveries/s, <= 1x its memory
 per user. Prints figures; not a test (test_bench_load.py checks that it runs).
 Builds nothing: DIR/bin must hold dcload and fakehub (build RelWithDebInfo or
@@ -17,12 +17,18 @@ The hubs, both on 127.0.0.1 and both with their limits out of the way:
   when uhub is not installed.
 
 Each run is `dcload --json --hub-pid PID --chatters 10 --messages 20
---interval 0` (options after `--` are passed on and win) with --timeout, and a wall-clock
-deadline on top: a run that misses it is stopped and reported as failed.
+--interval 0 --timeout T` (options after `--` are passed on and win) with a
+wall-clock deadline of T+15 s on top: a run that misses it is stopped and
+reported as failed.
 dcload measures the hub's VmRSS before the first login and once all are in;
 "KiB/user" is the difference over the users online. "cpu" columns are the
 CPU seconds the hub and dcload used in the run (/proc/PID/stat, rusage): when
 dcload's is near the wall time, the client side was the limit.
+
+Others share the machine, so every figure moves from run to run: each (hub,
+N) runs --repeat times, interleaved (fakehub, uhub, fakehub, ...), the table
+shows medians, and each ratio is the median [min-max] over runs paired in
+time (run i of fakehub over run i of uhub); a target is judged on the median.
 
 RLIMIT_NOFILE: the soft limit is raised to the hard one here, before any
 child starts, so dcload and both hubs inherit it (dcload raises its own too);
@@ -38,6 +44,7 @@ import pathlib
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +62,11 @@ TARGETS = (("logins_per_second", "logins/s", ">=", 1.5),
 # Chat in bursts (--interval 0) so deliveries/s measures the hub, not dcload's
 # pacing (10 chatters every 10 ms would cap N=100 at ~100k/s).
 DCLOAD_DEFAULTS = ("--chatters", 10, "--messages", 20, "--interval", 0)
+# Table columns: report key, header, format (its width is the header's).
+COLUMNS = (("online", "online", "{:>6.0f}"), ("logins_per_second", "logins/s", "{:>8.1f}"),
+           ("deliveries_per_second", "deliveries/s", "{:>12.0f}"), ("p50", "p50 ms", "{:>6.1f}"),
+           ("p90", "p90 ms", "{:>6.1f}"), ("p99", "p99 ms", "{:>6.1f}"), ("hub_kib_per_user", "KiB/user", "{:>8.2f}"),
+           ("hub_cpu", "hub cpu s", "{:>9.2f}"), ("load_cpu", "dcload cpu s", "{:>12.2f}"), ("wall", "wall s", "{:>6.2f}"))
 FLOOD_KINDS = ("chat", "connect", "search", "update", "extras")
 
 
@@ -96,7 +108,7 @@ def run_dcload(args, url: str, hub_pid: int, n: int, log: pathlib.Path, procs: l
         return {"error": f"dcload {'missed its deadline' if rc is None else f'exited {rc}'}, "
                          f"no report (log {log})"}
     rep = json.loads(lines[-1])
-    rep.update(hub_cpu=hub_cpu, load_cpu=ru.ru_utime + ru.ru_stime - own.ru_utime - own.ru_stime,
+    rep.update(rep.pop("latency_ms"), hub_cpu=hub_cpu, load_cpu=ru.ru_utime + ru.ru_stime - own.ru_utime - own.ru_stime,
                wall=wall, rc=rc)
     if rc != 0 or not rep["completed"]:
         rep["error"] = f"dcload exit {rc}, {rep['online']}/{n} online, phase {rep['phase']}: {rep['first_error']}"
@@ -132,15 +144,29 @@ def bench_uhub(args, n: int, tmp: pathlib.Path, procs: list) -> dict:
         procs.remove(hub)
 
 
-def fmt_row(hub: str, proto: str, n: int, r: dict) -> str:
-    head = f"{hub:8} {proto:4} {n:>5} "
-    if "logins_per_second" not in r:
-        return head + f"FAILED: {r['error']}"
-    lat = r["latency_ms"]
-    row = (head + f"{r['online']:>6} {r['logins_per_second']:>9.1f} {r['deliveries_per_second']:>11.0f} "
-           f"{lat['p50']:>7.1f} {lat['p90']:>7.1f} {lat['p99']:>7.1f} {r['hub_kib_per_user']:>8.2f} "
-           f"{r['hub_cpu']:>7.2f} {r['load_cpu']:>8.2f} {r['wall']:>6.2f}")
-    return row + (f"  INCOMPLETE: {r['error']}" if "error" in r else "")
+def table_row(hub: str, proto: str, n: int, reps: list) -> str:
+    """Median of each figure over the completed runs, and how many completed."""
+    ok = [r for r in reps if "error" not in r]
+    row = f"{hub:8} {proto:4} {n:>5} {len(ok):>2}/{len(reps):<2}"
+    for key, head, fmt in COLUMNS:
+        row += " " + (fmt.format(statistics.median(r[key] for r in ok)) if ok else "-".rjust(len(head)))
+    failed = [r["error"] for r in reps if "error" in r]
+    return row + (f"  {len(failed)} failed, first: {failed[0]}" if failed else "")
+
+
+def ratio_line(n: int, fake: list, uhub: list) -> str | None:
+    """fakehub/uhub per target, over runs paired in time (run i of each)."""
+    pairs = [(f, u) for f, u in zip(fake, uhub) if "error" not in f and "error" not in u]
+    if not pairs:
+        return None
+    parts = []
+    for key, name, op, target in TARGETS:
+        ratios = sorted(f[key] / u[key] if u[key] > 0 else float("inf") for f, u in pairs)
+        mid = statistics.median(ratios)
+        met = mid >= target if op == ">=" else mid <= target
+        parts.append(f"{name} {mid:.2f}x [{ratios[0]:.2f}-{ratios[-1]:.2f}] "
+                     f"(target {op} {target}: {'met' if met else 'MISSED'})")
+    return f"N={n} fakehub/uhub (ADC, median [range] of {len(pairs)} paired runs): " + "; ".join(parts)
 
 
 def main():
@@ -148,6 +174,7 @@ def main():
     ap.add_argument("--build-dir", type=pathlib.Path, default=pathlib.Path("build"))
     ap.add_argument("--clients", default="100,1000", help="comma-separated N values")
     ap.add_argument("--hubs", default="fakehub,uhub", help="fakehub and/or uhub")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per hub and N (medians are printed)")
     ap.add_argument("--no-nmdc", action="store_true", help="skip the extra fakehub NMDC rows")
     ap.add_argument("--timeout", type=float, default=120, help="dcload --timeout per run (seconds)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temp dir with every log")
@@ -165,44 +192,41 @@ def main():
     has_uhub = "uhub" in hubs and shutil.which("uhub") is not None
     if "uhub" in hubs and not has_uhub:
         print("bench_load: uhub is not installed (apt-get install uhub): no uhub rows, no ratios")
+    runs = []
+    if "fakehub" in hubs:
+        runs += [("fakehub", "adc")] + ([] if args.no_nmdc else [("fakehub", "nmdc")])
+    if has_uhub:
+        runs.append(("uhub", "adc"))
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench_load."))
-    procs, results = [], {}
+    procs, results = [], {(hub, proto, n): [] for n in sizes for hub, proto in runs}
     try:
         for n in sizes:
-            runs = []
-            if "fakehub" in hubs:
-                runs += [("fakehub", "adc")] + ([] if args.no_nmdc else [("fakehub", "nmdc")])
-            if has_uhub:
-                runs.append(("uhub", "adc"))
-            for hub, proto in runs:
-                r = (bench_fakehub(args, proto, n, tmp, procs) if hub == "fakehub"
-                     else bench_uhub(args, n, tmp, procs))
-                results[hub, proto, n] = r
-                print(f"bench_load: {hub} {proto} N={n} done{'' if 'error' not in r else ': ' + r['error']}",
-                      file=sys.stderr, flush=True)
+            for i in range(args.repeat):     # interleaved, so the load of others hits every hub alike
+                logs = tmp / f"N{n}-run{i + 1}"
+                logs.mkdir()
+                for hub, proto in runs:
+                    r = (bench_fakehub(args, proto, n, logs, procs) if hub == "fakehub"
+                         else bench_uhub(args, n, logs, procs))
+                    results[hub, proto, n].append(r)
+                    print(f"bench_load: {hub} {proto} N={n} run {i + 1}/{args.repeat}: "
+                          f"{r.get('error', 'done')}", file=sys.stderr, flush=True)
     finally:
         for p in procs:
             p.stop()
-        if not args.keep_logs and not any("error" in r for r in results.values()):
+        failed = any("error" in r for reps in results.values() for r in reps)
+        if not args.keep_logs and not failed:
             shutil.rmtree(tmp)
         else:
             print(f"bench_load: logs kept in {tmp}", file=sys.stderr)
 
-    print(f"{'hub':8} {'prot':4} {'N':>5} {'online':>6} {'logins/s':>9} {'deliveries/s':>11} "
-          f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'KiB/user':>8} {'hub cpu':>7} {'load cpu':>8} {'wall s':>6}")
-    for (hub, proto, n), r in results.items():
-        print(fmt_row(hub, proto, n, r))
+    print(f"{'hub':8} {'prot':4} {'N':>5} {'ok':>5} " + " ".join(head for _, head, _ in COLUMNS))
+    for (hub, proto, n), reps in results.items():
+        print(table_row(hub, proto, n, reps))
     for n in sizes:
-        f, u = results.get(("fakehub", "adc", n)), results.get(("uhub", "adc", n))
-        if not f or not u or "error" in f or "error" in u:
-            continue
-        parts = []
-        for key, name, op, target in TARGETS:
-            ratio = f[key] / u[key] if u[key] > 0 else float("inf")
-            met = ratio >= target if op == ">=" else ratio <= target
-            parts.append(f"{name} {ratio:.2f}x (target {op} {target}: {'met' if met else 'MISSED'})")
-        print(f"N={n} fakehub/uhub (ADC): " + "; ".join(parts))
-    return 1 if any("error" in r for r in results.values()) else 0
+        line = ratio_line(n, results.get(("fakehub", "adc", n), []), results.get(("uhub", "adc", n), []))
+        if line:
+            print(line)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

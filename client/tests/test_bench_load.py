@@ -16,7 +16,7 @@ BENCH = pathlib.Path(__file__).resolve().parents[1] / "load" / "bench_load.py"
 def run_bench(bin_path, *args):
     build = bin_path("dcload").parent.parent
     bin_path("fakehub")
-    r = subprocess.run([sys.executable, str(BENCH), "--build-dir", str(build), "--clients", "5", *args],
+    r = subprocess.run([sys.executable, str(BENCH), "--build-dir", str(build), "--clients", "5", "--repeat", "2", *args],
                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, (r.stdout, r.stderr)
     rows = {tuple(line.split()[:3]): line.split()[3:] for line in r.stdout.splitlines()
@@ -25,7 +25,8 @@ def run_bench(bin_path, *args):
 
 
 def check_row(cols):
-    online, logins, deliveries, p50, p90, p99, kib, hub_cpu, load_cpu, wall = map(float, cols[:10])
+    assert cols[0] == "2/2", cols   # runs completed
+    online, logins, deliveries, p50, p90, p99, kib, hub_cpu, load_cpu, wall = map(float, cols[1:11])
     assert online == 5 and logins > 0 and deliveries > 0 and wall > 0
     assert 0 < p50 <= p90 <= p99
     assert kib >= 0 and hub_cpu >= 0 and load_cpu >= 0   # RSS moves in 4 KiB pages: 5 users may add none
@@ -47,4 +48,4 @@ def test_bench_load_uhub_ratios(bin_path):
     for cols in rows.values():
         check_row(cols)
     ratios = [line for line in out.splitlines() if line.startswith("N=5 fakehub/uhub")]
-    assert len(ratios) == 1 and ratios[0].count("target") == 3, out
+    assert len(ratios) == 1 and "of 2 paired runs" in ratios[0] and ratios[0].count("target") == 3, out
