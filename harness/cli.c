@@ -1,4 +1,4 @@
-/* cli.c: `dcharness run` (see cli.h).
+/* cli.c: `dcharness run` and `dcharness hub` (see cli.h).
  *
  * The scheduler is a poll() loop over each running job's result pipe and
  * pidfd plus a signalfd for SIGINT/SIGTERM. Results are printed in plan
@@ -108,7 +108,9 @@ static double now_s(void)
 static void usage(FILE *f)
 {
     fputs("usage: dcharness run [options] PATH...\n"
-          "Run DC scenario files (PATH: *.scn files or directories holding them).\n"
+          "       dcharness hub [--hub PROFILE] [--proto LIST] [--user NICK:PASSWORD[:op]]... [--bin-dir DIR] [--dir DIR]\n"
+          "\n"
+          "dcharness run: run DC scenario files (PATH: *.scn files or directories holding them).\n"
           "  -j N               run N scenarios at once (default 1)\n"
           "  --proto LIST       only these protocols: nmdc,adc (default: what each file declares)\n"
           "  --hub PROFILE      hub profile name (fakehub, uhub) or .hub file, for every scenario\n"
@@ -119,16 +121,46 @@ static void usage(FILE *f)
           "  --tap              print TAP instead of progress lines\n"
           "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
           "  --bin-dir DIR      where fakehub and dcclient are (default: dcharness's own dir)\n"
-          "Environment: DCTEST_TIMEOUT_MULTIPLIER scales every timeout; DCHARNESS_PROFILE_DIR adds a profile dir.\n"
-          "Exit status: 0 passed, 1 a scenario failed, 2 usage error.\n", f);
+          "Exit status: 0 passed, 1 a scenario failed, 2 usage error.\n"
+          "\n"
+          "dcharness hub: start one hub from a profile as a scenario run does, print one JSON line\n"
+          "{\"event\":\"ready\",\"pid\",\"profile\",\"urls\",\"dir\",\"control\",\"trace\",\"features\"} on stdout,\n"
+          "and run until SIGTERM or SIGINT; then stop the hub the profile's way and exit.\n"
+          "  --hub PROFILE      hub profile name or .hub file (default fakehub)\n"
+          "  --proto LIST       protocols the hub must offer (default: every one the profile speaks)\n"
+          "  --user N:P[:op]    a registered user (repeatable)\n"
+          "  --bin-dir DIR      where fakehub is (default: dcharness's own dir)\n"
+          "  --dir DIR          the hub's directory (config files, logs, control socket), kept\n"
+          "                     (default: a new one under $TMPDIR, removed at exit)\n"
+          "Exit status: 0 the hub started and stopped cleanly, 1 it did not (reason on stderr),\n"
+          "2 usage error, 3 the profile cannot offer a protocol or users asked for (reason on stderr).\n"
+          "\n"
+          "Environment: DCTEST_TIMEOUT_MULTIPLIER scales every timeout; DCHARNESS_PROFILE_DIR adds a profile dir.\n", f);
 }
 
 static int usage_error(const char *fmt, const char *arg)
 {
     fputs("dcharness: ", stderr);
     fprintf(stderr, fmt, arg);
-    fputs("\n(dcharness run --help for usage)\n", stderr);
+    fputs("\n(dcharness --help for usage)\n", stderr);
     return HR_EXIT_USAGE;
+}
+
+/* "nmdc,adc" -> protocol bits; -1 if a name is unknown or none is given. */
+static int parse_protos(const char *arg, unsigned *protos)
+{
+    *protos = 0;
+    for (const char *t = arg; *t;) {
+        size_t n = strcspn(t, ",");
+        char name[8];
+        snprintf(name, sizeof name, "%.*s", (int)n, t);
+        unsigned b = n < sizeof name ? hr_proto_from_name(name) : 0;
+        if (!b)
+            return -1;
+        *protos |= b;
+        t += n + (t[n] == ',');
+    }
+    return *protos ? 0 : -1;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -160,22 +192,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->jobs = (unsigned)j;
             break;
         }
-        case 'p': {
-            o->protos = 0;
-            for (const char *t = optarg; *t;) {
-                size_t n = strcspn(t, ",");
-                char name[8];
-                snprintf(name, sizeof name, "%.*s", (int)n, t);
-                unsigned b = n < sizeof name ? hr_proto_from_name(name) : 0;
-                if (!b)
-                    return usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
-                o->protos |= b;
-                t += n + (t[n] == ',');
-            }
-            if (!o->protos)
-                return usage_error("--proto needs a protocol%s", "");
+        case 'p':
+            if (parse_protos(optarg, &o->protos) < 0)
+                return usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
             break;
-        }
         case 'H': o->hub = optarg; break;
         case 'J': o->junit = optarg; break;
         case 'T': o->tap = true; break;
@@ -310,45 +330,59 @@ static void make_case(struct hr_case *c, const struct job *j, const char *rerun)
                           .details = j->result.details, .rerun = rerun};
 }
 
-int hr_main(int argc, char **argv)
+/* What both commands need: where dcharness, the executables and the hub
+ * profiles are, and the timeout multiplier. dirs borrows share_dir. */
+struct env {
+    char self[PATH_MAX], bin_dir[PATH_MAX], share_dir[PATH_MAX + 64];
+    const char *dirs[4];
+    double mult;
+};
+
+/* 0, or a usage error (printed) to exit with. */
+static int env_init(struct env *e, const char *bin_dir)
+{
+    *e = (struct env){.mult = 1};
+    ssize_t sl = readlink("/proc/self/exe", e->self, sizeof e->self - 1);
+    e->self[sl > 0 ? sl : 0] = '\0';
+    if (bin_dir) {
+        if (!realpath(bin_dir, e->bin_dir))
+            return usage_error("--bin-dir %s does not exist", bin_dir);
+    } else {
+        snprintf(e->bin_dir, sizeof e->bin_dir, "%s", e->self);
+        dirname(e->bin_dir);
+    }
+    snprintf(e->share_dir, sizeof e->share_dir, "%s/../share/dcharness/profiles", e->bin_dir);
+    const char *env_dir = getenv("DCHARNESS_PROFILE_DIR");
+    size_t nd = 0;
+    if (env_dir && *env_dir)
+        e->dirs[nd++] = env_dir;
+    e->dirs[nd++] = e->share_dir;
+    if (*HR_PROFILE_DIR)
+        e->dirs[nd++] = HR_PROFILE_DIR;
+    const char *m = getenv("DCTEST_TIMEOUT_MULTIPLIER");
+    if (m && *m && (!(e->mult = strtod(m, NULL)) || e->mult <= 0 || !isfinite(e->mult)))
+        return usage_error("DCTEST_TIMEOUT_MULTIPLIER must be a positive number, not '%s'", m);
+    return 0;
+}
+
+static int run_main(int argc, char **argv)
 {
     struct opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
 
-    char self[PATH_MAX], bin_dir[PATH_MAX];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[sl > 0 ? sl : 0] = '\0';
-    if (o.bin_dir) {
-        if (!realpath(o.bin_dir, bin_dir))
-            return usage_error("--bin-dir %s does not exist", o.bin_dir);
-    } else {
-        snprintf(bin_dir, sizeof bin_dir, "%s", self);
-        dirname(bin_dir);
-    }
-    char share_dir[PATH_MAX + 64];
-    snprintf(share_dir, sizeof share_dir, "%s/../share/dcharness/profiles", bin_dir);
-    const char *env_dir = getenv("DCHARNESS_PROFILE_DIR");
-    const char *dirs[4] = {0};
-    size_t nd = 0;
-    if (env_dir && *env_dir)
-        dirs[nd++] = env_dir;
-    dirs[nd++] = share_dir;
-    if (*HR_PROFILE_DIR)
-        dirs[nd++] = HR_PROFILE_DIR;
+    struct env env;
+    if ((rc = env_init(&env, o.bin_dir)))
+        return rc;
+    const char *self = env.self, *bin_dir = env.bin_dir, *const *dirs = env.dirs;
+    double mult = env.mult;
     struct hr_error err;
     struct profiles cache = {.n = 0};
     /* --hub wins over the scenarios' own `hub profile` lines; a bad --hub is a usage error. */
     if (o.hub && !profile_get(&cache, o.hub, dirs, &err)) {
         fprintf(stderr, "dcharness: %s\n", err.msg);
         return HR_EXIT_USAGE;
-    }
-    double mult = 1;
-    const char *m = getenv("DCTEST_TIMEOUT_MULTIPLIER");
-    if (m && *m && (!(mult = strtod(m, NULL)) || mult <= 0 || !isfinite(mult))) {
-        profiles_free(&cache);
-        return usage_error("DCTEST_TIMEOUT_MULTIPLIER must be a positive number, not '%s'", m);
     }
     struct hr_run_opts ro = {.bin_dir = bin_dir, .timeout_mult = mult,
                              .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
@@ -640,4 +674,126 @@ int hr_main(int argc, char **argv)
         raise(interrupted);
     }
     return fail ? HR_EXIT_FAIL : HR_EXIT_OK;
+}
+
+/* ---- dcharness hub ---- */
+
+/* NICK:PASSWORD[:op] into u (owned strings); -1 if malformed. */
+static int parse_user(const char *arg, struct hr_user *u)
+{
+    const char *c1 = strchr(arg, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c1 || c1 == arg || (c2 && strcmp(c2, ":op")))
+        return -1;
+    u->nick = strndup(arg, (size_t)(c1 - arg));
+    u->password = c2 ? strndup(c1 + 1, (size_t)(c2 - c1 - 1)) : strdup(c1 + 1);
+    u->op = c2 != NULL;
+    return 0;
+}
+
+static void free_users(struct hr_user *users, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(users[i].nick);
+        free(users[i].password);
+    }
+    free(users);
+}
+
+static int hub_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"hub", required_argument, NULL, 'H'}, {"proto", required_argument, NULL, 'p'},
+        {"user", required_argument, NULL, 'u'}, {"bin-dir", required_argument, NULL, 'b'},
+        {"dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *hub = "fakehub", *bin_dir_opt = NULL, *dir_opt = NULL;
+    unsigned protos = 0;
+    /* Only the users of this scenario are read (hr_hub_serve); it owns them. */
+    struct hr_scenario s = {.name = "hub"};
+    int c, rc = 0;
+    optind = 2;
+    while (!rc && (c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'H': hub = optarg; break;
+        case 'b': bin_dir_opt = optarg; break;
+        case 'd': dir_opt = optarg; break;
+        case 'p':
+            if (parse_protos(optarg, &protos) < 0)
+                rc = usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
+            break;
+        case 'u':
+            if (!(s.users = realloc(s.users, (s.nusers + 1) * sizeof *s.users)))
+                abort();
+            if (parse_user(optarg, &s.users[s.nusers]) < 0)
+                rc = usage_error("--user is NICK:PASSWORD or NICK:PASSWORD:op, not '%s'", optarg);
+            else
+                s.nusers++;
+            break;
+        case 'h': usage(stdout); rc = -1; break;
+        default: rc = usage_error("unknown option%s", "");
+        }
+    }
+    if (!rc && optind < argc)
+        rc = usage_error("dcharness hub takes no arguments besides options, not '%s'", argv[optind]);
+    struct env env;
+    struct hr_error err;
+    struct hr_profile *p = NULL;
+    if (!rc && !(rc = env_init(&env, bin_dir_opt)) && !(p = hr_profile_load(hub, env.dirs, &err))) {
+        fprintf(stderr, "dcharness: %s\n", err.msg);
+        rc = HR_EXIT_USAGE;
+    }
+    /* What the profile cannot offer is refused before anything starts, with
+     * the reason a scenario run gives when it skips. */
+    s.protos = protos ? protos : p ? p->protos : 0;
+    s.needs = s.nusers ? HR_FEAT_REGISTERED_USERS : 0;
+    for (unsigned b = HR_PROTO_NMDC; !rc && b <= HR_PROTO_ADC; b <<= 1) {
+        char *skip = s.protos & b ? hr_skip_reason(&s, b, p) : NULL;
+        if (skip) {
+            fprintf(stderr, "dcharness: %s\n", skip);
+            free(skip);
+            rc = HR_EXIT_SKIP;
+        }
+    }
+    char dir[PATH_MAX];
+    if (!rc) {
+        const char *tmp = getenv("TMPDIR");
+        if (dir_opt)
+            snprintf(dir, sizeof dir, "%s", dir_opt);
+        else
+            snprintf(dir, sizeof dir, "%s/dcharness-hub-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        char *abs = NULL;
+        if ((dir_opt ? mkdir(dir, 0700) == 0 || errno == EEXIST : mkdtemp(dir) != NULL) && (abs = realpath(dir, NULL)))
+            snprintf(dir, sizeof dir, "%s", abs);
+        else {
+            fprintf(stderr, "dcharness: cannot create the hub's directory %s: %s\n", dir, strerror(errno));
+            rc = HR_EXIT_FAIL;
+        }
+        free(abs);
+    }
+    if (!rc) {
+        struct hr_run_opts ro = {.bin_dir = env.bin_dir, .profile = p, .timeout_mult = env.mult,
+                                 .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
+        struct hr_result res;
+        hr_hub_serve(&s, s.protos, dir, &ro, stdout, &res);
+        if (res.warning)
+            fprintf(stderr, "dcharness: warning: %s\n", res.warning);
+        if (res.status == HR_STATUS_FAIL) {
+            fprintf(stderr, "dcharness: %s\n", res.reason);
+            print_indented(stderr, res.details);
+            rc = HR_EXIT_FAIL;
+        }
+        hr_result_cleanup(&res);
+        if (!dir_opt)
+            rm_tree(dir);
+    }
+    hr_profile_free(p);
+    free_users(s.users, s.nusers);
+    return rc < 0 ? HR_EXIT_OK : rc;
+}
+
+int hr_main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "hub"))
+        return hub_main(argc, argv);
+    return run_main(argc, argv);
 }

@@ -1293,6 +1293,45 @@ static void run_scenario(struct run *r, int result_fd)
     json_decref(res);
 }
 
+/* Block SIGTERM/SIGINT (they arrive through the returned signalfd), ignore
+ * SIGPIPE and adopt the orphans of our children: what every runner does. */
+static int become_runner(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static void run_init(struct run *r, const struct hr_scenario *s, unsigned proto, const char *dir,
+                     const struct hr_run_opts *opts)
+{
+    *r = (struct run){.s = s, .proto = proto, .dir = dir, .o = opts};
+    r->sigfd = become_runner();
+    dc_buf_init(&r->why, 0);
+    dc_buf_init(&r->warning, 0);
+    proc_init(&r->hub, "hub");
+    r->clients = calloc(s->nclients ? s->nclients : 1, sizeof *r->clients);
+    for (size_t i = 0; i < s->nclients; i++)
+        proc_init(&r->clients[i], s->clients[i].name);
+}
+
+static void run_cleanup(struct run *r)
+{
+    for (size_t i = 0; i < nprocs(r); i++)
+        proc_cleanup(proc_at(r, i));
+    free(r->clients);
+    free(r->bursts);
+    dc_buf_cleanup(&r->why);
+    dc_buf_cleanup(&r->warning);
+    if (r->sigfd >= 0)
+        close(r->sigfd);
+}
+
 pid_t hr_job_spawn(const struct hr_scenario *s, unsigned proto, const char *dir,
                    const struct hr_run_opts *opts, int *result_fd)
 {
@@ -1316,36 +1355,96 @@ pid_t hr_job_spawn(const struct hr_scenario *s, unsigned proto, const char *dir,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
     dup2(fds[1], 3);
     fcntl(3, F_SETFD, FD_CLOEXEC);   /* the hub and clients must not hold our result pipe */
     close_range(4, ~0U, 0);   /* other jobs' pipes and pidfds stay with dcharness */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
     /* Work from the scenario dir, as the hub does: relative socket paths
      * there stay short whatever TMPDIR is (sun_path holds 107 bytes). */
     if (chdir(dir) < 0)
         _exit(1);
-    struct run r = {.s = s, .proto = proto, .dir = dir, .o = opts};
-    r.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
-    dc_buf_init(&r.why, 0);
-    dc_buf_init(&r.warning, 0);
-    proc_init(&r.hub, "hub");
-    r.clients = calloc(s->nclients ? s->nclients : 1, sizeof *r.clients);
-    for (size_t i = 0; i < s->nclients; i++)
-        proc_init(&r.clients[i], s->clients[i].name);
+    struct run r;
+    run_init(&r, s, proto, dir, opts);
     run_scenario(&r, 3);
-    for (size_t i = 0; i < nprocs(&r); i++)
-        proc_cleanup(proc_at(&r, i));
-    free(r.clients);
-    free(r.bursts);
-    dc_buf_cleanup(&r.why);
-    dc_buf_cleanup(&r.warning);
+    run_cleanup(&r);
     _exit(0);
+}
+
+/* ---- `dcharness hub` ---- */
+
+/* path as a JSON string, made absolute against dir when relative. */
+static json_t *path_in(const char *dir, const char *path)
+{
+    if (path[0] == '/')
+        return json_string(path);
+    char *abs;
+    if (asprintf(&abs, "%s/%s", dir, path) < 0)
+        abort();
+    json_t *v = json_string(abs);
+    free(abs);
+    return v;
+}
+
+/* The ready line of `dcharness hub` for the started hub (docs/scenarios.md),
+ * or NULL with the failure recorded. */
+static char *hub_ready_line(struct run *r, unsigned protos)
+{
+    const struct hr_profile *pr = r->o->profile;
+    struct lookup_ctx c = {.r = r};
+    json_t *urls = json_object(), *features = json_array();
+    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_ADC; b <<= 1) {
+        char *url = protos & b ? expand(r, &c, pr->url[b == HR_PROTO_ADC], pr->path) : NULL;
+        if (url)
+            json_object_set_new(urls, hr_proto_name(b), json_string(url));
+        free(url);
+    }
+    for (unsigned b = 1; b <= HR_FEAT_SIGNALS; b <<= 1) {
+        char name[32];
+        if (pr->features & b)
+            json_array_append_new(features, json_string(hr_feature_names(b, name, sizeof name)));
+    }
+    char *ctl = pr->control ? expand(r, &c, pr->control, pr->path) : NULL;
+    json_t *ready = json_pack("{s:s,s:I,s:s,s:o,s:s,s:o,s:o,s:o}", "event", "ready", "pid", (json_int_t)r->hub.pid,
+                              "profile", pr->name, "urls", urls, "dir", r->dir,
+                              "control", ctl ? path_in(r->dir, ctl) : json_null(),
+                              "trace", r->trace_path[0] ? path_in(r->dir, r->trace_path) : json_null(),
+                              "features", features);
+    free(ctl);
+    char *line = r->why.len ? NULL : json_dumps(ready, JSON_COMPACT);
+    json_decref(ready);
+    return line;
+}
+
+void hr_hub_serve(const struct hr_scenario *s, unsigned protos, const char *dir,
+                  const struct hr_run_opts *opts, FILE *out, struct hr_result *res)
+{
+    struct run r;
+    run_init(&r, s, protos & HR_PROTO_NMDC ? HR_PROTO_NMDC : HR_PROTO_ADC, dir, opts);
+    r.t0 = now_s();
+    r.deadline = r.t0 + 1e9;   /* no scenario timeout: the hub runs until it is stopped */
+    char *line = start_hub(&r) == 0 ? hub_ready_line(&r, protos) : NULL;
+    if (line) {
+        r.started = true;
+        fprintf(out, "%s\n", line);
+        fflush(out);
+        free(line);
+        while (!r.interrupted && !r.hub.exited)
+            pump(&r, now_s() + 60);
+        if (r.interrupted) {
+            /* The normal end: teardown judges the hub's stop as at the end of
+             * a passing scenario. A second signal cuts the grace period short. */
+            r.interrupted = false;
+            dc_buf_reset(&r.why);
+        }
+    }
+    teardown(&r);
+    *res = (struct hr_result){.status = r.why.len ? HR_STATUS_FAIL : HR_STATUS_PASS, .seconds = now_s() - r.t0};
+    if (r.why.len) {
+        res->reason = strdup(r.why.data);
+        res->details = details(&r);
+    }
+    if (r.warning.len && asprintf(&res->warning, "hub %s", r.warning.data) < 0)
+        res->warning = NULL;
+    run_cleanup(&r);
 }
 
 void hr_result_from_runner(struct hr_result *res, const char *json, int ws)

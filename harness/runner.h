@@ -8,12 +8,17 @@
  * reap) and writes one JSON result object to a pipe. SIGTERM/SIGINT to the
  * runner end the scenario early with the same teardown.
  *
+ * hr_hub_serve is `dcharness hub`: the same hub start (profile files, port
+ * picking, readiness) and the same teardown, in the calling process, with
+ * no clients and no steps in between, only a wait for SIGTERM/SIGINT.
+ *
  * Not here: choosing scenarios, parallelism, reporting (cli.c, report.c).
  */
 #ifndef HR_RUNNER_H
 #define HR_RUNNER_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "harness/profile.h"
@@ -58,6 +63,17 @@ pid_t hr_job_spawn(const struct hr_scenario *s, unsigned proto, const char *dir,
 /* Parse the runner's JSON output into r; a runner that died without a
  * result gives a failure that says how it ended (wait status). */
 void hr_result_from_runner(struct hr_result *r, const char *json, int wstatus);
+
+/* Start the hub of opts->profile in dir (absolute; must exist) with the
+ * registered users of s (borrowed; only its users are read), print its JSON
+ * ready line to out (urls for the protocols in protos, which the profile
+ * must speak), run until SIGTERM/SIGINT or until the hub exits by itself,
+ * then stop, kill and reap it as at the end of a scenario. res (caller
+ * cleans up with hr_result_cleanup) says whether the hub started and ended
+ * cleanly, with the reason and details if not. Blocks SIGTERM/SIGINT and
+ * makes the caller a child subreaper, for good. */
+void hr_hub_serve(const struct hr_scenario *s, unsigned protos, const char *dir,
+                  const struct hr_run_opts *opts, FILE *out, struct hr_result *res);
 
 /* Effective scenario deadline in ms after scaling. */
 long hr_scenario_timeout(const struct hr_scenario *s, const struct hr_run_opts *opts);
