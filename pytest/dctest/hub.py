@@ -3,24 +3,25 @@
 A Hub is a running hub process plus, when the hub has one, its control socket
 (fakehub's JSON lines, docs/fakehub.md) subscribed to every event from the
 start, so wait_for() cannot miss an event that came before it was called.
-Addresses come from fakehub's ready line (it binds port 0), never guessed;
-everything listens on 127.0.0.1. Hubs from other profiles are started by
-dctest.profile and wrapped in the same class (without a control socket they
-only offer url/pid/log/stop).
+Addresses come from a ready line (fakehub binds port 0; `dcharness hub`
+reports what the profile's hub listens on), never guessed; everything
+listens on 127.0.0.1. Hubs of other profiles run under `dcharness hub`
+(start_profile_hub), which starts and stops them as a scenario run does;
+without a control socket they only offer url/pid/log/stop.
 
 Every timeout here is multiplied by DCTEST_TIMEOUT_MULTIPLIER.
 """
 from __future__ import annotations
 
 import json
+import os
 import pathlib
-import signal as _signal
 import socket
-import tempfile
 
 from .procs import JsonLines, Process, ProcessError, scaled
 
-# Unix socket paths are limited to 108 bytes; longer temp dirs get a short one.
+# Unix socket paths are limited to 108 bytes; longer ones are reached through
+# /proc/self/fd/N of their directory.
 _MAX_SOCK_PATH = 100
 
 
@@ -34,10 +35,18 @@ def tail(path, lines: int = 100) -> str:
 
 
 def connect_control(path, name: str = "hub control", timeout: float = 10.0) -> JsonLines:
-    """A JsonLines channel over fakehub's control socket at `path`."""
+    """A JsonLines channel over fakehub's control socket at `path`; a path
+    over the Unix socket limit is reached through its directory's fd."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(scaled(timeout))
-    sock.connect(str(path))
+    if len(str(path)) <= _MAX_SOCK_PATH:
+        sock.connect(str(path))
+    else:
+        dfd = os.open(os.path.dirname(path), os.O_PATH)
+        try:
+            sock.connect(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
+        finally:
+            os.close(dfd)
     sock.settimeout(None)
     ch = JsonLines(sock.makefile("r", encoding="utf-8", newline="\n"),
                    sock.makefile("w", encoding="utf-8", newline="\n"), name=name)
@@ -55,20 +64,20 @@ class Hub:
     """A running hub. `urls` maps protocol -> URL; `url` is the URL for
     `proto` (the test's protocol under the dc_hub fixture). Control requests
     raise ProcessError when the hub refuses them or has no control socket.
+    `process` is the hub itself or, for a profile hub, the `dcharness hub`
+    in front of it (`pid` is then the hub's, from its ready line).
 
     Ownership: stop() must be called (the fixtures do); it is idempotent."""
 
-    def __init__(self, proc: Process, *, urls: dict, name: str = "fakehub",
-                 control_path=None, trace_path=None, features=(),
-                 stop_signal: int = _signal.SIGTERM, grace: float = 3.0,
-                 crash_ok: str | None = None, cleanup=None):
+    def __init__(self, proc: Process, *, urls: dict, name: str = "fakehub", pid: int | None = None,
+                 control_path=None, trace_path=None, features=(), grace: float = 3.0):
         self.process, self.name, self.urls = proc, name, dict(urls)
+        self.pid = pid or proc.pid
         self.proto = next(iter(self.urls))
         self.features = set(features)
         self.control_path = control_path
         self.trace_path = pathlib.Path(trace_path) if trace_path else None
-        self._stop_signal, self._grace, self._crash_ok = stop_signal, grace, crash_ok
-        self._cleanup = cleanup
+        self._grace = grace
         self._control = None
         self.exit_expected = False   # the test asked the hub to exit
         self.returncode = None
@@ -78,10 +87,6 @@ class Hub:
             self.request("subscribe")
 
     # -- what tests read
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
     @property
     def url(self) -> str:
         return self.urls[self.proto]
@@ -151,16 +156,18 @@ class Hub:
 
     # -- process
     def signal(self, sig: int):
-        """Send a signal; the hub may then exit without failing the test."""
+        """Send a signal to the hub; it may then exit without failing the test."""
         self.exit_expected = True
-        self.process.signal(sig)
+        if self.process.proc.poll() is None:
+            os.kill(self.pid, sig)
 
     def wait(self, timeout: float = 10.0) -> int:
         return self.process.wait(scaled(timeout))
 
     def stop(self) -> int | None:
-        """Stop the hub (its stop signal, SIGKILL after the grace period),
-        reap it and close the control socket. Returns the exit status."""
+        """Stop the hub (SIGTERM; `dcharness hub` then stops its hub the
+        profile's way), SIGKILL after the grace period, reap it and close
+        the control socket. Returns the exit status."""
         if self.returncode is None:
             if self._control is not None:
                 try:
@@ -168,11 +175,7 @@ class Hub:
                 except OSError:
                     pass
             self._running_at_stop = self.process.proc.poll() is None
-            if self._running_at_stop and self._stop_signal != _signal.SIGTERM:
-                self.process.signal(self._stop_signal)   # Process.stop sends SIGTERM
             self.returncode = self.process.stop(grace=scaled(self._grace))
-            if self._cleanup:
-                self._cleanup()
         return self.returncode
 
     def exit_problem(self) -> str | None:
@@ -182,8 +185,6 @@ class Hub:
         if rc is None or rc == 0:
             return None
         if self._running_at_stop:
-            if rc < 0 and self._crash_ok:
-                return None
             return f"{self.name} (pid {self.pid}) exited with status {rc} when stopped; log: {self.log_path}"
         if not self.exit_expected:
             return f"{self.name} (pid {self.pid}) exited by itself with status {rc}; log: {self.log_path}"
@@ -210,30 +211,53 @@ def _option_args(settings: dict) -> list[str]:
 
 def start_fakehub(binary, workdir, *, protocols=("nmdc", "adc"), timeout: float = 10.0,
                   **settings) -> Hub:
-    """Start fakehub on 127.0.0.1 port 0 for `protocols`, with a control
-    socket and a trace in `workdir`; `settings` are fakehub options
-    (docs/fakehub.md), e.g. motd="hi", user=["carol:secret:op"], max_users=2."""
-    workdir = pathlib.Path(workdir)
+    """Start fakehub on 127.0.0.1 port 0 for `protocols`, in `workdir`
+    (its working directory, so that the control socket's path stays short
+    for bind()) with a control socket and a trace there; `settings` are
+    fakehub options (docs/fakehub.md), e.g. motd="hi",
+    user=["carol:secret:op"], max_users=2."""
+    workdir = pathlib.Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    sock, cleanup = workdir / "hub.sock", None
-    if len(str(sock)) > _MAX_SOCK_PATH:
-        short = pathlib.Path(tempfile.mkdtemp(prefix="dctest-"))
-        sock = short / "hub.sock"
-
-        def cleanup():
-            sock.unlink(missing_ok=True)
-            short.rmdir()
-    argv = [binary, "--control", sock, "--trace", workdir / "hub.trace"]
+    argv = [binary, "--control", "hub.sock", "--trace", workdir / "hub.trace"]
     for proto in protocols:
         argv += [f"--{proto}", "127.0.0.1:0"]
-    proc = Process(argv + _option_args(settings), name="fakehub", log=workdir / "hub.log")
+    proc = Process(argv + _option_args(settings), name="fakehub", log=workdir / "hub.log", cwd=workdir)
     try:
         ready = proc.wait_ready(scaled(timeout))
         urls = {p: ("dchub://" if p == "nmdc" else "adc://") + ready[p] for p in protocols}
-        return Hub(proc, urls=urls, control_path=ready["control"], trace_path=workdir / "hub.trace",
-                   features=("hub-control", "registered-users", "signals"), cleanup=cleanup)
+        return Hub(proc, urls=urls, control_path=workdir / "hub.sock", trace_path=workdir / "hub.trace",
+                   features=("hub-control", "registered-users", "signals"))
     except BaseException:
         proc.stop()
-        if cleanup:
-            cleanup()
         raise
+
+
+def start_profile_hub(dcharness, profile: str, workdir, *, protocols=None, user=(),
+                      timeout: float = 30.0) -> Hub:
+    """The hub of a dcharness hub profile (a name such as uhub, or a .hub
+    file), started by `dcharness hub` in `workdir` exactly as a scenario run
+    starts it (docs/scenarios.md, "dcharness hub"). `protocols`: the ones
+    it must offer (default: all the profile speaks); `user`: registered
+    users as "NICK:PASSWORD[:op]". Its hub.log holds dcharness's messages
+    and the hub's output. A ProcessError with returncode 3 means the profile
+    does not offer what was asked (its text says why), 2 a usage error such
+    as an unknown profile: nothing was started then."""
+    workdir = pathlib.Path(workdir)
+    argv = [dcharness, "hub", "--hub", profile, "--dir", workdir, "--bin-dir", os.path.dirname(dcharness)]
+    if protocols:
+        argv += ["--proto", ",".join(protocols)]
+    for u in [user] if isinstance(user, str) else user:
+        argv += ["--user", u]
+    proc = Process(argv, name=f"dcharness hub --hub {profile}", log=workdir / "hub.log")
+    try:
+        ready = proc.wait_ready(scaled(timeout))   # dcharness gives the hub 10 s of its own
+    except BaseException as e:
+        rc = proc.stop()
+        if isinstance(e, ProcessError):
+            err = ProcessError(proc.log_tail().removeprefix("dcharness: "))
+            err.returncode = rc
+            raise err from None
+        raise
+    return Hub(proc, name=ready["profile"], pid=ready["pid"], urls=ready["urls"],
+               control_path=ready["control"], trace_path=ready["trace"], features=ready["features"],
+               grace=30.0)   # dcharness itself kills the hub after the profile's grace

@@ -2,8 +2,9 @@
 
 Load it with `-p dctest.plugin` or `pytest_plugins = ["dctest.plugin"]` in a
 top-level conftest.py, with pytest/ on sys.path (docs/pytest.md). It drives
-the same executables and control channels as dcharness: fakehub (or the hub
-of a dcharness hub profile, --dc-hub) and dcclient.
+the same executables and control channels as dcharness: fakehub (or, with
+--dc-hub PROFILE, the hub of a dcharness hub profile, run by `dcharness hub`)
+and dcclient.
 
 Scenario files (*.scn) become items, one per scenario and protocol, run
 through `dcharness run`, with --dc-scenarios or the ini setting
@@ -15,8 +16,9 @@ Fixtures:
                     protocol of --dc-proto (default both)
   dc_hub            a hub for this test (fakehub with control socket and
                     trace, or --dc-hub PROFILE); options by marker:
-                    @pytest.mark.dc_hub(motd="hi", user=["carol:pw:op"])
-  dc_hub_factory    dc_hub_factory(protocols=..., **fakehub_options) -> Hub
+                    @pytest.mark.dc_hub(motd="hi", user=["carol:pw:op"]);
+                    a protocol the profile does not speak is a skip
+  dc_hub_factory    dc_hub_factory(protocols=None, **fakehub_options) -> Hub
   dc_client         dc_client(nick, **settings) -> Client (dctest.client)
 
 Every process a fixture starts is stopped and reaped at teardown (clients
@@ -41,11 +43,11 @@ import tempfile
 import pytest
 
 from .client import Client
-from .hub import Hub, start_fakehub
+from .hub import Hub, start_fakehub, start_profile_hub
+from .procs import ProcessError
 
 PROTOCOLS = ("nmdc", "adc")
 _TRACKED = pytest.StashKey[list]()
-_PROFILE = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser):
@@ -68,16 +70,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "dc_hub(**options): fakehub options for the dc_hub fixture "
                                        "(motd='hi', user=['carol:pw:op'], max_users=2; docs/fakehub.md)")
     protocols(config)   # a bad --dc-proto is a usage error before collection
-    name = config.getoption("dc_hub")
-    if name:
-        from .procs import ProcessError
-        from .profile import load_profile
-        if "/" in name or name.endswith(".hub"):
-            name = str(config.invocation_params.dir / name)
-        try:
-            config.stash[_PROFILE] = load_profile(name, bin_dir=_bin_dir(config))
-        except (OSError, ProcessError) as e:
-            raise pytest.UsageError(f"--dc-hub {name}: {e}")
 
 
 def protocols(config) -> list[str]:
@@ -115,9 +107,13 @@ def bin_path(config, name: str) -> str:
     return path
 
 
-def hub_profile(config):
-    """The --dc-hub profile (dctest.profile.Profile), or None for fakehub."""
-    return config.stash.get(_PROFILE, None)
+def hub_profile(config) -> str | None:
+    """The --dc-hub profile as dcharness takes it (a name, or a .hub file's
+    path from where pytest was invoked), or None for fakehub."""
+    name = config.getoption("dc_hub")
+    if name and ("/" in name or name.endswith(".hub")):
+        return str(config.invocation_params.dir / name)
+    return name
 
 
 # ---- scenario files as items (dctest.scenarios)
@@ -145,15 +141,7 @@ def _parametrized(metafunc, name: str) -> bool:
 def pytest_generate_tests(metafunc):
     if "dc_proto" not in metafunc.fixturenames or _parametrized(metafunc, "dc_proto"):
         return
-    profile = hub_profile(metafunc.config)
-    params = []
-    for proto in protocols(metafunc.config):
-        if profile is not None and proto not in profile.protocols:
-            params.append(pytest.param(proto, marks=pytest.mark.skip(
-                reason=f"hub profile {profile.name} does not speak {proto}")))
-        else:
-            params.append(proto)
-    metafunc.parametrize("dc_proto", params)
+    metafunc.parametrize("dc_proto", protocols(metafunc.config))
 
 
 # ---- process tracking and teardown
@@ -209,18 +197,30 @@ def _workdir(tmp_path: pathlib.Path, name: str) -> pathlib.Path:
 
 @pytest.fixture
 def dc_hub_factory(request, tmp_path, _dc_processes):
-    """dc_hub_factory(protocols=("nmdc", "adc"), **fakehub_options) -> Hub:
-    a new hub for this test, stopped at teardown. With --dc-hub PROFILE the
-    profile's hub is started instead (options other than `user` are refused)."""
+    """dc_hub_factory(protocols=None, **fakehub_options) -> Hub: a new hub
+    for this test (protocols: default both), stopped at teardown. With
+    --dc-hub PROFILE the profile's hub is started by `dcharness hub` instead
+    (default: every protocol it speaks; its only option is `user`); a
+    protocol or registered users it does not offer skip the test, and an
+    unknown profile ends the session as a usage error."""
     config = request.config
 
-    def make(protocols=PROTOCOLS, **options) -> Hub:
+    def make(protocols=None, **options) -> Hub:
         profile = hub_profile(config)
         workdir = _workdir(tmp_path, "hub")
         if profile is None:
-            hub = start_fakehub(bin_path(config, "fakehub"), workdir, protocols=protocols, **options)
+            hub = start_fakehub(bin_path(config, "fakehub"), workdir, protocols=protocols or PROTOCOLS,
+                                **options)
         else:
-            hub = profile.start(workdir, **options)
+            try:
+                hub = start_profile_hub(bin_path(config, "dcharness"), profile, workdir,
+                                        protocols=protocols, **options)
+            except ProcessError as e:
+                if e.returncode == 3:
+                    pytest.skip(str(e))
+                if e.returncode == 2:
+                    pytest.exit(f"--dc-hub {profile}: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
+                raise
         _track(request.node, hub)
         return hub
     return make
@@ -231,7 +231,10 @@ def dc_hub(request, dc_hub_factory, dc_proto) -> Hub:
     """A hub for this test's protocol (dc_proto); hub.url is its URL.
     Options from @pytest.mark.dc_hub(...)."""
     mark = request.node.get_closest_marker("dc_hub")
-    hub = dc_hub_factory(**(mark.kwargs if mark else {}))
+    options = dict(mark.kwargs if mark else {})
+    if hub_profile(request.config):
+        options.setdefault("protocols", (dc_proto,))   # the one this test needs
+    hub = dc_hub_factory(**options)
     hub.proto = dc_proto
     return hub
 

@@ -23,7 +23,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 class ProcessError(Exception):
-    pass
+    returncode: int | None = None   # set when the process ended before it was ready
 
 
 def _die_with_parent():

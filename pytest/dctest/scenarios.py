@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .plugin import PROTOCOLS, bin_path, protocols
+from .plugin import PROTOCOLS, bin_path, hub_profile, protocols
 from .procs import _die_with_parent, scaled
 
 
@@ -58,10 +58,8 @@ class ScenarioItem(pytest.Item):
         dcharness = bin_path(self.config, "dcharness")
         argv = [dcharness, "run", "--proto", self.proto, "--bin-dir", os.path.dirname(dcharness),
                 "--junit", str(junit)]
-        hub = self.config.getoption("dc_hub")
+        hub = hub_profile(self.config)
         if hub:
-            if hub.endswith(".hub") or "/" in hub:
-                hub = str(self.config.invocation_params.dir / hub)
             argv += ["--hub", hub]
         return argv + [str(self.path)]
 

@@ -1,4 +1,5 @@
-"""--dc-hub PROFILE: dc_hub started from a dcharness hub profile (dctest.profile).
+"""--dc-hub PROFILE: dc_hub started from a dcharness hub profile by
+`dcharness hub` (dctest.hub.start_profile_hub).
 
 The shipped fakehub profile (ready line, control socket, trace), a profile
 written here that exercises `port pick`, `ready port`, `file`, `per-user`
@@ -121,4 +122,4 @@ def test_unknown_profile_is_a_usage_error(pytester):
     pytester.makepyfile(test_inner="def test_x(dc_hub): pass\n")
     result = pytester.runpytest_inprocess(*ARGS, "--dc-hub", "nosuchhub")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*nosuchhub*not found*{ROOT / 'harness' / 'profiles'}*"])
+    result.stdout.fnmatch_lines([f"*no hub profile named nosuchhub*{ROOT / 'harness' / 'profiles'}*"])

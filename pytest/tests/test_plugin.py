@@ -323,3 +323,18 @@ def test_hub_factory_options_protocols_and_trace(dc_hub_factory, dc_client):
     trace = hub.trace()   # flushed at shutdown
     assert {"event": "login", "nick": "alice"}.items() <= next(e for e in trace if e.get("event") == "login").items()
     assert any(e.get("line", "").startswith("IINF CT32 NIsolo") for e in trace)
+
+
+def test_control_socket_path_over_the_unix_limit(tmp_path):
+    """fakehub binds its socket relative to its dir and Hub connects through
+    the dir's fd, started directly or by `dcharness hub`, however deep the dir."""
+    from dctest.hub import start_fakehub, start_profile_hub
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    hubs = [start_fakehub(str(BUILD_DIR / "bin" / "fakehub"), deep / "direct")]
+    try:
+        hubs.append(start_profile_hub(str(BUILD_DIR / "bin" / "dcharness"), "fakehub", deep / "profile"))
+        for hub in hubs:
+            assert len(str(hub.control_path)) > 108
+            assert hub.users() == []
+    finally:
+        assert [hub.stop() for hub in hubs] == [0] * len(hubs)
