@@ -127,6 +127,13 @@ class Client:
         return self.request("download", timeout=timeout, nick=nick, path=path, tth=tth,
                             target_dir=str(target_dir), name=name)
 
+    def mkfile(self, path, size: int = 0, seed: int | None = None, text: bool | None = None,
+               timeout: float = 60.0) -> dict:
+        """Write a fixture file of `size` deterministic bytes (same `seed`, same
+        bytes; `text`: compressible numbered lines); a `path` string ending
+        in "/" only creates that directory."""
+        return self.request("mkfile", timeout=timeout, path=str(path), size=size, seed=seed, text=text)
+
     def quit(self) -> dict:
         """Leave the hub and exit 0."""
         self.exit_expected = True
