@@ -96,9 +96,12 @@ def test_transfers_both_ways(tmp_path, hub_url, dcclient):
             eve_dl.mkdir()
             root = re.search(r'<Directory Name="([^"]+)"', xml).group(1)
             eve.rpc("list.open", filelist=fl)
-            rc = eve.rpc("list.downloadfile", filelist=fl, target=f"{root}\\sub\\from carol.bin",
-                         downloadto=f"{eve_dl}/")
-            assert rc == 0, rc
+            # list.open is asynchronous: downloadfile answers 1 until the list is loaded.
+            deadline = time.monotonic() + 10
+            while eve.rpc("list.downloadfile", filelist=fl, target=f"{root}\\sub\\from carol.bin",
+                          downloadto=f"{eve_dl}/") != 0:
+                assert time.monotonic() < deadline, "list.downloadfile kept failing"
+                time.sleep(0.02)
             deadline = time.monotonic() + 60
             target = eve_dl / "from carol.bin"
             while not (target.exists() and target.stat().st_size == len(mine) and not eve.rpc("queue.list")):
