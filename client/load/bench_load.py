@@ -166,6 +166,8 @@ def ratio_line(n: int, fake: list, uhub: list) -> str | None:
         met = mid >= target if op == ">=" else mid <= target
         parts.append(f"{name} {mid:.2f}x [{ratios[0]:.2f}-{ratios[-1]:.2f}] "
                      f"(target {op} {target}: {'met' if met else 'MISSED'})")
+    cpu = statistics.median(u["hub_cpu"] / f["hub_cpu"] if f["hub_cpu"] > 0 else float("inf") for f, u in pairs)
+    parts.append(f"info: hub CPU uhub/fakehub {cpu:.2f}x")   # what the hub itself costs, whoever was the limit
     return f"N={n} fakehub/uhub (ADC, median [range] of {len(pairs)} paired runs): " + "; ".join(parts)
 
 
