@@ -9,8 +9,9 @@
  * in the target directory is read back and verified block by block; data is
  * kept up to the first bad block (a bad block is cut off), and the GET
  * continues from there. Received data is written and hashed as it arrives,
- * each block checked the moment it is complete, so a corrupt block stops the
- * transfer at once. Only when every block matched is the .part renamed to
+ * each block checked the moment it is complete (for files of 512 KiB and
+ * more on a verifier thread, see struct dcc_vt), so a corrupt block stops
+ * the transfer. Only when every block matched is the .part renamed to
  * its final name: no unverified byte ever sits under the final name.
  *
  * Failures (peer errors, a lost connection, a bad block, local I/O) end the
@@ -20,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,9 @@
 #define DL_TTHL_MAX (1024u * 1024)
 #define DL_READBACK (1024 * 1024)
 #define DL_PROGRESS_EVERY 0.25
+#define VT_SLOTS 8                          /* verifier ring: 8 x 1 MiB */
+#define VT_SLOT (1024 * 1024)
+#define VT_MIN_SIZE (512 * 1024)            /* smaller downloads are verified inline */
 
 enum dl_phase { DL_PH_LIST, DL_PH_TTHL, DL_PH_FILE };
 
@@ -62,9 +67,12 @@ struct dcc_dl {
     size_t nleaves;
     uint64_t bs;                    /* verification block size */
     int fd;
-    uint64_t pos, resumed_from, received;
-    struct dc_tth_ctx blk;
-    uint64_t blk_index, blk_fill;
+    uint64_t pos;                   /* bytes in the .part (written) */
+    uint64_t vpos;                  /* bytes fed to verification */
+    uint64_t resumed_from, received;
+    struct dc_tth_ctx blk;          /* while vt runs, only its thread touches */
+    uint64_t blk_index, blk_fill;   /* blk, blk_index, blk_fill and vpos */
+    struct dcc_vt *vt;              /* verifier thread, for large files */
     bool compressed;
     double t0, last_progress;
     struct dcc_dl *next;
@@ -77,8 +85,11 @@ static double dl_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void vt_free(struct dcc_vt *v);
+
 static void dl_free(struct dcc_dl *d)
 {
+    vt_free(d->vt);   /* first: its thread reads the dl */
     if (d->fd >= 0)
         close(d->fd);
     if (d->timer)
@@ -216,6 +227,127 @@ static int dl_resolve(struct dcc_dl *d)
     return 0;
 }
 
+/* ---- verifier thread ------------------------------------------------------ */
+
+/* Hashing is the slowest step of a download, so a large file is verified on
+ * a thread of its own while the loop thread reads and writes: received data
+ * is copied into a ring of VT_SLOTS buffers of VT_SLOT bytes; the thread
+ * feeds it to the block check (dl_feed). When the ring is full the loop
+ * thread waits for a free slot, which bounds memory and is backpressure
+ * (the socket is not read meanwhile). A bad block is seen by the loop at
+ * its next push or at the end. The thread is the dl's and is joined before
+ * the dl goes (never detached). Owned by the dl. */
+struct dcc_vt {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;                /* any change: data, room, end, result */
+    uint8_t *buf[VT_SLOTS];
+    size_t len[VT_SLOTS];
+    unsigned head, count;
+    bool eof, stop, done, joined;
+    int64_t bad;                      /* first bad block, or -1 */
+};
+
+static int dl_feed(struct dcc_dl *d, const uint8_t *p, size_t n);
+
+static void *vt_main(void *arg)
+{
+    struct dcc_dl *d = arg;
+    struct dcc_vt *v = d->vt;
+    pthread_mutex_lock(&v->mu);
+    for (;;) {
+        while (!v->count && !v->eof && !v->stop)
+            pthread_cond_wait(&v->cv, &v->mu);
+        if (v->stop || !v->count)
+            break;
+        unsigned i = v->head;
+        bool skip = v->bad >= 0;
+        pthread_mutex_unlock(&v->mu);
+        int rc = skip ? 0 : dl_feed(d, v->buf[i], v->len[i]);
+        pthread_mutex_lock(&v->mu);
+        if (rc < 0)
+            v->bad = (int64_t)d->blk_index;
+        v->head = (v->head + 1) % VT_SLOTS;
+        v->count--;
+        pthread_cond_broadcast(&v->cv);
+    }
+    v->done = true;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    return NULL;
+}
+
+static void vt_start(struct dcc_dl *d)
+{
+    struct dcc_vt *v = calloc(1, sizeof *v);
+    if (!v)
+        return;   /* verified inline instead */
+    v->bad = -1;
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    d->vt = v;
+    if (pthread_create(&v->th, NULL, vt_main, d) != 0) {
+        pthread_mutex_destroy(&v->mu);
+        pthread_cond_destroy(&v->cv);
+        free(v);
+        d->vt = NULL;
+    }
+}
+
+/* Queue data for the thread; -1 once a block failed (v->bad). */
+static int vt_push(struct dcc_vt *v, const uint8_t *p, size_t n)
+{
+    pthread_mutex_lock(&v->mu);
+    while (n && v->bad < 0) {
+        while (v->count == VT_SLOTS && v->bad < 0)
+            pthread_cond_wait(&v->cv, &v->mu);
+        unsigned i = (v->head + v->count) % VT_SLOTS;
+        if (v->bad >= 0 || (!v->buf[i] && !(v->buf[i] = malloc(VT_SLOT))))
+            break;
+        size_t m = n < VT_SLOT ? n : VT_SLOT;
+        memcpy(v->buf[i], p, m);
+        v->len[i] = m;
+        v->count++;
+        pthread_cond_broadcast(&v->cv);
+        p += m;
+        n -= m;
+    }
+    int rc = n || v->bad >= 0 ? -1 : 0;
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+/* Wait until the thread has verified everything (end) or stop it (abort),
+ * and join it; afterwards the dl's block state is the loop thread's again.
+ * Returns the first bad block or -1. */
+static int64_t vt_join(struct dcc_vt *v, bool abort)
+{
+    if (v->joined)
+        return v->bad;
+    pthread_mutex_lock(&v->mu);
+    v->eof = true;
+    v->stop = abort;
+    pthread_cond_broadcast(&v->cv);
+    while (!v->done)
+        pthread_cond_wait(&v->cv, &v->mu);
+    pthread_mutex_unlock(&v->mu);
+    pthread_join(v->th, NULL);
+    v->joined = true;
+    return v->bad;
+}
+
+static void vt_free(struct dcc_vt *v)
+{
+    if (!v)
+        return;
+    vt_join(v, true);
+    for (unsigned i = 0; i < VT_SLOTS; i++)
+        free(v->buf[i]);
+    pthread_mutex_destroy(&v->mu);
+    pthread_cond_destroy(&v->cv);
+    free(v);
+}
+
 /* ---- verification ------------------------------------------------------------- */
 
 /* The current block is complete: check it against its leaf. */
@@ -232,19 +364,19 @@ static int dl_block_done(struct dcc_dl *d)
     return 0;
 }
 
-/* Hash (and with fd, write) data that continues the file at d->pos. -1: a
- * block failed its check (d->pos is then its start). */
+/* Hash data that continues the file at d->vpos, checking each block as it
+ * completes. -1: a block failed its check (d->vpos is then its start). */
 static int dl_feed(struct dcc_dl *d, const uint8_t *p, size_t n)
 {
     while (n) {
         size_t m = d->bs - d->blk_fill < n ? (size_t)(d->bs - d->blk_fill) : n;
         dc_tth_update(&d->blk, p, m);
         d->blk_fill += m;
-        d->pos += m;
+        d->vpos += m;
         p += m;
         n -= m;
-        if ((d->blk_fill == d->bs || d->pos == d->size) && dl_block_done(d) < 0) {
-            d->pos = d->blk_index * d->bs;
+        if ((d->blk_fill == d->bs || d->vpos == d->size) && dl_block_done(d) < 0) {
+            d->vpos = d->blk_index * d->bs;
             return -1;
         }
     }
@@ -270,22 +402,24 @@ static int dl_open_part(struct dcc_dl *d)
         return -1;
     }
     dc_tth_init(&d->blk, DC_TTH_NO_LEVEL);
-    d->pos = d->blk_index = d->blk_fill = 0;
+    d->vpos = d->blk_index = d->blk_fill = 0;
     uint64_t have = (uint64_t)st.st_size <= d->size ? (uint64_t)st.st_size : 0;
     uint8_t *buf = have ? malloc(DL_READBACK) : NULL;
-    while (buf && d->pos < have) {
-        size_t want = have - d->pos < DL_READBACK ? (size_t)(have - d->pos) : DL_READBACK;
+    while (buf && d->vpos < have) {
+        size_t want = have - d->vpos < DL_READBACK ? (size_t)(have - d->vpos) : DL_READBACK;
         ssize_t r = read(d->fd, buf, want);
         if (r <= 0 || dl_feed(d, buf, (size_t)r) < 0) {
-            dcc_log(d->x->c, "%s: keeping the verified %llu bytes", d->part_path, (unsigned long long)d->pos);
+            dcc_log(d->x->c, "%s: keeping the verified %llu bytes", d->part_path,
+                    (unsigned long long)(d->blk_index * d->bs));
             dc_tth_cleanup(&d->blk);
             dc_tth_init(&d->blk, DC_TTH_NO_LEVEL);
-            d->pos = d->blk_index * d->bs;
+            d->vpos = d->blk_index * d->bs;
             d->blk_fill = 0;
             break;
         }
     }
     free(buf);
+    d->pos = d->vpos;
     if (have && !buf && d->pos != have) {
         dl_fail(d, "out of memory");
         return -1;
@@ -308,6 +442,7 @@ static bool dl_zl1(struct dcc_cc *cc)
 }
 
 static void dl_finish_file(struct dcc_dl *d);
+static void dl_bad_block(struct dcc_dl *d);
 
 static void dl_start_file(struct dcc_dl *d)
 {
@@ -318,6 +453,8 @@ static void dl_start_file(struct dcc_dl *d)
         dl_finish_file(d);
         return;
     }
+    if (d->size - d->pos >= VT_MIN_SIZE)
+        vt_start(d);
     char ident[64];
     snprintf(ident, sizeof ident, "TTH/%s", d->tth_b32);
     d->t0 = dl_now();
@@ -414,13 +551,9 @@ int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len)
         off += (size_t)w;
     }
     d->received += len;
-    if (dl_feed(d, data, len) < 0) {
-        /* Cut the bad block off so a resume fetches it again. */
-        if (ftruncate(d->fd, (off_t)d->pos) < 0)
-            dcc_log(cc->x->c, "cannot truncate %s", d->part_path);
-        dl_fail(d, "block %llu (bytes %llu..) does not match the TTH leaves: corrupt data from %s",
-                (unsigned long long)d->blk_index, (unsigned long long)d->pos, d->nick);
-        dcc_cc_close(cc, "corrupt data");
+    d->pos += len;
+    if (d->vt ? vt_push(d->vt, data, len) < 0 : dl_feed(d, data, len) < 0) {
+        dl_bad_block(d);
         return -1;
     }
     double now = dl_now();
@@ -430,6 +563,20 @@ int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len)
             return -1;
     }
     return 0;
+}
+
+/* A block failed: cut it (and what follows) off the .part, so a resume
+ * fetches it again, fail d, and drop the connection to the liar. */
+static void dl_bad_block(struct dcc_dl *d)
+{
+    struct dcc_cc *cc = d->cc;
+    uint64_t bad = d->vt ? (uint64_t)vt_join(d->vt, true) : d->blk_index;
+    if (ftruncate(d->fd, (off_t)(bad * d->bs)) < 0)
+        dcc_log(d->x->c, "cannot truncate %s", d->part_path);
+    dl_fail(d, "block %llu (bytes %llu..) does not match the TTH leaves: corrupt data from %s",
+            (unsigned long long)bad, (unsigned long long)(bad * d->bs), cc ? cc->nick : "the peer");
+    if (cc)
+        dcc_cc_close(cc, "corrupt data");
 }
 
 static long dl_mem_source(void *buf, size_t cap, void *ctx)
@@ -476,11 +623,15 @@ static void dl_finish_list(struct dcc_dl *d)
 
 static void dl_finish_file(struct dcc_dl *d)
 {
+    if (d->vt && vt_join(d->vt, false) >= 0) {
+        dl_bad_block(d);
+        return;
+    }
     if (d->blk_index < d->nleaves && dl_block_done(d) < 0) {   /* the empty file's one block */
         dl_fail(d, "data does not match TTH %s", d->tth_b32);
         return;
     }
-    if (d->pos != d->size || d->blk_index != d->nleaves) {
+    if (d->pos != d->size || d->vpos != d->size || d->blk_index != d->nleaves) {
         dl_fail(d, "transfer ended at %llu of %llu bytes", (unsigned long long)d->pos, (unsigned long long)d->size);
         return;
     }
