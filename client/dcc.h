@@ -23,6 +23,10 @@
  * dcc_client_download. Everything the hub does arrives through one
  * event callback (struct dcc_callbacks).
  *
+ * Threads: every callback runs on the caller's loop thread. The only other
+ * thread is a download's own TTH verifier (large files), started and joined
+ * by the library; the client is not thread-safe otherwise.
+ *
  * Conventions: int functions return 0 or -1 and, on -1, write a message to the
  * caller's err buffer (DCC_ERR_LEN bytes; err may be NULL). A function that
  * fails synchronously never calls the event callback for that failure.

@@ -4,10 +4,11 @@
  *
  * Hashing runs as cooperative steps on the client's event_base (one timer,
  * re-armed with a zero timeout after each step of at most DCC_HASH_STEP_MS,
- * so I/O is polled between steps), not in a worker
- * thread: the library stays free of threads and locks, teardown is a plain
- * free, and the loop is never blocked for longer than one step. A file's
- * TTHL level (dc_tth_tthl_level) is kept while hashing, for tthl requests.
+ * so I/O is polled between steps), not in a worker thread: a share is
+ * hashed once and then cached, so its speed matters less than simplicity
+ * (no locks around the share, teardown is a plain free). Downloads, where
+ * hashing is the bottleneck, verify on a thread (download.c). A file's TTHL
+ * level (dc_tth_tthl_level) is kept while hashing, for tthl requests.
  *
  * Cache: <data_dir>/hashes.txt, one line per file "dev ino size mtime_ns
  * TTH LEAVES realpath" (LEAVES base32, "-" if none); an unchanged file (same
