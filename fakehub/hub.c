@@ -159,6 +159,7 @@ static void fh_conn_free(struct fh_conn *c)
     for (size_t i = 0; i < c->ninf; i++)
         free(c->inf[i].value);
     free(c->inf);
+    free(c->binf);
     if (c->bev)
         bufferevent_free(c->bev);
     if (c->timer)

@@ -97,6 +97,8 @@ static const char *fh_inf_get(const struct fh_conn *c, const char *code)
 /* Set a field; an empty value deletes it (INF is incremental, §3.5). */
 static int fh_inf_set(struct fh_conn *c, const char *code, const char *value)
 {
+    free(c->binf);
+    c->binf = NULL;
     for (size_t i = 0; i < c->ninf; i++) {
         if (memcmp(c->inf[i].code, code, 2) != 0)
             continue;
@@ -133,6 +135,26 @@ static void fh_adc_full_inf(const struct fh_conn *c, struct adc_msg *m)
     adc_msg_set_sids(m, c->sid, NULL);
     for (size_t i = 0; i < c->ninf; i++)
         adc_msg_add_named(m, c->inf[i].code, c->inf[i].value);
+}
+
+/* Send u's BINF to `to`, formatted once per INF change. */
+static void fh_adc_send_binf(struct fh_conn *to, struct fh_conn *u)
+{
+    if (!u->binf) {
+        struct adc_msg m;
+        struct dc_buf b;
+        dc_buf_init(&b, 0);
+        fh_adc_full_inf(u, &m);
+        if (adc_msg_format(&m, &b) == 0 && b.len > 0 && (u->binf = malloc(b.len))) {
+            memcpy(u->binf, b.data, b.len - 1);
+            u->binf_len = b.len - 1;
+        }
+        dc_buf_cleanup(&b);
+        adc_msg_cleanup(&m);
+        if (!u->binf)
+            return;
+    }
+    fh_conn_send(to, u->binf, u->binf_len);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -212,20 +234,14 @@ static void fh_adc_complete(struct fh_conn *c)
     struct fh_hub *hub = c->hub;
     if (c->registered)
         fh_inf_set(c, "CT", c->op ? "4" : "2");
-    struct adc_msg m;
     fh_conn_logged_in(c);
     for (struct fh_conn *u = hub->conns; u; u = u->next)
-        if (u != c && fh_adc_user(u)) {
-            fh_adc_full_inf(u, &m);
-            fh_adc_send_msg(c, &m);
-            adc_msg_cleanup(&m);
-        }
-    fh_adc_full_inf(c, &m);
+        if (u != c && fh_adc_user(u))
+            fh_adc_send_binf(c, u);
     for (struct fh_conn *u = hub->conns; u; u = u->next)
         if (u != c && fh_adc_user(u))
-            fh_adc_send_msg(u, &m);
-    fh_adc_send_msg(c, &m);   /* own BINF last: "login complete" for DC++ (pitfall 12) */
-    adc_msg_cleanup(&m);
+            fh_adc_send_binf(u, c);
+    fh_adc_send_binf(c, c);   /* own BINF last: "login complete" for DC++ (pitfall 12) */
     if (*hub->cfg.motd)
         fh_adc_hub_chat(c, hub->cfg.motd);
     fh_conn_announce(c);

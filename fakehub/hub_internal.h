@@ -79,6 +79,8 @@ struct fh_conn {
     char *cid;                          /* owned */
     struct fh_inf_field *inf;           /* owned array, PD never stored */
     size_t ninf;
+    char *binf;                         /* owned cache: formatted BINF, no LF; NULL = stale */
+    size_t binf_len;
     uint8_t salt[DC_TIGER_LEN];
 };
 
