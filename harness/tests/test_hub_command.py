@@ -92,7 +92,7 @@ def test_ready_line_login_and_clean_stop(tmp_path, profile, stop):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_sigkill_of_dcharness_takes_the_hub_along(tmp_path, profile):
-    proc, ready = start(tmp_path, profile)
+    proc, ready = start(tmp_path, profile, "--dir", tmp_path / "hub")   # a SIGKILLed dcharness removes nothing
     pid, started = ready["pid"], start_time(ready["pid"])
     try:
         assert running(pid, started)
