@@ -154,14 +154,11 @@ static void fh_conn_mark_dead(struct fh_conn *c)
 static void fh_conn_free(struct fh_conn *c)
 {
     free(c->nick);
-    free(c->myinfo);
     free(c->cid);
-    for (size_t i = 0; i < c->ninf; i++)
-        free(c->inf[i].value);
-    free(c->inf);
-    free(c->binf);
+    free(c->su);
     if (c->bev)
         bufferevent_free(c->bev);
+    free(c->inf);
     if (c->timer)
         event_free(c->timer);
     free(c);
@@ -246,23 +243,101 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
     }
 }
 
-void fh_conn_send(struct fh_conn *c, const char *line, size_t len)
+/* A line was queued (ok) or could not be (out of memory). */
+static void fh_conn_queued(struct fh_conn *c, bool ok)
 {
-    if (c->state != FH_CONN_OPEN)
-        return;
     struct fh_hub *hub = c->hub;
-    FH_HOOK(hub, line, c, FH_DIR_OUT, line, len);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    char term = c->proto == FH_PROTO_NMDC ? '|' : '\n';
-    if (evbuffer_add(out, line, len) < 0 || evbuffer_add(out, &term, 1) < 0) {
+    if (!ok) {
         fh_conn_close(c, "out of memory", false);
         return;
     }
     hub->n.lines_out++;
-    if (evbuffer_get_length(out) > hub->cfg.max_output) {
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > hub->cfg.max_output) {
         hub->n.overflows++;
         fh_conn_close(c, "output queue over max-output (not reading)", false);
     }
+}
+
+void fh_conn_send(struct fh_conn *c, const char *line, size_t len)
+{
+    if (c->state != FH_CONN_OPEN)
+        return;
+    FH_HOOK(c->hub, line, c, FH_DIR_OUT, line, len);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char term = c->proto == FH_PROTO_NMDC ? '|' : '\n';
+    fh_conn_queued(c, evbuffer_add(out, line, len) == 0 && evbuffer_add(out, &term, 1) == 0);
+}
+
+struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len)
+{
+    struct fh_msg *m = malloc(sizeof *m + len + 2);
+    if (!m)
+        return NULL;
+    m->len = len + 1;
+    memcpy(m->data, line, len);
+    m->data[len] = proto == FH_PROTO_NMDC ? '|' : '\n';
+    m->data[len + 1] = '\0';
+    return m;
+}
+
+void fh_conn_send_msg(struct fh_conn *c, const struct fh_msg *m)
+{
+    if (!m || c->state != FH_CONN_OPEN)
+        return;
+    FH_HOOK(c->hub, line, c, FH_DIR_OUT, m->data, m->len - 1);
+    fh_conn_queued(c, evbuffer_add(bufferevent_get_output(c->bev), m->data, m->len) == 0);
+}
+
+/* A newcomer's user list is queued this much at a time; the write callback
+ * asks for more once the queue has drained (the socket buffer keeps the
+ * stream going meanwhile). At 1,000 users a whole list is ~150 KB, and a
+ * login burst used to hold dozens of them at once. */
+#define FH_LIST_CHUNK (16 * 1024)
+
+/* Walks hub->conns (descending ids) from where the last call stopped, so
+ * joins and leaves in between are safe: later logins are skipped (they reach
+ * c as broadcasts), users gone meanwhile are no longer OPEN. */
+static void fh_conn_list_more(struct fh_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct fh_conn *u = c->hub->conns;
+    while (u && u->id >= c->list_from)
+        u = u->next;
+    for (; u; u = u->next) {
+        if (evbuffer_get_length(out) >= FH_LIST_CHUNK)
+            return;
+        c->list_from = u->id;
+        if (u != c && u->proto == c->proto && u->state == FH_CONN_OPEN &&
+            u->login == FH_LOGIN_NORMAL && u->seq < c->seq)
+            fh_conn_send_msg(c, u->inf);
+        if (c->state != FH_CONN_OPEN)
+            return;
+    }
+    c->listing = false;
+    if (c->proto == FH_PROTO_ADC)
+        fh_adc_list_done(c);
+    else
+        fh_nmdc_list_done(c);
+}
+
+void fh_conn_list_start(struct fh_conn *c)
+{
+    c->listing = true;
+    c->list_from = UINT64_MAX;
+    fh_conn_list_more(c);
+}
+
+bool fh_conn_knows(const struct fh_conn *c, const struct fh_conn *u)
+{
+    return !c->listing || (u != c && (u->seq > c->seq || u->id >= c->list_from));
+}
+
+static void fh_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct fh_conn *c = arg;
+    if (c->listing && c->state == FH_CONN_OPEN)
+        fh_conn_list_more(c);
 }
 
 void fh_conn_sendf(struct fh_conn *c, const char *fmt, ...)
@@ -301,7 +376,7 @@ void fh_conn_logged_in(struct fh_conn *c)
     struct fh_hub *hub = c->hub;
     c->login = FH_LOGIN_NORMAL;
     hub->nusers++;
-    hub->n.logins++;
+    c->seq = ++hub->n.logins;
     evtimer_del(c->timer);
     if (hub->cfg.idle_timeout)
         fh_arm_idle(c, hub->cfg.idle_timeout);
@@ -505,7 +580,7 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
     event_base_gettimeofday_cached(hub->base, &c->last_in);
     c->accepted = c->tokens_at = c->last_in;
     c->tokens = 2.0 * hub->cfg.rate_limit;
-    bufferevent_setcb(c->bev, fh_read_cb, NULL, fh_event_cb, c);
+    bufferevent_setcb(c->bev, fh_read_cb, fh_write_cb, fh_event_cb, c);
     fh_set_watermarks(hub, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     c->next = hub->conns;

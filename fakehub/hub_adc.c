@@ -79,82 +79,66 @@ void fh_adc_left(struct fh_conn *c)
 {
     char line[16];
     int n = snprintf(line, sizeof line, "IQUI %s", c->sid);
+    struct fh_msg *m = fh_msg_new(FH_PROTO_ADC, line, (size_t)n);
     for (struct fh_conn *u = c->hub->conns; u; u = u->next)
-        if (u != c && fh_adc_user(u))
-            fh_conn_send(u, line, (size_t)n);
+        if (u != c && fh_adc_user(u) && fh_conn_knows(u, c))
+            fh_conn_send_msg(u, m);
+    free(m);
 }
 
 /* ---- INF storage ---------------------------------------------------------- */
 
-static const char *fh_inf_get(const struct fh_conn *c, const char *code)
+/* The last value of a named parameter: a repeated INF field's last one wins. */
+static const char *fh_adc_last(const struct adc_msg *m, const char *code)
 {
-    for (size_t i = 0; i < c->ninf; i++)
-        if (memcmp(c->inf[i].code, code, 2) == 0)
-            return c->inf[i].value;
+    for (size_t i = m->nnamed; i-- > 0;)
+        if (strcmp(m->named[i].code, code) == 0)
+            return m->named[i].value;
     return NULL;
 }
 
-/* Set a field; an empty value deletes it (INF is incremental, §3.5). */
-static int fh_inf_set(struct fh_conn *c, const char *code, const char *value)
+/* Merge INF fields (already checked, PD dropped, I4 replaced) into c's BINF,
+ * an empty value deleting a field (INF is incremental, §3.5), and make the
+ * line everyone gets once, here. The BINF line is all the hub keeps of the
+ * INF (plus CID and SU, which it looks up). */
+static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_msg *upd)
 {
-    free(c->binf);
-    c->binf = NULL;
-    for (size_t i = 0; i < c->ninf; i++) {
-        if (memcmp(c->inf[i].code, code, 2) != 0)
-            continue;
-        if (!*value) {
-            free(c->inf[i].value);
-            c->inf[i] = c->inf[--c->ninf];
-            return 0;
-        }
-        char *v = strdup(value);
+    struct adc_msg old, m;
+    bool have_old = c->inf && adc_msg_parse(c->inf->data, c->inf->len - 1, &old, NULL) == 0;
+    adc_msg_init(&m, 'B', "INF");
+    int rc = adc_msg_set_sids(&m, c->sid, NULL);
+    for (size_t i = 0; have_old && i < old.nnamed; i++) {
+        const char *v = fh_adc_last(upd, old.named[i].code);
         if (!v)
-            return -1;
-        free(c->inf[i].value);
-        c->inf[i].value = v;
-        return 0;
+            v = old.named[i].value;
+        if (*v)
+            rc |= adc_msg_add_named(&m, old.named[i].code, v);
     }
-    if (!*value)
-        return 0;
-    struct fh_inf_field *n = realloc(c->inf, (c->ninf + 1) * sizeof *n);
-    if (!n)
+    for (size_t i = 0; i < upd->nnamed; i++) {
+        const char *code = upd->named[i].code, *v = upd->named[i].value;
+        if (*v && (!have_old || !adc_msg_get(&old, code)) && fh_adc_last(upd, code) == v)
+            rc |= adc_msg_add_named(&m, code, v);
+    }
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    const char *su = adc_msg_get(&m, "SU");
+    char *su_copy = su ? strdup(su) : NULL;
+    struct fh_msg *line = NULL;
+    if (rc == 0 && (!su || su_copy) && adc_msg_format(&m, &b) == 0 && b.len > 0)
+        line = fh_msg_new(FH_PROTO_ADC, b.data, b.len - 1);
+    dc_buf_cleanup(&b);
+    adc_msg_cleanup(&m);
+    if (have_old)
+        adc_msg_cleanup(&old);
+    if (!line) {
+        free(su_copy);
         return -1;
-    c->inf = n;
-    if (!(n[c->ninf].value = strdup(value)))
-        return -1;
-    memcpy(n[c->ninf].code, code, 2);
-    n[c->ninf].code[2] = '\0';
-    c->ninf++;
+    }
+    free(c->inf);
+    c->inf = line;
+    free(c->su);
+    c->su = su_copy;
     return 0;
-}
-
-/* The user's complete BINF, as everyone else sees it. */
-static void fh_adc_full_inf(const struct fh_conn *c, struct adc_msg *m)
-{
-    adc_msg_init(m, 'B', "INF");
-    adc_msg_set_sids(m, c->sid, NULL);
-    for (size_t i = 0; i < c->ninf; i++)
-        adc_msg_add_named(m, c->inf[i].code, c->inf[i].value);
-}
-
-/* Send u's BINF to `to`, formatted once per INF change. */
-static void fh_adc_send_binf(struct fh_conn *to, struct fh_conn *u)
-{
-    if (!u->binf) {
-        struct adc_msg m;
-        struct dc_buf b;
-        dc_buf_init(&b, 0);
-        fh_adc_full_inf(u, &m);
-        if (adc_msg_format(&m, &b) == 0 && b.len > 0 && (u->binf = malloc(b.len))) {
-            memcpy(u->binf, b.data, b.len - 1);
-            u->binf_len = b.len - 1;
-        }
-        dc_buf_cleanup(&b);
-        adc_msg_cleanup(&m);
-        if (!u->binf)
-            return;
-    }
-    fh_conn_send(to, u->binf, u->binf_len);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -174,10 +158,12 @@ static struct fh_conn *fh_adc_relay(struct fh_conn *c, const struct adc_msg *m, 
 {
     enum fh_route r = fh_adc_route(m->type);
     if (r == FH_ROUTE_ALL || r == FH_ROUTE_FEATURE) {
+        struct fh_msg *shared = fh_msg_new(FH_PROTO_ADC, line, len);
         for (struct fh_conn *u = c->hub->conns; u; u = u->next)
             if (fh_adc_user(u) &&
-                (r == FH_ROUTE_ALL || fh_adc_features_match(m->features, fh_inf_get(u, "SU"))))
-                fh_conn_send(u, line, len);
+                (r == FH_ROUTE_ALL || fh_adc_features_match(m->features, u->su)))
+                fh_conn_send_msg(u, shared);
+        free(shared);
         return c;
     }
     struct fh_conn *t = fh_adc_by_sid(c->hub, m->dst_sid);
@@ -231,19 +217,30 @@ static void fh_adc_sup(struct fh_conn *c, struct adc_msg *m, const char *line, s
 
 static void fh_adc_complete(struct fh_conn *c)
 {
-    struct fh_hub *hub = c->hub;
-    if (c->registered)
-        fh_inf_set(c, "CT", c->op ? "4" : "2");
+    if (c->registered) {
+        struct adc_msg ct;
+        adc_msg_init(&ct, 'B', "INF");
+        int rc = adc_msg_add_named(&ct, "CT", c->op ? "4" : "2");
+        if (rc == 0)
+            rc = fh_adc_inf_merge(c, &ct);
+        adc_msg_cleanup(&ct);
+        if (rc < 0) {
+            fh_conn_close(c, "out of memory", false);
+            return;
+        }
+    }
     fh_conn_logged_in(c);
-    for (struct fh_conn *u = hub->conns; u; u = u->next)
+    for (struct fh_conn *u = c->hub->conns; u; u = u->next)
         if (u != c && fh_adc_user(u))
-            fh_adc_send_binf(c, u);
-    for (struct fh_conn *u = hub->conns; u; u = u->next)
-        if (u != c && fh_adc_user(u))
-            fh_adc_send_binf(u, c);
-    fh_adc_send_binf(c, c);   /* own BINF last: "login complete" for DC++ (pitfall 12) */
-    if (*hub->cfg.motd)
-        fh_adc_hub_chat(c, hub->cfg.motd);
+            fh_conn_send_msg(u, c->inf);
+    fh_conn_list_start(c);
+}
+
+void fh_adc_list_done(struct fh_conn *c)
+{
+    fh_conn_send_msg(c, c->inf);   /* own BINF last: "login complete" for DC++ (pitfall 12) */
+    if (*c->hub->cfg.motd)
+        fh_adc_hub_chat(c, c->hub->cfg.motd);
     fh_conn_announce(c);
 }
 
@@ -302,16 +299,23 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
         fh_conn_close(c, "out of memory", false);
         return;
     }
+    struct adc_msg inf;
+    adc_msg_init(&inf, 'B', "INF");
+    int rc = 0;
     for (size_t i = 0; i < m->nnamed; i++) {
         const char *code = m->named[i].code, *v = m->named[i].value;
         if (strcmp(code, "PD") == 0)
             continue;   /* the PID is secret: never stored, never relayed */
         if (strcmp(code, "I4") == 0 && *v)
             v = c->ip;  /* never trust a claimed address (pitfall 14) */
-        if (fh_inf_set(c, code, v) < 0) {
-            fh_conn_close(c, "out of memory", false);
-            return;
-        }
+        rc |= adc_msg_add_named(&inf, code, v);
+    }
+    if (rc == 0)
+        rc = fh_adc_inf_merge(c, &inf);
+    adc_msg_cleanup(&inf);
+    if (rc < 0) {
+        fh_conn_close(c, "out of memory", false);
+        return;
     }
     const struct fh_user_cfg *reg = fh_config_find_user(&hub->cfg, nick);
     if (reg) {
@@ -351,20 +355,26 @@ static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
         }
         adc_msg_add_named(&out, code, strcmp(code, "I4") == 0 && *v ? c->ip : v);
     }
-    for (size_t i = 0; i < out.nnamed; i++) {
-        if (strcmp(out.named[i].code, "NI") == 0) {
-            char *n = strdup(out.named[i].value);
-            if (!n)
-                goto out;
-            free(c->nick);
-            c->nick = n;
-        }
-        if (fh_inf_set(c, out.named[i].code, out.named[i].value) < 0)
-            goto out;
+    const char *ni = fh_adc_last(&out, "NI");
+    char *nick = ni ? strdup(ni) : NULL;
+    if ((ni && !nick) || fh_adc_inf_merge(c, &out) < 0) {
+        free(nick);
+        goto out;
     }
+    if (nick) {
+        free(c->nick);
+        c->nick = nick;
+    }
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    struct fh_msg *shared = NULL;
+    if (adc_msg_format(&out, &b) == 0 && b.len)
+        shared = fh_msg_new(FH_PROTO_ADC, b.data, b.len - 1);
+    dc_buf_cleanup(&b);
     for (struct fh_conn *u = c->hub->conns; u; u = u->next)
-        if (fh_adc_user(u))
-            fh_adc_send_msg(u, &out);
+        if (fh_adc_user(u) && fh_conn_knows(u, c))
+            fh_conn_send_msg(u, shared);
+    free(shared);
 out:
     adc_msg_cleanup(&out);
 }

@@ -41,10 +41,15 @@ enum fh_login {
 #define FH_NMDC_USERIP2   0x4u
 #define FH_NMDC_QUICKLIST 0x8u
 
-/* One ADC INF field. value owned by the fh_conn holding it. */
-struct fh_inf_field {
-    char code[3];
-    char *value;
+/* One protocol line made once for many recipients (a broadcast, a user's
+ * INF in every newcomer's list): formatted and escaped once, then copied into
+ * each output queue. Not shared by reference: libevent 2.1's
+ * evbuffer_add_reference allocates a >= 1 KiB chain per reference, more than
+ * the copy of a typical line (tried: 23 KiB per user at 1,000 users).
+ * Ownership: one owner, plain free(). */
+struct fh_msg {
+    size_t len;          /* wire bytes: the line and its terminator */
+    char data[];         /* the line, its terminator, then a NUL (not sent) */
 };
 
 /* One client connection. Owned by hub->conns; freed only by the reaper (so a
@@ -52,7 +57,9 @@ struct fh_inf_field {
 struct fh_conn {
     struct fh_hub *hub;                 /* borrowed */
     struct fh_conn *next, *prev;        /* hub->conns */
-    uint64_t id;
+    uint64_t id;                        /* ascending: hub->conns is in descending id order */
+    unsigned long seq;                  /* hub->n.logins at login: who was in before whom */
+    uint64_t list_from;                 /* listing: users with id >= this have been walked */
     enum fh_proto proto;
     enum fh_conn_state state;
     enum fh_login login;
@@ -60,12 +67,15 @@ struct fh_conn {
     bool announced;                     /* login hooks called: logout hooks owed */
     bool tls, tls_up;                   /* on a TLS port; handshake done */
     bool got_input;                     /* any byte read yet (TLS-on-plain check) */
+    bool listing;                       /* the user list is still being queued (fh_conn_list_start) */
     char keyprint[DCTLS_KEYPRINT_SIZE]; /* the client's certificate, "" if none */
     struct timeval accepted;            /* the login timeout counts from here */
     struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
     struct event *timer;                /* owned: login, idle, close deadline */
     char ip[64];
     char *nick;                         /* owned; set once the nick is accepted */
+    struct fh_msg *inf;                 /* owned: the INF line everyone gets (ADC
+                                           BINF, NMDC $MyINFO as sent); NULL until known */
     struct timeval last_in;
     double tokens;                      /* rate limit bucket */
     struct timeval tokens_at;
@@ -73,14 +83,10 @@ struct fh_conn {
     char lock[48];
     bool key_ok;
     unsigned nmdc_feats;
-    char *myinfo;                       /* owned: last $MyINFO, raw, no '|' */
     /* ADC */
     char sid[5];
     char *cid;                          /* owned */
-    struct fh_inf_field *inf;           /* owned array, PD never stored */
-    size_t ninf;
-    char *binf;                         /* owned cache: formatted BINF, no LF; NULL = stale */
-    size_t binf_len;
+    char *su;                           /* owned: INF SU (F-message routing), NULL if none */
     uint8_t salt[DC_TIGER_LEN];
 };
 
@@ -134,6 +140,16 @@ struct fh_hub {
 /* hub.c services for the protocol modules. */
 void fh_conn_send(struct fh_conn *c, const char *line, size_t len);   /* adds terminator */
 void fh_conn_sendf(struct fh_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* struct fh_msg: NULL when out of memory (fh_conn_send_msg then sends
+ * nothing). */
+struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len);   /* adds terminator */
+void fh_conn_send_msg(struct fh_conn *c, const struct fh_msg *m);
+/* Queue the user list (the INF of every user of c's protocol who logged in
+ * before c) a bounded amount at a time, then call the protocol's
+ * fh_*_list_done. Call after fh_conn_logged_in. */
+void fh_conn_list_start(struct fh_conn *c);
+/* Has c been sent u's INF yet (true unless c's list is still on its way)? */
+bool fh_conn_knows(const struct fh_conn *c, const struct fh_conn *u);
 /* Fatal protocol error: the protocol's notice (ADC ISTA code + IQUI, NMDC a
  * hub chat line), then close after flushing. adc_code e.g. "240". */
 void fh_conn_fail(struct fh_conn *c, const char *adc_code, const char *flags, const char *text);
@@ -153,9 +169,11 @@ void fh_nmdc_accepted(struct fh_conn *c);
 void fh_nmdc_line(struct fh_conn *c, char *line, size_t len);
 void fh_nmdc_left(struct fh_conn *c);                  /* broadcast $Quit */
 void fh_nmdc_hub_chat(struct fh_conn *c, const char *text);
+void fh_nmdc_list_done(struct fh_conn *c);             /* after fh_conn_list_start */
 void fh_adc_line(struct fh_conn *c, char *line, size_t len);
 void fh_adc_left(struct fh_conn *c);                   /* broadcast IQUI */
 void fh_adc_hub_chat(struct fh_conn *c, const char *text);
+void fh_adc_list_done(struct fh_conn *c);
 void fh_adc_quit_self(struct fh_conn *c, const char *code, const char *flags, const char *text);
 
 /* control.c: the --control socket (JSON lines; docs/fakehub.md). */

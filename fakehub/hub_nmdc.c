@@ -56,12 +56,19 @@ static struct fh_conn *fh_nmdc_by_nick(struct fh_hub *hub, const char *nick)
     return NULL;
 }
 
-static void fh_nmdc_to_all(struct fh_hub *hub, const struct fh_conn *except, const char *line,
-                           size_t len)
+static void fh_nmdc_msg_to_all(struct fh_hub *hub, const struct fh_conn *except, struct fh_msg *m)
 {
     for (struct fh_conn *u = hub->conns; u; u = u->next)
         if (u != except && fh_nmdc_user(u))
-            fh_conn_send(u, line, len);
+            fh_conn_send_msg(u, m);
+}
+
+static void fh_nmdc_to_all(struct fh_hub *hub, const struct fh_conn *except, const char *line,
+                           size_t len)
+{
+    struct fh_msg *m = fh_msg_new(FH_PROTO_NMDC, line, len);
+    fh_nmdc_msg_to_all(hub, except, m);
+    free(m);
 }
 
 void fh_nmdc_left(struct fh_conn *c)
@@ -119,6 +126,8 @@ void fh_nmdc_accepted(struct fh_conn *c)
 
 /* ---- login ------------------------------------------------------------------- */
 
+/* The others learn of the newcomer at once; the newcomer's own list may take
+ * a while (fh_conn_list_start), so its own lines wait for fh_nmdc_list_done. */
 static void fh_nmdc_complete(struct fh_conn *c)
 {
     struct fh_hub *hub = c->hub;
@@ -131,25 +140,40 @@ static void fh_nmdc_complete(struct fh_conn *c)
         fh_nmdc_send_buf(c, &b);
         dc_buf_reset(&b);
     }
+    if (c->op) {   /* everyone else learns the new op */
+        fh_nmdc_list(hub, "$OpList", true, &b);
+        fh_nmdc_to_all(hub, c, b.data, b.len ? b.len - 1 : 0);
+    }
+    dc_buf_reset(&b);
+    if (nmdc_fmt_simple(&b, "$Hello", c->nick) == 0 && b.len) {   /* join notice for old clients */
+        struct fh_msg *hello = fh_msg_new(FH_PROTO_NMDC, b.data, b.len - 1);
+        for (struct fh_conn *u = hub->conns; u; u = u->next)
+            if (u != c && fh_nmdc_user(u) && !(u->nmdc_feats & FH_NMDC_NOHELLO))
+                fh_conn_send_msg(u, hello);
+        free(hello);
+    }
+    dc_buf_cleanup(&b);
+    fh_nmdc_msg_to_all(hub, c, c->inf);
     /* NoHello/NoGetINFO clients get the MyINFOs pushed; others ask $GetINFO. */
     if (nohello || (c->nmdc_feats & FH_NMDC_NOGETINFO))
-        for (struct fh_conn *u = hub->conns; u; u = u->next)
-            if (u != c && fh_nmdc_user(u) && u->myinfo)
-                fh_conn_send(c, u->myinfo, strlen(u->myinfo));
+        fh_conn_list_start(c);
+    else
+        fh_nmdc_list_done(c);
+}
+
+void fh_nmdc_list_done(struct fh_conn *c)
+{
+    struct fh_hub *hub = c->hub;
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
     fh_nmdc_list(hub, "$OpList", true, &b);
     fh_nmdc_send_buf(c, &b);
-    if (c->op)   /* everyone else learns the new op */
-        fh_nmdc_to_all(hub, c, b.data, b.len ? b.len - 1 : 0);
-    dc_buf_reset(&b);
+    dc_buf_cleanup(&b);
     if (c->nmdc_feats & FH_NMDC_USERIP2)
         fh_conn_sendf(c, "$UserIP %s %s", c->nick, c->ip);
-    for (struct fh_conn *u = hub->conns; u; u = u->next)
-        if (u != c && fh_nmdc_user(u) && !(u->nmdc_feats & FH_NMDC_NOHELLO))
-            fh_conn_sendf(u, "$Hello %s", c->nick);   /* join notice for old clients */
-    fh_nmdc_to_all(hub, NULL, c->myinfo, strlen(c->myinfo));   /* newcomer included */
+    fh_conn_send_msg(c, c->inf);
     if (*hub->cfg.motd)
         fh_nmdc_hub_chat(c, hub->cfg.motd);
-    dc_buf_cleanup(&b);
     fh_conn_announce(c);
 }
 
@@ -161,7 +185,7 @@ static void fh_nmdc_hello(struct fh_conn *c)
         fh_conn_sendf(c, "$LogedIn %s", c->nick);
     fh_conn_sendf(c, "$Hello %s", c->nick);
     c->login = FH_LOGIN_HELLO;
-    if (c->myinfo)   /* QuickList: the MyINFO came first */
+    if (c->inf)   /* QuickList: the MyINFO came first */
         fh_nmdc_complete(c);
 }
 
@@ -278,8 +302,8 @@ static void fh_nmdc_getnicklist(struct fh_conn *c, struct nmdc_msg *m, const cha
     dc_buf_init(&b, 0);
     if (c->nmdc_feats & FH_NMDC_NOHELLO) {
         for (struct fh_conn *u = c->hub->conns; u; u = u->next)
-            if (fh_nmdc_user(u) && u->myinfo)
-                fh_conn_send(c, u->myinfo, strlen(u->myinfo));
+            if (fh_nmdc_user(u))
+                fh_conn_send_msg(c, u->inf);
     } else {
         fh_nmdc_list(c->hub, "$NickList", false, &b);
         fh_nmdc_send_buf(c, &b);
@@ -299,7 +323,7 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
             return;
         }
         /* QuickList: the MyINFO doubles as $ValidateNick. */
-        if (!(c->myinfo = strndup(line, len))) {
+        if (!(c->inf = fh_msg_new(FH_PROTO_NMDC, line, len))) {
             fh_conn_close(c, "out of memory", false);
             return;
         }
@@ -310,25 +334,25 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
         fh_conn_fail(c, NULL, NULL, "MyINFO must carry your own nick");
         return;
     }
-    char *copy = strndup(line, len);
+    struct fh_msg *copy = fh_msg_new(FH_PROTO_NMDC, line, len);
     if (!copy) {
         fh_conn_close(c, "out of memory", false);
         return;
     }
-    free(c->myinfo);
-    c->myinfo = copy;
+    free(c->inf);
+    c->inf = copy;
     if (c->login == FH_LOGIN_HELLO)
         fh_nmdc_complete(c);
     else if (c->login == FH_LOGIN_NORMAL)
-        fh_nmdc_to_all(c->hub, NULL, line, len);
+        fh_nmdc_msg_to_all(c->hub, NULL, c->inf);
 }
 
 static void fh_nmdc_getinfo(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     (void)line, (void)len;
     struct fh_conn *t = m->nick ? fh_nmdc_by_nick(c->hub, m->nick) : NULL;
-    if (t && t->myinfo)
-        fh_conn_send(c, t->myinfo, strlen(t->myinfo));
+    if (t)
+        fh_conn_send_msg(c, t->inf);
 }
 
 static void fh_nmdc_chat(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
@@ -387,10 +411,12 @@ static void fh_nmdc_search(struct fh_conn *c, struct nmdc_msg *m, const char *li
         return;
     }
     /* Passive users cannot answer passive searches (§2.9): spare them. */
+    struct fh_msg *shared = fh_msg_new(FH_PROTO_NMDC, line, len);
     for (struct fh_conn *u = c->hub->conns; u; u = u->next)
         if (u != c && fh_nmdc_user(u) &&
-            !(m->search.passive && u->myinfo && strstr(u->myinfo, ",M:P")))
-            fh_conn_send(u, line, len);
+            !(m->search.passive && u->inf && strstr(u->inf->data, ",M:P")))
+            fh_conn_send_msg(u, shared);
+    free(shared);
 }
 
 static void fh_nmdc_sr(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
