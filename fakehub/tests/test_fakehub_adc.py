@@ -183,3 +183,22 @@ def test_state_machine_enforced(hub):
     c.hello()
     c.send(f"BMSG {c.sid} too\\searly")
     assert sta_and_quit(c)[0].startswith(b"ISTA 244 ")
+
+
+def test_long_user_list_queued_in_pieces(hub):
+    # 8 BINFs of ~5 KB are more than one 16 KiB piece of the newcomer's list:
+    # all of them arrive, once each, then the own BINF last; a user who joins
+    # meanwhile and a user who leaves are seen as usual
+    h = hub()
+    big = [h.adc_conn().login(f"u{i}", extra=" DE" + "x" * 5000) for i in range(8)]
+    c = h.adc_conn().login("carol")
+    binfs = [l.split()[1].decode() for l in c.seen if l.startswith(b"BINF ")]
+    assert binfs[-1] == c.sid
+    assert sorted(binfs[:-1]) == sorted(u.sid for u in big)
+    assert all(len(l) > 5000 for l in c.seen if l.startswith(b"BINF ") and not l.startswith(f"BINF {c.sid}".encode()))
+    d = h.adc_conn().login("dave")
+    assert c.expect(f"BINF {d.sid} ")
+    big[0].close()
+    assert c.expect("IQUI ") == f"IQUI {big[0].sid}".encode()
+    c.send(f"BMSG {c.sid} done")
+    assert d.expect("BMSG ") == f"BMSG {c.sid} done".encode()

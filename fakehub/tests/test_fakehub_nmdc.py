@@ -164,3 +164,17 @@ def test_myinfo_update_broadcast_and_nick_checked(hub):
     assert a.expect(b"$MyINFO $ALL bob changed")
     b.send(a.myinfo())                      # alice's MyINFO from bob's socket
     assert any(b"own nick" in l for l in b.wait_closed())
+
+
+def test_long_user_list_queued_in_pieces(hub):
+    # NoHello: the MyINFOs are pushed, more than one 16 KiB piece of them;
+    # every one arrives once, then $OpList, $UserIP and the own MyINFO
+    h = hub()
+    big = [h.nmdc_conn().login(f"u{i}", desc="x" * 5000) for i in range(8)]
+    c = h.nmdc_conn().login("carol")
+    mi = [l for l in c.seen if l.startswith(b"$MyINFO $ALL ")]
+    assert mi[-1].startswith(b"$MyINFO $ALL carol ")
+    assert sorted(l.split()[2] for l in mi[:-1]) == sorted(u.nick.encode() for u in big)
+    assert c.seen.index(b"$UserIP carol 127.0.0.1") < c.seen.index(mi[-1])
+    big[0].send("<u0> hi")
+    assert c.expect(b"<u0> ") == b"<u0> hi"
