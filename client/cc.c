@@ -14,6 +14,17 @@
  * Bad input on an established connection gets the protocol's error and the
  * connection stays; an over-long message or a broken handshake closes it.
  *
+ * TLS (notes §2.8, §2.12, §3.10): when this session uses TLS client
+ * connections (dcc_client's cc_tls) and the peer announces them (ADC SU
+ * ADC0/ADCS, NMDC flag 0x10), we ask with ADCS/0.10 (and accept ADCS/1.0)
+ * or a port with suffix S. One listener serves both: an incoming
+ * connection's first byte says which (0x16 starts a TLS ClientHello; plain
+ * peers start with '$' or 'C'). After the handshake the peer's certificate
+ * is checked against the KP its hub INF announced, when it announced one:
+ * at once when we connected (we know whom), at CINF when it connected. The
+ * data phase reads through SSL_read, uploads go through SSL_write (no
+ * sendfile).
+ *
  * Lifetime: struct dcc_cc is freed by dcc_cc_close, or later when a callback
  * on it is still running (busy), so handlers may close their own connection.
  */
@@ -33,10 +44,14 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "proto/adc.h"
 #include "proto/nmdc.h"
+#include "tls/dctls.h"
 
 #define DCC_ZBUF (256 * 1024)
 #define DCC_RBUF (1024 * 1024)
@@ -62,6 +77,10 @@ static void cc_destroy(struct dcc_cc *cc)
         }
     if (cc->bev)
         bufferevent_free(cc->bev);
+    if (cc->sniff)
+        event_free(cc->sniff);
+    if (cc->sniff_fd >= 0)
+        close(cc->sniff_fd);
     if (cc->timer)
         event_free(cc->timer);
     if (cc->inflating)
@@ -96,6 +115,12 @@ void dcc_cc_close(struct dcc_cc *cc, const char *why)
     if (cc->bev)
         bufferevent_free(cc->bev);
     cc->bev = NULL;
+    if (cc->sniff)
+        event_free(cc->sniff);
+    cc->sniff = NULL;
+    if (cc->sniff_fd >= 0)
+        close(cc->sniff_fd);
+    cc->sniff_fd = -1;
     evtimer_del(cc->timer);
     if (cc->holds_slot)
         cc->x->slots_used--;
@@ -295,13 +320,36 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
     if (!cc->rbuf && !(cc->rbuf = malloc(DCC_RBUF)))
         return cc_recv_fail(cc, "out of memory");
     evutil_socket_t fd = bufferevent_getfd(cc->bev);
-    for (int i = 0; i < DCC_DIRECT_ROUNDS && cc->state == DCC_CC_RECV; i++) {
+    SSL *ssl = cc->tls ? dctls_bev_ssl(cc->bev) : NULL;
+    /* Over TLS, bytes OpenSSL already decrypted (SSL_has_pending) would not
+     * wake the socket up again: keep going while there are some. */
+    for (int i = 0; cc->state == DCC_CC_RECV && (i < DCC_DIRECT_ROUNDS || (ssl && SSL_has_pending(ssl))); i++) {
         size_t cap = !cc->inflating && cc->want < DCC_RBUF ? (size_t)cc->want : DCC_RBUF;
-        ssize_t n = read(fd, cc->rbuf, cap);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return 0;
-        if (n <= 0)
-            return cc_recv_fail(cc, n == 0 ? "closed by the peer" : strerror(errno));
+        ssize_t n;
+        if (ssl) {
+            ERR_clear_error();
+            errno = 0;
+            int r = SSL_read(ssl, cc->rbuf, (int)cap);
+            if (r <= 0) {
+                int e = SSL_get_error(ssl, r);
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                    return 0;
+                char why[DCTLS_ERR_LEN];
+                unsigned long le = ERR_get_error();
+                if (le)
+                    ERR_error_string_n(le, why, sizeof why);
+                return cc_recv_fail(cc, e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !le && !errno)
+                                            ? "closed by the peer"
+                                            : le ? why : strerror(errno));
+            }
+            n = r;
+        } else {
+            n = read(fd, cc->rbuf, cap);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+            if (n <= 0)
+                return cc_recv_fail(cc, n == 0 ? "closed by the peer" : strerror(errno));
+        }
         if (cc->inflating) {
             /* in is empty here, and its end is frozen (bufferevent's own):
              * prepending is appending. */
@@ -352,11 +400,13 @@ static void cc_ready(struct dcc_cc *cc)
         dcc_dl_next(cc);
 }
 
-static bool expect_take(struct dcc_xfer *x, const char *token, bool *download)
+static bool expect_take(struct dcc_xfer *x, const char *token, bool *download, bool *tls)
 {
     for (size_t i = 0; i < x->nexpects; i++) {
         if (strcmp(x->expects[i].token, token) == 0) {
             *download = x->expects[i].download;
+            if (tls)
+                *tls = x->expects[i].tls;
             x->expects[i] = x->expects[--x->nexpects];
             return true;
         }
@@ -364,13 +414,29 @@ static bool expect_take(struct dcc_xfer *x, const char *token, bool *download)
     return false;
 }
 
-static void expect_add(struct dcc_xfer *x, const char *token, bool download)
+static void expect_add(struct dcc_xfer *x, const char *token, bool download, bool tls)
 {
     if (x->nexpects == DCC_MAX_EXPECT)   /* forget the oldest */
         memmove(&x->expects[0], &x->expects[1], --x->nexpects * sizeof x->expects[0]);
     struct dcc_expect *e = &x->expects[x->nexpects++];
     snprintf(e->token, sizeof e->token, "%s", token);
     e->download = download;
+    e->tls = tls;
+}
+
+/* The peer's certificate against the KP its hub INF announced (when it
+ * announced one). 0, or -1 with the connection closed. */
+static int cc_check_keyprint(struct dcc_cc *cc, const struct dcc_user *u)
+{
+    char err[DCTLS_ERR_LEN];
+    if (!cc->tls || !u || !*u->keyprint)
+        return 0;
+    if (dctls_bev_check_keyprint(cc->bev, u->keyprint, err) == 0)
+        return 0;
+    char why[DCTLS_ERR_LEN + 64];
+    snprintf(why, sizeof why, "TLS certificate of %s refused: %s", u->nick, err);
+    dcc_cc_close(cc, why);
+    return -1;
 }
 
 /* ---- NMDC ----------------------------------------------------------------- */
@@ -587,10 +653,17 @@ static void cc_adc_line(struct dcc_cc *cc, char *line, size_t len)
             dcc_cc_close(cc, "CINF from a CID that is not the expected user on the hub");
             break;
         }
-        if (!cc->outgoing && (!to || !expect_take(cc->x, to, &cc->download))) {
+        bool want_tls = false;
+        if (!cc->outgoing && (!to || !expect_take(cc->x, to, &cc->download, &want_tls))) {
             cc_close_after(cc, "CSTA 240 Unknown\\stoken\n", 24);
             break;
         }
+        if (want_tls && !cc->tls) {
+            cc_close_after(cc, "CSTA 241 TLS\\srequired\n", 23);
+            break;
+        }
+        if (!cc->outgoing && cc_check_keyprint(cc, u) < 0)
+            break;
         if (!cc->nick)
             cc->nick = strdup(u->nick);
         cc->got_inf = true;
@@ -713,14 +786,25 @@ static void cc_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        cc_start_handshake(cc);
+        /* TLS: the handshake is done. We connected, so we know whom to
+         * expect; an incoming peer is checked once its CINF names it. */
+        if (!cc->outgoing || !cc->nick || cc_check_keyprint(cc, dcc_user_find_nick(cc_client(cc), cc->nick)) == 0)
+            cc_start_handshake(cc);
     } else if (what & BEV_EVENT_EOF) {
         cc_read_cb(bev, cc);   /* what came before the EOF still counts */
-        dcc_cc_close(cc, "closed by the peer");
+        dcc_cc_close(cc, cc->tls && cc->state == DCC_CC_CONNECTING ? "closed by the peer during the TLS handshake"
+                                                                    : "closed by the peer");
     } else if (what & BEV_EVENT_ERROR) {
-        char why[160];
-        snprintf(why, sizeof why, "%s: %s", cc->state == DCC_CC_CONNECTING ? "cannot connect" : "connection error",
-                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        char why[DCTLS_ERR_LEN + 64], tlswhy[DCTLS_ERR_LEN];
+        unsigned long sslerr = cc->tls ? bufferevent_get_openssl_error(bev) : 0;
+        if (sslerr) {
+            ERR_error_string_n(sslerr, tlswhy, sizeof tlswhy);
+            snprintf(why, sizeof why, "TLS %s: %s", cc->state == DCC_CC_CONNECTING ? "handshake failed" : "error",
+                     tlswhy);
+        } else {
+            snprintf(why, sizeof why, "%s: %s", cc->state == DCC_CC_CONNECTING ? "cannot connect" : "connection error",
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        }
         dcc_cc_close(cc, why);
     }
     cc_leave(cc);
@@ -737,13 +821,43 @@ static void cc_timer_cb(evutil_socket_t fd, short what, void *arg)
     else switch (cc->state) {
     case DCC_CC_IDLE: dcc_cc_close(cc, "idle"); break;
     case DCC_CC_HANDSHAKE: dcc_cc_close(cc, "handshake timed out"); break;
-    case DCC_CC_CONNECTING: dcc_cc_close(cc, "connect timed out"); break;
+    case DCC_CC_CONNECTING:
+        dcc_cc_close(cc, cc->sniff ? "nothing received on an incoming connection"
+                         : cc->tls ? "connect or TLS handshake timed out" : "connect timed out");
+        break;
     default: dcc_cc_close(cc, "transfer stalled (no data within transfer_timeout)"); break;
     }
     cc_leave(cc);
 }
 
-static struct dcc_cc *cc_new(struct dcc_xfer *x, enum dcc_proto proto, evutil_socket_t fd, bool outgoing)
+/* Give cc its bufferevent over fd (-1: connect later): plain, or TLS in
+ * role. 0, or -1 (fd closed, cc not). */
+static int cc_attach(struct dcc_cc *cc, evutil_socket_t fd, bool tls, enum dctls_role role)
+{
+    struct dcc_client *c = cc_client(cc);
+    char err[DCTLS_ERR_LEN];
+    cc->tls = tls;
+    if (tls)
+        cc->bev = dctls_bev_wrap_fd(c->base, fd, role == DCTLS_CONNECT ? c->tls_client : c->tls_server, role,
+                                    BEV_OPT_CLOSE_ON_FREE, err);
+    else
+        cc->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!cc->bev) {
+        if (fd >= 0)
+            close(fd);
+        dcc_log(c, "cannot set up a client connection%s%s", tls ? ": " : "", tls ? err : "");
+        return -1;
+    }
+    /* Large single reads/writes: sendfile and the receiver move big chunks. */
+    bufferevent_set_max_single_read(cc->bev, 1024 * 1024);
+    bufferevent_set_max_single_write(cc->bev, 16 * 1024 * 1024);
+    bufferevent_setwatermark(cc->bev, EV_READ, 0, DCC_CC_READ_MAX);
+    bufferevent_setcb(cc->bev, cc_read_cb, cc_write_cb, cc_event_cb, cc);
+    bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
+    return 0;
+}
+
+static struct dcc_cc *cc_new(struct dcc_xfer *x, enum dcc_proto proto, bool outgoing)
 {
     struct dcc_cc *cc = calloc(1, sizeof *cc);
     if (!cc)
@@ -752,36 +866,36 @@ static struct dcc_cc *cc_new(struct dcc_xfer *x, enum dcc_proto proto, evutil_so
     cc->proto = proto;
     cc->outgoing = outgoing;
     cc->up_fd = -1;
-    cc->bev = bufferevent_socket_new(x->c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    cc->sniff_fd = -1;
     cc->timer = evtimer_new(x->c->base, cc_timer_cb, cc);
-    if (!cc->bev || !cc->timer) {
-        if (!cc->bev && fd >= 0)
-            close(fd);
+    if (!cc->timer) {
         cc_destroy(cc);
         return NULL;
     }
-    /* Large single reads/writes: sendfile and the receiver move big chunks. */
-    bufferevent_set_max_single_read(cc->bev, 1024 * 1024);
-    bufferevent_set_max_single_write(cc->bev, 16 * 1024 * 1024);
-    bufferevent_setwatermark(cc->bev, EV_READ, 0, DCC_CC_READ_MAX);
-    bufferevent_setcb(cc->bev, cc_read_cb, cc_write_cb, cc_event_cb, cc);
-    bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
     cc->next = x->ccs;
     x->ccs = cc;
     return cc;
 }
 
 static void cc_connect(struct dcc_xfer *x, enum dcc_proto proto, const char *host, uint16_t port,
-                       const char *token, const char *nick, bool download)
+                       const char *token, const char *nick, bool download, bool tls)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
     if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
         dcc_log(x->c, "not connecting to '%s': not an IPv4 address", host);
         return;
     }
-    struct dcc_cc *cc = cc_new(x, proto, -1, true);
+    if (tls && dcc_tls_ready(x->c, NULL) < 0) {
+        dcc_log(x->c, "not connecting to '%s': no TLS identity", host);
+        return;
+    }
+    struct dcc_cc *cc = cc_new(x, proto, true);
     if (!cc)
         return;
+    if (cc_attach(cc, -1, tls, DCTLS_CONNECT) < 0) {
+        dcc_cc_close(cc, "cannot set up the connection");
+        return;
+    }
     snprintf(cc->token, sizeof cc->token, "%s", token);
     cc->download = download;
     cc->nick = nick ? strdup(nick) : NULL;
@@ -789,6 +903,32 @@ static void cc_connect(struct dcc_xfer *x, enum dcc_proto proto, const char *hos
     dcc_cc_arm(cc, cc_timeout(cc));
     if (bufferevent_socket_connect(cc->bev, (struct sockaddr *)&sin, sizeof sin) < 0)
         dcc_cc_close(cc, "cannot connect");
+}
+
+/* An incoming connection's first byte arrived (or it closed). */
+static void cc_sniff_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct dcc_cc *cc = arg;
+    unsigned char b;
+    cc_enter(cc);
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        event_add(cc->sniff, NULL);
+    } else if (n <= 0) {
+        dcc_cc_close(cc, n == 0 ? "closed by the peer before speaking" : strerror(errno));
+    } else {
+        event_free(cc->sniff);
+        cc->sniff = NULL;
+        cc->sniff_fd = -1;
+        bool tls = b == 0x16;   /* TLS record type "handshake": a ClientHello */
+        if (cc_attach(cc, fd, tls, DCTLS_ACCEPT) < 0)
+            dcc_cc_close(cc, "cannot set up the connection");
+        else if (!tls)
+            cc_start_handshake(cc);
+        /* TLS: BEV_EVENT_CONNECTED after the handshake starts ours. */
+    }
+    cc_leave(cc);
 }
 
 static void cc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
@@ -799,12 +939,26 @@ static void cc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
     struct dcc_xfer *x = arg;
     if (!x->c->ops)
         return (void)close(fd);
-    struct dcc_cc *cc = cc_new(x, x->c->ops == &dcc_adc_ops ? DCC_PROTO_ADC : DCC_PROTO_NMDC, fd, false);
+    struct dcc_cc *cc = cc_new(x, x->c->ops == &dcc_adc_ops ? DCC_PROTO_ADC : DCC_PROTO_NMDC, false);
     if (!cc)
-        return;
+        return (void)close(fd);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    cc_start_handshake(cc);
+    if (!x->c->cc_tls || dcc_tls_ready(x->c, NULL) < 0) {
+        if (cc_attach(cc, fd, false, DCTLS_ACCEPT) < 0)
+            dcc_cc_close(cc, "cannot set up the connection");
+        else
+            cc_start_handshake(cc);
+        return;
+    }
+    /* TLS or not: the connecting side speaks first; its first byte says. */
+    cc->sniff_fd = fd;
+    cc->state = DCC_CC_CONNECTING;
+    if (!(cc->sniff = event_new(x->c->base, fd, EV_READ, cc_sniff_cb, cc)) || event_add(cc->sniff, NULL) < 0) {
+        dcc_cc_close(cc, "out of memory");
+        return;
+    }
+    dcc_cc_arm(cc, cc_timeout(cc));
 }
 
 /* ---- requests from and to the hub --------------------------------------- */
@@ -845,14 +999,24 @@ static int cc_hub_send(struct dcc_client *c, struct dc_buf *b)
     return rc;
 }
 
-static int cc_adc_hub(struct dcc_client *c, const char *cmd, const struct dcc_user *u, const char *port,
-                      const char *token)
+/* Protocol names in CTM/RCM (notes §3.10, pitfall 16): we send what
+ * DC++-family clients understand, and accept the ADC-EXT name as well. */
+#define CC_ADC_PLAIN "ADC/1.0"
+#define CC_ADC_TLS "ADCS/0.10"
+
+static bool cc_adc_proto_tls(const char *proto)
+{
+    return strcmp(proto, CC_ADC_TLS) == 0 || strcmp(proto, "ADCS/1.0") == 0;
+}
+
+static int cc_adc_hub(struct dcc_client *c, const char *cmd, const struct dcc_user *u, const char *proto,
+                      const char *port, const char *token)
 {
     struct adc_msg m;
     struct dc_buf b;
     dc_buf_init(&b, 0);
     adc_msg_init(&m, 'D', cmd);
-    int rc = adc_msg_set_sids(&m, c->sid, u->sid) | adc_msg_add_pos(&m, "ADC/1.0");
+    int rc = adc_msg_set_sids(&m, c->sid, u->sid) | adc_msg_add_pos(&m, proto);
     if (port)
         rc |= adc_msg_add_pos(&m, port);
     rc |= adc_msg_add_pos(&m, token);
@@ -861,9 +1025,9 @@ static int cc_adc_hub(struct dcc_client *c, const char *cmd, const struct dcc_us
     return rc < 0 ? (dc_buf_cleanup(&b), -1) : cc_hub_send(c, &b);
 }
 
-void dcc_cc_nmdc_ctm(struct dcc_client *c, const char *host, uint16_t port)
+void dcc_cc_nmdc_ctm(struct dcc_client *c, const char *host, uint16_t port, bool tls)
 {
-    cc_connect(c->xfer, DCC_PROTO_NMDC, host, port, "", NULL, false);
+    cc_connect(c->xfer, DCC_PROTO_NMDC, host, port, "", NULL, false, tls);
 }
 
 void dcc_cc_nmdc_rcm(struct dcc_client *c, const char *from)
@@ -873,8 +1037,10 @@ void dcc_cc_nmdc_rcm(struct dcc_client *c, const char *from)
         dcc_log(c, "ignoring $RevConnectToMe from %s: we are passive too", from);
         return;
     }
+    const struct dcc_user *u = dcc_user_find_nick(c, from);
+    bool tls = c->cc_tls && u && u->tls;
     dc_buf_init(&b, 0);
-    if (nmdc_fmt_ctm(&b, from, c->xfer->ip, (uint16_t)c->xfer->port, false) == 0)
+    if (nmdc_fmt_ctm(&b, from, c->xfer->ip, (uint16_t)c->xfer->port, tls) == 0)
         cc_hub_send(c, &b);
     dc_buf_cleanup(&b);
 }
@@ -882,25 +1048,31 @@ void dcc_cc_nmdc_rcm(struct dcc_client *c, const char *from)
 void dcc_cc_adc_ctm(struct dcc_client *c, const struct dcc_user *u, const char *proto, uint16_t port,
                     const char *token)
 {
-    if (strcmp(proto, "ADC/1.0") != 0) {
-        dcc_log(c, "refusing a CTM from %s for protocol %s", u->nick, proto);
+    bool tls = cc_adc_proto_tls(proto);
+    if ((!tls && strcmp(proto, CC_ADC_PLAIN) != 0) || (tls && !c->cc_tls)) {
+        dcc_log(c, "refusing a CTM from %s for protocol %s%s", u->nick, proto,
+                tls ? " (TLS client connections are off)" : "");
         return;
     }
     bool download = false;
-    expect_take(c->xfer, token, &download);
-    cc_connect(c->xfer, DCC_PROTO_ADC, u->ip, port, token, u->nick, download);
+    expect_take(c->xfer, token, &download, NULL);
+    cc_connect(c->xfer, DCC_PROTO_ADC, u->ip, port, token, u->nick, download, tls);
 }
 
 void dcc_cc_adc_rcm(struct dcc_client *c, const struct dcc_user *u, const char *proto, const char *token)
 {
     char port[8];
-    if (!dcc_xfer_port(c) || strcmp(proto, "ADC/1.0") != 0) {
-        dcc_log(c, "ignoring an RCM from %s (%s)", u->nick, dcc_xfer_port(c) ? "protocol unknown" : "we are passive too");
+    bool tls = cc_adc_proto_tls(proto);
+    if (!dcc_xfer_port(c) || (!tls && strcmp(proto, CC_ADC_PLAIN) != 0) || (tls && !c->cc_tls)) {
+        dcc_log(c, "ignoring an RCM from %s (%s)", u->nick,
+                !dcc_xfer_port(c) ? "we are passive too"
+                : tls             ? "TLS client connections are off"
+                                  : "protocol unknown");
         return;
     }
     snprintf(port, sizeof port, "%d", c->xfer->port);
-    expect_add(c->xfer, token, false);
-    cc_adc_hub(c, "CTM", u, port, token);
+    expect_add(c->xfer, token, false, tls);
+    cc_adc_hub(c, "CTM", u, proto, port, token);   /* the RCM's protocol, copied */
 }
 
 int dcc_cc_request(struct dcc_xfer *x, const char *nick, char *err)
@@ -918,12 +1090,13 @@ int dcc_cc_request(struct dcc_xfer *x, const char *nick, char *err)
     struct dc_buf b;
     dc_buf_init(&b, 0);
     int rc;
+    bool tls = c->cc_tls && u->tls;   /* both sides announce TLS */
     if (c->ops == &dcc_nmdc_ops) {
-        rc = active ? nmdc_fmt_ctm(&b, nick, x->ip, (uint16_t)x->port, false) : nmdc_fmt_rcm(&b, c->nick, nick);
+        rc = active ? nmdc_fmt_ctm(&b, nick, x->ip, (uint16_t)x->port, tls) : nmdc_fmt_rcm(&b, c->nick, nick);
         rc = rc < 0 ? rc : cc_hub_send(c, &b);
     } else {
-        expect_add(x, token, true);
-        rc = cc_adc_hub(c, active ? "CTM" : "RCM", u, active ? port : NULL, token);
+        expect_add(x, token, true, tls);
+        rc = cc_adc_hub(c, active ? "CTM" : "RCM", u, tls ? CC_ADC_TLS : CC_ADC_PLAIN, active ? port : NULL, token);
     }
     dc_buf_cleanup(&b);
     return rc < 0 ? dcc_err(err, "cannot send the connection request to the hub") : 0;

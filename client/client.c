@@ -8,6 +8,12 @@
  * ends, the number changes and any loop still working on the old one stops,
  * which is what makes it safe for callbacks to disconnect or free the client.
  *
+ * TLS hubs (adcs://, nmdcs://): the same bufferevent is a libevent openssl
+ * one (tls/dctls), whose BEV_EVENT_CONNECTED comes after the handshake; the
+ * hub's keyprint is then checked against the URL's ?kp= (a mismatch ends the
+ * session, without reconnecting) and reported. Our own certificate (also
+ * the TLS identity for client-client connections) is made on first use.
+ *
  * Reentrancy: everything lives in struct dcc_client; nothing is global.
  * Callbacks run with c->busy raised; dcc_client_free during a callback only
  * marks the client, and the outermost entry point destroys it on the way out.
@@ -28,11 +34,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 
 #include "proto/base32.h"
+#include "tls/dctls.h"
 
 /* Seconds a requested disconnect may spend flushing queued output. */
 #define DCC_CLOSE_FLUSH_SECONDS 5.0
@@ -79,6 +88,7 @@ static void dcc_uentry_free(struct dcc_uentry *e)
     free(u->sid);
     free(u->cid);
     free(u->ip);
+    free(u->keyprint);
     free(e->key);
     free(e);
 }
@@ -156,7 +166,9 @@ struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key)
     u->sid = strdup(c->ops == &dcc_adc_ops ? key : "");
     u->cid = strdup("");
     u->ip = strdup("");
-    if (!e->key || !u->nick || !u->description || !u->email || !u->tag || !u->sid || !u->cid || !u->ip) {
+    u->keyprint = strdup("");
+    if (!e->key || !u->nick || !u->description || !u->email || !u->tag || !u->sid || !u->cid || !u->ip ||
+        !u->keyprint) {
         dcc_uentry_free(e);
         return NULL;
     }
@@ -322,6 +334,8 @@ static void dcc_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t max = (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE);
     unsigned gen = c->gen;
+    if (evbuffer_get_length(in))
+        c->hub_rx = true;
     dcc_enter(c);
     while (!c->doomed && c->gen == gen &&
            (c->state == DCC_STATE_LOGIN || c->state == DCC_STATE_ONLINE)) {
@@ -357,6 +371,24 @@ static void dcc_write_cb(struct bufferevent *bev, void *arg)
     dcc_leave(c);
 }
 
+/* A TLS bufferevent reports a failed TCP connect like a failed handshake:
+ * NULL when the TCP connection was made, else why it was not. */
+static const char *dcc_tcp_failure(struct bufferevent *bev)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0)
+        return "no socket";
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        return NULL;
+    int e = 0;
+    socklen_t elen = sizeof e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0 || e == 0)
+        return "the TCP connection was not established (refused or unreachable)";
+    return strerror(e);
+}
+
 static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct dcc_client *c = arg;
@@ -364,6 +396,24 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (c->url.tls) {
+            /* The TLS handshake is done: whose certificate is it? */
+            SSL *ssl = dctls_bev_ssl(bev);
+            char kp[DCTLS_KEYPRINT_SIZE];
+            if (!ssl || dctls_peer_keyprint(ssl, kp) < 0) {
+                dcc_no_reconnect(c);
+                dcc_fail(c, "the hub presented no TLS certificate");
+                dcc_leave(c);
+                return;
+            }
+            snprintf(c->hub_kp, sizeof c->hub_kp, "%s", kp);
+            if (*c->url.kp && !dctls_keyprint_equal(c->url.kp, kp)) {
+                dcc_no_reconnect(c);
+                dcc_fail(c, "hub keyprint mismatch: the URL expects %s, the hub presented %s", c->url.kp, kp);
+                dcc_leave(c);
+                return;
+            }
+        }
         c->state = DCC_STATE_LOGIN;
         dcc_xfer_hub_up(c);   /* before our INF: it announces the port */
         c->ops->connected(c);
@@ -372,17 +422,34 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_EOF) {
         /* Read what is left first: a hub often explains itself and closes. */
         dcc_read_cb(bev, c);
-        if (!c->doomed && c->bev == bev)
-            dcc_fail(c, "hub closed the connection%s%s", c->last_status ? ": " : "",
-                     c->last_status ? c->last_status : "");
+        const char *refused = c->state == DCC_STATE_CONNECTING && c->url.tls ? dcc_tcp_failure(bev) : NULL;
+        if (!c->doomed && c->bev == bev && refused)
+            dcc_fail(c, "cannot connect to %s:%u: %s", c->url.host, c->url.port, refused);
+        else if (!c->doomed && c->bev == bev && c->state == DCC_STATE_CONNECTING && c->url.tls)
+            dcc_fail(c, "TLS handshake with %s:%u failed: the hub closed the connection (not a TLS port?)",
+                     c->url.host, c->url.port);
+        else if (!c->doomed && c->bev == bev)
+            dcc_fail(c, "hub closed the connection%s%s%s", c->last_status ? ": " : "",
+                     c->last_status ? c->last_status : "",
+                     !c->hub_rx && !c->url.tls ? " (nothing received: a TLS port? try adcs:// or nmdcs://)" : "");
     } else if (what & BEV_EVENT_ERROR) {
         int dnserr = bufferevent_socket_get_dns_error(bev);
+        char tlswhy[DCTLS_ERR_LEN];
+        unsigned long sslerr = c->url.tls ? bufferevent_get_openssl_error(bev) : 0;
         const char *why = dnserr ? evutil_gai_strerror(dnserr)
                                  : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
-        if (c->state == DCC_STATE_CONNECTING)
+        const char *refused = c->state == DCC_STATE_CONNECTING && c->url.tls ? dcc_tcp_failure(bev) : NULL;
+        if (refused) {
+            dcc_fail(c, "cannot connect to %s:%u: %s", c->url.host, c->url.port, refused);
+        } else if (sslerr) {
+            ERR_error_string_n(sslerr, tlswhy, sizeof tlswhy);
+            dcc_fail(c, "TLS %s %s:%u failed: %s%s", c->state == DCC_STATE_CONNECTING ? "handshake with" : "connection to",
+                     c->url.host, c->url.port, tlswhy, c->state == DCC_STATE_CONNECTING ? " (not a TLS port?)" : "");
+        } else if (c->state == DCC_STATE_CONNECTING)
             dcc_fail(c, "cannot connect to %s:%u: %s", c->url.host, c->url.port, why);
         else
-            dcc_fail(c, "connection to the hub lost: %s", why);
+            dcc_fail(c, "connection to the hub lost: %s%s", why,
+                     !c->hub_rx && !c->url.tls ? " (nothing received: a TLS port? try adcs:// or nmdcs://)" : "");
     }
     dcc_leave(c);
 }
@@ -394,11 +461,21 @@ static int dcc_open(struct dcc_client *c, char *err)
     free(c->last_status);
     c->last_status = NULL;
     c->sid[0] = '\0';
+    c->hub_kp[0] = '\0';
+    c->hub_rx = false;
     /* Deferred callbacks: a connect that fails at once (DNS from the hosts
      * file) must not reach the event callback inside dcc_client_connect. */
-    struct bufferevent *bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!bev)
+    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    struct bufferevent *bev;
+    if (c->url.tls) {
+        char e[DCTLS_ERR_LEN];
+        if (dcc_tls_ready(c, err) < 0)
+            return -1;
+        if (!(bev = dctls_bev_wrap_fd(c->base, -1, c->tls_client, DCTLS_CONNECT, opts, e)))
+            return dcc_err(err, "TLS: %s", e);
+    } else if (!(bev = bufferevent_socket_new(c->base, -1, opts))) {
         return dcc_err(err, "out of memory");
+    }
     c->bev = bev;
     c->state = DCC_STATE_CONNECTING;
     bufferevent_setcb(bev, dcc_read_cb, dcc_write_cb, dcc_event_cb, c);
@@ -496,8 +573,12 @@ static void dcc_timer_cb(evutil_socket_t fd, short what, void *arg)
         break;
     case DCC_STATE_CONNECTING:
     case DCC_STATE_LOGIN:
-        dcc_fail(c, "login timed out after %g seconds%s%s", dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT),
-                 c->last_status ? "; last hub message: " : "", c->last_status ? c->last_status : "");
+        dcc_fail(c, "login timed out after %g seconds%s%s%s", dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT),
+                 c->last_status ? "; last hub message: " : "", c->last_status ? c->last_status : "",
+                 c->state == DCC_STATE_CONNECTING && c->url.tls ? "; the TLS handshake did not complete (not a TLS port?)"
+                 : c->state == DCC_STATE_LOGIN && !c->hub_rx && !c->url.tls
+                     ? "; nothing received from the hub (a TLS port? try adcs:// or nmdcs://)"
+                     : "");
         break;
     case DCC_STATE_CLOSING:
         dcc_close(c, "disconnected on request (output not flushed in time)", true);
@@ -574,6 +655,65 @@ const char *dcc_client_cid(struct dcc_client *c, char *err)
     return dcc_identity(c, err) < 0 ? NULL : c->cid_b32;
 }
 
+/* ---- TLS identity ----------------------------------------------------- */
+
+static void dcc_tls_drop(struct dcc_client *c)
+{
+    /* SSL objects keep their context alive (OpenSSL counts references), and
+     * contexts hold their own references to the certificate and key. */
+    SSL_CTX_free(c->tls_client);
+    SSL_CTX_free(c->tls_server);
+    dctls_cert_free(c->cert);
+    c->tls_client = c->tls_server = NULL;
+    c->cert = NULL;
+}
+
+int dcc_tls_ready(struct dcc_client *c, char *err)
+{
+    char e[DCTLS_ERR_LEN];
+    if (c->tls_client && c->tls_server)
+        return 0;
+    if (!c->cert) {
+        /* CN = our CID, as DC++ does; the keyprint is what peers check. */
+        const char *cn = dcc_identity(c, NULL) == 0 ? c->cid_b32 : "dcclient";
+        const char *dir = dcc_sget_str(c->settings, DCC_S_DATA_DIR);
+        c->cert = *dir ? dctls_cert_load_or_create(dir, cn, NULL, e) : dctls_cert_generate(cn, e);
+        if (!c->cert)
+            return dcc_err(err, "TLS certificate: %s", e);
+    }
+    if ((!c->tls_client && !(c->tls_client = dctls_client_ctx_new(c->cert, e))) ||
+        (!c->tls_server && !(c->tls_server = dctls_server_ctx_new(c->cert, e))))
+        return dcc_err(err, "TLS: %s", e);
+    return 0;
+}
+
+const char *dcc_client_keyprint(struct dcc_client *c, char *err)
+{
+    return dcc_tls_ready(c, err) < 0 ? NULL : dctls_cert_keyprint(c->cert);
+}
+
+bool dcc_client_tls(const struct dcc_client *c)
+{
+    return c->url.tls;
+}
+
+const char *dcc_client_hub_keyprint(const struct dcc_client *c)
+{
+    return c->hub_kp;
+}
+
+bool dcc_su_tls(const char *su)
+{
+    /* ADC0 is what DC++-family clients send, ADCS what ADC-EXT names. */
+    for (const char *p = su; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 4 && (strncmp(p, "ADC0", 4) == 0 || strncmp(p, "ADCS", 4) == 0))
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
 /* ---- public API ----------------------------------------------------------- */
 
 struct dcc_client *dcc_client_new(struct event_base *base, const struct dcc_callbacks *cbs, void *ctx)
@@ -614,6 +754,7 @@ static void dcc_destroy(struct dcc_client *c)
     dcc_users_clear(&c->users);
     dcc_ops_clear(c);
     dcc_settings_free(c->settings);
+    dcc_tls_drop(c);
     dc_buf_cleanup(&c->line);
     dc_buf_cleanup(&c->out);
     free(c->last_status);
@@ -674,8 +815,10 @@ void dcc_client_share_info(const struct dcc_client *c, struct dcc_share_info *ou
 /* Settings that other users see: re-announce them while online. */
 static void dcc_setting_changed(struct dcc_client *c, const char *name)
 {
-    if (strcmp(name, "data_dir") == 0)
+    if (strcmp(name, "data_dir") == 0) {
         c->have_pid = false;
+        dcc_tls_drop(c);   /* the certificate lives there too */
+    }
     const char *announced[] = {"description", "email", "share_size", "slots"};
     for (size_t i = 0; i < sizeof announced / sizeof announced[0]; i++)
         if (strcmp(name, announced[i]) == 0 && c->state == DCC_STATE_ONLINE)
@@ -727,6 +870,10 @@ int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
         return -1;
     if (u.proto == DCC_PROTO_ADC && dcc_identity(c, err) < 0)
         return -1;
+    const char *cc_tls = dcc_sget_str(c->settings, DCC_S_CC_TLS);
+    bool want_cc_tls = strcmp(cc_tls, "always") == 0 || (u.tls && strcmp(cc_tls, "auto") == 0);
+    if ((u.tls || want_cc_tls) && dcc_tls_ready(c, err) < 0)
+        return -1;
     char *url_copy = strdup(url), *nick_copy = strdup(nick);
     if (!url_copy || !nick_copy) {
         free(url_copy);
@@ -742,6 +889,7 @@ int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
     c->ops = u.proto == DCC_PROTO_ADC ? &dcc_adc_ops : &dcc_nmdc_ops;
     c->attempt = 0;
     c->no_reconnect = false;
+    c->cc_tls = want_cc_tls;
     return dcc_open(c, err);
 }
 

@@ -178,13 +178,21 @@ static json_t *ctl_user_json(const struct dcc_user *u)
         json_object_set_new(j, "sid", json_string(u->sid));
     if (j && *u->cid)
         json_object_set_new(j, "cid", ctl_str(u->cid));
+    if (j && u->tls)
+        json_object_set_new(j, "tls", json_true());
+    if (j && *u->keyprint)
+        json_object_set_new(j, "keyprint", ctl_str(u->keyprint));
     return j;
 }
 
 static json_t *ctl_session_json(struct dcc_ctl *t)
 {
-    return json_pack("{s:o,s:s,s:o}", "url", ctl_str(dcc_client_url(t->client)), "protocol",
-                     dcc_proto_name(dcc_client_proto(t->client)), "nick", ctl_str(dcc_client_nick(t->client)));
+    json_t *j = json_pack("{s:o,s:s,s:o,s:b}", "url", ctl_str(dcc_client_url(t->client)), "protocol",
+                          dcc_proto_name(dcc_client_proto(t->client)), "nick", ctl_str(dcc_client_nick(t->client)),
+                          "tls", dcc_client_tls(t->client));
+    if (j && *dcc_client_hub_keyprint(t->client))
+        json_object_set_new(j, "keyprint", json_string(dcc_client_hub_keyprint(t->client)));
+    return j;
 }
 
 static void ctl_resolve(struct ctl_pending *p, json_t *result, const char *error)
@@ -226,6 +234,8 @@ static json_t *ctl_transfer_json(const char *event, const struct dcc_transfer_in
                           (json_int_t)x->done, "resumed_from", (json_int_t)x->resumed_from, "received",
                           (json_int_t)x->received, "seconds", x->seconds, "bytes_per_second", x->speed,
                           "compressed", x->compressed);
+    if (j)
+        json_object_set_new(j, "tls", json_boolean(x->tls));
     return j;
 }
 

@@ -7,15 +7,17 @@
  * and be created and destroyed any number of times (ci/check-globals enforces
  * this on libdcclient.a).
  *
- * What it does: hub URLs (dchub://, nmdc://, adc://), login with or without a
+ * What it does: hub URLs (dchub://, nmdc://, adc://, and over TLS nmdcs://,
+ * adcs:// with an optional ?kp= keyprint check), login with or without a
  * password, user list (join, update, leave), main chat, private messages,
  * clean disconnect, optional reconnect with bounded exponential backoff, and
  * typed settings looked up by name; sharing directories (background TTH
  * hashing, hash cache, files.xml.bz2), client-client connections (NMDC and
  * ADC, active and passive) serving uploads, and downloads of file lists and
- * files (TTHL per-block verification, ZLIB, resume from a .part file). What
- * it does not do (yet): TLS (adcs://, nmdcs:// are refused with a clear
- * error), searches, segmented (multi-source) downloads.
+ * files (TTHL per-block verification, ZLIB, resume from a .part file),
+ * client-client connections over TLS (ADC ADCS/0.10, NMDC "S" ports) with
+ * the peer's certificate checked against the keyprint the hub relayed. What
+ * it does not do (yet): searches, segmented (multi-source) downloads.
  *
  * Entry points: dcc_client_new / dcc_client_free, dcc_client_connect,
  * dcc_client_disconnect, dcc_client_say, dcc_client_pm, dcc_client_set /
@@ -53,16 +55,23 @@ enum dcc_proto {
     DCC_PROTO_ADC,
 };
 
+/* A keyprint: "SHA256/" + 52 base32 characters (notes §1.7). */
+#define DCC_KEYPRINT_LEN 59
+
 /* A parsed hub URL. Plain value type, owns nothing. */
 struct dcc_url {
     enum dcc_proto proto;
+    bool tls;             /* adcs://, nmdcs:// */
     char host[256];       /* without brackets for IPv6 literals */
     uint16_t port;
+    char kp[DCC_KEYPRINT_LEN + 1];   /* expected hub keyprint from ?kp=, "" when none */
 };
 
 /* dchub://host[:port] and nmdc://host[:port] (NMDC, default port 411),
- * adc://host:port (ADC, port required). The scheme is case-insensitive; one
- * trailing '/' is allowed. adcs:// and nmdcs:// fail with "not supported yet". */
+ * adc://host:port (ADC, port required), nmdcs://host:port and
+ * adcs://host:port (the same over TLS, port required), each optionally
+ * followed by "/?kp=SHA256/<52 base32>" (TLS only). The scheme is
+ * case-insensitive; one trailing '/' is allowed. */
 int dcc_url_parse(const char *url, struct dcc_url *out, char *err);
 const char *dcc_proto_name(enum dcc_proto p);   /* "nmdc", "adc", "none" */
 
@@ -130,8 +139,10 @@ struct dcc_user {
     char *sid;            /* ADC SID, "" on NMDC */
     char *cid;            /* ADC CID, "" on NMDC */
     char *ip;             /* ADC I4, "" when unknown */
+    char *keyprint;       /* ADC INF KP ("SHA256/..."), "" when not announced */
     uint64_t share;
     bool active;          /* accepts client connections (NMDC M:A, ADC SU TCP4) */
+    bool tls;             /* announces TLS client connections (ADC SU ADC0/ADCS, NMDC flag 0x10) */
     bool op;
     bool self;            /* this client's own entry */
 };
@@ -172,6 +183,7 @@ struct dcc_transfer_info {
     uint64_t received;         /* bytes of file data received in this transfer */
     double seconds, speed;     /* data phase duration and received bytes/s */
     bool compressed;           /* the uploader sent ZL1 */
+    bool tls;                  /* the connection that carried it was TLS */
     const struct dc_fl_node *list;   /* DONE of a list: the parsed tree */
 };
 
@@ -237,6 +249,13 @@ const char *dcc_state_name(enum dcc_state s);
 enum dcc_proto dcc_client_proto(const struct dcc_client *c);   /* of the current/last URL */
 const char *dcc_client_url(const struct dcc_client *c);        /* "" when none */
 const char *dcc_client_nick(const struct dcc_client *c);       /* the session's nick */
+/* Whether the current/last hub connection is TLS, and the keyprint of the
+ * certificate the hub presented ("" until a TLS handshake completed). */
+bool dcc_client_tls(const struct dcc_client *c);
+const char *dcc_client_hub_keyprint(const struct dcc_client *c);
+/* Our own certificate's keyprint (created on first use: <data_dir>/cert.pem
+ * and key.pem, or in memory without a data_dir). NULL with err on failure. */
+const char *dcc_client_keyprint(struct dcc_client *c, char *err);
 /* ADC identity (base32), creating the PID on first use (from data_dir if set).
  * NULL with err if the PID file is unreadable or malformed. */
 const char *dcc_client_cid(struct dcc_client *c, char *err);

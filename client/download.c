@@ -74,6 +74,7 @@ struct dcc_dl {
     uint64_t blk_index, blk_fill;   /* blk, blk_index, blk_fill and vpos */
     struct dcc_vt *vt;              /* verifier thread, for large files */
     bool compressed;
+    bool tls;                       /* the connection serving it is TLS */
     double t0, last_progress;
     struct dcc_dl *next;
 };
@@ -127,7 +128,7 @@ static bool dl_emit(struct dcc_dl *d, enum dcc_event_type type, const char *text
         .tth = d->resolved ? d->tth_b32 : "", .file = d->final_path ? d->final_path : "",
         .size = d->is_list ? d->mem.len : d->size, .done = d->is_list ? d->mem.len : d->pos,
         .resumed_from = d->resumed_from, .received = d->received, .seconds = secs,
-        .speed = secs > 0 ? (double)d->received / secs : 0, .compressed = d->compressed, .list = list,
+        .speed = secs > 0 ? (double)d->received / secs : 0, .compressed = d->compressed, .tls = d->tls, .list = list,
     };
     struct dcc_event ev = {.type = type, .transfer = &t, .text = text};
     return dcc_emit_any(d->x->c, &ev);
@@ -523,6 +524,7 @@ void dcc_dl_on_snd(struct dcc_cc *cc, const char *type, const char *ident, int64
         return;
     }
     d->compressed = zl1;
+    d->tls = cc->tls;
     d->received = 0;
     d->t0 = d->last_progress = dl_now();
     if (dcc_cc_recv_begin(cc, (uint64_t)bytes, zl1) < 0)

@@ -4,7 +4,9 @@
  * private messages, ISTA/IMSG hub status, and refusals (fatal ISTA, IQUI of
  * our own SID).
  *
- * DCTM/DRCM addressed to us go to cc.c.
+ * DCTM/DRCM addressed to us go to cc.c. On a session with TLS client
+ * connections our INF carries SU ADC0 and KP; peers' SU (ADC0 or ADCS) and
+ * KP are kept in their user entries for cc.c.
  *
  * Parsing and escaping are proto/adc's. Dispatch is a table of {command,
  * type letters, handler}. Our own BINF coming back completes the login. Our
@@ -64,9 +66,14 @@ static int adc_send_inf(struct dcc_client *c, bool full)
           adc_msg_add_named(&m, "SL", slots) | adc_msg_add_named(&m, "SS", share) |
           adc_msg_add_named(&m, "SF", files);
     /* Active: the hub fills in I4; peers connect to it at our CTM port. */
+    /* TLS client connections: SU ADC0 (what DC++-family clients look for)
+     * and KP, the keyprint peers check our certificate against. */
+    const char *su = dcc_xfer_port(c) ? (c->cc_tls ? "TCP4,ADC0" : "TCP4") : (c->cc_tls ? "ADC0" : "");
+    const char *kp = c->cc_tls ? dcc_client_keyprint(c, NULL) : NULL;
     if (full)
-        rc |= adc_msg_add_named(&m, "I4", "0.0.0.0") |
-              adc_msg_add_named(&m, "SU", dcc_xfer_port(c) ? "TCP4" : "");
+        rc |= adc_msg_add_named(&m, "I4", "0.0.0.0") | adc_msg_add_named(&m, "SU", su);
+    if (full && kp)
+        rc |= adc_msg_add_named(&m, "KP", kp);
     if (full)
         rc |= adc_msg_add_named(&m, "HN", "1") |
               adc_msg_add_named(&m, "HR", "0") | adc_msg_add_named(&m, "HO", "0") |
@@ -150,6 +157,7 @@ static const struct adc_inf_field {
     {"VE", offsetof(struct dcc_user, tag)},
     {"ID", offsetof(struct dcc_user, cid)},
     {"I4", offsetof(struct dcc_user, ip)},
+    {"KP", offsetof(struct dcc_user, keyprint)},
 };
 
 static void adc_on_inf(struct dcc_client *c, struct adc_msg *m)
@@ -174,7 +182,7 @@ static void adc_on_inf(struct dcc_client *c, struct adc_msg *m)
         if (strcmp(f->code, "SS") == 0)
             u->share = strtoull(f->value, NULL, 10);
         else if (strcmp(f->code, "SU") == 0)
-            u->active = strstr(f->value, "TCP4") != NULL;
+            u->active = strstr(f->value, "TCP4") != NULL, u->tls = dcc_su_tls(f->value);
         else if (strcmp(f->code, "CT") == 0)
             u->op = (strtol(f->value, NULL, 10) & (4 | 8 | 16)) != 0;   /* op, super user, owner */
     }

@@ -7,7 +7,10 @@
  * message means for the session. Dispatch is a table indexed by message type.
  * We advertise NoHello and NoGetINFO, so the user list is built from $MyINFO
  * alone, and our own $MyINFO coming back completes the login. $ConnectToMe
- * and $RevConnectToMe go to cc.c; search and ZPipe are not handled.
+ * and $RevConnectToMe go to cc.c (a port with suffix S: TLS); search and
+ * ZPipe are not handled. On a session with TLS client connections we send
+ * TLS in $Supports and flag 0x10 in $MyINFO; a peer's flag 0x10 marks it
+ * TLS-capable.
  * A hub that echoes $To: to its sender is tolerated: the echo is dropped.
  */
 #include "client/internal.h"
@@ -31,11 +34,12 @@ static void nmdc_connected(struct dcc_client *c)
 
 static void nmdc_on_lock(struct dcc_client *c, struct nmdc_msg *m)
 {
-    const char *const features[] = {"NoHello", "NoGetINFO", "UserIP2"};
+    const char *const features[] = {"NoHello", "NoGetINFO", "UserIP2", "TLS"};
+    size_t nfeatures = sizeof features / sizeof features[0] - (c->cc_tls ? 0 : 1);
     int rc = 0;
     dc_buf_reset(&c->out);
     if (strncmp(m->lock, "EXTENDEDPROTOCOL", 16) == 0)
-        rc |= nmdc_fmt_supports(&c->out, features, sizeof features / sizeof features[0]);
+        rc |= nmdc_fmt_supports(&c->out, features, nfeatures);
     rc |= nmdc_fmt_key(&c->out, m->lock, strlen(m->lock));
     rc |= nmdc_fmt_simple(&c->out, "$ValidateNick", c->nick);
     nmdc_send_fail(c, rc);
@@ -53,7 +57,7 @@ static int nmdc_fmt_own_info(struct dcc_client *c)
         .description = (char *)dcc_setting_s(c, DCC_S_DESCRIPTION),
         .tag = tag,
         .connection = "100",
-        .flag = 0x01,   /* normal; no TLS, not away */
+        .flag = (uint8_t)(0x01 | (c->cc_tls ? 0x10 : 0)),   /* normal, TLS C-C or not; not away */
         .email = (char *)dcc_setting_s(c, DCC_S_EMAIL),
         .share = share,
     };
@@ -142,6 +146,7 @@ static void nmdc_on_myinfo(struct dcc_client *c, struct nmdc_msg *m)
     }
     u->share = mi->share;
     u->active = mi->tag && strstr(mi->tag, "M:A") != NULL;
+    u->tls = (mi->flag & 0x10) != 0;
     u->self = strcmp(mi->nick, c->nick) == 0;
     if (joined)
         u->op = nmdc_is_op(c, mi->nick);
@@ -224,8 +229,12 @@ static void nmdc_on_to(struct dcc_client *c, struct nmdc_msg *m)
 
 static void nmdc_on_ctm(struct dcc_client *c, struct nmdc_msg *m)
 {
-    if (strcmp(m->nick, c->nick) == 0 && !m->tls)
-        dcc_cc_nmdc_ctm(c, m->host, m->port);
+    if (strcmp(m->nick, c->nick) != 0)
+        return;
+    if (m->tls && !c->cc_tls)
+        dcc_log(c, "ignoring a TLS $ConnectToMe to %s:%u: TLS client connections are off", m->host, m->port);
+    else
+        dcc_cc_nmdc_ctm(c, m->host, m->port, m->tls);
 }
 
 static void nmdc_on_rcm(struct dcc_client *c, struct nmdc_msg *m)

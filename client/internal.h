@@ -19,6 +19,9 @@
 #include "proto/tiger.h"
 #include "proto/tth.h"
 
+struct dctls_cert;
+struct ssl_ctx_st;
+
 /* The settings table: X(id, name, type, default, min, max, description).
  * Add a row here and it appears in get/set, --set, --help and `settings`. */
 #define DCC_SETTINGS(X)                                                                          \
@@ -27,7 +30,7 @@
     X(DESCRIPTION, "description", STRING, "", 0, 0, "description shown to other users")           \
     X(EMAIL, "email", STRING, "", 0, 0, "e-mail address shown to other users")                    \
     X(DATA_DIR, "data_dir", STRING, "", 0, 0,                                                     \
-      "directory for persistent state (the ADC PID); empty: a random PID per client")           \
+      "directory for persistent state (ADC PID, TLS certificate); empty: fresh ones per client") \
     X(SHARE_SIZE, "share_size", INT64, "0", 0, 9.0e18, "advertised share size in bytes")          \
     X(SLOTS, "slots", INT, "2", 0, 1000, "advertised upload slots")                                \
     X(RECONNECT, "reconnect", BOOL, "false", 0, 0, "reconnect after losing the hub")              \
@@ -44,7 +47,9 @@
     X(COMPRESS, "compress", BOOL, "false", 0, 0,                                                  \
       "ask uploaders for ZLIB-compressed transfers (ZL1) when they support ZLIG")                 \
     X(TRANSFER_TIMEOUT, "transfer_timeout", DOUBLE, "30", 0.1, 3600,                              \
-      "seconds a client connection may take to be set up, or stay silent during a transfer")
+      "seconds a client connection may take to be set up, or stay silent during a transfer")      \
+    X(CC_TLS, "cc_tls", STRING, "auto", 0, 0,                                                     \
+      "client connections over TLS with peers that announce it: auto (on TLS hubs), always, never")
 
 enum dcc_setting_id {
 #define DCC_SETTING_ID(id, ...) DCC_S_##id,
@@ -121,6 +126,12 @@ struct dcc_client {
     size_t nops;
     struct dcc_share *share;
     struct dcc_xfer *xfer;
+    /* TLS: our identity and contexts, made on first use (dcc_tls_ready) */
+    struct dctls_cert *cert;
+    struct ssl_ctx_st *tls_client, *tls_server;   /* SSL_CTX */
+    char hub_kp[DCC_KEYPRINT_LEN + 1];   /* the hub's certificate, "" until seen */
+    bool cc_tls;                      /* this session announces and uses TLS C-C */
+    bool hub_rx;                      /* something arrived from the hub this attempt */
 };
 
 /* Core helpers for the protocol modules (client.c). */
@@ -151,6 +162,11 @@ struct dcc_user *dcc_user_find_nick(struct dcc_client *c, const char *nick);
 struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key);   /* NULL on OOM */
 void dcc_user_remove(struct dcc_client *c, const char *key);
 int dcc_user_set(char **field, const char *value);   /* replace an owned string */
+
+/* TLS identity and contexts (client.c): 0, or -1 with err. */
+int dcc_tls_ready(struct dcc_client *c, char *err);
+/* "SU" tokens that announce TLS client connections (notes §5 pitfall 16). */
+bool dcc_su_tls(const char *su);
 
 /* ADC identity: fills c->pid_b32/cid_b32 (data_dir file or random). */
 int dcc_identity(struct dcc_client *c, char *err);
@@ -202,7 +218,7 @@ void dcc_xfer_free(struct dcc_xfer *x);
 void dcc_xfer_hub_up(struct dcc_client *c);
 int dcc_xfer_port(const struct dcc_client *c);          /* 0 when passive */
 /* Connection requests from the hub. */
-void dcc_cc_nmdc_ctm(struct dcc_client *c, const char *host, uint16_t port);
+void dcc_cc_nmdc_ctm(struct dcc_client *c, const char *host, uint16_t port, bool tls);
 void dcc_cc_nmdc_rcm(struct dcc_client *c, const char *from);
 void dcc_cc_adc_ctm(struct dcc_client *c, const struct dcc_user *u, const char *proto, uint16_t port,
                     const char *token);

@@ -97,6 +97,8 @@ int dcc_settings_set(struct dcc_settings *s, const char *name, const struct dcc_
     case DCC_TYPE_STRING: {
         if (!v->u.s)
             return dcc_err(err, "setting '%s' needs a string, not null", name);
+        if (i == DCC_S_CC_TLS && strcmp(v->u.s, "auto") && strcmp(v->u.s, "always") && strcmp(v->u.s, "never"))
+            return dcc_err(err, "setting '%s' must be auto, always or never", name);
         char *copy = strdup(v->u.s);
         if (!copy)
             return dcc_err(err, "out of memory");

@@ -11,7 +11,9 @@
  *
  * Plain file data is queued as an evbuffer file segment, which libevent
  * writes with sendfile(); with ZL1 the file is deflated in chunks as the
- * output drains (state DCC_CC_SEND_Z), so memory stays bounded.
+ * output drains (state DCC_CC_SEND_Z), so memory stays bounded. Over TLS
+ * there is no sendfile (the bytes go through SSL_write): the file is read
+ * in chunks the same way, straight into the output buffer.
  */
 #include "client/xfer.h"
 
@@ -21,18 +23,51 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "proto/base32.h"
 
 #define UP_HALF (256 * 1024 / 2)      /* zbuf: input half, output half */
 #define UP_OUT_MAX (1024 * 1024)      /* compressed bytes queued at most */
+#define UP_RAW_CHUNK (256 * 1024)     /* TLS: file bytes read per step */
+#define UP_RAW_MAX (4 * 1024 * 1024)  /* TLS: file bytes queued at most */
 
 void dcc_up_cleanup(struct dcc_cc *cc)
 {
     if (cc->up_fd >= 0) {
         close(cc->up_fd);
-        deflateEnd(&cc->dz);
+        if (cc->up_z)
+            deflateEnd(&cc->dz);
         cc->up_fd = -1;
+        if (cc->bev)
+            bufferevent_setwatermark(cc->bev, EV_WRITE, 0, 0);
+    }
+}
+
+/* TLS, uncompressed: read the next chunks of the file straight into the
+ * output buffer (no sendfile through SSL). */
+static void up_more_raw(struct dcc_cc *cc)
+{
+    struct evbuffer *out = bufferevent_get_output(cc->bev);
+    while (cc->up_fd >= 0 && cc->up_left && evbuffer_get_length(out) < UP_RAW_MAX) {
+        size_t want = cc->up_left < UP_RAW_CHUNK ? (size_t)cc->up_left : UP_RAW_CHUNK;
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(out, (ev_ssize_t)want, &v, 1) < 1) {
+            dcc_cc_close(cc, "out of memory");
+            return;
+        }
+        ssize_t n = read(cc->up_fd, v.iov_base, want);
+        if (n <= 0) {
+            dcc_cc_close(cc, "shared file could not be read while uploading");
+            return;
+        }
+        v.iov_len = (size_t)n;
+        evbuffer_commit_space(out, &v, 1);
+        cc->up_left -= (uint64_t)n;
+    }
+    if (cc->up_fd >= 0 && cc->up_left == 0) {
+        dcc_up_cleanup(cc);
+        dcc_cc_idle(cc);
     }
 }
 
@@ -57,6 +92,10 @@ static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
 
 void dcc_up_more(struct dcc_cc *cc)
 {
+    if (cc->up_fd >= 0 && !cc->up_z && cc->bev) {
+        up_more_raw(cc);
+        return;
+    }
     while (cc->up_fd >= 0 && cc->bev && evbuffer_get_length(bufferevent_get_output(cc->bev)) < UP_OUT_MAX) {
         size_t want = cc->up_left < UP_HALF ? (size_t)cc->up_left : UP_HALF;
         ssize_t n = want ? read(cc->up_fd, cc->zbuf, want) : 0;
@@ -164,8 +203,22 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
             return;
         }
         cc->up_fd = fd;
+        cc->up_z = true;
         cc->up_left = n;
         cc->state = DCC_CC_SEND_Z;
+        dcc_up_more(cc);
+    } else if (n && cc->tls) {
+        if (lseek(fd, start, SEEK_SET) < 0) {
+            close(fd);
+            dcc_cc_close(cc, "cannot seek in a shared file");
+            return;
+        }
+        cc->up_fd = fd;
+        cc->up_z = false;
+        cc->up_left = n;
+        cc->state = DCC_CC_SEND_Z;
+        /* Refill at half the queue, so the socket never runs dry. */
+        bufferevent_setwatermark(cc->bev, EV_WRITE, UP_RAW_MAX / 2, 0);
         dcc_up_more(cc);
     } else if (n) {
         evbuffer_add_file(out, fd, start, (ev_off_t)n);   /* takes the fd; sendfile() */

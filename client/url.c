@@ -1,6 +1,7 @@
-/* url.c: hub URL parsing (protocol notes §1.7): scheme -> protocol, host,
- * port. Pure; no I/O. TLS schemes are recognised so that they fail with a
- * clear "not supported yet" instead of "unknown scheme".
+/* url.c: hub URL parsing (protocol notes §1.7): scheme -> protocol, TLS,
+ * host, port, and the hub's expected keyprint from "?kp=SHA256/<base32>".
+ * Pure; no I/O. Other query parameters are ignored; a malformed kp is an
+ * error (a typo must not silently turn the check off).
  */
 #include "client/internal.h"
 
@@ -27,6 +28,29 @@ const char *dcc_proto_name(enum dcc_proto p)
     return p == DCC_PROTO_NMDC ? "nmdc" : p == DCC_PROTO_ADC ? "adc" : "none";
 }
 
+/* The query after '?': "kp=SHA256/<52 base32>" sets out->kp; other
+ * parameters (separated by '&') are ignored. */
+static int dcc_url_query(const char *url, const char *q, struct dcc_url *out, char *err)
+{
+    while (*q) {
+        size_t n = strcspn(q, "&");
+        if (n > 3 && strncasecmp(q, "kp=", 3) == 0) {
+            const char *v = q + 3;
+            size_t vlen = n - 3;
+            static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz";
+            bool ok = vlen == DCC_KEYPRINT_LEN && strncmp(v, "SHA256/", 7) == 0;
+            for (size_t i = 7; ok && i < vlen; i++)
+                ok = v[i] && strchr(b32, v[i]) != NULL;
+            if (!ok)
+                return dcc_err(err, "bad hub URL '%s': kp must be SHA256/ and 52 base32 characters", url);
+            memcpy(out->kp, v, vlen);
+            out->kp[vlen] = '\0';
+        }
+        q += n + (q[n] == '&');
+    }
+    return 0;
+}
+
 int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
 {
     memset(out, 0, sizeof *out);
@@ -39,11 +63,18 @@ int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
             strncasecmp(url, dcc_schemes[i].name, (size_t)(sep - url)) == 0)
             sch = &dcc_schemes[i];
     if (!sch)
-        return dcc_err(err, "bad hub URL '%s': unknown scheme (use dchub://, nmdc:// or adc://)", url);
-    if (sch->tls)
-        return dcc_err(err, "%s:// (TLS) is not supported yet", sch->name);
+        return dcc_err(err, "bad hub URL '%s': unknown scheme (use dchub://, nmdc://, adc://, nmdcs:// or adcs://)",
+                       url);
 
     const char *host = sep + 3, *end = host + strlen(host);
+    const char *query = strchr(host, '?');
+    if (query) {
+        if (dcc_url_query(url, query + 1, out, err) < 0)
+            return -1;
+        if (*out->kp && !sch->tls)
+            return dcc_err(err, "bad hub URL '%s': ?kp= needs a TLS URL (adcs:// or nmdcs://)", url);
+        end = query;
+    }
     if (end > host && end[-1] == '/')
         end--;
     const char *hend, *rest;
@@ -85,5 +116,6 @@ int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
     out->host[hlen] = '\0';
     out->port = (uint16_t)port;
     out->proto = sch->proto;
+    out->tls = sch->tls;
     return 0;
 }

@@ -10,6 +10,7 @@
 #ifndef DC_CLIENT_XFER_H
 #define DC_CLIENT_XFER_H
 
+#include <event2/util.h>
 #include <zlib.h>
 
 #include "client/internal.h"
@@ -26,14 +27,17 @@ enum dcc_cc_state {
     DCC_CC_IDLE,          /* handshake done, no transfer running */
     DCC_CC_WAIT_SND,      /* downloader: GET sent */
     DCC_CC_RECV,          /* downloader: data phase */
-    DCC_CC_SEND_Z,        /* uploader: streaming a compressed file */
+    DCC_CC_SEND_Z,        /* uploader: streaming a file from up_fd (compressed, or over TLS) */
 };
 
 /* One client-client connection. Owned by the xfer's list; freed when closed
  * and no callback is running on it (busy). */
 struct dcc_cc {
     struct dcc_xfer *x;             /* borrowed: the owner */
-    struct bufferevent *bev;        /* owns the socket; NULL once closed */
+    struct bufferevent *bev;        /* owns the socket; NULL once closed (and while sniffing) */
+    struct event *sniff;            /* incoming, before bev: waits for the first byte (TLS or not) */
+    evutil_socket_t sniff_fd;       /* owned while sniffing, else -1 */
+    bool tls;                       /* the connection is (to be) TLS */
     struct event *timer;            /* handshake, stall and idle timeouts */
     enum dcc_proto proto;
     enum dcc_cc_state state;
@@ -58,7 +62,8 @@ struct dcc_cc {
     unsigned char *rbuf;            /* owned: direct socket reads in the data phase */
     /* uploader */
     bool holds_slot;
-    int up_fd;                      /* compressed upload source, or -1 */
+    int up_fd;                      /* streamed upload source, or -1 */
+    bool up_z;                      /* ... deflated through dz */
     uint64_t up_left;
     z_stream dz;
     struct dcc_cc *next;
@@ -69,6 +74,7 @@ struct dcc_cc {
 struct dcc_expect {
     char token[64];
     bool download;
+    bool tls;                       /* we asked for ADCS: a plain connection is refused */
 };
 
 /* The last file list fetched from a user. Owned by the xfer. */

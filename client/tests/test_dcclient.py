@@ -26,7 +26,7 @@ def test_two_dcclients_log_in_list_users_and_exchange_pms(fakehub, dcclient, pro
     a, b = alice.channel, bob.channel
     url = fakehub.url(proto)
     res = a.request("connect", url=url, nick="alice", timeout=10)
-    assert res == {"url": url, "protocol": proto, "nick": "alice"}
+    assert res == {"url": url, "protocol": proto, "nick": "alice", "tls": False}
     a.wait_for("hub.connected", url=url, protocol=proto, nick="alice")
     b.request("connect", url=url, nick="bob", timeout=10)
     wait_nicks(a, {"alice", "bob"})
@@ -122,7 +122,9 @@ def test_malformed_and_unknown_requests_get_one_error_each(dcclient):
     assert "of type int, not a string" in err({"id": 9, "cmd": "set", "args": {"name": "slots", "value": "3"}})
     assert "of type bool, not an integer" in err({"id": 10, "cmd": "set", "args": {"name": "reconnect", "value": 1}})
     assert "between" in err({"id": 11, "cmd": "set", "args": {"name": "slots", "value": -4}})
-    assert "not supported yet" in err({"id": 12, "cmd": "connect", "args": {"url": "adcs://127.0.0.1:1"}})
+    assert "52 base32" in err({"id": 12, "cmd": "connect", "args": {"url": "adcs://127.0.0.1:1/?kp=SHA256/X"}})
+    assert "must be auto, always or never" in err({"id": 16, "cmd": "set",
+                                                   "args": {"name": "cc_tls", "value": "sometimes"}})
     assert "unknown scheme" in err({"id": 13, "cmd": "connect", "args": {"url": "http://x"}})
     assert "not connected" in err({"id": 14, "cmd": "disconnect"})
     assert "not logged in" in err({"id": 15, "cmd": "say", "args": {"text": "hi"}})
@@ -228,7 +230,7 @@ def test_command_line_mirrors_settings_and_connects_at_start(fakehub, dcclient, 
     (["--set", "nope=1"], "unknown setting"),
     (["--set", "slots=many"], "not a valid int"),
     (["--set", "noequals"], "NAME=VALUE"),
-    (["--hub", "adcs://127.0.0.1:1"], "not supported yet"),
+    (["--hub", "adcs://127.0.0.1:1/?kp=SHA256/X"], "52 base32"),
     (["--reconnect=yes"], "takes no value"),
 ])
 def test_bad_command_lines_exit_2_with_a_message(bin_path, args, message):

@@ -45,6 +45,6 @@ def test_dcload_reports_refusals(fakehub_factory, bin_path):
 
 
 def test_dcload_rejects_bad_arguments(bin_path):
-    for args in (["--clients", "5"], ["--hub", "adcs://127.0.0.1:1"], ["--hub", "adc://h:1", "--clients", "x"]):
+    for args in (["--clients", "5"], ["--hub", "adcs://127.0.0.1:1/?kp=SHA256/X"], ["--hub", "adc://h:1", "--clients", "x"]):
         r = subprocess.run([str(bin_path("dcload")), *args], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and r.stderr, (args, r)

@@ -53,11 +53,32 @@ Test(url, ipv6_literal_in_brackets)
     bad("adc://[::1:4000", "unterminated");
 }
 
-Test(url, tls_schemes_are_not_supported_yet)
+Test(url, tls_schemes_and_keyprints)
 {
-    bad("adcs://127.0.0.1:4000", "not supported yet");
-    bad("nmdcs://127.0.0.1:4000", "not supported yet");
-    bad("ADCS://h:1/?kp=SHA256/X", "not supported yet");
+    const char *kp = "SHA256/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6A";
+    struct dcc_url u = ok("adcs://127.0.0.1:4000");
+    cr_assert(u.tls);
+    cr_assert_eq(u.proto, DCC_PROTO_ADC);
+    cr_assert_eq(u.port, 4000);
+    cr_assert_str_eq(u.kp, "");
+    u = ok("NMDCS://h:1/?kp=SHA256/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6A");
+    cr_assert(u.tls);
+    cr_assert_eq(u.proto, DCC_PROTO_NMDC);
+    cr_assert_str_eq(u.host, "h");
+    cr_assert_eq(u.port, 1);
+    cr_assert_str_eq(u.kp, kp);
+    u = ok("adcs://[::1]:5?kp=SHA256/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6A&x=1");
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_str_eq(u.kp, kp);
+    u = ok("adcs://h:5/?other=1");
+    cr_assert_str_eq(u.kp, "");
+    cr_assert(!ok("adc://h:5").tls);
+    bad("adcs://h", "needs a port");
+    bad("nmdcs://h/?kp=SHA256/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6A", "needs a port");
+    bad("adcs://h:1/?kp=SHA256/X", "52 base32");
+    bad("adcs://h:1/?kp=SHA1/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6A", "52 base32");
+    bad("adcs://h:1/?kp=SHA256/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6!", "52 base32");
+    bad("adc://h:1/?kp=SHA256/QY6VXMZ2DPMK6GRKXNBEFQN3TMNUZX2NRZ4BRNHJ6SUSOWL4WW6A", "needs a TLS URL");
 }
 
 Test(url, malformed_urls_are_refused_with_a_reason)

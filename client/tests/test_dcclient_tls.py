@@ -1,0 +1,179 @@
+"""dcclient over TLS against fakehub's --adcs/--nmdcs listeners (issue 8;
+notes §1.7, §2.8, §2.12, §3.10): login, PM, file list and download over
+adcs:// and nmdcs://, client-client connections over TLS (ADCS/0.10, NMDC
+port suffix S) when both sides announce them, the hub keyprint reported in
+hub.connected and checked against ?kp= (a mismatch is refused naming both),
+and the wrong speaker on either kind of port failing cleanly and fast.
+"""
+import os
+import time
+
+import pytest
+
+from dccproc import dcclient, fakehub_factory, wait_nicks  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.sanitize
+
+MULT = float(os.environ.get("DCTEST_TIMEOUT_MULTIPLIER", "1"))
+WRONG_KP = "SHA256/" + "A" * 52
+
+
+@pytest.fixture
+def tlshub(fakehub_factory):
+    """fakehub with plain and TLS listeners for both protocols."""
+    h = fakehub_factory("--adcs", "127.0.0.1:0", "--nmdcs", "127.0.0.1:0")
+    assert h.ready["keyprint"].startswith("SHA256/")
+    return h
+
+
+def tls_url(hub, proto, kp=True):
+    url = f"{proto}://{hub.ready[proto]}"
+    return url + f"/?kp={hub.ready['keyprint']}" if kp else url
+
+
+def start_pair(tlshub, dcclient, tmp_path, proto, bob_active=True, alice_set=(), bob_set=()):
+    share = tmp_path / "alice" / "share"
+    share.mkdir(parents=True)
+    files = {"small.txt": b"hello over TLS\n", "2mib.bin": os.urandom(2 << 20)}
+    for name, data in files.items():
+        (share / name).write_bytes(data)
+    alice = dcclient("--nick", "alice", "--share", str(share), "--data-dir", str(tmp_path / "alice-data"),
+                     *[a for kv in alice_set for a in ("--set", kv)], name="alice")
+    bob = dcclient("--nick", "bob", "--data-dir", str(tmp_path / "bob-data"),
+                   "--set", f"active={'true' if bob_active else 'false'}",
+                   *[a for kv in bob_set for a in ("--set", kv)], name="bob")
+    alice.channel.wait_for("share.done", timeout=60)
+    url = tls_url(tlshub, proto)
+    for c in (alice, bob):
+        res = c.channel.request("connect", url=url, timeout=20)
+        assert res["tls"] is True and res["keyprint"] == tlshub.ready["keyprint"]
+    wait_nicks(bob.channel, {"alice", "bob"})
+    wait_nicks(alice.channel, {"alice", "bob"})
+    return alice, bob, {f"/share/{n}": share / n for n in files}
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+@pytest.mark.parametrize("bob_active", [True, False], ids=["active", "passive"])
+def test_login_pm_list_and_download_over_tls(tlshub, dcclient, tmp_path, proto, bob_active):
+    alice, bob, shared = start_pair(tlshub, dcclient, tmp_path, proto, bob_active)
+    # Both announce TLS client connections: ADC SU ADC0 + KP, NMDC flag 0x10.
+    users = {u["nick"]: u for u in bob.channel.request("users")["users"]}
+    assert users["alice"].get("tls") is True
+    if proto == "adcs":
+        assert users["alice"]["keyprint"].startswith("SHA256/")
+        assert users["alice"]["keyprint"] != tlshub.ready["keyprint"]
+    alice.channel.request("pm", nick="bob", text="secret \u00e9 over tls")
+    pm = bob.channel.wait_for("pm", timeout=10)
+    assert (pm["from"], pm["text"]) == ("alice", "secret \u00e9 over tls")
+
+    lst = bob.channel.request("list", nick="alice", timeout=60)
+    assert {k["name"] for k in lst["tree"]["children"][0]["children"]} == {"small.txt", "2mib.bin"}
+    done = bob.channel.wait_for("transfer.done", timeout=1)   # already queued before the reply
+    assert done["list"] is True and done["tls"] is True
+    target = tmp_path / "got"
+    target.mkdir()
+    for vpath, local in shared.items():
+        res = bob.channel.request("download", nick="alice", path=vpath, target_dir=str(target), timeout=120)
+        assert res["tls"] is True, res
+        assert (target / local.name).read_bytes() == local.read_bytes()
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+def test_compressed_download_over_tls(tlshub, dcclient, tmp_path, proto):
+    alice, bob, shared = start_pair(tlshub, dcclient, tmp_path, proto, bob_set=("compress=true",))
+    target = tmp_path / "got"
+    target.mkdir()
+    res = bob.channel.request("download", nick="alice", path="/share/2mib.bin", target_dir=str(target),
+                              timeout=120)
+    assert res["tls"] is True and res["compressed"] is True
+    assert (target / "2mib.bin").read_bytes() == shared["/share/2mib.bin"].read_bytes()
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+def test_plain_client_connections_unless_both_announce_tls(tlshub, dcclient, tmp_path, proto):
+    """Alice turns TLS client connections off (cc_tls=never): she announces
+    nothing, so Bob asks for a plain connection although the hub is TLS."""
+    alice, bob, shared = start_pair(tlshub, dcclient, tmp_path, proto, alice_set=("cc_tls=never",))
+    users = {u["nick"]: u for u in bob.channel.request("users")["users"]}
+    assert "tls" not in users["alice"] and "keyprint" not in users["alice"]
+    target = tmp_path / "got"
+    target.mkdir()
+    res = bob.channel.request("download", nick="alice", path="/share/small.txt", target_dir=str(target), timeout=60)
+    assert res["tls"] is False
+    assert (target / "small.txt").read_bytes() == shared["/share/small.txt"].read_bytes()
+
+
+@pytest.mark.parametrize("proto", ["adc", "nmdc"])
+def test_tls_client_connections_on_a_plain_hub_with_cc_tls_always(tlshub, dcclient, tmp_path, proto):
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "f.bin").write_bytes(os.urandom(300 << 10))
+    alice = dcclient("--nick", "alice", "--share", str(share), "--set", "cc_tls=always", name="alice")
+    bob = dcclient("--nick", "bob", "--set", "cc_tls=always", name="bob")
+    alice.channel.wait_for("share.done", timeout=60)
+    for c in (alice, bob):
+        res = c.channel.request("connect", url=tlshub.url(proto), timeout=20)
+        assert res["tls"] is False and "keyprint" not in res
+    wait_nicks(bob.channel, {"alice", "bob"})
+    res = bob.channel.request("download", nick="alice", path="/share/f.bin", target_dir=str(tmp_path), timeout=60)
+    assert res["tls"] is True
+    assert (tmp_path / "f.bin").read_bytes() == (share / "f.bin").read_bytes()
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+def test_keyprint_reported_without_kp(tlshub, dcclient, proto):
+    c = dcclient("--nick", "carol", name="carol")
+    res = c.channel.request("connect", url=tls_url(tlshub, proto, kp=False), timeout=20)
+    ev = c.channel.wait_for("hub.connected", timeout=5)
+    assert res["keyprint"] == ev["keyprint"] == tlshub.ready["keyprint"]
+    assert ev["tls"] is True and ev["protocol"] == proto[:-1]
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+def test_wrong_keyprint_is_refused(tlshub, dcclient, proto):
+    c = dcclient("--nick", "mallory", "--set", "reconnect=true", name="mallory")
+    url = f"{proto}://{tlshub.ready[proto]}/?kp={WRONG_KP}"
+    res = c.channel.request("connect", url=url, timeout=20, check=False)
+    assert res["ok"] is False
+    err = res["error"]
+    assert "keyprint mismatch" in err and WRONG_KP in err and tlshub.ready["keyprint"] in err, err
+    ev = c.channel.wait_for("hub.disconnected", timeout=5)
+    assert ev["logged_in"] is False and "keyprint mismatch" in ev["reason"]
+    # Not retried, even with reconnect on: a wrong certificate is no network hiccup.
+    with pytest.raises(Exception):
+        c.channel.wait_for("hub.reconnecting", timeout=1.5)
+    # The right one (lower-cased base32 is the same keyprint) still works.
+    kp = tlshub.ready["keyprint"]
+    ok = c.channel.request("connect", url=f"{proto}://{tlshub.ready[proto]}/?kp=SHA256/{kp[7:].lower()}",
+                           timeout=20)
+    assert ok["keyprint"] == kp
+
+
+@pytest.mark.parametrize("proto", ["adc", "nmdc"])
+def test_plain_client_on_a_tls_port_fails_cleanly(tlshub, dcclient, proto):
+    c = dcclient("--nick", "plainpete", "--set", "login_timeout=3", name="pete")
+    t0 = time.monotonic()
+    res = c.channel.request("connect", url=f"{proto}://{tlshub.ready[proto + 's']}", timeout=15 * MULT,
+                            check=False)
+    took = time.monotonic() - t0
+    assert res["ok"] is False and took < 3 + 2 * MULT, (res, took)
+    assert "TLS port" in res["error"], res["error"]
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+def test_tls_client_on_a_plain_port_fails_cleanly(tlshub, dcclient, proto):
+    c = dcclient("--nick", "tlstina", "--set", "login_timeout=3", name="tina")
+    t0 = time.monotonic()
+    res = c.channel.request("connect", url=f"{proto}://{tlshub.ready[proto[:-1]]}", timeout=15 * MULT,
+                            check=False)
+    took = time.monotonic() - t0
+    assert res["ok"] is False and took < 3 + 2 * MULT, (res, took)
+    assert "TLS" in res["error"] and "not a TLS port" in res["error"], res["error"]
+    c.channel.wait_for("hub.disconnected", timeout=5)
+
+
+def test_tls_url_to_a_closed_port_says_cannot_connect(dcclient):
+    from dctest import free_port
+    c = dcclient("--nick", "nobody", name="nobody")
+    res = c.channel.request("connect", url=f"adcs://127.0.0.1:{free_port()}", timeout=10, check=False)
+    assert res["ok"] is False and res["error"].startswith("cannot connect to 127.0.0.1:"), res
