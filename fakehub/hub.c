@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,9 +144,30 @@ int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx
 
 /* ---- connection lifetime ------------------------------------------------ */
 
+/* Drop the plain output queue (written, or no longer wanted). */
+static void fh_outq_clear(struct fh_conn *c)
+{
+    for (unsigned i = c->outq_head; i < c->outq_len; i++)
+        fh_msg_unref(c->outq[i]);
+    free(c->outq);
+    c->outq = NULL;
+    c->outq_head = c->outq_len = c->outq_cap = 0;
+    c->out_off = c->out_bytes = 0;
+    if (c->wev)
+        event_free(c->wev);
+    c->wev = NULL;
+}
+
+/* Bytes queued to c and not yet written (either output path). */
+static size_t fh_conn_pending(const struct fh_conn *c)
+{
+    return c->out_bytes + evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 static void fh_conn_mark_dead(struct fh_conn *c)
 {
     c->state = FH_CONN_DEAD;
+    fh_outq_clear(c);
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     evtimer_del(c->timer);
     event_active(c->hub->reap_ev, 0, 0);
@@ -156,9 +178,10 @@ static void fh_conn_free(struct fh_conn *c)
     free(c->nick);
     free(c->cid);
     free(c->su);
+    fh_outq_clear(c);   /* before the bufferevent closes the socket wev watches */
     if (c->bev)
         bufferevent_free(c->bev);
-    free(c->inf);
+    fh_msg_unref(c->inf);
     if (c->timer)
         event_free(c->timer);
     free(c);
@@ -234,13 +257,83 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
     }
     bufferevent_disable(c->bev, EV_READ);
     evtimer_del(c->timer);
-    if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+    if (flush && fh_conn_pending(c) > 0) {
         bufferevent_setcb(c->bev, NULL, fh_close_write_cb, fh_close_event_cb, c);
         struct timeval tv = fh_ms(FH_CLOSE_GRACE_MS);
         evtimer_add(c->timer, &tv);
     } else {
         fh_conn_mark_dead(c);
     }
+}
+
+static void fh_conn_list_more(struct fh_conn *c);
+
+/* The socket of a plain connection takes output: write as much of outq as
+ * it will take, in writev batches. */
+static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct fh_conn *c = arg;
+    while (c->outq_head < c->outq_len) {
+        struct iovec iov[64];
+        int n = 0;
+        for (unsigned i = c->outq_head; i < c->outq_len && n < 64; i++, n++) {
+            size_t skip = i == c->outq_head ? c->out_off : 0;
+            iov[n].iov_base = c->outq[i]->data + skip;
+            iov[n].iov_len = c->outq[i]->len - skip;
+        }
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;   /* wev stays pending */
+        if (w < 0) {
+            fh_conn_close(c, "socket error", false);
+            return;
+        }
+        c->out_bytes -= (size_t)w;
+        for (size_t left = (size_t)w; left > 0;) {
+            struct fh_msg *m = c->outq[c->outq_head];
+            size_t k = m->len - c->out_off < left ? m->len - c->out_off : left;
+            c->out_off += k;
+            left -= k;
+            if (c->out_off == m->len) {
+                fh_msg_unref(m);
+                c->outq_head++;
+                c->out_off = 0;
+            }
+        }
+    }
+    fh_outq_clear(c);   /* drained: an idle connection keeps no queue and no event */
+    if (c->state == FH_CONN_CLOSING)
+        fh_conn_mark_dead(c);
+    else if (c->listing && c->state == FH_CONN_OPEN)
+        fh_conn_list_more(c);
+}
+
+/* Append one reference to a plain connection's queue; 0 or -1. */
+static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
+{
+    if (c->outq_len == c->outq_cap && c->outq_head > 0) {   /* reuse the written front */
+        memmove(c->outq, c->outq + c->outq_head, (c->outq_len - c->outq_head) * sizeof *c->outq);
+        c->outq_len -= c->outq_head;
+        c->outq_head = 0;
+    }
+    if (c->outq_len == c->outq_cap) {
+        unsigned cap = c->outq_cap ? c->outq_cap * 2 : 8;
+        struct fh_msg **q = realloc(c->outq, cap * sizeof *q);
+        if (!q)
+            return -1;
+        c->outq = q;
+        c->outq_cap = cap;
+    }
+    if (!c->wev) {
+        c->wev = event_new(c->hub->base, bufferevent_getfd(c->bev), EV_WRITE | EV_PERSIST, fh_out_cb, c);
+        if (!c->wev || event_add(c->wev, NULL) < 0)
+            return -1;
+    }
+    m->refs++;
+    c->outq[c->outq_len++] = m;
+    c->out_bytes += m->len;
+    return 0;
 }
 
 /* A line was queued (ok) or could not be (out of memory). */
@@ -252,20 +345,10 @@ static void fh_conn_queued(struct fh_conn *c, bool ok)
         return;
     }
     hub->n.lines_out++;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > hub->cfg.max_output) {
+    if (fh_conn_pending(c) > hub->cfg.max_output) {
         hub->n.overflows++;
         fh_conn_close(c, "output queue over max-output (not reading)", false);
     }
-}
-
-void fh_conn_send(struct fh_conn *c, const char *line, size_t len)
-{
-    if (c->state != FH_CONN_OPEN)
-        return;
-    FH_HOOK(c->hub, line, c, FH_DIR_OUT, line, len);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    char term = c->proto == FH_PROTO_NMDC ? '|' : '\n';
-    fh_conn_queued(c, evbuffer_add(out, line, len) == 0 && evbuffer_add(out, &term, 1) == 0);
 }
 
 struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len)
@@ -273,6 +356,7 @@ struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len)
     struct fh_msg *m = malloc(sizeof *m + len + 2);
     if (!m)
         return NULL;
+    m->refs = 1;
     m->len = len + 1;
     memcpy(m->data, line, len);
     m->data[len] = proto == FH_PROTO_NMDC ? '|' : '\n';
@@ -280,12 +364,32 @@ struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len)
     return m;
 }
 
-void fh_conn_send_msg(struct fh_conn *c, const struct fh_msg *m)
+void fh_msg_unref(struct fh_msg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
+void fh_conn_send_msg(struct fh_conn *c, struct fh_msg *m)
 {
     if (!m || c->state != FH_CONN_OPEN)
         return;
     FH_HOOK(c->hub, line, c, FH_DIR_OUT, m->data, m->len - 1);
-    fh_conn_queued(c, evbuffer_add(bufferevent_get_output(c->bev), m->data, m->len) == 0);
+    if (c->tls)
+        fh_conn_queued(c, evbuffer_add(bufferevent_get_output(c->bev), m->data, m->len) == 0);
+    else
+        fh_conn_queued(c, fh_outq_push(c, m) == 0);
+}
+
+void fh_conn_send(struct fh_conn *c, const char *line, size_t len)
+{
+    if (c->state != FH_CONN_OPEN)
+        return;
+    struct fh_msg *m = fh_msg_new(c->proto, line, len);
+    if (!m)
+        fh_conn_close(c, "out of memory", false);
+    fh_conn_send_msg(c, m);
+    fh_msg_unref(m);
 }
 
 /* A newcomer's user list is queued this much at a time; the write callback
@@ -299,13 +403,12 @@ void fh_conn_send_msg(struct fh_conn *c, const struct fh_msg *m)
  * c as broadcasts), users gone meanwhile are no longer OPEN. */
 static void fh_conn_list_more(struct fh_conn *c)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     struct fh_conn *u = c->hub->conns;
     while (u && u->id >= c->list_from)
         u = u->next;
     for (; u; u = u->next) {
-        if (evbuffer_get_length(out) >= FH_LIST_CHUNK)
-            return;
+        if (fh_conn_pending(c) >= FH_LIST_CHUNK)
+            return;   /* fh_out_cb or fh_write_cb asks for more */
         c->list_from = u->id;
         if (u != c && u->proto == c->proto && u->state == FH_CONN_OPEN &&
             u->login == FH_LOGIN_NORMAL && u->seq < c->seq)
@@ -763,7 +866,7 @@ static void fh_dump(struct fh_hub *hub)
         fh_log(hub, "  conn %llu %s%s %s state=%s login=%s nick=%s sid=%s op=%d out=%zu",
                (unsigned long long)c->id, fh_proto_name(c->proto), c->tls ? "s" : "", c->ip, states[c->state],
                logins[c->login], c->nick ? c->nick : "-", c->proto == FH_PROTO_ADC ? c->sid : "-",
-               c->op, evbuffer_get_length(bufferevent_get_output(c->bev)));
+               c->op, fh_conn_pending(c));
     if (hub->control)
         fh_log(hub, "  control clients: %zu", fh_control_nclients(hub->control));
     fflush(hub->log);

@@ -83,7 +83,7 @@ void fh_adc_left(struct fh_conn *c)
     for (struct fh_conn *u = c->hub->conns; u; u = u->next)
         if (u != c && fh_adc_user(u) && fh_conn_knows(u, c))
             fh_conn_send_msg(u, m);
-    free(m);
+    fh_msg_unref(m);
 }
 
 /* ---- INF storage ---------------------------------------------------------- */
@@ -134,7 +134,7 @@ static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_msg *upd)
         free(su_copy);
         return -1;
     }
-    free(c->inf);
+    fh_msg_unref(c->inf);
     c->inf = line;
     free(c->su);
     c->su = su_copy;
@@ -163,7 +163,7 @@ static struct fh_conn *fh_adc_relay(struct fh_conn *c, const struct adc_msg *m, 
             if (fh_adc_user(u) &&
                 (r == FH_ROUTE_ALL || fh_adc_features_match(m->features, u->su)))
                 fh_conn_send_msg(u, shared);
-        free(shared);
+        fh_msg_unref(shared);
         return c;
     }
     struct fh_conn *t = fh_adc_by_sid(c->hub, m->dst_sid);
@@ -374,7 +374,7 @@ static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
     for (struct fh_conn *u = c->hub->conns; u; u = u->next)
         if (fh_adc_user(u) && fh_conn_knows(u, c))
             fh_conn_send_msg(u, shared);
-    free(shared);
+    fh_msg_unref(shared);
 out:
     adc_msg_cleanup(&out);
 }

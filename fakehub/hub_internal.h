@@ -41,13 +41,18 @@ enum fh_login {
 #define FH_NMDC_USERIP2   0x4u
 #define FH_NMDC_QUICKLIST 0x8u
 
-/* One protocol line made once for many recipients (a broadcast, a user's
- * INF in every newcomer's list): formatted and escaped once, then copied into
- * each output queue. Not shared by reference: libevent 2.1's
- * evbuffer_add_reference allocates a >= 1 KiB chain per reference, more than
- * the copy of a typical line (tried: 23 KiB per user at 1,000 users).
- * Ownership: one owner, plain free(). */
+/* One protocol line, terminator included, made once for many recipients (a
+ * broadcast, a user's INF in every newcomer's list). On plain connections it
+ * is queued by reference (fh_conn.outq), so a broadcast to N users costs one
+ * copy plus a pointer per recipient; TLS connections copy it into their
+ * bufferevent. (libevent 2.1's evbuffer_add_reference would share it too, but
+ * allocates a >= 1 KiB chain per reference: tried, 23 KiB per user.)
+ * Ownership: refcounted, immutable once made. fh_msg_new returns it holding
+ * one reference for the caller; every output queue holding it holds one,
+ * dropped once its bytes are written or the connection is freed;
+ * fh_msg_unref frees it at zero. One thread: a plain counter. */
 struct fh_msg {
+    unsigned refs;
     size_t len;          /* wire bytes: the line and its terminator */
     char data[];         /* the line, its terminator, then a NUL (not sent) */
 };
@@ -70,11 +75,20 @@ struct fh_conn {
     bool listing;                       /* the user list is still being queued (fh_conn_list_start) */
     char keyprint[DCTLS_KEYPRINT_SIZE]; /* the client's certificate, "" if none */
     struct timeval accepted;            /* the login timeout counts from here */
-    struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
+    struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE (with its SSL); on
+                                           plain connections only its input is used */
+    /* Output of plain connections: written with writev when the socket takes
+     * it (wev), in the next loop pass, so a burst of broadcasts still leaves
+     * in one write per recipient. Everything but outq is NULL/0 when empty. */
+    struct fh_msg **outq;               /* owned array of references, oldest at outq_head */
+    unsigned outq_head, outq_len, outq_cap;
+    size_t out_off;                     /* bytes of outq[outq_head] already written */
+    size_t out_bytes;                   /* queued bytes not yet written */
+    struct event *wev;                  /* owned: EV_WRITE on the socket while outq holds any */
     struct event *timer;                /* owned: login, idle, close deadline */
     char ip[64];
     char *nick;                         /* owned; set once the nick is accepted */
-    struct fh_msg *inf;                 /* owned: the INF line everyone gets (ADC
+    struct fh_msg *inf;                 /* one reference: the INF line everyone gets (ADC
                                            BINF, NMDC $MyINFO as sent); NULL until known */
     struct timeval last_in;
     double tokens;                      /* rate limit bucket */
@@ -140,10 +154,11 @@ struct fh_hub {
 /* hub.c services for the protocol modules. */
 void fh_conn_send(struct fh_conn *c, const char *line, size_t len);   /* adds terminator */
 void fh_conn_sendf(struct fh_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* struct fh_msg: NULL when out of memory (fh_conn_send_msg then sends
- * nothing). */
+/* struct fh_msg: NULL when out of memory (fh_msg_unref and fh_conn_send_msg
+ * then do nothing). */
 struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len);   /* adds terminator */
-void fh_conn_send_msg(struct fh_conn *c, const struct fh_msg *m);
+void fh_msg_unref(struct fh_msg *m);
+void fh_conn_send_msg(struct fh_conn *c, struct fh_msg *m);   /* queues a reference */
 /* Queue the user list (the INF of every user of c's protocol who logged in
  * before c) a bounded amount at a time, then call the protocol's
  * fh_*_list_done. Call after fh_conn_logged_in. */

@@ -68,7 +68,7 @@ static void fh_nmdc_to_all(struct fh_hub *hub, const struct fh_conn *except, con
 {
     struct fh_msg *m = fh_msg_new(FH_PROTO_NMDC, line, len);
     fh_nmdc_msg_to_all(hub, except, m);
-    free(m);
+    fh_msg_unref(m);
 }
 
 void fh_nmdc_left(struct fh_conn *c)
@@ -150,7 +150,7 @@ static void fh_nmdc_complete(struct fh_conn *c)
         for (struct fh_conn *u = hub->conns; u; u = u->next)
             if (u != c && fh_nmdc_user(u) && !(u->nmdc_feats & FH_NMDC_NOHELLO))
                 fh_conn_send_msg(u, hello);
-        free(hello);
+        fh_msg_unref(hello);
     }
     dc_buf_cleanup(&b);
     fh_nmdc_msg_to_all(hub, c, c->inf);
@@ -339,7 +339,7 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
         fh_conn_close(c, "out of memory", false);
         return;
     }
-    free(c->inf);
+    fh_msg_unref(c->inf);
     c->inf = copy;
     if (c->login == FH_LOGIN_HELLO)
         fh_nmdc_complete(c);
@@ -416,7 +416,7 @@ static void fh_nmdc_search(struct fh_conn *c, struct nmdc_msg *m, const char *li
         if (u != c && fh_nmdc_user(u) &&
             !(m->search.passive && u->inf && strstr(u->inf->data, ",M:P")))
             fh_conn_send_msg(u, shared);
-    free(shared);
+    fh_msg_unref(shared);
 }
 
 static void fh_nmdc_sr(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
