@@ -435,7 +435,13 @@ static int cc_check_keyprint(struct dcc_cc *cc, const struct dcc_user *u)
         return 0;
     char why[DCTLS_ERR_LEN + 64];
     snprintf(why, sizeof why, "TLS certificate of %s refused: %s", u->nick, err);
+    bool download = cc->download && !cc->dl;
+    char *nick = strdup(u->nick);   /* u may go with a callback's doings */
+    struct dcc_xfer *x = cc->x;
     dcc_cc_close(cc, why);
+    if (download && nick && !x->c->doomed)
+        dcc_dl_refused(x, nick, why);
+    free(nick);
     return -1;
 }
 

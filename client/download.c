@@ -703,6 +703,19 @@ void dcc_dl_conn_lost(struct dcc_cc *cc, const char *why)
         dl_fail(d, "connection to %s lost: %s", d->nick, why);
 }
 
+void dcc_dl_refused(struct dcc_xfer *x, const char *nick, const char *why)
+{
+    for (struct dcc_dl *d = x->dls, *next; d; d = next) {
+        next = d->next;
+        if (d->started && !d->cc && strcmp(d->nick, nick) == 0) {
+            dl_fail(d, "%s", why);
+            next = x->dls;   /* the callback may have changed the queue */
+            if (x->c->doomed)
+                return;
+        }
+    }
+}
+
 /* ---- queueing ---------------------------------------------------------------- */
 
 static void dl_kick(struct dcc_dl *d);

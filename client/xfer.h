@@ -130,6 +130,9 @@ int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len);   /* -1: faile
 void dcc_dl_data_end(struct dcc_cc *cc);
 void dcc_dl_on_error(struct dcc_cc *cc, int code, const char *text);
 void dcc_dl_conn_lost(struct dcc_cc *cc, const char *why);
+/* A connection from/to nick was refused (its certificate): fail the
+ * downloads from nick that wait for one. */
+void dcc_dl_refused(struct dcc_xfer *x, const char *nick, const char *why);
 void dcc_dl_free_all(struct dcc_xfer *x);
 
 #endif

@@ -177,3 +177,104 @@ def test_tls_url_to_a_closed_port_says_cannot_connect(dcclient):
     c = dcclient("--nick", "nobody", name="nobody")
     res = c.channel.request("connect", url=f"adcs://127.0.0.1:{free_port()}", timeout=10, check=False)
     assert res["ok"] is False and res["error"].startswith("cannot connect to 127.0.0.1:"), res
+
+
+# ---- the peer's certificate against the KP its INF announced ------------------
+
+def _fhraw():
+    import pathlib
+    import sys
+    here = pathlib.Path(__file__).resolve().parent
+    sys.path.insert(0, str(here.parent.parent / "fakehub" / "tests"))
+    import fhraw
+    return fhraw
+
+
+def _openssl_cert(tmp_path, name):
+    import subprocess
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+@pytest.mark.parametrize("announced", ["right", "wrong"])
+def test_incoming_tls_peer_checked_against_its_inf_kp(tlshub, dcclient, tmp_path, announced):
+    """A raw ADC peer (eve) announces SU ADC0 and a KP; Bob asks her for her
+    list with DCTM ADCS/0.10; she connects over TLS presenting her
+    certificate. Bob serves the handshake only when it matches the KP."""
+    import ssl
+    fhraw = _fhraw()
+    cert, key = _openssl_cert(tmp_path, "eve")
+    real_kp = fhraw.keyprint(ssl.PEM_cert_to_DER_cert(cert.read_text()))
+    kp = real_kp if announced == "right" else WRONG_KP
+    eve = fhraw.Adc(tlshub.ready["adcs"], tls=True).login("eve", extra=f",ADC0 KP{kp}")
+    try:
+        bob = dcclient("--nick", "bob", name="bob")
+        bob.channel.request("connect", url=tls_url(tlshub, "adcs"), timeout=20)
+        wait_nicks(bob.channel, {"bob", "eve"})
+        bob.channel.send_raw('{"id": "L", "cmd": "list", "args": {"nick": "eve"}}')
+        ctm = eve.expect("DCTM ").decode().split()
+        assert ctm[3] == "ADCS/0.10", ctm          # what DC++-family clients understand
+        port, token = int(ctm[4]), ctm[5]
+        peer = fhraw.Adc(f"127.0.0.1:{port}", tls=fhraw.tls_context(cert, key))
+        try:
+            peer.send("CSUP ADBASE ADTIGR")
+            peer.send(f"CINF ID{eve.cid} TO{token}")
+            if announced == "right":
+                peer.expect("CSUP ")
+                peer.expect("CINF ")
+                assert peer.expect("CGET ").startswith(b"CGET file files.xml.bz2 0 -1")
+                peer.send("CSTA 151 File\\sNot\\sAvailable")
+                res = bob.channel.reply("L", timeout=10)
+                assert res["ok"] is False and "File Not Available" in res["error"], res
+            else:
+                peer.wait_closed()
+                res = bob.channel.reply("L", timeout=10)
+                assert res["ok"] is False
+                assert "keyprint mismatch" in res["error"] and WRONG_KP in res["error"] \
+                    and real_kp in res["error"], res
+        finally:
+            peer.close()
+    finally:
+        eve.close()
+
+
+@pytest.mark.parametrize("proto", ["ADCS/1.0", "ADCS/0.10"])
+def test_outgoing_tls_to_a_peer_that_asks_with_either_name(tlshub, dcclient, tmp_path, proto):
+    """Eve (raw, active) sends Bob DCTM with the ADC-EXT name or DC++'s; Bob
+    connects to her TLS listener, presents the certificate whose keyprint his
+    INF announced, and checks hers against her KP."""
+    import socket
+    import ssl
+    fhraw = _fhraw()
+    cert, key = _openssl_cert(tmp_path, "eve")
+    kp = fhraw.keyprint(ssl.PEM_cert_to_DER_cert(cert.read_text()))
+    eve = fhraw.Adc(tlshub.ready["adcs"], tls=True).login("eve", extra=f",ADC0 KP{kp}")
+    lsock = socket.create_server(("127.0.0.1", 0))
+    try:
+        bob = dcclient("--nick", "bob", name="bob")
+        bob.channel.request("connect", url=tls_url(tlshub, "adcs"), timeout=20)
+        wait_nicks(bob.channel, {"bob", "eve"})
+        bob_user = {u["nick"]: u for u in bob.channel.request("users")["users"]}["bob"]
+        binf = eve.expect(f"BINF {bob_user['sid']} ").decode()
+        assert " SUTCP4,ADC0" in binf and f" KP{bob_user['keyprint']}" in binf, binf
+        eve.send(f"DCTM {eve.sid} {bob_user['sid']} {proto} {lsock.getsockname()[1]} tok1")
+        lsock.settimeout(10)
+        raw, _ = lsock.accept()
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        s = sctx.wrap_socket(raw, server_side=True)
+        try:
+            s.settimeout(10)
+            f = s.makefile("rb")
+            assert f.readline().startswith(b"CSUP ")
+            s.sendall(b"CSUP ADBASE ADTIGR\n")
+            cinf = f.readline()
+            assert cinf.startswith(b"CINF ") and b" TOtok1" in cinf and bob_user["cid"].encode() in cinf, cinf
+        finally:
+            s.close()
+    finally:
+        lsock.close()
+        eve.close()
