@@ -161,14 +161,17 @@ static void fh_outq_clear(struct fh_conn *c)
 /* Bytes queued to c and not yet written (either output path). */
 static size_t fh_conn_pending(const struct fh_conn *c)
 {
-    return c->out_bytes + evbuffer_get_length(bufferevent_get_output(c->bev));
+    return c->out_bytes + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
 }
 
 static void fh_conn_mark_dead(struct fh_conn *c)
 {
     c->state = FH_CONN_DEAD;
     fh_outq_clear(c);
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    else
+        event_del(c->rev);
     evtimer_del(c->timer);
     event_active(c->hub->reap_ev, 0, 0);
 }
@@ -178,9 +181,14 @@ static void fh_conn_free(struct fh_conn *c)
     free(c->nick);
     free(c->cid);
     free(c->su);
-    fh_outq_clear(c);   /* before the bufferevent closes the socket wev watches */
+    free(c->partial);
+    fh_outq_clear(c);   /* events go before their socket closes */
+    if (c->rev)
+        event_free(c->rev);
     if (c->bev)
         bufferevent_free(c->bev);
+    else if (c->fd >= 0)
+        evutil_closesocket(c->fd);
     fh_msg_unref(c->inf);
     if (c->timer)
         event_free(c->timer);
@@ -255,10 +263,14 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
         if (c->announced)
             FH_HOOK(hub, logout, c, reason);
     }
-    bufferevent_disable(c->bev, EV_READ);
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ);
+    else
+        event_del(c->rev);
     evtimer_del(c->timer);
     if (flush && fh_conn_pending(c) > 0) {
-        bufferevent_setcb(c->bev, NULL, fh_close_write_cb, fh_close_event_cb, c);
+        if (c->bev)
+            bufferevent_setcb(c->bev, NULL, fh_close_write_cb, fh_close_event_cb, c);
         struct timeval tv = fh_ms(FH_CLOSE_GRACE_MS);
         evtimer_add(c->timer, &tv);
     } else {
@@ -326,7 +338,7 @@ static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
         c->outq_cap = cap;
     }
     if (!c->wev) {
-        c->wev = event_new(c->hub->base, bufferevent_getfd(c->bev), EV_WRITE | EV_PERSIST, fh_out_cb, c);
+        c->wev = event_new(c->hub->base, c->fd, EV_WRITE | EV_PERSIST, fh_out_cb, c);
         if (!c->wev || event_add(c->wev, NULL) < 0)
             return -1;
     }
@@ -544,6 +556,82 @@ static bool fh_rate_ok(struct fh_conn *c)
     return true;
 }
 
+/* One complete input line (NUL-terminated in place, terminator gone). */
+static void fh_conn_line(struct fh_conn *c, char *line, size_t n)
+{
+    struct fh_hub *hub = c->hub;
+    hub->n.lines_in++;
+    if (!fh_rate_ok(c)) {
+        fh_conn_fail(c, "240", NULL, "Flooding: too many lines per second");
+        return;
+    }
+    FH_HOOK(hub, line, c, FH_DIR_IN, line, n);
+    if (c->proto == FH_PROTO_NMDC)
+        fh_nmdc_line(c, line, n);
+    else
+        fh_adc_line(c, line, n);
+}
+
+#define FH_READ_CHUNK 16384   /* one read of a plain socket, after the kept partial line */
+
+/* A plain socket is readable: the kept partial line and what the socket has
+ * go into hub->line, complete lines are handled, the rest is kept. */
+static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct fh_conn *c = arg;
+    struct fh_hub *hub = c->hub;
+    const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
+    char *buf = hub->line;
+    size_t len = c->partial_len;
+    if (len)
+        memcpy(buf, c->partial, len);
+    ssize_t n = recv(fd, buf + len, hub->line_cap - len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        fh_conn_close(c, n == 0 ? "connection closed by peer" : "socket error", false);
+        return;
+    }
+    free(c->partial);
+    c->partial = NULL;
+    c->partial_len = 0;
+    event_base_gettimeofday_cached(hub->base, &c->last_in);
+    /* 0x16 starts a TLS handshake record; no NMDC or ADC line does. Without
+     * this an ADC TLS client would wait for the login timeout. */
+    if (!c->got_input) {
+        c->got_input = true;
+        if ((unsigned char)buf[0] == 0x16) {
+            fh_conn_fail(c, "240", NULL, "TLS on a plain port (use the adcs/nmdcs port)");
+            return;
+        }
+    }
+    len += (size_t)n;
+    size_t start = 0;
+    while (c->state == FH_CONN_OPEN) {
+        char *end = memchr(buf + start, delim, len - start);
+        size_t ll = end ? (size_t)(end - (buf + start)) : len - start;
+        if (ll > hub->cfg.max_line) {
+            fh_conn_fail(c, "240", NULL, "Line too long");
+            return;
+        }
+        if (!end)
+            break;
+        *end = '\0';   /* the delimiter */
+        fh_conn_line(c, buf + start, ll);
+        start += ll + 1;
+    }
+    if (c->state == FH_CONN_OPEN && start < len) {
+        if (!(c->partial = malloc(len - start))) {
+            fh_conn_close(c, "out of memory", false);
+            return;
+        }
+        memcpy(c->partial, buf + start, len - start);
+        c->partial_len = len - start;
+    }
+}
+
+/* TLS connections read through their bufferevent. */
 static void fh_read_cb(struct bufferevent *bev, void *arg)
 {
     struct fh_conn *c = arg;
@@ -551,16 +639,6 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
     event_base_gettimeofday_cached(hub->base, &c->last_in);
-    if (!c->got_input) {
-        c->got_input = true;
-        unsigned char b0;
-        /* 0x16 starts a TLS handshake record; no NMDC or ADC line does. Without
-         * this an ADC TLS client would wait for the login timeout. */
-        if (!c->tls && evbuffer_copyout(in, &b0, 1) == 1 && b0 == 0x16) {
-            fh_conn_fail(c, "240", NULL, "TLS on a plain port (use the adcs/nmdcs port)");
-            return;
-        }
-    }
     while (c->state == FH_CONN_OPEN) {
         struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
         size_t avail = evbuffer_get_length(in);
@@ -573,16 +651,7 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
         size_t n = (size_t)p.pos;
         evbuffer_remove(in, hub->line, n + 1);
         hub->line[n] = '\0';   /* the delimiter */
-        hub->n.lines_in++;
-        if (!fh_rate_ok(c)) {
-            fh_conn_fail(c, "240", NULL, "Flooding: too many lines per second");
-            return;
-        }
-        FH_HOOK(hub, line, c, FH_DIR_IN, hub->line, n);
-        if (c->proto == FH_PROTO_NMDC)
-            fh_nmdc_line(c, hub->line, n);
-        else
-            fh_adc_line(c, hub->line, n);
+        fh_conn_line(c, hub->line, n);
     }
 }
 
@@ -625,7 +694,8 @@ static void fh_event_cb(struct bufferevent *bev, short what, void *arg)
 static void fh_set_watermarks(struct fh_hub *hub, struct fh_conn *c)
 {
     /* Reading pauses once one maximal line (plus terminator) is buffered. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg.max_line + 2);
+    if (c->bev)
+        bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg.max_line + 2);
 }
 
 static unsigned fh_next_sid(struct fh_hub *hub)
@@ -670,22 +740,27 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     char err[DCTLS_ERR_LEN] = "";
-    c->bev = tls ? dctls_bev_wrap_fd(hub->base, fd, hub->tls_ctx, DCTLS_ACCEPT, BEV_OPT_CLOSE_ON_FREE, err)
-                 : bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->fd = fd;
+    if (tls)
+        c->bev = dctls_bev_wrap_fd(hub->base, fd, hub->tls_ctx, DCTLS_ACCEPT, BEV_OPT_CLOSE_ON_FREE, err);
+    else
+        c->rev = event_new(hub->base, fd, EV_READ | EV_PERSIST, fh_in_cb, c);
     c->timer = evtimer_new(hub->base, fh_timer_cb, c);
-    if (!c->bev || !c->timer) {
+    if (!(c->bev || c->rev) || !c->timer || (c->rev && event_add(c->rev, NULL) < 0)) {
         fh_log(hub, "accept: %s", *err ? err : "out of memory");
-        if (!c->bev)
-            evutil_closesocket(fd);
+        if (tls && !c->bev)
+            c->fd = -1, evutil_closesocket(fd);
         fh_conn_free(c);
         return;
     }
     event_base_gettimeofday_cached(hub->base, &c->last_in);
     c->accepted = c->tokens_at = c->last_in;
     c->tokens = 2.0 * hub->cfg.rate_limit;
-    bufferevent_setcb(c->bev, fh_read_cb, fh_write_cb, fh_event_cb, c);
-    fh_set_watermarks(hub, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (c->bev) {
+        bufferevent_setcb(c->bev, fh_read_cb, fh_write_cb, fh_event_cb, c);
+        fh_set_watermarks(hub, c);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    }
     c->next = hub->conns;
     if (hub->conns)
         hub->conns->prev = c;
@@ -835,13 +910,16 @@ static void fh_reload(struct fh_hub *hub)
         fh_config_cleanup(&nc);
         return;
     }
-    char *line = realloc(hub->line, nc.max_line + 1);
-    if (!line) {
-        fh_log(hub, "SIGHUP: out of memory, keeping the old config");
-        fh_config_cleanup(&nc);
-        return;
+    if (nc.max_line + 1 + FH_READ_CHUNK > hub->line_cap) {
+        char *line = realloc(hub->line, nc.max_line + 1 + FH_READ_CHUNK);
+        if (!line) {
+            fh_log(hub, "SIGHUP: out of memory, keeping the old config");
+            fh_config_cleanup(&nc);
+            return;
+        }
+        hub->line = line;
+        hub->line_cap = nc.max_line + 1 + FH_READ_CHUNK;
     }
-    hub->line = line;
     char diff[1024];
     fh_config_diff(&hub->cfg, &nc, diff, sizeof diff);
     fh_config_cleanup(&hub->cfg);
@@ -982,7 +1060,8 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         snprintf(err, FH_ERR_LEN, "nothing to listen on: give --nmdc, --adc, --nmdcs and/or --adcs");
         goto fail;
     }
-    if (!(hub->line = malloc(hub->cfg.max_line + 1)) || !(hub->base = event_base_new())) {
+    hub->line_cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
+    if (!(hub->line = malloc(hub->line_cap)) || !(hub->base = event_base_new())) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }

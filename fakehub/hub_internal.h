@@ -71,12 +71,18 @@ struct fh_conn {
     bool op, registered;
     bool announced;                     /* login hooks called: logout hooks owed */
     bool tls, tls_up;                   /* on a TLS port; handshake done */
-    bool got_input;                     /* any byte read yet (TLS-on-plain check) */
+    bool got_input;                     /* any byte read yet (TLS-on-plain check; plain only) */
     bool listing;                       /* the user list is still being queued (fh_conn_list_start) */
     char keyprint[DCTLS_KEYPRINT_SIZE]; /* the client's certificate, "" if none */
     struct timeval accepted;            /* the login timeout counts from here */
-    struct bufferevent *bev;            /* owned; BEV_OPT_CLOSE_ON_FREE (with its SSL); on
-                                           plain connections only its input is used */
+    /* A plain connection has no bufferevent (~1 KiB with its buffers and
+     * events): its socket is read straight into hub->line (fh_in_cb) and
+     * written from outq, and only a line split across reads is kept. */
+    evutil_socket_t fd;                 /* owned when plain, else bev's */
+    struct event *rev;                  /* owned, plain: EV_READ on fd */
+    char *partial;                      /* owned, plain: an incomplete line read, or NULL */
+    size_t partial_len;
+    struct bufferevent *bev;            /* owned, TLS only; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
     /* Output of plain connections: written with writev when the socket takes
      * it (wev), in the next loop pass, so a burst of broadcasts still leaves
      * in one write per recipient. Everything but outq is NULL/0 when empty. */
@@ -136,8 +142,9 @@ struct fh_hub {
     struct event *stop_ev;               /* owned: shutdown flush deadline */
     bool stopping;
     FILE *log;                           /* owned unless stderr */
-    char *line;                          /* owned scratch: one input line */
-    size_t line_cap;
+    char *line;                          /* owned scratch: one TLS input line, or a plain
+                                            connection's partial line + one read */
+    size_t line_cap;                     /* grows only, so a kept partial line always fits */
     struct fh_control *control;          /* owned, optional */
     struct fh_trace *trace;              /* owned, optional */
     struct fh_counters n;
