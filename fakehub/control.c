@@ -171,7 +171,7 @@ static void fh_ctl_user_json(struct fh_conn *c, void *ctx)
         json_object_set_new(u, "sid", json_string(c->sid));
     if (u)
         json_object_set_new(u, "tls", json_boolean(c->tls));
-    if (u && c->keyprint[0])
+    if (u && c->keyprint)
         json_object_set_new(u, "keyprint", json_string(c->keyprint));
     if (u)
         json_array_append_new(ctx, u);

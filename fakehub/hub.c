@@ -40,6 +40,7 @@
 
 #define FH_CLOSE_GRACE_MS 1000   /* a closing peer gets this long to take our last words */
 #define FH_STOP_GRACE_MS 500     /* shutdown flush bound; exit well within a second */
+#define FH_SWEEP_MS 250          /* how often connection deadlines are checked */
 
 static const int fh_signals[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
@@ -88,7 +89,7 @@ const char *fh_conn_ip(const struct fh_conn *c) { return c->ip; }
 const char *fh_conn_sid(const struct fh_conn *c) { return c->proto == FH_PROTO_ADC ? c->sid : NULL; }
 bool fh_conn_is_op(const struct fh_conn *c) { return c->op; }
 bool fh_conn_tls(const struct fh_conn *c) { return c->tls; }
-const char *fh_conn_keyprint(const struct fh_conn *c) { return c->keyprint[0] ? c->keyprint : NULL; }
+const char *fh_conn_keyprint(const struct fh_conn *c) { return c->keyprint; }
 const char *fh_proto_name(enum fh_proto p) { return p == FH_PROTO_ADC ? "adc" : "nmdc"; }
 
 struct event_base *fh_hub_base(struct fh_hub *hub) { return hub->base; }
@@ -172,7 +173,6 @@ static void fh_conn_mark_dead(struct fh_conn *c)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     else
         event_del(c->rev);
-    evtimer_del(c->timer);
     event_active(c->hub->reap_ev, 0, 0);
 }
 
@@ -190,8 +190,7 @@ static void fh_conn_free(struct fh_conn *c)
     else if (c->fd >= 0)
         evutil_closesocket(c->fd);
     fh_msg_unref(c->inf);
-    if (c->timer)
-        event_free(c->timer);
+    free(c->keyprint);
     free(c);
 }
 
@@ -267,12 +266,10 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
         bufferevent_disable(c->bev, EV_READ);
     else
         event_del(c->rev);
-    evtimer_del(c->timer);
     if (flush && fh_conn_pending(c) > 0) {
         if (c->bev)
             bufferevent_setcb(c->bev, NULL, fh_close_write_cb, fh_close_event_cb, c);
-        struct timeval tv = fh_ms(FH_CLOSE_GRACE_MS);
-        evtimer_add(c->timer, &tv);
+        event_base_gettimeofday_cached(hub->base, &c->since);   /* the sweep ends the grace */
     } else {
         fh_conn_mark_dead(c);
     }
@@ -480,21 +477,12 @@ void fh_conn_fail(struct fh_conn *c, const char *adc_code, const char *flags, co
     fh_conn_close(c, text, true);
 }
 
-static void fh_arm_idle(struct fh_conn *c, unsigned secs)
-{
-    struct timeval tv = {secs, 0};
-    evtimer_add(c->timer, &tv);
-}
-
 void fh_conn_logged_in(struct fh_conn *c)
 {
     struct fh_hub *hub = c->hub;
     c->login = FH_LOGIN_NORMAL;
     hub->nusers++;
     c->seq = ++hub->n.logins;
-    evtimer_del(c->timer);
-    if (hub->cfg.idle_timeout)
-        fh_arm_idle(c, hub->cfg.idle_timeout);
     fh_log(hub, "conn %llu %s: %s logged in%s", (unsigned long long)c->id, fh_proto_name(c->proto),
            c->nick, c->op ? " (op)" : "");
 }
@@ -507,34 +495,52 @@ void fh_conn_announce(struct fh_conn *c)
     FH_HOOK(c->hub, login, c);
 }
 
-static void fh_timer_cb(evutil_socket_t fd, short what, void *arg)
+static long fh_ms_since(const struct timeval *now, const struct timeval *then)
 {
-    (void)fd, (void)what;
-    struct fh_conn *c = arg;
-    struct fh_hub *hub = c->hub;
-    if (c->state == FH_CONN_CLOSING) {   /* the peer never took our last words */
-        fh_conn_mark_dead(c);
+    struct timeval d;
+    timersub(now, then, &d);
+    return (long)d.tv_sec * 1000 + d.tv_usec / 1000;
+}
+
+/* One connection's deadlines, checked by the sweep. */
+static void fh_conn_check_time(struct fh_conn *c, const struct timeval *now)
+{
+    const struct fh_config *cfg = &c->hub->cfg;
+    long age = fh_ms_since(now, &c->since);
+    if (c->state == FH_CONN_CLOSING) {
+        if (age >= FH_CLOSE_GRACE_MS)   /* the peer never took our last words */
+            fh_conn_mark_dead(c);
         return;
     }
     if (c->state != FH_CONN_OPEN)
         return;
     if (c->tls && !c->tls_up) {   /* nothing can be said to it: no TLS yet */
-        fh_conn_close(c, "TLS handshake timeout (a plain client on a TLS port?)", false);
-        return;
-    }
-    if (c->login != FH_LOGIN_NORMAL) {
-        fh_conn_fail(c, "220", NULL, "Login timeout");
-        return;
-    }
-    if (!hub->cfg.idle_timeout)
-        return;
-    struct timeval now, idle;
-    event_base_gettimeofday_cached(hub->base, &now);
-    timersub(&now, &c->last_in, &idle);
-    if (idle.tv_sec >= (time_t)hub->cfg.idle_timeout)
+        unsigned limit = cfg->login_timeout;
+        if (cfg->tls_timeout && (!limit || cfg->tls_timeout < limit))
+            limit = cfg->tls_timeout;
+        if (limit && age >= limit * 1000L)
+            fh_conn_close(c, "TLS handshake timeout (a plain client on a TLS port?)", false);
+    } else if (c->login != FH_LOGIN_NORMAL) {
+        if (cfg->login_timeout && age >= cfg->login_timeout * 1000L)
+            fh_conn_fail(c, "220", NULL, "Login timeout");
+    } else if (cfg->idle_timeout && fh_ms_since(now, &c->last_in) >= cfg->idle_timeout * 1000L) {
         fh_conn_fail(c, "230", NULL, "Idle timeout");
-    else
-        fh_arm_idle(c, hub->cfg.idle_timeout - (unsigned)idle.tv_sec);
+    }
+}
+
+/* One hub-wide timer checks every connection's login, TLS, idle and close
+ * deadlines FH_SWEEP_MS apart, instead of a timer per connection (an event
+ * of ~150 B each, and a timer-heap update per login). Deadlines are up to
+ * FH_SWEEP_MS late. A connection closed here is only marked; the list stays
+ * intact for the walk. */
+static void fh_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct fh_hub *hub = arg;
+    struct timeval now;
+    event_base_gettimeofday_cached(hub->base, &now);
+    for (struct fh_conn *c = hub->conns; c; c = c->next)
+        fh_conn_check_time(c, &now);
 }
 
 /* Token bucket: rate per second, burst of twice that. */
@@ -660,20 +666,13 @@ static void fh_tls_up(struct fh_conn *c)
     struct fh_hub *hub = c->hub;
     SSL *ssl = dctls_bev_ssl(c->bev);
     c->tls_up = true;
-    dctls_peer_keyprint(ssl, c->keyprint);   /* stays "" without a client certificate */
+    char kp[DCTLS_KEYPRINT_SIZE] = "";
+    dctls_peer_keyprint(ssl, kp);   /* stays "" without a client certificate */
+    if (*kp)
+        c->keyprint = strdup(kp);   /* NULL when out of memory: reported as none */
     fh_log(hub, "conn %llu %s: TLS up (%s, %s), client certificate %s", (unsigned long long)c->id,
            fh_proto_name(c->proto), SSL_get_version(ssl), SSL_get_cipher_name(ssl),
-           c->keyprint[0] ? c->keyprint : "none");
-    evtimer_del(c->timer);
-    if (c->login != FH_LOGIN_NORMAL && hub->cfg.login_timeout) {   /* the rest of it */
-        struct timeval now, used, left = {hub->cfg.login_timeout, 0};
-        event_base_gettimeofday_cached(hub->base, &now);
-        timersub(&now, &c->accepted, &used);
-        timersub(&left, &used, &left);
-        if (left.tv_sec < 0)
-            left = (struct timeval){0, 0};
-        evtimer_add(c->timer, &left);
-    }
+           *kp ? kp : "none");
 }
 
 static void fh_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -745,8 +744,7 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
         c->bev = dctls_bev_wrap_fd(hub->base, fd, hub->tls_ctx, DCTLS_ACCEPT, BEV_OPT_CLOSE_ON_FREE, err);
     else
         c->rev = event_new(hub->base, fd, EV_READ | EV_PERSIST, fh_in_cb, c);
-    c->timer = evtimer_new(hub->base, fh_timer_cb, c);
-    if (!(c->bev || c->rev) || !c->timer || (c->rev && event_add(c->rev, NULL) < 0)) {
+    if (!(c->bev || c->rev) || (c->rev && event_add(c->rev, NULL) < 0)) {
         fh_log(hub, "accept: %s", *err ? err : "out of memory");
         if (tls && !c->bev)
             c->fd = -1, evutil_closesocket(fd);
@@ -754,7 +752,7 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
         return;
     }
     event_base_gettimeofday_cached(hub->base, &c->last_in);
-    c->accepted = c->tokens_at = c->last_in;
+    c->since = c->tokens_at = c->last_in;
     c->tokens = 2.0 * hub->cfg.rate_limit;
     if (c->bev) {
         bufferevent_setcb(c->bev, fh_read_cb, fh_write_cb, fh_event_cb, c);
@@ -766,13 +764,6 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
         hub->conns->prev = c;
     hub->conns = c;
     hub->n.accepted++;
-    unsigned limit = hub->cfg.login_timeout;
-    if (tls && hub->cfg.tls_timeout && (!limit || hub->cfg.tls_timeout < limit))
-        limit = hub->cfg.tls_timeout;   /* fh_tls_up re-arms the rest of the login timeout */
-    if (limit) {
-        struct timeval tv = {limit, 0};
-        evtimer_add(c->timer, &tv);
-    }
     fh_log(hub, "conn %llu %s%s: accepted from %s", (unsigned long long)c->id, fh_proto_name(proto),
            tls ? " (TLS)" : "", c->ip);
     if (proto == FH_PROTO_ADC)
@@ -1087,7 +1078,9 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         }
     hub->reap_ev = event_new(hub->base, -1, 0, fh_reap_cb, hub);
     hub->stop_ev = evtimer_new(hub->base, fh_stop_cb, hub);
-    if (!hub->reap_ev || !hub->stop_ev) {
+    hub->sweep_ev = event_new(hub->base, -1, EV_PERSIST, fh_sweep_cb, hub);
+    struct timeval sweep = fh_ms(FH_SWEEP_MS);
+    if (!hub->reap_ev || !hub->stop_ev || !hub->sweep_ev || event_add(hub->sweep_ev, &sweep) < 0) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
@@ -1158,6 +1151,8 @@ void fh_hub_free(struct fh_hub *hub)
         event_free(hub->reap_ev);
     if (hub->stop_ev)
         event_free(hub->stop_ev);
+    if (hub->sweep_ev)
+        event_free(hub->sweep_ev);
     if (hub->base)
         event_base_free(hub->base);
     fh_config_cleanup(&hub->cfg);

@@ -6,6 +6,7 @@
 #define FH_HUB_INTERNAL_H
 
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/time.h>
 
 #include <event2/event.h>
@@ -73,8 +74,9 @@ struct fh_conn {
     bool tls, tls_up;                   /* on a TLS port; handshake done */
     bool got_input;                     /* any byte read yet (TLS-on-plain check; plain only) */
     bool listing;                       /* the user list is still being queued (fh_conn_list_start) */
-    char keyprint[DCTLS_KEYPRINT_SIZE]; /* the client's certificate, "" if none */
-    struct timeval accepted;            /* the login timeout counts from here */
+    char *keyprint;                     /* owned: the client's certificate, NULL if none */
+    struct timeval since;               /* OPEN: accepted (login, TLS timeouts); CLOSING: when
+                                           the close began (its flush grace); fh_sweep_cb */
     /* A plain connection has no bufferevent (~1 KiB with its buffers and
      * events): its socket is read straight into hub->line (fh_in_cb) and
      * written from outq, and only a line split across reads is kept. */
@@ -91,23 +93,24 @@ struct fh_conn {
     size_t out_off;                     /* bytes of outq[outq_head] already written */
     size_t out_bytes;                   /* queued bytes not yet written */
     struct event *wev;                  /* owned: EV_WRITE on the socket while outq holds any */
-    struct event *timer;                /* owned: login, idle, close deadline */
-    char ip[64];
+    char ip[INET6_ADDRSTRLEN];
     char *nick;                         /* owned; set once the nick is accepted */
     struct fh_msg *inf;                 /* one reference: the INF line everyone gets (ADC
                                            BINF, NMDC $MyINFO as sent); NULL until known */
     struct timeval last_in;
     double tokens;                      /* rate limit bucket */
     struct timeval tokens_at;
+    union {                             /* only needed during the login */
+        char lock[48];                  /* NMDC: our $Lock */
+        uint8_t salt[DC_TIGER_LEN];     /* ADC: the IGPA salt of a registered nick */
+    };
     /* NMDC */
-    char lock[48];
     bool key_ok;
     unsigned nmdc_feats;
     /* ADC */
     char sid[5];
     char *cid;                          /* owned */
     char *su;                           /* owned: INF SU (F-message routing), NULL if none */
-    uint8_t salt[DC_TIGER_LEN];
 };
 
 /* A registered hook set (copied from the writer's struct). */
@@ -140,6 +143,7 @@ struct fh_hub {
     struct event *sig_ev[4];             /* owned: TERM, INT, HUP, USR1 */
     struct event *reap_ev;               /* owned: frees DEAD connections */
     struct event *stop_ev;               /* owned: shutdown flush deadline */
+    struct event *sweep_ev;              /* owned: connection deadlines (fh_sweep_cb) */
     bool stopping;
     FILE *log;                           /* owned unless stderr */
     char *line;                          /* owned scratch: one TLS input line, or a plain
@@ -177,7 +181,7 @@ bool fh_conn_knows(const struct fh_conn *c, const struct fh_conn *u);
 void fh_conn_fail(struct fh_conn *c, const char *adc_code, const char *flags, const char *text);
 /* Close; flush first unless the output overflowed. Idempotent. */
 void fh_conn_close(struct fh_conn *c, const char *reason, bool flush);
-/* The connection became a user: count it, start the idle timer. Call before
+/* The connection became a user: count it (the idle timeout applies). Call before
  * sending the user list; fh_conn_announce (the login hooks) after it. */
 void fh_conn_logged_in(struct fh_conn *c);
 void fh_conn_announce(struct fh_conn *c);
