@@ -112,7 +112,8 @@ static void usage(FILE *f)
           "\n"
           "dcharness run: run DC scenario files (PATH: *.scn files or directories holding them).\n"
           "  -j N               run N scenarios at once (default 1)\n"
-          "  --proto LIST       only these protocols: nmdc,adc (default: what each file declares)\n"
+          "  --proto LIST       only these protocols: nmdc,adc,nmdcs,adcs (default: nmdc,adc as each file\n"
+          "                     declares; a file declaring nmdc/adc runs for nmdcs/adcs too when asked)\n"
           "  --hub PROFILE      hub profile name (fakehub, uhub) or .hub file, for every scenario\n"
           "                     (default: the scenario's `hub profile` line, else fakehub)\n"
           "  --filter PATTERN   only scenarios whose path or name contains PATTERN (or matches the glob)\n"
@@ -194,7 +195,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         }
         case 'p':
             if (parse_protos(optarg, &o->protos) < 0)
-                return usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
+                return usage_error("--proto takes a list of nmdc, adc, nmdcs, adcs, not '%s'", optarg);
             break;
         case 'H': o->hub = optarg; break;
         case 'J': o->junit = optarg; break;
@@ -400,7 +401,7 @@ static int run_main(int argc, char **argv)
     /* Parse every file; plan (file x protocol) jobs; filter; shard. */
     struct hr_scenario **scn = calloc(nfiles, sizeof *scn);
     char **perr = calloc(nfiles, sizeof *perr);
-    struct hr_job_id *ids = calloc(nfiles * 2 + 1, sizeof *ids);
+    struct hr_job_id *ids = calloc(nfiles * HR_PROTO_COUNT + 1, sizeof *ids);
     size_t nids = 0;
     for (size_t i = 0; i < nfiles; i++) {
         size_t len;
@@ -418,8 +419,8 @@ static int run_main(int argc, char **argv)
         }
         if (o.filter && !hr_filter_match(o.filter, files[i], scn[i]->name))
             continue;
-        for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_ADC; b <<= 1)
-            if (scn[i]->protos & o.protos & b)
+        for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_LAST; b <<= 1)
+            if (hr_proto_runs(scn[i]->protos) & o.protos & b)
                 ids[nids++] = (struct hr_job_id){files[i], b};
     }
     nids = hr_plan_select(ids, nids, o.shard_k, o.shard_n);
@@ -719,7 +720,7 @@ static int hub_main(int argc, char **argv)
         case 'd': dir_opt = optarg; break;
         case 'p':
             if (parse_protos(optarg, &protos) < 0)
-                rc = usage_error("--proto takes nmdc, adc or nmdc,adc, not '%s'", optarg);
+                rc = usage_error("--proto takes a list of nmdc, adc, nmdcs, adcs, not '%s'", optarg);
             break;
         case 'u':
             if (!(s.users = realloc(s.users, (s.nusers + 1) * sizeof *s.users)))
@@ -746,7 +747,7 @@ static int hub_main(int argc, char **argv)
      * the reason a scenario run gives when it skips. */
     s.protos = protos ? protos : p ? p->protos : 0;
     s.needs = s.nusers ? HR_FEAT_REGISTERED_USERS : 0;
-    for (unsigned b = HR_PROTO_NMDC; !rc && b <= HR_PROTO_ADC; b <<= 1) {
+    for (unsigned b = HR_PROTO_NMDC; !rc && b <= HR_PROTO_LAST; b <<= 1) {
         char *skip = s.protos & b ? hr_skip_reason(&s, b, p) : NULL;
         if (skip) {
             fprintf(stderr, "dcharness: %s\n", skip);

@@ -122,7 +122,7 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             for (size_t j = 1; j < n; j++) {
                 unsigned b = hr_proto_from_name(l->words[j].text);
                 if (!b)
-                    FAIL("unknown protocol '%s' (known: nmdc adc)", l->words[j].text);
+                    FAIL("unknown protocol '%s' (known: nmdc adc nmdcs adcs)", l->words[j].text);
                 p->protos |= b;
             }
         } else if (!strcmp(k, "features")) {
@@ -167,7 +167,7 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             unsigned b = hr_proto_from_name(l->words[1].text);
             if (!b)
                 FAIL("url PROTOCOL TEMPLATE, as in: url adc \"adc://127.0.0.1:{port}\"");
-            char **slot = &p->url[b == HR_PROTO_ADC];
+            char **slot = &p->url[hr_proto_index(b)];
             free(*slot);
             if (!(*slot = tmpl_dup(l->words[2].text, path, l->lineno, err)))
                 goto fail;
@@ -196,8 +196,8 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
         hr_error_set(err, path, 0, "the profile has no protocols line");
         goto fail;
     }
-    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_ADC; b <<= 1)
-        if ((p->protos & b) && !p->url[b == HR_PROTO_ADC]) {
+    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_LAST; b <<= 1)
+        if ((p->protos & b) && !p->url[hr_proto_index(b)]) {
             hr_error_set(err, path, 0, "protocol %s has no url line", hr_proto_name(b));
             goto fail;
         }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "harness/lex.h"
+#include "harness/scenario.h"
 
 enum hr_ready {
     HR_READY_LINE,          /* first stdout line {"event":"ready",...} */
@@ -47,7 +48,7 @@ struct hr_profile {
     bool pick_port;       /* {port}: a free port picked by the harness (retried on a clash) */
     enum hr_ready ready;
     char *ready_text;     /* HR_READY_LOG */
-    char *url[2];         /* [0] nmdc, [1] adc: hub URL templates */
+    char *url[HR_PROTO_COUNT];   /* hub URL templates, by hr_proto_index */
     char *control;        /* control socket path template, or NULL */
     char *trace;          /* hub trace file template, or NULL */
     int stop_signo;

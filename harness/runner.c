@@ -426,7 +426,9 @@ static const char *lookup(const char *name, size_t len, void *vctx)
     if (IS("hub_url")) return r->hub_url[0] ? r->hub_url : NULL;
     if (IS("hub_host")) return r->hub_host[0] ? r->hub_host : NULL;
     if (IS("hub_port") ) return r->hub_port[0] ? r->hub_port : NULL;
-    if (IS("proto")) return hr_proto_name(r->proto);
+    if (IS("proto")) return hr_proto_name(hr_proto_base(r->proto));   /* as hubs and clients name it */
+    if (IS("scheme")) return hr_proto_name(r->proto);                /* nmdc adc nmdcs adcs */
+    if (IS("tls")) return r->proto & HR_PROTO_TLS ? "true" : "false";
     if (IS("dir")) return r->dir;
     if (IS("bin")) return r->o->bin_dir;
     if (IS("port")) return r->port[0] ? r->port : NULL;
@@ -813,7 +815,7 @@ static int start_hub(struct run *r)
         return -1;
     }
     struct lookup_ctx c = {.r = r};
-    char *url = expand(r, &c, pr->url[r->proto == HR_PROTO_ADC], pr->path);
+    char *url = expand(r, &c, pr->url[hr_proto_index(r->proto)], pr->path);
     if (!url)
         return -1;
     snprintf(r->hub_url, sizeof r->hub_url, "%s", url);
@@ -1391,8 +1393,8 @@ static char *hub_ready_line(struct run *r, unsigned protos)
     const struct hr_profile *pr = r->o->profile;
     struct lookup_ctx c = {.r = r};
     json_t *urls = json_object(), *features = json_array();
-    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_ADC; b <<= 1) {
-        char *url = protos & b ? expand(r, &c, pr->url[b == HR_PROTO_ADC], pr->path) : NULL;
+    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_LAST; b <<= 1) {
+        char *url = protos & b ? expand(r, &c, pr->url[hr_proto_index(b)], pr->path) : NULL;
         if (url)
             json_object_set_new(urls, hr_proto_name(b), json_string(url));
         free(url);
@@ -1418,7 +1420,7 @@ void hr_hub_serve(const struct hr_scenario *s, unsigned protos, const char *dir,
                   const struct hr_run_opts *opts, FILE *out, struct hr_result *res)
 {
     struct run r;
-    run_init(&r, s, protos & HR_PROTO_NMDC ? HR_PROTO_NMDC : HR_PROTO_ADC, dir, opts);
+    run_init(&r, s, protos & -protos, dir, opts);   /* any one of them */
     r.t0 = now_s();
     r.deadline = r.t0 + 1e9;   /* no scenario timeout: the hub runs until it is stopped */
     char *line = start_hub(&r) == 0 ? hub_ready_line(&r, protos) : NULL;

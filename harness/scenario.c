@@ -17,7 +17,7 @@
 #include "proto/buf.h"
 
 const char *const hr_scenario_placeholders[] = {
-    "hub_url", "hub_host", "hub_port", "proto", "dir", "nick", "password", NULL};
+    "hub_url", "hub_host", "hub_port", "proto", "scheme", "tls", "dir", "nick", "password", NULL};
 
 static const struct { const char *name; unsigned bit; } features[] = {
     {"hub-control", HR_FEAT_HUB_CONTROL},
@@ -31,14 +31,40 @@ static const struct { const char *name; int signo; } signals[] = {
     {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
 };
 
+static const char *const hr_proto_names[HR_PROTO_COUNT] = {"nmdc", "adc", "nmdcs", "adcs"};
+
 unsigned hr_proto_from_name(const char *name)
 {
-    return strcmp(name, "nmdc") == 0 ? HR_PROTO_NMDC : strcmp(name, "adc") == 0 ? HR_PROTO_ADC : 0;
+    for (int i = 0; i < HR_PROTO_COUNT; i++)
+        if (strcmp(name, hr_proto_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+int hr_proto_index(unsigned proto)
+{
+    for (int i = 0; i < HR_PROTO_COUNT; i++)
+        if (proto == 1u << i)
+            return i;
+    return 0;
 }
 
 const char *hr_proto_name(unsigned proto)
 {
-    return proto == HR_PROTO_NMDC ? "nmdc" : proto == HR_PROTO_ADC ? "adc" : "?";
+    for (int i = 0; i < HR_PROTO_COUNT; i++)
+        if (proto == 1u << i)
+            return hr_proto_names[i];
+    return "?";
+}
+
+unsigned hr_proto_base(unsigned proto)
+{
+    return proto == HR_PROTO_NMDCS ? HR_PROTO_NMDC : proto == HR_PROTO_ADCS ? HR_PROTO_ADC : proto;
+}
+
+unsigned hr_proto_runs(unsigned protos)
+{
+    return protos | (protos & HR_PROTO_NMDC ? HR_PROTO_NMDCS : 0) | (protos & HR_PROTO_ADC ? HR_PROTO_ADCS : 0);
 }
 
 unsigned hr_feature_from_name(const char *name)
@@ -150,7 +176,7 @@ static int check_placeholders(struct parser *p, const char *tmpl)
     const char *bad = hr_template_check(tmpl, hr_scenario_placeholders);
     if (bad) {
         const char *close = strchr(bad, '}');
-        FAIL(p, "unknown placeholder %.*s (known: {hub_url} {hub_host} {hub_port} {proto} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)",
+        FAIL(p, "unknown placeholder %.*s (known: {hub_url} {hub_host} {hub_port} {proto} {scheme} {tls} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)",
              (int)(close - bad + 1), bad);
     }
     return 0;
@@ -260,12 +286,12 @@ static int parse_header(struct parser *p, bool *handled)
         if (p->seen_protos)
             FAIL(p, "protocols are already declared");
         if (l->nwords < 2)
-            FAIL(p, "protocols needs at least one of: nmdc adc");
+            FAIL(p, "protocols needs at least one of: nmdc adc (their TLS variants nmdcs adcs follow; or name those alone)");
         s->protos = 0;
         for (size_t i = 1; i < l->nwords; i++) {
             unsigned b = hr_proto_from_name(l->words[i].text);
             if (!b)
-                FAIL(p, "unknown protocol '%s' (known: nmdc adc)", l->words[i].text);
+                FAIL(p, "unknown protocol '%s' (known: nmdc adc nmdcs adcs)", l->words[i].text);
             s->protos |= b;
         }
         p->seen_protos = true;
@@ -330,9 +356,14 @@ static int parse_step(struct parser *p)
     struct hr_line *l = p->line;
     struct hr_scenario *s = p->s;
     size_t i = 0, n = l->nwords;
-    unsigned protos = HR_PROTO_ALL;
+    /* nmdc:/adc: limit a step to a protocol, over TLS or not; nmdcs:/adcs:
+     * to its TLS variant alone. */
+    unsigned protos = HR_PROTO_ANY;
     if (is_kw(&l->words[0], "nmdc:") || is_kw(&l->words[0], "adc:")) {
-        protos = l->words[0].text[0] == 'n' ? HR_PROTO_NMDC : HR_PROTO_ADC;
+        protos = hr_proto_runs(l->words[0].text[0] == 'n' ? HR_PROTO_NMDC : HR_PROTO_ADC);
+        i++;
+    } else if (is_kw(&l->words[0], "nmdcs:") || is_kw(&l->words[0], "adcs:")) {
+        protos = l->words[0].text[0] == 'n' ? HR_PROTO_NMDCS : HR_PROTO_ADCS;
         i++;
     }
     if (n - i < 2)
@@ -508,9 +539,9 @@ struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t 
         goto fail;
     }
     for (size_t i = 0; i < s->nsteps; i++)
-        if (!(s->steps[i].protos & s->protos)) {
+        if (!(s->steps[i].protos & hr_proto_runs(s->protos))) {
             hr_error_set(err, path, s->steps[i].line, "this step is limited to %s, which the scenario's protocols line does not include",
-                         hr_proto_name(s->steps[i].protos));
+                         hr_proto_name(s->steps[i].protos & -s->steps[i].protos));
             goto fail;
         }
     if (!s->name) {

@@ -14,11 +14,20 @@
 
 #include "harness/lex.h"
 
+/* nmdcs/adcs are the same protocols over TLS (nmdcs://, adcs://). A
+ * scenario declaring nmdc or adc runs for its TLS variant too when that is
+ * selected (hr_proto_runs); by default only the plain ones are. */
 enum hr_proto {
     HR_PROTO_NMDC = 1 << 0,
     HR_PROTO_ADC = 1 << 1,
+    HR_PROTO_NMDCS = 1 << 2,
+    HR_PROTO_ADCS = 1 << 3,
 };
-#define HR_PROTO_ALL (HR_PROTO_NMDC | HR_PROTO_ADC)
+#define HR_PROTO_ALL (HR_PROTO_NMDC | HR_PROTO_ADC)     /* the default selection */
+#define HR_PROTO_TLS (HR_PROTO_NMDCS | HR_PROTO_ADCS)
+#define HR_PROTO_ANY (HR_PROTO_ALL | HR_PROTO_TLS)
+#define HR_PROTO_COUNT 4
+#define HR_PROTO_LAST HR_PROTO_ADCS
 
 /* Hub features a scenario may need and a hub profile may offer. */
 enum hr_feature {
@@ -27,9 +36,16 @@ enum hr_feature {
     HR_FEAT_SIGNALS = 1 << 2,          /* survives HUP/USR1 (deferred handling) */
 };
 
-/* "nmdc" -> HR_PROTO_NMDC; 0 if unknown. */
+/* "nmdc" -> HR_PROTO_NMDC, ... "adcs" -> HR_PROTO_ADCS; 0 if unknown. */
 unsigned hr_proto_from_name(const char *name);
 const char *hr_proto_name(unsigned proto);
+/* One protocol bit -> 0..HR_PROTO_COUNT-1 (tables indexed by protocol). */
+int hr_proto_index(unsigned proto);
+/* The plain protocol of one bit: HR_PROTO_ADCS -> HR_PROTO_ADC. */
+unsigned hr_proto_base(unsigned proto);
+/* The protocols a scenario declaring protos runs for: those, plus the TLS
+ * variant of each plain one. */
+unsigned hr_proto_runs(unsigned protos);
 /* "hub-control" -> HR_FEAT_HUB_CONTROL; 0 if unknown. */
 unsigned hr_feature_from_name(const char *name);
 /* Names of the bits set in mask, space separated, into buf. */

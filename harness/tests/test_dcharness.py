@@ -125,6 +125,39 @@ def test_adc_scenarios_pass_against_uhub(tmp_path):
     assert "needs signals, which hub profile uhub does not offer" in r.stdout
 
 
+def test_shipped_suite_passes_over_tls_with_fakehub(tmp_path):
+    """--proto adcs,nmdcs: every scenario declaring adc/nmdc runs over TLS
+    (fakehub's TLS URLs carry its keyprint, which dcclient checks)."""
+    junit = tmp_path / "junit.xml"
+    r = run("run", "-j", "2", "--proto", "adcs,nmdcs", "--junit", junit, SCENARIOS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cases = junit_cases(junit)
+    assert len(cases) == 2 * len(SHIPPED), cases
+    assert all(status == "pass" for status, _ in cases.values()), cases
+    assert {name.rsplit(" ", 1)[1] for _, name in cases} == {"[adcs]", "[nmdcs]"}
+
+
+def test_tls_runs_really_use_tls(tmp_path):
+    """transfer-small.scn expects transfer.done tls={tls}: a run where the
+    placeholder and the client disagree fails."""
+    scn = tmp_path / "tls-plain.scn"
+    scn.write_text((SCENARIOS / "transfer-small.scn").read_text().replace("tls={tls}", "tls=false"))
+    assert run("run", "--proto", "adc", scn).returncode == 0
+    r = run("run", "--proto", "adcs", scn)
+    assert r.returncode == 1 and "tls=false" in r.stdout, r.stdout
+
+
+@pytest.mark.interop
+def test_adcs_scenarios_pass_against_uhub_tls(tmp_path):
+    require_binary("uhub")
+    junit = tmp_path / "junit.xml"
+    r = run("run", "-j", "2", "--hub", "uhub-tls", "--proto", "adcs", "--junit", junit, SCENARIOS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cases = junit_cases(junit)
+    assert sum(status == "pass" for status, _ in cases.values()) == len(SHIPPED) - 3, cases
+    assert sum(status == "skip" for status, _ in cases.values()) == 3, cases
+
+
 @pytest.mark.interop
 def test_a_scenario_can_name_its_hub(tmp_path):
     require_binary("uhub")

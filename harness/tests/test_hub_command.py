@@ -21,13 +21,14 @@ from dctest import Process, require_binary
 from dctest.procs import scaled
 
 sys.path.insert(0, str(ROOT / "fakehub" / "tests"))
-from fhraw import Adc, Nmdc  # noqa: E402  raw clients: no dcclient between the test and the hub
+from fhraw import Adc, Nmdc, keyprint  # noqa: E402  raw clients: no dcclient between the test and the hub
 
 pytestmark = pytest.mark.sanitize
 
 PROFILES = [pytest.param("fakehub", id="fakehub"),
             pytest.param("uhub", id="uhub", marks=pytest.mark.interop)]
-CLIENTS = {"adc": Adc, "nmdc": Nmdc}
+CLIENTS = {"adc": Adc, "nmdc": Nmdc, "adcs": Adc, "nmdcs": Nmdc}
+SCHEMES = {"adc": "adc", "nmdc": "dchub", "adcs": "adcs", "nmdcs": "nmdcs"}
 
 
 def start(tmp_path, profile, *args):
@@ -68,7 +69,7 @@ def test_ready_line_login_and_clean_stop(tmp_path, profile, stop):
         pid, started = ready["pid"], start_time(ready["pid"])
         assert pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == profile
         assert ready["profile"] == profile and ready["dir"] == str(tmp_path / "hub")
-        assert sorted(ready["urls"]) == (["adc", "nmdc"] if profile == "fakehub" else ["adc"])
+        assert sorted(ready["urls"]) == (["adc", "adcs", "nmdc", "nmdcs"] if profile == "fakehub" else ["adc"])
         if profile == "fakehub":
             assert ready["control"] == str(tmp_path / "hub" / "hub.sock")
             assert pathlib.Path(ready["control"]).is_socket()
@@ -78,8 +79,11 @@ def test_ready_line_login_and_clean_stop(tmp_path, profile, stop):
             assert (ready["control"], ready["trace"], ready["features"]) == (None, None, ["registered-users"])
         for proto, url in ready["urls"].items():
             scheme, addr = url.split("://")
-            assert scheme == {"adc": "adc", "nmdc": "dchub"}[proto] and addr.startswith("127.0.0.1:")
-            client = CLIENTS[proto](addr).login(f"raw_{proto}")
+            assert scheme == SCHEMES[proto] and addr.startswith("127.0.0.1:")
+            addr, _, kp = addr.partition("/?kp=")
+            client = CLIENTS[proto](addr, tls=proto.endswith("s")).login(f"raw_{proto}")
+            if kp:                                   # fakehub's TLS URLs carry its keyprint
+                assert keyprint(client.sock.getpeercert(binary_form=True)) == kp
             client.close()
         proc.signal(stop)
         assert proc.wait(scaled(15)) == 0, proc.log_tail()
@@ -122,8 +126,9 @@ def test_hub_dying_on_its_own_is_a_failure_and_the_temp_dir_goes(tmp_path):
     (["--hub", "uhub", "--proto", "nmdc"], 3, "hub profile uhub does not speak nmdc"),
     (["--hub", "nosuchhub"], 2, "no hub profile named nosuchhub"),
     (["--user", "carol"], 2, "--user is NICK:PASSWORD or NICK:PASSWORD:op"),
-    (["--proto", "irc"], 2, "--proto takes nmdc, adc or nmdc,adc"),
-], ids=["proto-not-spoken", "unknown-profile", "bad-user", "bad-proto"])
+    (["--proto", "irc"], 2, "--proto takes a list of nmdc, adc, nmdcs, adcs"),
+    (["--hub", "uhub-tls", "--proto", "adc"], 3, "hub profile uhub-tls does not speak adc"),
+], ids=["proto-not-spoken", "unknown-profile", "bad-user", "bad-proto", "tls-only-profile"])
 def test_refusals_start_nothing(tmp_path, args, status, text):
     res = subprocess.run([dc_bin("dcharness"), "hub", "--dir", tmp_path / "hub", *args],
                          capture_output=True, text=True, timeout=scaled(10))
@@ -135,3 +140,25 @@ def test_help_documents_the_command():
     res = subprocess.run([dc_bin("dcharness"), "--help"], capture_output=True, text=True, timeout=10)
     assert res.returncode == 0
     assert "dcharness hub [--hub PROFILE] [--proto LIST]" in res.stdout and "--dir DIR" in res.stdout
+
+
+@pytest.mark.interop
+def test_uhub_tls_profile_serves_adcs_only(tmp_path):
+    """harness/profiles/uhub-tls.hub: a certificate made at start, TLS
+    required (a plain login is reset), a raw ADC login over TLS works."""
+    require_binary("uhub")
+    proc, ready = start(tmp_path, "uhub-tls", "--dir", tmp_path / "hub")
+    try:
+        assert list(ready["urls"]) == ["adcs"]
+        addr = ready["urls"]["adcs"].removeprefix("adcs://")
+        c = Adc(addr, tls=True).login("raw_tls")
+        assert keyprint(c.sock.getpeercert(binary_form=True)).startswith("SHA256/")
+        c.close()
+        plain = Adc(addr)
+        plain.send("HSUP ADBASE ADTIGR")
+        plain.wait_closed()
+        plain.close()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(scaled(15)) == 0, proc.log_tail()
+    finally:
+        proc.stop()

@@ -100,7 +100,7 @@ Test(scenario, parses_a_complete_file)
     cr_assert_eq(st->nfail_texts, 2);
     cr_assert_str_eq(st->fail_texts[1], "in use");
 
-    cr_assert_eq(s->steps[5].protos, HR_PROTO_ADC);
+    cr_assert_eq(s->steps[5].protos, HR_PROTO_ADC | HR_PROTO_ADCS);   /* adc: over TLS or not */
     cr_assert_str_eq(s->steps[5].name, "users");
 
     st = &s->steps[6];
@@ -131,6 +131,29 @@ Test(scenario, name_defaults_to_the_file_stem_and_protocols_to_both)
     cr_assert_eq(s->protos, HR_PROTO_ALL);
     cr_assert_eq(s->needs, 0);
     hr_scenario_free(s);
+}
+
+Test(scenario, tls_variants_follow_the_plain_protocols)
+{
+    struct hr_error err = {{0}};
+    const char *text = "protocols adc\nclient a\na connect\nadcs: a say hi\nadc: a say both\n";
+    struct hr_scenario *s = parse(text, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(s->protos, HR_PROTO_ADC);
+    cr_assert_eq(hr_proto_runs(s->protos), HR_PROTO_ADC | HR_PROTO_ADCS);
+    cr_assert_eq(s->steps[1].protos, HR_PROTO_ADCS);
+    cr_assert_eq(s->steps[2].protos, HR_PROTO_ADC | HR_PROTO_ADCS);
+    cr_assert_eq(hr_proto_runs(HR_PROTO_ALL), HR_PROTO_ANY);
+    cr_assert_eq(hr_proto_runs(HR_PROTO_NMDCS), HR_PROTO_NMDCS);   /* a TLS-only scenario */
+    hr_scenario_free(s);
+    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_LAST; b <<= 1) {
+        cr_assert_eq(hr_proto_from_name(hr_proto_name(b)), b);
+        cr_assert_eq(1u << hr_proto_index(b), b);
+    }
+    cr_assert_eq(hr_proto_base(HR_PROTO_NMDCS), HR_PROTO_NMDC);
+    cr_assert_eq(hr_proto_base(HR_PROTO_ADCS), HR_PROTO_ADC);
+    cr_assert_eq(hr_proto_base(HR_PROTO_ADC), HR_PROTO_ADC);
+    refuse("protocols nmdc\nclient a\nadcs: a connect\n", "t.scn:3: this step is limited to adcs, which the scenario's protocols line does not include");
 }
 
 Test(scenario, keeps_placeholders_and_literal_braces_apart)
@@ -180,8 +203,8 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("client a\na say hello world\n",
            "t.scn:2: unexpected 'world' here (a quoted text with spaces needs \"double quotes\")");
     refuse("client a\na say \"{hubb_url}\"\n",
-           "t.scn:2: unknown placeholder {hubb_url} (known: {hub_url} {hub_host} {hub_port} {proto} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)");
-    refuse("protocols nmdc dc\n", "t.scn:1: unknown protocol 'dc' (known: nmdc adc)");
+           "t.scn:2: unknown placeholder {hubb_url} (known: {hub_url} {hub_host} {hub_port} {proto} {scheme} {tls} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)");
+    refuse("protocols nmdc dc\n", "t.scn:1: unknown protocol 'dc' (known: nmdc adc nmdcs adcs)");
     refuse("timeout 5 s\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
     refuse("timeout 5m\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
     refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals)");
