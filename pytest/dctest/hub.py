@@ -224,7 +224,9 @@ def start_fakehub(binary, workdir, *, protocols=("nmdc", "adc"), timeout: float 
     proc = Process(argv + _option_args(settings), name="fakehub", log=workdir / "hub.log", cwd=workdir)
     try:
         ready = proc.wait_ready(scaled(timeout))
-        urls = {p: ("dchub://" if p == "nmdc" else "adc://") + ready[p] for p in protocols}
+        # TLS listeners (nmdcs, adcs) carry the hub's keyprint, which clients check.
+        urls = {p: (f"{p}://{ready[p]}/?kp={ready['keyprint']}" if p.endswith("s")
+                    else ("dchub://" if p == "nmdc" else "adc://") + ready[p]) for p in protocols}
         return Hub(proc, urls=urls, control_path=workdir / "hub.sock", trace_path=workdir / "hub.trace",
                    features=("hub-control", "registered-users", "signals"))
     except BaseException:

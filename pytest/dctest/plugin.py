@@ -12,8 +12,9 @@ through `dcharness run`, with --dc-scenarios or the ini setting
 with dcharness already does not run them twice).
 
 Fixtures:
-  dc_proto          "nmdc"/"adc"; tests using it (or dc_hub) run once per
-                    protocol of --dc-proto (default both)
+  dc_proto          "nmdc"/"adc" (or, when --dc-proto names them, their TLS
+                    variants "nmdcs"/"adcs"); tests using it (or dc_hub) run
+                    once per protocol of --dc-proto (default nmdc,adc)
   dc_hub            a hub for this test (fakehub with control socket and
                     trace, or --dc-hub PROFILE); options by marker:
                     @pytest.mark.dc_hub(motd="hi", user=["carol:pw:op"]);
@@ -46,14 +47,16 @@ from .client import Client
 from .hub import Hub, start_fakehub, start_profile_hub
 from .procs import ProcessError
 
-PROTOCOLS = ("nmdc", "adc")
+PROTOCOLS = ("nmdc", "adc")                       # the default selection
+ALL_PROTOCOLS = ("nmdc", "adc", "nmdcs", "adcs")  # nmdcs/adcs: the same over TLS
 _TRACKED = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("dctest", "Direct Connect fixtures and scenarios (dctest)")
     group.addoption("--dc-proto", metavar="LIST", default=None,
-                    help="protocols for dc_proto/dc_hub tests and scenario items: nmdc,adc (default both)")
+                    help="protocols for dc_proto/dc_hub tests and scenario items: nmdc,adc,nmdcs,adcs "
+                         "(default nmdc,adc)")
     group.addoption("--dc-hub", metavar="PROFILE", default=None,
                     help="use the hub of this dcharness hub profile (name such as uhub, or a .hub file) "
                          "for dc_hub and scenario items instead of fakehub")
@@ -73,14 +76,14 @@ def pytest_configure(config):
 
 
 def protocols(config) -> list[str]:
-    """The protocols chosen with --dc-proto (default both)."""
+    """The protocols chosen with --dc-proto (default nmdc,adc)."""
     value = config.getoption("dc_proto")
     if not value:
         return list(PROTOCOLS)
     chosen = [p.strip() for p in value.split(",") if p.strip()]
-    bad = [p for p in chosen if p not in PROTOCOLS]
+    bad = [p for p in chosen if p not in ALL_PROTOCOLS]
     if bad or not chosen:
-        raise pytest.UsageError(f"--dc-proto: expected nmdc and/or adc, got {value!r}")
+        raise pytest.UsageError(f"--dc-proto: expected a list of nmdc, adc, nmdcs, adcs, got {value!r}")
     return chosen
 
 
@@ -234,6 +237,8 @@ def dc_hub(request, dc_hub_factory, dc_proto) -> Hub:
     options = dict(mark.kwargs if mark else {})
     if hub_profile(request.config):
         options.setdefault("protocols", (dc_proto,))   # the one this test needs
+    elif dc_proto not in PROTOCOLS:
+        options.setdefault("protocols", (*PROTOCOLS, dc_proto))   # fakehub: plain ones and this TLS one
     hub = dc_hub_factory(**options)
     hub.proto = dc_proto
     return hub

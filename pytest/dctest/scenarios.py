@@ -24,17 +24,20 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .plugin import PROTOCOLS, bin_path, hub_profile, protocols
+from .plugin import ALL_PROTOCOLS, PROTOCOLS, bin_path, hub_profile, protocols
 from .procs import _die_with_parent, scaled
 
 
 def declared_protocols(path: pathlib.Path) -> list[str]:
-    """The protocols a scenario file declares (its `protocols` line)."""
+    """The protocols a scenario file runs for: those its `protocols` line
+    declares, and the TLS variant of each plain one (as dcharness does)."""
+    declared = list(PROTOCOLS)
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         words = line.split()
         if words and words[0] == "protocols":
-            return [w for w in words[1:] if w in PROTOCOLS]
-    return list(PROTOCOLS)
+            declared = [w for w in words[1:] if w in ALL_PROTOCOLS]
+            break
+    return [p for p in ALL_PROTOCOLS if p in declared or (p.endswith("s") and p[:-1] in declared)]
 
 
 class ScenarioFailed(Exception):

@@ -108,6 +108,24 @@ def test_dc_proto_option_and_marker_options(pytester, inner):
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
 
 
+def test_tls_protocols_log_in_over_tls_with_the_hub_keyprint(pytester, inner):
+    pytester.makepyfile(test_inner="""
+        from dcrecord import record
+
+        def test_tls(dc_hub, dc_client):
+            alice = dc_client("alice")
+            res = alice.connect(dc_hub.url)
+            assert res["tls"] is True and dc_hub.url.endswith("/?kp=" + res["keyprint"])
+            assert res["protocol"] == dc_hub.proto[:-1]
+            record(proto=dc_hub.proto, hub=dc_hub.pid, clients=[alice.pid])
+    """)
+    result = pytester.runpytest_inprocess(*inner.args, "--dc-proto", "adcs,nmdcs", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_tls[[]adcs[]] PASSED*", "*test_tls[[]nmdcs[]] PASSED*"])
+    assert sorted(e["proto"] for e in inner.entries()) == ["adcs", "nmdcs"]
+    assert all(gone(pid) for pid in all_pids(inner.entries()))
+
+
 def test_failed_test_leaves_no_process_and_gets_logs_attached(pytester, inner):
     pytester.makepyfile(test_inner="""
         from dcrecord import record
