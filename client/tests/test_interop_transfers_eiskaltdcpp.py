@@ -4,7 +4,10 @@ daemon's file list and a file (checked byte for byte and against the TTH
 the daemon itself lists), then the daemon fetches dcclient's list and a
 file from it (list.download / list.downloadfile, completion via queue.list,
 real-peers.md). The daemon runs with RequireTLS=0 (plain C-C); transfers
-are ZLIB-compressed in both directions."""
+are ZLIB-compressed in both directions. Over TLS (fakehub's adcs:// and
+nmdcs://, uhub with tls_require) the daemon runs with UseTLS=1 and
+RequireTLS=1, so every client connection must be TLS (ADCS/0.10 + ADC0 on
+ADC, port suffix S on NMDC) and each side checks the other's certificate."""
 import base64
 import bz2
 import ctypes
@@ -46,7 +49,27 @@ def wait_queue_empty(daemon, timeout=60):
         time.sleep(0.05)
 
 
+@pytest.fixture(params=["fakehub-nmdcs", "fakehub-adcs", "uhub-adcs"])
+def tls_hub_url(request, tmp_path, fakehub_factory):
+    if request.param.startswith("uhub"):
+        require_binary("uhub")
+        with Uhub(tmp_path / "uhub", tls=True) as h:
+            yield h.url
+        return
+    h = fakehub_factory("--nmdcs", "127.0.0.1:0", "--adcs", "127.0.0.1:0")
+    proto = request.param.split("-")[1]
+    yield f"{proto}://{h.ready[proto]}/?kp={h.ready['keyprint']}"
+
+
 def test_transfers_both_ways(tmp_path, hub_url, dcclient):
+    transfers_both_ways(tmp_path, hub_url, dcclient, tls=False)
+
+
+def test_transfers_both_ways_over_tls(tmp_path, tls_hub_url, dcclient):
+    transfers_both_ways(tmp_path, tls_hub_url, dcclient, tls=True)
+
+
+def transfers_both_ways(tmp_path, hub_url, dcclient, tls):
     require_binary("eiskaltdcpp-daemon")
     theirs = tmp_path / "eve-share"
     (theirs / "dir").mkdir(parents=True)
@@ -57,7 +80,8 @@ def test_transfers_both_ways(tmp_path, hub_url, dcclient):
     our_file = ours / "sub" / "from carol.bin"
     our_file.write_bytes(os.urandom((2 << 20) + 7))
 
-    with EiskaltDaemon(tmp_path / "eve", "eve", share=theirs) as eve:
+    with EiskaltDaemon(tmp_path / "eve", "eve", share=theirs, tls=tls,
+                       settings={"RequireTLS": 1} if tls else None) as eve:
         try:
             eve.wait_hashed()
             # ZLIB both ways: we ask for ZL1, and the daemon does by default.
@@ -82,9 +106,9 @@ def test_transfers_both_ways(tmp_path, hub_url, dcclient):
             res = ch.request("download", nick="eve", path="/share/dir/from eve.bin", target_dir=str(got),
                              timeout=60)
             assert (got / "from eve.bin").read_bytes() == data
-            assert res["tth"] == entry["tth"] and res["compressed"] is True
+            assert res["tth"] == entry["tth"] and res["compressed"] is True and res["tls"] is tls
             print(f"dcclient <- eiskaltdcpp: {res['size']} B at {res['bytes_per_second'] / 1e6:.1f} MB/s"
-                  f" (compressed={res['compressed']})")
+                  f" (compressed={res['compressed']}, tls={res['tls']})")
 
             # daemon <- dcclient: our list, then a file from it.
             xml = eve.download_filelist(hub_url, "carol")
