@@ -1,10 +1,16 @@
 #!/usr/bin/python3
 """bench_transfer.py BUILD_DIR [SIZE_MiB=1024]: loopback download throughput
 of one file through dcclient (Alice shares, Bob downloads, fakehub between
-them, NMDC and ADC, plain and ZLIB), next to the raw loopback limit measured
-in the same run (bench_rawloop: sendfile() into a socket whose reader
-discards). Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
-ASan build measures something else.
+them, NMDC and ADC, plain and ZLIB, each also over TLS: nmdcs:// and adcs://
+hubs, where the client connection is TLS too), next to the raw loopback
+limit measured in the same run (bench_rawloop: sendfile() into a socket whose
+reader discards), and TLS throughput as a share of the same run without TLS.
+Prints figures; not a test. Build BUILD_DIR as Release: a Debug or ASan build
+measures something else.
+
+Over TLS the uploader cannot use sendfile(): it reads the file in chunks and
+SSL_write encrypts them (AES-GCM or ChaCha20 as negotiated, TLS 1.3); the
+downloader decrypts with SSL_read.
 
 What the dcclient figure includes that the raw one does not: the receiver
 writes every byte to its .part file and TTH-hashes it block by block as it
@@ -57,7 +63,8 @@ def main():
         subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)   # warm the cache
         procs = []
         try:
-            hub = Process([build / "bin" / "fakehub", "--nmdc", "127.0.0.1:0", "--adc", "127.0.0.1:0"],
+            hub = Process([build / "bin" / "fakehub", "--nmdc", "127.0.0.1:0", "--adc", "127.0.0.1:0",
+                           "--nmdcs", "127.0.0.1:0", "--adcs", "127.0.0.1:0"],
                           name="fakehub", log=tmp / "fakehub.log")
             procs.append(hub)
             ready = hub.wait_ready()
@@ -70,8 +77,11 @@ def main():
             hash_s = time.monotonic() - t0
             print(f"share hashing (TTH, {size} MiB):        {mib(size * (1 << 20) / hash_s)}")
             results = []
-            for proto in ("nmdc", "adc"):
-                url = f"dchub://{ready['nmdc']}" if proto == "nmdc" else f"adc://{ready['adc']}"
+            urls = {"nmdc": f"dchub://{ready['nmdc']}", "adc": f"adc://{ready['adc']}",
+                    "nmdcs": f"nmdcs://{ready['nmdcs']}/?kp={ready['keyprint']}",
+                    "adcs": f"adcs://{ready['adcs']}/?kp={ready['keyprint']}"}
+            for proto in ("nmdc", "nmdcs", "adc", "adcs"):
+                url = urls[proto]
                 for compress in (False, True):
                     name = f"bob-{proto}-{'zlib' if compress else 'plain'}"
                     bob = Process([build / "bin" / "dcclient", "--nick", "bob", "--set",
@@ -89,6 +99,8 @@ def main():
                     res = bob.channel.request("download", nick="alice", path="/share/big.bin",
                                               target_dir=str(got), timeout=1800)
                     wall = time.monotonic() - t0
+                    if res["tls"] != proto.endswith("s"):
+                        raise SystemExit(f"{name}: the transfer's tls is {res['tls']}")
                     results.append((name, res["bytes_per_second"], res["size"] / wall))
                     (got / "big.bin").unlink()
                     bob.stop()
@@ -98,9 +110,15 @@ def main():
                                             capture_output=True, text=True).stdout)
             limit = raw["bytes_per_second"]
             print(f"raw loopback limit (sendfile -> discard): {mib(limit)}")
+            by_name = {name: data_bps for name, data_bps, _ in results}
             for name, data_bps, wall_bps in results:
+                proto = name.split("-")[1]
+                vs = ""
+                if proto.endswith("s"):
+                    plain = by_name[name.replace(f"-{proto}-", f"-{proto[:-1]}-")]
+                    vs = f", {100 * data_bps / plain:5.1f}% of the same without TLS"
                 print(f"dcclient {name:17s} data phase {mib(data_bps)} ({100 * data_bps / limit:5.1f}% of raw),"
-                      f" request-to-verified {mib(wall_bps)}")
+                      f" request-to-verified {mib(wall_bps)}{vs}")
         finally:
             for p in procs:
                 p.stop()

@@ -1,0 +1,26 @@
+"""bench_transfer.py (client/bench/) at a tiny size, so the benchmark cannot
+rot unnoticed: one run must print a throughput line for every protocol and
+mode, the TLS ones (nmdcs, adcs: the client connection is TLS too, which the
+benchmark checks on each transfer) next to the same without TLS. No timing
+assertions: the figures are the benchmark's to report."""
+import pathlib
+import re
+import subprocess
+import sys
+
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_transfer.py"
+
+
+def test_bench_transfer_prints_tls_next_to_plain(bin_path):
+    build = bin_path("dcclient").parent.parent
+    bin_path("bench_rawloop")
+    r = subprocess.run([sys.executable, str(BENCH), str(build), "4"], capture_output=True, text=True,
+                       timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^dcclient (bob-\S+) .*$", r.stdout, re.M)}
+    assert sorted(rows) == sorted(f"bob-{p}-{m}" for p in ("nmdc", "nmdcs", "adc", "adcs")
+                                  for m in ("plain", "zlib")), r.stdout
+    for name, line in rows.items():
+        speed = float(re.search(r"data phase +([\d.]+) MiB/s", line).group(1))
+        assert speed > 0, line
+        assert ("% of the same without TLS" in line) == (name.split("-")[1] in ("nmdcs", "adcs")), line
