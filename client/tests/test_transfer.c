@@ -1,6 +1,8 @@
 /* test_transfer.c: Alice shares, Bob browses and downloads, both clients in
  * ONE process on one event_base against a fakehub child; NMDC and ADC, with
- * Bob active (he listens: CTM) and passive (RCM). Files are generated in a
+ * Bob active (he listens: CTM) and passive (RCM), plain and over TLS
+ * (nmdcs://, adcs://: the client connections are TLS too, which every
+ * transfer event must say). Files are generated in a
  * temp dir: nested and empty directories, a non-ASCII name, 0 B, 1 B,
  * 1 MiB and (outside sanitizer builds) 100 MiB. Each download must equal the
  * source byte for byte and report the TTH computed here; no .part remains. */
@@ -33,6 +35,7 @@ struct party {
     char tth[64], file[4096], error[512];
     uint64_t size;
     bool list_ok;
+    bool tls;                        /* of the last finished transfer */
 };
 
 static void party_cb(struct dcc_client *c, const struct dcc_event *ev, void *ctx)
@@ -46,6 +49,7 @@ static void party_cb(struct dcc_client *c, const struct dcc_event *ev, void *ctx
         snprintf(p->tth, sizeof p->tth, "%s", ev->transfer->tth);
         snprintf(p->file, sizeof p->file, "%s", ev->transfer->file);
         p->size = ev->transfer->size;
+        p->tls = ev->transfer->tls;
         /* The list's shape: share/{empty, sub/deeper, café}. */
         const struct dc_fl_node *l = ev->transfer->list;
         p->list_ok = l && dc_fl_node_find((struct dc_fl_node *)l, "share/empty") &&
@@ -61,6 +65,7 @@ static void party_cb(struct dcc_client *c, const struct dcc_event *ev, void *ctx
 
 static struct event_base *base;
 static struct party alice, bob;
+static bool want_tls;
 static char err[DCC_ERR_LEN];
 
 static bool share_done(void *arg)
@@ -120,6 +125,7 @@ static void download_one(const char *root, const char *rel, const char *target)
     cr_assert_gt(want_id, 0, "%s", err);
     cr_assert(tu_run_until(base, finished, &bob, 120), "download of %s did not finish", rel);
     cr_assert_eq(bob.done_id, want_id, "%s failed: %s", rel, bob.error);
+    cr_assert_eq(bob.tls, want_tls, "%s: tls %d", rel, bob.tls);
     size_t a, b;
     char *x = slurp(src, &a), *y = slurp(bob.file, &b);
     cr_assert_eq(a, b, "%s: size %zu != %zu", rel, a, b);
@@ -138,8 +144,9 @@ static void download_one(const char *root, const char *rel, const char *target)
         unlink(bob.file);   /* keep the temp dir small */
 }
 
-static void run(bool adc, bool bob_active)
+static void run(bool adc, bool bob_active, bool tls)
 {
+    want_tls = tls;
     char root[] = "/tmp/dcc-xfer-XXXXXX", path[4096], target[4200];
     cr_assert_not_null(mkdtemp(root));
     const char *dirs[] = {"share", "share/empty", "share/sub", "share/sub/deeper", "share/caf\xc3\xa9", "got"};
@@ -157,7 +164,8 @@ static void run(bool adc, bool bob_active)
         write_file(path, files[i].size);
     }
     struct tu_hub hub;
-    cr_assert_eq(tu_hub_start(&hub, NULL), 0);
+    const char *const tls_args[] = {"--nmdcs", "127.0.0.1:0", "--adcs", "127.0.0.1:0", NULL};
+    cr_assert_eq(tu_hub_start(&hub, tls ? tls_args : NULL), 0);
     base = event_base_new();
     struct dcc_callbacks cbs = {.event_cb = party_cb};
     memset(&alice, 0, sizeof alice);
@@ -170,7 +178,8 @@ static void run(bool adc, bool bob_active)
     snprintf(path, sizeof path, "%s/share", root);
     cr_assert_eq(dcc_client_share(alice.c, path, err), 0, "%s", err);
     cr_assert(tu_run_until(base, share_done, &alice, 120), "hashing did not finish");
-    const char *url = adc ? hub.adc_url : hub.nmdc_url;
+    const char *url = tls ? (adc ? hub.adcs_url : hub.nmdcs_url) : adc ? hub.adc_url : hub.nmdc_url;
+    cr_assert(*url, "fakehub did not announce the TLS listener");
     cr_assert_eq(dcc_client_connect(alice.c, url, err), 0, "%s", err);
     cr_assert_eq(dcc_client_connect(bob.c, url, err), 0, "%s", err);
     cr_assert(tu_run_until(base, online, NULL, 10), "not both online with alice's share");
@@ -180,6 +189,7 @@ static void run(bool adc, bool bob_active)
     cr_assert(tu_run_until(base, finished, &bob, 30), "list did not arrive");
     cr_assert_eq(bob.done_id, want_id, "list failed: %s", bob.error);
     cr_assert(bob.list_ok, "list lacks the expected entries");
+    cr_assert_eq(bob.tls, tls);
 
     snprintf(target, sizeof target, "%s/got", root);
     for (size_t i = 0; i < nfiles; i++)
@@ -204,20 +214,40 @@ static void run(bool adc, bool bob_active)
 
 Test(transfer, nmdc_active, .timeout = 300)
 {
-    run(false, true);
+    run(false, true, false);
 }
 
 Test(transfer, nmdc_passive, .timeout = 300)
 {
-    run(false, false);
+    run(false, false, false);
 }
 
 Test(transfer, adc_active, .timeout = 300)
 {
-    run(true, true);
+    run(true, true, false);
 }
 
 Test(transfer, adc_passive, .timeout = 300)
 {
-    run(true, false);
+    run(true, false, false);
+}
+
+Test(transfer, nmdcs_active, .timeout = 300)
+{
+    run(false, true, true);
+}
+
+Test(transfer, nmdcs_passive, .timeout = 300)
+{
+    run(false, false, true);
+}
+
+Test(transfer, adcs_active, .timeout = 300)
+{
+    run(true, true, true);
+}
+
+Test(transfer, adcs_passive, .timeout = 300)
+{
+    run(true, false, true);
 }

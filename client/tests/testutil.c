@@ -284,6 +284,16 @@ int tu_hub_start(struct tu_hub *h, const char *const *extra)
     }
     snprintf(h->nmdc_url, sizeof h->nmdc_url, "dchub://%s", nmdc);
     snprintf(h->adc_url, sizeof h->adc_url, "adc://%s", adc);
+    const char *nmdcs = json_string_value(json_object_get(j, "nmdcs"));
+    const char *adcs = json_string_value(json_object_get(j, "adcs"));
+    const char *kp = json_string_value(json_object_get(j, "keyprint"));
+    h->nmdcs_url[0] = h->adcs_url[0] = h->keyprint[0] = '\0';
+    if (kp)
+        snprintf(h->keyprint, sizeof h->keyprint, "%s", kp);
+    if (nmdcs && kp)
+        snprintf(h->nmdcs_url, sizeof h->nmdcs_url, "nmdcs://%s/?kp=%s", nmdcs, kp);
+    if (adcs && kp)
+        snprintf(h->adcs_url, sizeof h->adcs_url, "adcs://%s/?kp=%s", adcs, kp);
     json_decref(j);
     return 0;
 }

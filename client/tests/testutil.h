@@ -78,10 +78,14 @@ struct tu_hub {
     pid_t pid;
     char nmdc_url[96];
     char adc_url[96];
+    char nmdcs_url[160];   /* with ?kp=; "" unless extra asked for --nmdcs */
+    char adcs_url[160];    /* with ?kp=; "" unless extra asked for --adcs */
+    char keyprint[64];
 };
 
 /* Start <bin>/fakehub --nmdc 127.0.0.1:0 --adc 127.0.0.1:0 [extra...]
- * (extra is NULL-terminated, may be NULL). 0, or -1 with a message on stderr. */
+ * (extra is NULL-terminated, may be NULL; "--adcs", "127.0.0.1:0" there
+ * fills adcs_url, likewise nmdcs). 0, or -1 with a message on stderr. */
 int tu_hub_start(struct tu_hub *h, const char *const *extra);
 void tu_hub_stop(struct tu_hub *h);
 
