@@ -434,8 +434,14 @@ Test(session, refused_connection_is_reported_not_synchronous)
 
 Test(session, bad_urls_and_states_fail_synchronously)
 {
-    cr_assert_eq(dcc_client_connect(c, "adcs://127.0.0.1:1", err), -1);
-    cr_assert(strstr(err, "not supported yet"), "%s", err);
+    cr_assert_eq(dcc_client_connect(c, "adcs://127.0.0.1:1/?kp=SHA256/TOOSHORT", err), -1);
+    cr_assert(strstr(err, "52 base32"), "%s", err);
+    cr_assert_eq(dcc_client_connect(c, "adc://127.0.0.1:1/?kp=SHA256/TOOSHORT", err), -1);
+    /* No TLS identity (data_dir unusable): refused before anything starts. */
+    cr_assert_eq(dcc_client_set_text(c, "data_dir", "/dev/null/nowhere", err), 0);
+    cr_assert_eq(dcc_client_connect(c, "nmdcs://127.0.0.1:1", err), -1);
+    cr_assert(strstr(err, "TLS certificate"), "%s", err);
+    cr_assert_eq(dcc_client_set_text(c, "data_dir", "", err), 0);
     cr_assert_eq(dcc_client_disconnect(c, err), -1);
     cr_assert(strstr(err, "not connected"), "%s", err);
     cr_assert_eq(dcc_client_say(c, "x", err), -1);
@@ -455,6 +461,64 @@ Test(session, login_timeout)
     connect_to("dchub");                  /* the peer never sends $Lock */
     const struct tu_ev *d = last_disconnect();
     cr_assert(strstr(d->text, "timed out"), "%s", d->text);
+}
+
+Test(session, tls_url_against_a_plain_hub_fails_fast)
+{
+    /* An NMDC hub greets with $Lock: our ClientHello gets plain text back. */
+    cr_assert_eq(dcc_client_set_text(c, "login_timeout", "5", err), 0);
+    peer.greeting = "$Lock EXTENDEDPROTOCOLabc Pk=x|";
+    double t0 = tu_now();
+    connect_to("nmdcs");
+    const struct tu_ev *d = last_disconnect();
+    cr_assert(tu_now() - t0 < tu_timeout(2), "took %.2fs", tu_now() - t0);
+    cr_assert(strstr(d->text, "TLS handshake with 127.0.0.1:") && strstr(d->text, "not a TLS port"), "%s",
+              d->text);
+    cr_assert(!d->logged_in);
+    cr_assert_str_eq(dcc_client_hub_keyprint(c), "");
+    cr_assert(dcc_client_tls(c));
+}
+
+Test(session, tls_url_against_a_silent_plain_hub_times_out_with_a_hint)
+{
+    /* An ADC hub waits for HSUP: the handshake never completes. */
+    cr_assert_eq(dcc_client_set_text(c, "login_timeout", "0.3", err), 0);
+    connect_to("adcs");
+    const struct tu_ev *d = last_disconnect();
+    cr_assert(strstr(d->text, "timed out") && strstr(d->text, "TLS handshake did not complete"), "%s", d->text);
+}
+
+Test(session, plain_url_against_a_silent_hub_says_it_may_be_tls)
+{
+    cr_assert_eq(dcc_client_set_text(c, "login_timeout", "0.3", err), 0);
+    connect_to("dchub");
+    const struct tu_ev *d = last_disconnect();
+    cr_assert(strstr(d->text, "nothing received from the hub (a TLS port?"), "%s", d->text);
+    cr_assert(!dcc_client_tls(c));
+}
+
+Test(session, own_keyprint_is_stable_per_client_and_dir)
+{
+    char dir[] = "/tmp/dcc-kp-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *kp = dcc_client_keyprint(c, err);
+    cr_assert_not_null(kp, "%s", err);
+    cr_assert_eq(strlen(kp), DCC_KEYPRINT_LEN);
+    char first[DCC_KEYPRINT_LEN + 1];
+    snprintf(first, sizeof first, "%s", kp);
+    cr_assert_str_eq(dcc_client_keyprint(c, err), first);   /* in memory: made once */
+    cr_assert_eq(dcc_client_set_text(c, "data_dir", dir, err), 0);
+    kp = dcc_client_keyprint(c, err);
+    cr_assert_not_null(kp, "%s", err);
+    cr_assert_str_neq(kp, first);                           /* a new one, now kept in dir */
+    snprintf(first, sizeof first, "%s", kp);
+    struct dcc_client *c2 = dcc_client_new(base, NULL, NULL);
+    cr_assert_eq(dcc_client_set_text(c2, "data_dir", dir, err), 0);
+    cr_assert_str_eq(dcc_client_keyprint(c2, err), first);  /* loaded, not made again */
+    dcc_client_free(c2);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
 }
 
 Test(session, disconnect_flushes_queued_messages)
