@@ -145,6 +145,9 @@ int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx
 
 /* ---- connection lifetime ------------------------------------------------ */
 
+static void fh_flush_cb(evutil_socket_t fd, short what, void *arg);
+static void fh_out_cb(evutil_socket_t fd, short what, void *arg);
+
 /* Drop the plain output queue (written, or no longer wanted). */
 static void fh_outq_clear(struct fh_conn *c)
 {
@@ -208,6 +211,7 @@ static void fh_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct fh_hub *hub = arg;
+    fh_flush_cb(-1, 0, hub);   /* empties hub->dirty: nothing freed below is on it */
     for (struct fh_conn *c = hub->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == FH_CONN_DEAD) {
@@ -277,12 +281,10 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
 
 static void fh_conn_list_more(struct fh_conn *c);
 
-/* The socket of a plain connection takes output: write as much of outq as
- * it will take, in writev batches. */
-static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
+/* Write as much of a plain connection's queue as its socket takes, in
+ * writev batches; only what it does not take waits for a write event. */
+static void fh_out_write(struct fh_conn *c)
 {
-    (void)what;
-    struct fh_conn *c = arg;
     while (c->outq_head < c->outq_len) {
         struct iovec iov[64];
         int n = 0;
@@ -291,9 +293,13 @@ static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
             iov[n].iov_base = c->outq[i]->data + skip;
             iov[n].iov_len = c->outq[i]->len - skip;
         }
-        ssize_t w = writev(fd, iov, n);
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;   /* wev stays pending */
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            if (!c->wev && (!(c->wev = event_new(c->hub->base, c->fd, EV_WRITE | EV_PERSIST,
+                                                 fh_out_cb, c)) || event_add(c->wev, NULL) < 0))
+                fh_conn_close(c, "out of memory", false);
+            return;
+        }
         if (w < 0) {
             fh_conn_close(c, "socket error", false);
             return;
@@ -318,6 +324,30 @@ static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
         fh_conn_list_more(c);
 }
 
+static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    fh_out_write(arg);
+}
+
+/* Writes every plain connection queued to since the last run. A zero
+ * timeout: it runs in the next loop pass, after that pass's input (timers
+ * come after I/O), so a burst of broadcasts leaves in one writev per
+ * recipient, and a write event (and its epoll changes) is only needed for a
+ * socket that does not take it all. */
+static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct fh_hub *hub = arg;
+    while (hub->dirty) {   /* a drained listing connection may queue its next piece */
+        struct fh_conn *c = hub->dirty;
+        hub->dirty = c->next_dirty;
+        c->dirty = false;
+        if (c->state != FH_CONN_DEAD && !c->wev)
+            fh_out_write(c);
+    }
+}
+
 /* Append one reference to a plain connection's queue; 0 or -1. */
 static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
 {
@@ -334,10 +364,14 @@ static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
         c->outq = q;
         c->outq_cap = cap;
     }
-    if (!c->wev) {
-        c->wev = event_new(c->hub->base, c->fd, EV_WRITE | EV_PERSIST, fh_out_cb, c);
-        if (!c->wev || event_add(c->wev, NULL) < 0)
-            return -1;
+    if (!c->wev && !c->dirty) {   /* else a write is already due */
+        c->dirty = true;
+        c->next_dirty = c->hub->dirty;
+        c->hub->dirty = c;
+        if (!evtimer_pending(c->hub->flush_ev, NULL)) {
+            struct timeval now = {0, 0};
+            evtimer_add(c->hub->flush_ev, &now);
+        }
     }
     m->refs++;
     c->outq[c->outq_len++] = m;
@@ -1079,8 +1113,10 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
     hub->reap_ev = event_new(hub->base, -1, 0, fh_reap_cb, hub);
     hub->stop_ev = evtimer_new(hub->base, fh_stop_cb, hub);
     hub->sweep_ev = event_new(hub->base, -1, EV_PERSIST, fh_sweep_cb, hub);
+    hub->flush_ev = evtimer_new(hub->base, fh_flush_cb, hub);
     struct timeval sweep = fh_ms(FH_SWEEP_MS);
-    if (!hub->reap_ev || !hub->stop_ev || !hub->sweep_ev || event_add(hub->sweep_ev, &sweep) < 0) {
+    if (!hub->reap_ev || !hub->stop_ev || !hub->sweep_ev || !hub->flush_ev ||
+        event_add(hub->sweep_ev, &sweep) < 0) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
@@ -1127,6 +1163,7 @@ void fh_hub_free(struct fh_hub *hub)
         return;
     if (hub->control)
         fh_control_free(hub->control);
+    hub->dirty = NULL;   /* what is still queued is dropped with its connection */
     while (hub->conns) {
         struct fh_conn *c = hub->conns;
         fh_conn_unlink(c);
@@ -1153,6 +1190,8 @@ void fh_hub_free(struct fh_hub *hub)
         event_free(hub->stop_ev);
     if (hub->sweep_ev)
         event_free(hub->sweep_ev);
+    if (hub->flush_ev)
+        event_free(hub->flush_ev);
     if (hub->base)
         event_base_free(hub->base);
     fh_config_cleanup(&hub->cfg);

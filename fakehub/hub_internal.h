@@ -85,14 +85,17 @@ struct fh_conn {
     char *partial;                      /* owned, plain: an incomplete line read, or NULL */
     size_t partial_len;
     struct bufferevent *bev;            /* owned, TLS only; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
-    /* Output of plain connections: written with writev when the socket takes
-     * it (wev), in the next loop pass, so a burst of broadcasts still leaves
-     * in one write per recipient. Everything but outq is NULL/0 when empty. */
+    /* Output of plain connections: written with writev at the end of the loop
+     * pass (fh_flush_cb, via hub->dirty), so a burst of broadcasts leaves in
+     * one write per recipient; wev only when the socket did not take it all.
+     * All NULL/0 when empty. */
     struct fh_msg **outq;               /* owned array of references, oldest at outq_head */
     unsigned outq_head, outq_len, outq_cap;
     size_t out_off;                     /* bytes of outq[outq_head] already written */
     size_t out_bytes;                   /* queued bytes not yet written */
-    struct event *wev;                  /* owned: EV_WRITE on the socket while outq holds any */
+    struct event *wev;                  /* owned: EV_WRITE while the socket is full */
+    struct fh_conn *next_dirty;         /* hub->dirty, while dirty */
+    bool dirty;
     char ip[INET6_ADDRSTRLEN];
     char *nick;                         /* owned; set once the nick is accepted */
     struct fh_msg *inf;                 /* one reference: the INF line everyone gets (ADC
@@ -144,6 +147,8 @@ struct fh_hub {
     struct event *reap_ev;               /* owned: frees DEAD connections */
     struct event *stop_ev;               /* owned: shutdown flush deadline */
     struct event *sweep_ev;              /* owned: connection deadlines (fh_sweep_cb) */
+    struct event *flush_ev;              /* owned: end-of-pass writes (fh_flush_cb) */
+    struct fh_conn *dirty;               /* borrowed list (next_dirty): queued to this pass */
     bool stopping;
     FILE *log;                           /* owned unless stderr */
     char *line;                          /* owned scratch: one TLS input line, or a plain
