@@ -77,6 +77,7 @@ static void cc_destroy(struct dcc_cc *cc)
         }
     if (cc->bev)
         bufferevent_free(cc->bev);
+    cc->bev = NULL;   /* dcc_up_cleanup below must not touch it */
     if (cc->sniff)
         event_free(cc->sniff);
     if (cc->sniff_fd >= 0)

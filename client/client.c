@@ -817,7 +817,12 @@ static void dcc_setting_changed(struct dcc_client *c, const char *name)
 {
     if (strcmp(name, "data_dir") == 0) {
         c->have_pid = false;
-        dcc_tls_drop(c);   /* the certificate lives there too */
+        /* The certificate lives there too. While connected, peers know our
+         * keyprint from the INF we sent: keep the identity until then. */
+        if (c->state == DCC_STATE_IDLE)
+            dcc_tls_drop(c);
+        else
+            c->tls_stale = true;
     }
     const char *announced[] = {"description", "email", "share_size", "slots"};
     for (size_t i = 0; i < sizeof announced / sizeof announced[0]; i++)
@@ -870,6 +875,10 @@ int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
         return -1;
     if (u.proto == DCC_PROTO_ADC && dcc_identity(c, err) < 0)
         return -1;
+    if (c->tls_stale) {
+        dcc_tls_drop(c);
+        c->tls_stale = false;
+    }
     const char *cc_tls = dcc_sget_str(c->settings, DCC_S_CC_TLS);
     bool want_cc_tls = strcmp(cc_tls, "always") == 0 || (u.tls && strcmp(cc_tls, "auto") == 0);
     if ((u.tls || want_cc_tls) && dcc_tls_ready(c, err) < 0)

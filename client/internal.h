@@ -131,6 +131,7 @@ struct dcc_client {
     struct ssl_ctx_st *tls_client, *tls_server;   /* SSL_CTX */
     char hub_kp[DCC_KEYPRINT_LEN + 1];   /* the hub's certificate, "" until seen */
     bool cc_tls;                      /* this session announces and uses TLS C-C */
+    bool tls_stale;                   /* data_dir changed while connected: new identity at the next connect */
     bool hub_rx;                      /* something arrived from the hub this attempt */
 };
 
