@@ -64,8 +64,8 @@ void hr_profile_free(struct hr_profile *p)
     free(p->user_argv);
     free(p->lines);
     free(p->ready_text);
-    free(p->url[0]);
-    free(p->url[1]);
+    for (int i = 0; i < HR_PROTO_COUNT; i++)
+        free(p->url[i]);
     free(p->control);
     free(p->trace);
     free(p->known_stop_crash);
