@@ -286,9 +286,12 @@ static void fh_conn_list_more(struct fh_conn *c);
 static void fh_out_write(struct fh_conn *c)
 {
     while (c->outq_head < c->outq_len) {
-        struct iovec iov[64];
+        /* Lines are ~100-200 bytes: 512 of them make writes big enough that
+         * the reader (dcload, at 1,000 users) is woken less often; with 64,
+         * its CPU, the limit there, rose and logins/s fell ~8%. */
+        struct iovec iov[512];
         int n = 0;
-        for (unsigned i = c->outq_head; i < c->outq_len && n < 64; i++, n++) {
+        for (unsigned i = c->outq_head; i < c->outq_len && n < 512; i++, n++) {
             size_t skip = i == c->outq_head ? c->out_off : 0;
             iov[n].iov_base = c->outq[i]->data + skip;
             iov[n].iov_len = c->outq[i]->len - skip;
