@@ -151,21 +151,21 @@ static void fh_out_cb(evutil_socket_t fd, short what, void *arg);
 /* Drop the plain output queue (written, or no longer wanted). */
 static void fh_outq_clear(struct fh_conn *c)
 {
-    for (unsigned i = c->outq_head; i < c->outq_len; i++)
-        fh_msg_unref(c->outq[i]);
-    free(c->outq);
-    c->outq = NULL;
-    c->outq_head = c->outq_len = c->outq_cap = 0;
-    c->out_off = c->out_bytes = 0;
-    if (c->wev)
-        event_free(c->wev);
-    c->wev = NULL;
+    struct fh_outq *q = c->out;
+    if (!q)
+        return;
+    for (unsigned i = q->head; i < q->len; i++)
+        fh_msg_unref(q->msg[i]);
+    if (q->wev)
+        event_free(q->wev);
+    free(q);
+    c->out = NULL;
 }
 
 /* Bytes queued to c and not yet written (either output path). */
 static size_t fh_conn_pending(const struct fh_conn *c)
 {
-    return c->out_bytes + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
+    return (c->out ? c->out->bytes : 0) + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
 }
 
 static void fh_conn_mark_dead(struct fh_conn *c)
@@ -285,21 +285,22 @@ static void fh_conn_list_more(struct fh_conn *c);
  * writev batches; only what it does not take waits for a write event. */
 static void fh_out_write(struct fh_conn *c)
 {
-    while (c->outq_head < c->outq_len) {
+    struct fh_outq *q = c->out;
+    while (q->head < q->len) {
         /* Lines are ~100-200 bytes: 512 of them make writes big enough that
          * the reader (dcload, at 1,000 users) is woken less often; with 64,
          * its CPU, the limit there, rose and logins/s fell ~8%. */
         struct iovec iov[512];
         int n = 0;
-        for (unsigned i = c->outq_head; i < c->outq_len && n < 512; i++, n++) {
-            size_t skip = i == c->outq_head ? c->out_off : 0;
-            iov[n].iov_base = c->outq[i]->data + skip;
-            iov[n].iov_len = c->outq[i]->len - skip;
+        for (unsigned i = q->head; i < q->len && n < 512; i++, n++) {
+            size_t skip = i == q->head ? q->off : 0;
+            iov[n].iov_base = q->msg[i]->data + skip;
+            iov[n].iov_len = q->msg[i]->len - skip;
         }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            if (!c->wev && (!(c->wev = event_new(c->hub->base, c->fd, EV_WRITE | EV_PERSIST,
-                                                 fh_out_cb, c)) || event_add(c->wev, NULL) < 0))
+            if (!q->wev && (!(q->wev = event_new(c->hub->base, c->fd, EV_WRITE | EV_PERSIST,
+                                                 fh_out_cb, c)) || event_add(q->wev, NULL) < 0))
                 fh_conn_close(c, "out of memory", false);
             return;
         }
@@ -307,16 +308,16 @@ static void fh_out_write(struct fh_conn *c)
             fh_conn_close(c, "socket error", false);
             return;
         }
-        c->out_bytes -= (size_t)w;
+        q->bytes -= (size_t)w;
         for (size_t left = (size_t)w; left > 0;) {
-            struct fh_msg *m = c->outq[c->outq_head];
-            size_t k = m->len - c->out_off < left ? m->len - c->out_off : left;
-            c->out_off += k;
+            struct fh_msg *m = q->msg[q->head];
+            size_t k = m->len - q->off < left ? m->len - q->off : left;
+            q->off += k;
             left -= k;
-            if (c->out_off == m->len) {
+            if (q->off == m->len) {
                 fh_msg_unref(m);
-                c->outq_head++;
-                c->out_off = 0;
+                q->head++;
+                q->off = 0;
             }
         }
     }
@@ -346,7 +347,7 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
         struct fh_conn *c = hub->dirty;
         hub->dirty = c->next_dirty;
         c->dirty = false;
-        if (c->state != FH_CONN_DEAD && !c->wev)
+        if (c->state != FH_CONN_DEAD && c->out && !c->out->wev)
             fh_out_write(c);
     }
 }
@@ -354,20 +355,22 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
 /* Append one reference to a plain connection's queue; 0 or -1. */
 static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
 {
-    if (c->outq_len == c->outq_cap && c->outq_head > 0) {   /* reuse the written front */
-        memmove(c->outq, c->outq + c->outq_head, (c->outq_len - c->outq_head) * sizeof *c->outq);
-        c->outq_len -= c->outq_head;
-        c->outq_head = 0;
+    struct fh_outq *q = c->out;
+    if (q && q->len == q->cap && q->head > 0) {   /* reuse the written front */
+        memmove(q->msg, q->msg + q->head, (q->len - q->head) * sizeof q->msg[0]);
+        q->len -= q->head;
+        q->head = 0;
     }
-    if (c->outq_len == c->outq_cap) {
-        unsigned cap = c->outq_cap ? c->outq_cap * 2 : 8;
-        struct fh_msg **q = realloc(c->outq, cap * sizeof *q);
-        if (!q)
+    if (!q || q->len == q->cap) {
+        unsigned cap = q ? q->cap * 2 : 8;
+        if (!(q = realloc(q, sizeof *q + cap * sizeof q->msg[0])))
             return -1;
-        c->outq = q;
-        c->outq_cap = cap;
+        if (!c->out)
+            *q = (struct fh_outq){0};
+        q->cap = cap;
+        c->out = q;
     }
-    if (!c->wev && !c->dirty) {   /* else a write is already due */
+    if (!q->wev && !c->dirty) {   /* else a write is already due */
         c->dirty = true;
         c->next_dirty = c->hub->dirty;
         c->hub->dirty = c;
@@ -377,8 +380,8 @@ static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
         }
     }
     m->refs++;
-    c->outq[c->outq_len++] = m;
-    c->out_bytes += m->len;
+    q->msg[q->len++] = m;
+    q->bytes += m->len;
     return 0;
 }
 

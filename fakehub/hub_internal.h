@@ -44,7 +44,7 @@ enum fh_login {
 
 /* One protocol line, terminator included, made once for many recipients (a
  * broadcast, a user's INF in every newcomer's list). On plain connections it
- * is queued by reference (fh_conn.outq), so a broadcast to N users costs one
+ * is queued by reference (struct fh_outq), so a broadcast to N users costs one
  * copy plus a pointer per recipient; TLS connections copy it into their
  * bufferevent. (libevent 2.1's evbuffer_add_reference would share it too, but
  * allocates a >= 1 KiB chain per reference: tried, 23 KiB per user.)
@@ -56,6 +56,19 @@ struct fh_msg {
     unsigned refs;
     size_t len;          /* wire bytes: the line and its terminator */
     char data[];         /* the line, its terminator, then a NUL (not sent) */
+};
+
+/* The output queue of a plain connection, allocated while it holds
+ * anything: written with writev at the end of the next loop pass
+ * (fh_flush_cb, via hub->dirty), so a burst of broadcasts leaves in one
+ * write per recipient; wev only while the socket does not take it all.
+ * Owns one reference to each queued message and wev. */
+struct fh_outq {
+    struct event *wev;                  /* owned, or NULL */
+    size_t off;                         /* bytes of msg[head] already written */
+    size_t bytes;                       /* queued bytes not yet written */
+    unsigned head, len, cap;            /* msg[head..len) are queued */
+    struct fh_msg *msg[];
 };
 
 /* One client connection. Owned by hub->conns; freed only by the reaper (so a
@@ -79,23 +92,15 @@ struct fh_conn {
                                            the close began (its flush grace); fh_sweep_cb */
     /* A plain connection has no bufferevent (~1 KiB with its buffers and
      * events): its socket is read straight into hub->line (fh_in_cb) and
-     * written from outq, and only a line split across reads is kept. */
+     * written from out (struct fh_outq), and only a line split across reads is kept. */
     evutil_socket_t fd;                 /* owned when plain, else bev's */
     struct event *rev;                  /* owned, plain: EV_READ on fd */
     char *partial;                      /* owned, plain: an incomplete line read, or NULL */
     size_t partial_len;
     struct bufferevent *bev;            /* owned, TLS only; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
-    /* Output of plain connections: written with writev at the end of the loop
-     * pass (fh_flush_cb, via hub->dirty), so a burst of broadcasts leaves in
-     * one write per recipient; wev only when the socket did not take it all.
-     * All NULL/0 when empty. */
-    struct fh_msg **outq;               /* owned array of references, oldest at outq_head */
-    unsigned outq_head, outq_len, outq_cap;
-    size_t out_off;                     /* bytes of outq[outq_head] already written */
-    size_t out_bytes;                   /* queued bytes not yet written */
-    struct event *wev;                  /* owned: EV_WRITE while the socket is full */
+    struct fh_outq *out;                /* owned, plain: queued output, NULL when none */
     struct fh_conn *next_dirty;         /* hub->dirty, while dirty */
-    bool dirty;
+    bool dirty;                         /* on hub->dirty: a write is due this pass */
     char ip[INET6_ADDRSTRLEN];
     char *nick;                         /* owned; set once the nick is accepted */
     struct fh_msg *inf;                 /* one reference: the INF line everyone gets (ADC
