@@ -221,3 +221,20 @@ def test_cert_and_key_options(hub, tmp_path, bin_path):
                            capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == rc and why in r.stderr, (args, r.returncode, r.stderr)
         assert r.stdout == ""                    # no ready line
+
+
+def test_long_user_list_over_tls_and_mixed(hub):
+    # the TLS write path continues a list longer than one 16 KiB piece too;
+    # plain and TLS users list each other
+    h = hub(tls=True)
+    big = [h.adc_conn(tls=i % 2 == 0).login(f"u{i}", extra=" DE" + "x" * 5000) for i in range(8)]
+    c = h.adc_conn(tls=True).login("carol")
+    binfs = [l.split()[1].decode() for l in c.seen if l.startswith(b"BINF ")]
+    assert binfs[-1] == c.sid and sorted(binfs[:-1]) == sorted(u.sid for u in big)
+    d = h.adc_conn().login("dave")
+    dl = [l.split()[1].decode() for l in d.seen if l.startswith(b"BINF ")]
+    assert dl[-1] == d.sid and sorted(dl[:-1]) == sorted([u.sid for u in big] + [c.sid])
+    assert c.expect(f"BINF {d.sid} ")
+    c.send(f"BMSG {c.sid} done")
+    for x in (d, big[0], big[1]):
+        assert x.expect("BMSG ") == f"BMSG {c.sid} done".encode()
