@@ -301,7 +301,8 @@ static double pct(const double *v, size_t n, double p)
 static void report(struct load *L)
 {
     long rss_before = L->rss_before, rss_after = L->rss_after;
-    qsort(L->lat, L->nlat, sizeof *L->lat, cmp_double);
+    if (L->nlat)   /* lat is NULL when nothing was delivered (qsort's base must not be) */
+        qsort(L->lat, L->nlat, sizeof *L->lat, cmp_double);
     double login_s = L->t_login_end > 0 ? L->t_login_end - L->t_login_start : now_s() - L->t_login_start;
     double msg_s = L->t_last_delivery > L->t_send_start ? L->t_last_delivery - L->t_send_start : 0;
     long deliveries = L->chat_deliveries + L->pm_deliveries;
