@@ -695,9 +695,9 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
         if (p.pos < 0)
             return;
         size_t n = (size_t)p.pos;
-        evbuffer_remove(in, hub->line, n + 1);
-        hub->line[n] = '\0';   /* the delimiter */
-        fh_conn_line(c, hub->line, n);
+        evbuffer_remove(in, hub->tls_line, n + 1);
+        hub->tls_line[n] = '\0';   /* the delimiter */
+        fh_conn_line(c, hub->tls_line, n);
     }
 }
 
@@ -942,14 +942,18 @@ static void fh_reload(struct fh_hub *hub)
         return;
     }
     if (nc.max_line + 1 + FH_READ_CHUNK > hub->line_cap) {
-        char *line = realloc(hub->line, nc.max_line + 1 + FH_READ_CHUNK);
-        if (!line) {
+        size_t cap = nc.max_line + 1 + FH_READ_CHUNK;
+        char *line = realloc(hub->line, cap);
+        if (line)
+            hub->line = line;   /* larger is harmless even if the next one fails */
+        char *tls_line = line ? realloc(hub->tls_line, cap) : NULL;
+        if (!tls_line) {
             fh_log(hub, "SIGHUP: out of memory, keeping the old config");
             fh_config_cleanup(&nc);
             return;
         }
-        hub->line = line;
-        hub->line_cap = nc.max_line + 1 + FH_READ_CHUNK;
+        hub->tls_line = tls_line;
+        hub->line_cap = cap;
     }
     char diff[1024];
     fh_config_diff(&hub->cfg, &nc, diff, sizeof diff);
@@ -1092,7 +1096,8 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         goto fail;
     }
     hub->line_cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
-    if (!(hub->line = malloc(hub->line_cap)) || !(hub->base = event_base_new())) {
+    if (!(hub->line = malloc(hub->line_cap)) || !(hub->tls_line = malloc(hub->line_cap)) ||
+        !(hub->base = event_base_new())) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
@@ -1203,6 +1208,7 @@ void fh_hub_free(struct fh_hub *hub)
     fh_config_cleanup(&hub->cfg);
     free(hub->hooks);
     free(hub->line);
+    free(hub->tls_line);
     if (hub->log && hub->log != stderr)
         fclose(hub->log);
     else if (hub->log)

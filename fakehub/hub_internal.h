@@ -156,9 +156,14 @@ struct fh_hub {
     struct fh_conn *dirty;               /* borrowed list (next_dirty): queued to this pass */
     bool stopping;
     FILE *log;                           /* owned unless stderr */
-    char *line;                          /* owned scratch: one TLS input line, or a plain
-                                            connection's partial line + one read */
-    size_t line_cap;                     /* grows only, so a kept partial line always fits */
+    char *line;                          /* owned scratch: a plain connection's partial line
+                                            + one read, handled line by line in place */
+    char *tls_line;                      /* owned scratch: one TLS input line. Apart from line:
+                                            a write to a TLS bufferevent inside a handler may
+                                            run its read callback at once (OpenSSL wanting to
+                                            read to write), which must not clobber the lines
+                                            a plain read still has to handle */
+    size_t line_cap;                     /* of both; grows only, so a kept partial line fits */
     struct fh_control *control;          /* owned, optional */
     struct fh_trace *trace;              /* owned, optional */
     struct fh_counters n;
