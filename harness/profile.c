@@ -129,7 +129,7 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             for (size_t j = 1; j < n; j++) {
                 unsigned b = hr_feature_from_name(l->words[j].text);
                 if (!b)
-                    FAIL("unknown feature '%s' (known: hub-control registered-users signals)", l->words[j].text);
+                    FAIL("unknown feature '%s' (known: hub-control registered-users signals hup)", l->words[j].text);
                 p->features |= b;
             }
         } else if (!strcmp(k, "command") && n >= 2 && !p->argv) {

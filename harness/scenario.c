@@ -23,6 +23,7 @@ static const struct { const char *name; unsigned bit; } features[] = {
     {"hub-control", HR_FEAT_HUB_CONTROL},
     {"registered-users", HR_FEAT_REGISTERED_USERS},
     {"signals", HR_FEAT_SIGNALS},
+    {"hup", HR_FEAT_HUP},
 };
 
 static const struct { const char *name; int signo; } signals[] = {
@@ -303,11 +304,11 @@ static int parse_header(struct parser *p, bool *handled)
         p->seen_timeout = true;
     } else if (is_kw(w0, "needs")) {
         if (l->nwords < 2)
-            FAIL(p, "needs takes feature names: hub-control registered-users signals");
+            FAIL(p, "needs takes feature names: hub-control registered-users signals hup");
         for (size_t i = 1; i < l->nwords; i++) {
             unsigned b = hr_feature_from_name(l->words[i].text);
             if (!b)
-                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals)", l->words[i].text);
+                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals hup)", l->words[i].text);
             s->needs |= b;
         }
     } else if (is_kw(w0, "client")) {

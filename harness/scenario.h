@@ -34,6 +34,7 @@ enum hr_feature {
     HR_FEAT_HUB_CONTROL = 1 << 0,      /* control socket: hub expect / hub request */
     HR_FEAT_REGISTERED_USERS = 1 << 1, /* hub user NICK PASSWORD */
     HR_FEAT_SIGNALS = 1 << 2,          /* survives HUP/USR1 (deferred handling) */
+    HR_FEAT_HUP = 1 << 3,              /* survives HUP (reloads its config) */
 };
 
 /* "nmdc" -> HR_PROTO_NMDC, ... "adcs" -> HR_PROTO_ADCS; 0 if unknown. */

@@ -22,7 +22,7 @@ Test(profile, fakehub_speaks_both_protocols_with_every_feature)
     cr_assert_eq(p->protos, HR_PROTO_ANY);   /* and both over TLS, with its keyprint in the URL */
     cr_assert_str_eq(p->url[hr_proto_index(HR_PROTO_ADCS)], "adcs://{ready:adcs}/?kp={ready:keyprint}");
     cr_assert_str_eq(p->url[hr_proto_index(HR_PROTO_NMDCS)], "nmdcs://{ready:nmdcs}/?kp={ready:keyprint}");
-    cr_assert_eq(p->features, HR_FEAT_HUB_CONTROL | HR_FEAT_REGISTERED_USERS | HR_FEAT_SIGNALS);
+    cr_assert_eq(p->features, HR_FEAT_HUB_CONTROL | HR_FEAT_REGISTERED_USERS | HR_FEAT_SIGNALS | HR_FEAT_HUP);
     cr_assert_eq(p->ready, HR_READY_LINE);
     cr_assert_str_eq(p->argv[0], "{bin}/fakehub");
     cr_assert_str_eq(p->url[1], "adc://{ready:adc}");
@@ -35,7 +35,7 @@ Test(profile, uhub_is_adc_only_with_a_picked_port_and_handshake)
     cr_assert_eq(p->protos, HR_PROTO_ADC);
     cr_assert(p->pick_port);
     cr_assert_eq(p->ready, HR_READY_ADC_HANDSHAKE);
-    cr_assert_eq(p->features, HR_FEAT_REGISTERED_USERS);
+    cr_assert_eq(p->features, HR_FEAT_REGISTERED_USERS | HR_FEAT_HUP);
     cr_assert_str_eq(p->argv[0], "uhub");
     hr_profile_free(p);
 }

@@ -207,7 +207,7 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("protocols nmdc dc\n", "t.scn:1: unknown protocol 'dc' (known: nmdc adc nmdcs adcs)");
     refuse("timeout 5 s\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
     refuse("timeout 5m\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
-    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals)");
+    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals hup)");
     refuse("client a\nclient a\n", "t.scn:2: client a is already declared");
     refuse("client hub\n", "t.scn:1: 'hub' is reserved and cannot name a client");
     refuse("client a b\n", "t.scn:1: client options are written key=value, as in password=secret; got 'b'");
