@@ -3,11 +3,11 @@
  * against hashing the concatenation, and random buffers against librhash's
  * independent Tiger (loaded with dlopen so only this test depends on it). */
 #include <criterion/criterion.h>
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rhash_ref.h"
 #include "proto/tiger.h"
 
 static void hex(const uint8_t *d, size_t n, char *out)
@@ -115,22 +115,6 @@ Test(tiger, prefixed2_equals_two_prefixed_hashes)
         cr_assert_eq(memcmp(got2, want2, DC_TIGER_LEN), 0, "second, len %zu", len);
     }
     free(buf);
-}
-
-/* librhash's Tiger through dlopen; the handle is closed by the caller. */
-struct rhash_api {
-    void *handle;
-    int (*msg)(unsigned, const void *, size_t, unsigned char *);
-};
-
-static void rhash_open(struct rhash_api *r)
-{
-    r->handle = dlopen("librhash.so.0", RTLD_NOW);
-    cr_assert_not_null(r->handle, "librhash.so.0 (Debian librhash0) is a test dependency: %s", dlerror());
-    void (*init)(void) = (void (*)(void))dlsym(r->handle, "rhash_library_init");
-    r->msg = (int (*)(unsigned, const void *, size_t, unsigned char *))dlsym(r->handle, "rhash_msg");
-    cr_assert(init && r->msg);
-    init();
 }
 
 Test(tiger, agrees_with_librhash_on_random_buffers)

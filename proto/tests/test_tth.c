@@ -4,11 +4,11 @@
  * byte range and the set rebuilds the root), DC++'s level rule, and
  * dc_tth_check_leaves refusing wrong leaves, counts and sizes. */
 #include <criterion/criterion.h>
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rhash_ref.h"
 #include "proto/base32.h"
 #include "proto/tth.h"
 
@@ -90,21 +90,6 @@ Test(tth, empty_input_is_one_empty_leaf_and_1025_bytes_two_leaves)
     uint8_t rebuilt[DC_TTH_LEN];
     cr_assert_eq(dc_tth_root_from_leaves(l, 2, rebuilt), 0);
     cr_assert_eq(memcmp(rebuilt, root, DC_TTH_LEN), 0);
-}
-
-struct rhash_api {
-    void *handle;
-    int (*msg)(unsigned, const void *, size_t, unsigned char *);
-};
-
-static void rhash_open(struct rhash_api *r)
-{
-    r->handle = dlopen("librhash.so.0", RTLD_NOW);
-    cr_assert_not_null(r->handle, "librhash.so.0 (Debian librhash0) is a test dependency: %s", dlerror());
-    void (*init)(void) = (void (*)(void))dlsym(r->handle, "rhash_library_init");
-    r->msg = (int (*)(unsigned, const void *, size_t, unsigned char *))dlsym(r->handle, "rhash_msg");
-    cr_assert(init && r->msg);
-    init();
 }
 
 Test(tth, agrees_with_librhash_on_many_sizes_and_a_multi_mib_input)
