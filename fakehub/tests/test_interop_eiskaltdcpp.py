@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dctest import EiskaltDaemon, JsonLines, Process, require_binary, stop_all
+from dctest import JsonLines, Process
 
 pytestmark = pytest.mark.interop
 
@@ -41,19 +41,8 @@ def fakehub(tmp_path, bin_path):
 
 
 @pytest.fixture
-def daemons(tmp_path):
-    require_binary("eiskaltdcpp-daemon")
-    started = []
-
-    def make(nick, **kw):
-        d = EiskaltDaemon(tmp_path / nick, nick, **kw)
-        started.append(d)
-        return d.start()
-
-    yield make
-    stop_all(started)
-    for d in started:
-        print(f"--- {d.nick} ---\n{d.log_path.read_text(errors='replace')[-4000:]}")
+def daemons(dc_eiskalt):
+    return dc_eiskalt
 
 
 @pytest.mark.parametrize("proto", ["nmdc", "adc"])

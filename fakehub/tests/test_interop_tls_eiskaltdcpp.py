@@ -8,12 +8,13 @@ certificate to the hub; the keyprint fakehub reports for it must equal the
 KP that DC++ publishes in its ADC INF, a cross-check of the keyprint code in
 both directions. fakehub's trace is printed when a test fails.
 """
+import functools
 import json
 import time
 
 import pytest
 
-from dctest import EiskaltDaemon, JsonLines, Process, require_binary
+from dctest import JsonLines, Process
 
 pytestmark = pytest.mark.interop
 
@@ -39,21 +40,10 @@ def fakehub(tmp_path, bin_path):
 
 
 @pytest.fixture
-def daemons(tmp_path):
-    require_binary("eiskaltdcpp-daemon")
-    started = []
-
-    def make(nick, **kw):
-        # UseTLS: DC++ then has its certificate ready at start (it generates
-        # one on first start) and advertises ADC0 and KP.
-        d = EiskaltDaemon(tmp_path / nick, nick, tls=True, **kw)
-        started.append(d)
-        return d.start()
-
-    yield make
-    for d in started:
-        d.stop()
-        print(f"--- {d.nick} ---\n{d.log_path.read_text(errors='replace')[-4000:]}")
+def daemons(dc_eiskalt):
+    # UseTLS: DC++ then has its certificate ready at start (it generates
+    # one on first start) and advertises ADC0 and KP.
+    return functools.partial(dc_eiskalt, tls=True)
 
 
 def hub_users(fakehub) -> dict:

@@ -256,3 +256,26 @@ def dc_client(request, tmp_path, _dc_processes):
         _track(request.node, client)
         return client
     return make
+
+
+@pytest.fixture
+def dc_eiskalt(tmp_path):
+    """dc_eiskalt(nick, **options) -> a started dctest.peers.EiskaltDaemon
+    (options as its constructor takes: tls=True, share=DIR, ...). All are
+    stopped together at teardown and their log tails printed (pytest shows
+    them when the test fails). Skipped when eiskaltdcpp-daemon is missing,
+    except under CI=true."""
+    from .peers import EiskaltDaemon, stop_all
+    from .procs import require_binary
+    require_binary("eiskaltdcpp-daemon")
+    started = []
+
+    def make(nick: str, **options):
+        daemon = EiskaltDaemon(tmp_path / nick, nick, **options)
+        started.append(daemon)
+        return daemon.start()
+
+    yield make
+    stop_all(started)
+    for daemon in started:
+        print(f"--- {daemon.nick} ---\n{daemon.log_path.read_text(errors='replace')[-4000:]}")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from dctest import require_binary
-from dctest.peers import EiskaltDaemon, Uhub, stop_all
+from dctest.peers import Uhub
 
 pytestmark = pytest.mark.interop
 
@@ -22,18 +22,8 @@ def uhub_bin():
 
 
 @pytest.fixture
-def daemons(tmp_path):
-    """Factory for started daemons; all are stopped and reaped at teardown."""
-    require_binary("eiskaltdcpp-daemon")
-    started = []
-
-    def make(nick, **kw):
-        d = EiskaltDaemon(tmp_path / nick, nick, **kw)
-        started.append(d)
-        return d.start()
-
-    yield make
-    stop_all(started)
+def daemons(dc_eiskalt):
+    return dc_eiskalt
 
 
 def _adc_lines(sock, want, timeout=5.0):
