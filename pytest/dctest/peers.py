@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 from xml.sax.saxutils import escape, quoteattr
 
-from .procs import ProcessError, _die_with_parent, free_port
+from .procs import ProcessError, _die_with_parent, free_port, stop_group
 
 LOCALHOST = "127.0.0.1"
 
@@ -71,22 +71,7 @@ def _spawn(argv, log: pathlib.Path, cwd=None) -> subprocess.Popen:
 
 def _stop(proc: subprocess.Popen | None, grace: float) -> int | None:
     """SIGTERM the process group, SIGKILL it after `grace` s, reap."""
-    if proc is None:
-        return None
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return proc.wait()
+    return None if proc is None else stop_group(proc, grace)
 
 
 def stop_all(peers, grace: float = 3.0) -> list:

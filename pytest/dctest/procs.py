@@ -180,6 +180,27 @@ class JsonLines:
             self._pump(min(left, 0.2))
 
 
+def stop_group(proc: subprocess.Popen, grace: float) -> int:
+    """SIGTERM the process group led by `proc`, SIGKILL it after `grace`
+    seconds, reap. Returns the exit status (negative = killed by that signal).
+    The group is killed even when the leader already exited: it may hold
+    children."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return proc.wait()
+
+
 class Process:
     """An executable started in its own session, stdout piped (JSON lines),
     stderr appended to `log`. With stdout_to_log=True stdout goes to the log
@@ -223,21 +244,7 @@ class Process:
     def stop(self, grace: float = 3.0) -> int | None:
         """SIGTERM the group, SIGKILL it after `grace` seconds, reap. Returns
         the exit status (negative = killed by that signal)."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        # The group may hold children even after the leader exited.
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        rc = self.proc.wait()
+        rc = stop_group(self.proc, grace)
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 if f:
