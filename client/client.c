@@ -1,5 +1,5 @@
 /* client.c: the client core's lifecycle, hub connection, framing, reconnect,
- * user table and event delivery (see dcc.h for the contract).
+ * and event delivery (see dcc.h for the contract).
  *
  * One connection per client, a bufferevent that owns its socket. Input is cut
  * into frames on the protocol's delimiter ('|' NMDC, '\n' ADC) with a hard
@@ -68,143 +68,16 @@ static struct timeval dcc_tv(double seconds)
     return tv;
 }
 
-/* ---- users ------------------------------------------------------------- */
-
-static size_t dcc_hash(const char *s)
-{
-    size_t h = 2166136261u;   /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-static void dcc_uentry_free(struct dcc_uentry *e)
-{
-    struct dcc_user *u = &e->u;
-    free(u->nick);
-    free(u->description);
-    free(u->email);
-    free(u->tag);
-    free(u->sid);
-    free(u->cid);
-    free(u->ip);
-    free(u->keyprint);
-    free(e->key);
-    free(e);
-}
-
-static void dcc_users_clear(struct dcc_users *t)
-{
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        for (struct dcc_uentry *e = t->buckets[i], *next; e; e = next) {
-            next = e->next;
-            dcc_uentry_free(e);
-        }
-    }
-    free(t->buckets);
-    t->buckets = NULL;
-    t->nbuckets = t->count = 0;
-}
+/* ---- users (the table is users.c's) ---------------------------------- */
 
 struct dcc_user *dcc_user_find(struct dcc_client *c, const char *key)
 {
-    struct dcc_users *t = &c->users;
-    if (!t->nbuckets || !key)
-        return NULL;
-    for (struct dcc_uentry *e = t->buckets[dcc_hash(key) & (t->nbuckets - 1)]; e; e = e->next)
-        if (strcmp(e->key, key) == 0)
-            return &e->u;
-    return NULL;
+    return dcc_users_find(&c->users, key);
 }
 
 struct dcc_user *dcc_user_find_nick(struct dcc_client *c, const char *nick)
 {
-    if (c->ops != &dcc_adc_ops)
-        return dcc_user_find(c, nick);
-    /* ADC keys users by SID; nick lookups are rare (sending a PM). */
-    for (size_t i = 0; nick && i < c->users.nbuckets; i++)
-        for (struct dcc_uentry *e = c->users.buckets[i]; e; e = e->next)
-            if (strcmp(e->u.nick, nick) == 0)
-                return &e->u;
-    return NULL;
-}
-
-static int dcc_users_grow(struct dcc_users *t)
-{
-    size_t n = t->nbuckets ? t->nbuckets * 2 : 16;
-    struct dcc_uentry **b = calloc(n, sizeof *b);
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        for (struct dcc_uentry *e = t->buckets[i], *next; e; e = next) {
-            next = e->next;
-            size_t h = dcc_hash(e->key) & (n - 1);
-            e->next = b[h];
-            b[h] = e;
-        }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = n;
-    return 0;
-}
-
-struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key)
-{
-    struct dcc_users *t = &c->users;
-    if (t->count >= t->nbuckets && dcc_users_grow(t) < 0)
-        return NULL;
-    struct dcc_uentry *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    struct dcc_user *u = &e->u;
-    e->key = strdup(key);
-    u->nick = strdup(c->ops == &dcc_adc_ops ? "" : key);
-    u->description = strdup("");
-    u->email = strdup("");
-    u->tag = strdup("");
-    u->sid = strdup(c->ops == &dcc_adc_ops ? key : "");
-    u->cid = strdup("");
-    u->ip = strdup("");
-    u->keyprint = strdup("");
-    if (!e->key || !u->nick || !u->description || !u->email || !u->tag || !u->sid || !u->cid || !u->ip ||
-        !u->keyprint) {
-        dcc_uentry_free(e);
-        return NULL;
-    }
-    size_t h = dcc_hash(key) & (t->nbuckets - 1);
-    e->next = t->buckets[h];
-    t->buckets[h] = e;
-    t->count++;
-    return u;
-}
-
-void dcc_user_remove(struct dcc_client *c, const char *key)
-{
-    struct dcc_users *t = &c->users;
-    if (!t->nbuckets)
-        return;
-    for (struct dcc_uentry **pp = &t->buckets[dcc_hash(key) & (t->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->key, key) == 0) {
-            struct dcc_uentry *e = *pp;
-            *pp = e->next;
-            dcc_uentry_free(e);
-            t->count--;
-            return;
-        }
-    }
-}
-
-int dcc_user_set(char **field, const char *value)
-{
-    if (strcmp(*field, value) == 0)
-        return 0;
-    char *copy = strdup(value);
-    if (!copy)
-        return -1;
-    free(*field);
-    *field = copy;
-    return 0;
+    return dcc_users_find_nick(&c->users, nick);
 }
 
 size_t dcc_client_user_count(const struct dcc_client *c)
@@ -214,7 +87,7 @@ size_t dcc_client_user_count(const struct dcc_client *c)
 
 const struct dcc_user *dcc_client_find_user(const struct dcc_client *c, const char *nick)
 {
-    return dcc_user_find_nick((struct dcc_client *)c, nick);
+    return dcc_users_find_nick(&c->users, nick);
 }
 
 void dcc_client_foreach_user(const struct dcc_client *c,
@@ -536,7 +409,7 @@ static void dcc_close(struct dcc_client *c, const char *reason, bool requested)
         bufferevent_free(c->bev);
     c->bev = NULL;
     evtimer_del(c->timer);
-    dcc_users_clear(&c->users);
+    dcc_users_reset(&c->users, c->users.by_sid);
     dcc_ops_clear(c);
     c->gen++;
     c->state = DCC_STATE_IDLE;
@@ -751,7 +624,7 @@ static void dcc_destroy(struct dcc_client *c)
         event_free(c->timer);
     if (c->dns)
         evdns_base_free(c->dns, 0);
-    dcc_users_clear(&c->users);
+    dcc_users_reset(&c->users, c->users.by_sid);
     dcc_ops_clear(c);
     dcc_settings_free(c->settings);
     dcc_tls_drop(c);
@@ -896,6 +769,7 @@ int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
     c->nick = nick_copy;
     c->url = u;
     c->ops = u.proto == DCC_PROTO_ADC ? &dcc_adc_ops : &dcc_nmdc_ops;
+    dcc_users_reset(&c->users, u.proto == DCC_PROTO_ADC);   /* empty here: the last session cleared it */
     c->attempt = 0;
     c->no_reconnect = false;
     c->cc_tls = want_cc_tls;
@@ -918,7 +792,7 @@ int dcc_client_disconnect(struct dcc_client *c, char *err)
         c->was_online = c->state == DCC_STATE_ONLINE;
         c->gen++;
         c->state = DCC_STATE_CLOSING;
-        dcc_users_clear(&c->users);
+        dcc_users_reset(&c->users, c->users.by_sid);
         bufferevent_disable(c->bev, EV_READ);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
             dcc_close(c, "disconnected on request", true);

@@ -146,46 +146,52 @@ static void adc_on_gpa(struct dcc_client *c, struct adc_msg *m)
     }
 }
 
-/* INF fields we keep, as offsets of string members of struct dcc_user. */
-static const struct adc_inf_field {
-    char code[3];
-    size_t offset;
-} adc_inf_fields[] = {
-    {"NI", offsetof(struct dcc_user, nick)},
-    {"DE", offsetof(struct dcc_user, description)},
-    {"EM", offsetof(struct dcc_user, email)},
-    {"VE", offsetof(struct dcc_user, tag)},
-    {"ID", offsetof(struct dcc_user, cid)},
-    {"I4", offsetof(struct dcc_user, ip)},
-    {"KP", offsetof(struct dcc_user, keyprint)},
-};
+/* The INF field a two-letter code fills (a switch: INF is the message a
+ * hub sends most, N per login), or DCC_UF_COUNT for none. */
+static enum dcc_ufield adc_inf_field(const char code[3])
+{
+    switch (code[0] << 8 | code[1]) {
+    case 'N' << 8 | 'I': return DCC_UF_NICK;
+    case 'D' << 8 | 'E': return DCC_UF_DESCRIPTION;
+    case 'E' << 8 | 'M': return DCC_UF_EMAIL;
+    case 'V' << 8 | 'E': return DCC_UF_TAG;
+    case 'I' << 8 | 'D': return DCC_UF_CID;
+    case 'I' << 8 | '4': return DCC_UF_IP;
+    case 'K' << 8 | 'P': return DCC_UF_KEYPRINT;
+    default: return DCC_UF_COUNT;
+    }
+}
 
 static void adc_on_inf(struct dcc_client *c, struct adc_msg *m)
 {
     if (m->type == 'I')
         return;            /* the hub's own name/description: not a user */
-    struct dcc_user *u = dcc_user_find(c, m->src_sid);
-    bool joined = !u;
-    if (!u && !(u = dcc_user_add(c, m->src_sid))) {
+    /* INF is incremental: only the fields present change; "" clears. */
+    const char *v[DCC_UF_COUNT] = {0}, *ss = NULL, *su = NULL, *ct = NULL;
+    for (size_t i = 0; i < m->nnamed; i++) {
+        const struct adc_named *f = &m->named[i];
+        enum dcc_ufield k = adc_inf_field(f->code);
+        if (k != DCC_UF_COUNT)
+            v[k] = f->value;
+        else if (strcmp(f->code, "SS") == 0)
+            ss = f->value;
+        else if (strcmp(f->code, "SU") == 0)
+            su = f->value;
+        else if (strcmp(f->code, "CT") == 0)
+            ct = f->value;
+    }
+    bool joined;
+    struct dcc_user *u = dcc_users_put(&c->users, m->src_sid, v, &joined);
+    if (!u) {
         dcc_fail(c, "out of memory");
         return;
     }
-    /* INF is incremental: only the fields present change; "" clears. */
-    for (size_t i = 0; i < m->nnamed; i++) {
-        const struct adc_named *f = &m->named[i];
-        for (size_t k = 0; k < sizeof adc_inf_fields / sizeof adc_inf_fields[0]; k++)
-            if (strcmp(f->code, adc_inf_fields[k].code) == 0 &&
-                dcc_user_set((char **)((char *)u + adc_inf_fields[k].offset), f->value) < 0) {
-                dcc_fail(c, "out of memory");
-                return;
-            }
-        if (strcmp(f->code, "SS") == 0)
-            u->share = strtoull(f->value, NULL, 10);
-        else if (strcmp(f->code, "SU") == 0)
-            u->active = strstr(f->value, "TCP4") != NULL, u->tls = dcc_su_tls(f->value);
-        else if (strcmp(f->code, "CT") == 0)
-            u->op = (strtol(f->value, NULL, 10) & (4 | 8 | 16)) != 0;   /* op, super user, owner */
-    }
+    if (ss)
+        u->share = strtoull(ss, NULL, 10);
+    if (su)
+        u->active = strstr(su, "TCP4") != NULL, u->tls = dcc_su_tls(su);
+    if (ct)
+        u->op = (strtol(ct, NULL, 10) & (4 | 8 | 16)) != 0;   /* op, super user, owner */
     u->self = strcmp(m->src_sid, c->sid) == 0;
     bool self = u->self;
     struct dcc_event ev = {.type = joined ? DCC_EVENT_USER_JOIN : DCC_EVENT_USER_UPDATE, .user = u};
@@ -209,7 +215,7 @@ static void adc_on_qui(struct dcc_client *c, struct adc_msg *m)
         return;
     struct dcc_event ev = {.type = DCC_EVENT_USER_LEAVE, .user = u};
     if (dcc_emit(c, &ev))
-        dcc_user_remove(c, sid);
+        dcc_users_remove(&c->users, sid);
 }
 
 static void adc_on_sta(struct dcc_client *c, struct adc_msg *m)

@@ -132,15 +132,14 @@ static bool nmdc_is_op(struct dcc_client *c, const char *nick)
 static void nmdc_on_myinfo(struct dcc_client *c, struct nmdc_msg *m)
 {
     const struct nmdc_myinfo *mi = &m->myinfo;
-    struct dcc_user *u = dcc_user_find(c, mi->nick);
-    bool joined = !u;
-    if (!u && !(u = dcc_user_add(c, mi->nick))) {
-        dcc_fail(c, "out of memory");
-        return;
-    }
-    if (dcc_user_set(&u->description, mi->description ? mi->description : "") < 0 ||
-        dcc_user_set(&u->email, mi->email ? mi->email : "") < 0 ||
-        dcc_user_set(&u->tag, mi->tag ? mi->tag : "") < 0) {
+    const char *v[DCC_UF_COUNT] = {
+        [DCC_UF_DESCRIPTION] = mi->description ? mi->description : "",
+        [DCC_UF_EMAIL] = mi->email ? mi->email : "",
+        [DCC_UF_TAG] = mi->tag ? mi->tag : "",
+    };
+    bool joined;
+    struct dcc_user *u = dcc_users_put(&c->users, mi->nick, v, &joined);
+    if (!u) {
         dcc_fail(c, "out of memory");
         return;
     }
@@ -163,7 +162,7 @@ static void nmdc_on_quit(struct dcc_client *c, struct nmdc_msg *m)
         return;
     struct dcc_event ev = {.type = DCC_EVENT_USER_LEAVE, .user = u};
     if (dcc_emit(c, &ev))
-        dcc_user_remove(c, m->nick);
+        dcc_users_remove(&c->users, m->nick);
 }
 
 static void nmdc_on_oplist(struct dcc_client *c, struct nmdc_msg *m)

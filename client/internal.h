@@ -3,7 +3,8 @@
  * table (struct dcc_proto_ops) and the helpers the protocol modules call.
  *
  * Modules: settings.c (typed settings), url.c (hub URLs), client.c
- * (lifecycle, connection, framing, reconnect, user table, events),
+ * (lifecycle, connection, framing, reconnect, events), users.c (the user
+ * table),
  * hub_nmdc.c and hub_adc.c (one protocol each, table-driven dispatch),
  * share.c (shared files, hashing, lists), cc.c / upload.c / download.c
  * (client-client connections and transfers, sharing xfer.h), control.c (the
@@ -15,6 +16,7 @@
 #include <stdarg.h>
 
 #include "client/dcc.h"
+#include "client/users.h"
 #include "proto/buf.h"
 #include "proto/tiger.h"
 #include "proto/tth.h"
@@ -79,19 +81,6 @@ struct dcc_proto_ops {
 };
 extern const struct dcc_proto_ops dcc_nmdc_ops;
 extern const struct dcc_proto_ops dcc_adc_ops;
-
-/* A user list entry: the public struct plus the hash chain. Owned by the table. */
-struct dcc_uentry {
-    struct dcc_user u;
-    char *key;                 /* nick (NMDC) or SID (ADC) */
-    struct dcc_uentry *next;
-};
-
-/* Chained hash table of users. Owned by the client. */
-struct dcc_users {
-    struct dcc_uentry **buckets;
-    size_t nbuckets, count;
-};
 
 /* The client. Every pointer member is owned unless marked borrowed. */
 struct dcc_client {
@@ -158,11 +147,10 @@ bool dcc_online(struct dcc_client *c);         /* login complete */
 void dcc_no_reconnect(struct dcc_client *c);
 const char *dcc_setting_s(const struct dcc_client *c, enum dcc_setting_id id);
 
+/* Users by key (SID on ADC, nick on NMDC) and by nick; the table itself
+ * (c->users) is users.h's. */
 struct dcc_user *dcc_user_find(struct dcc_client *c, const char *key);
 struct dcc_user *dcc_user_find_nick(struct dcc_client *c, const char *nick);
-struct dcc_user *dcc_user_add(struct dcc_client *c, const char *key);   /* NULL on OOM */
-void dcc_user_remove(struct dcc_client *c, const char *key);
-int dcc_user_set(char **field, const char *value);   /* replace an owned string */
 
 /* TLS identity and contexts (client.c): 0, or -1 with err. */
 int dcc_tls_ready(struct dcc_client *c, char *err);
