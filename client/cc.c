@@ -311,26 +311,29 @@ static int cc_recv(struct dcc_cc *cc, struct evbuffer *in)
 
 /* Data phase, input buffer empty: read the socket directly in large chunks
  * (libevent 2.1's evbuffer_read moves at most 4 KiB per call, which would
- * cap a transfer far below the loopback limit). Raw data is handed over
- * without a copy; ZLIB data goes through the input buffer, so the bytes
+ * cap a transfer far below the loopback limit). Raw data is read straight
+ * into the download's receive slot (dcc_dl_space), no copy; ZLIB data goes through the input buffer, so the bytes
  * after the stream's end stay there for the next message. At most
  * DCC_DIRECT_ROUNDS reads per callback, so one transfer cannot starve the
  * loop; the socket stays readable and we come back. 0, or -1 if closed. */
 static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
 {
-    if (!cc->rbuf && !(cc->rbuf = malloc(DCC_RBUF)))
+    if (cc->inflating && !cc->rbuf && !(cc->rbuf = malloc(DCC_RBUF)))
         return cc_recv_fail(cc, "out of memory");
     evutil_socket_t fd = bufferevent_getfd(cc->bev);
     SSL *ssl = cc->tls ? dctls_bev_ssl(cc->bev) : NULL;
     /* Over TLS, bytes OpenSSL already decrypted (SSL_has_pending) would not
      * wake the socket up again: keep going while there are some. */
     for (int i = 0; cc->state == DCC_CC_RECV && (i < DCC_DIRECT_ROUNDS || (ssl && SSL_has_pending(ssl))); i++) {
-        size_t cap = !cc->inflating && cc->want < DCC_RBUF ? (size_t)cc->want : DCC_RBUF;
+        size_t cap = DCC_RBUF;
+        uint8_t *buf = cc->inflating ? cc->rbuf : dcc_dl_space(cc, &cap);
+        if (!buf)
+            return -1;
         ssize_t n;
         if (ssl) {
             ERR_clear_error();
             errno = 0;
-            int r = SSL_read(ssl, cc->rbuf, (int)cap);
+            int r = SSL_read(ssl, buf, (int)cap);
             if (r <= 0) {
                 int e = SSL_get_error(ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
@@ -345,7 +348,7 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
             }
             n = r;
         } else {
-            n = read(fd, cc->rbuf, cap);
+            n = read(fd, buf, cap);
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
             if (n <= 0)
@@ -363,7 +366,7 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
                 return 0;     /* the stream ended: the rest is the next message */
             continue;
         }
-        if (dcc_dl_data(cc, cc->rbuf, (size_t)n) < 0)
+        if (dcc_dl_commit(cc, (size_t)n) < 0)
             return -1;
         cc->want -= (uint64_t)n;
         if (cc->want == 0)

@@ -59,7 +59,7 @@ struct dcc_cc {
     bool inflating;
     z_stream zs;
     unsigned char *zbuf;            /* owned: inflate/deflate output */
-    unsigned char *rbuf;            /* owned: direct socket reads in the data phase */
+    unsigned char *rbuf;            /* owned: direct socket reads of ZLIB data */
     /* uploader */
     bool holds_slot;
     int up_fd;                      /* streamed upload source, or -1 */
@@ -126,7 +126,14 @@ void dcc_up_cleanup(struct dcc_cc *cc);
 void dcc_dl_next(struct dcc_cc *cc);        /* cc is idle as downloader: start the next item */
 bool dcc_dl_wanted(struct dcc_xfer *x, const char *nick);
 void dcc_dl_on_snd(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1);
-int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len);   /* -1: failed (cc closed) */
+/* Received data goes where dcc_dl_space says (up to *cap bytes, never
+ * past the announced size; it may wait for a free slot), then
+ * dcc_dl_commit takes the n bytes put there: no copy on the way to the
+ * disk and the hash. dcc_dl_data copies into the space (inflated data).
+ * NULL / -1: failed (cc closed). */
+uint8_t *dcc_dl_space(struct dcc_cc *cc, size_t *cap);
+int dcc_dl_commit(struct dcc_cc *cc, size_t n);
+int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len);
 void dcc_dl_data_end(struct dcc_cc *cc);
 void dcc_dl_on_error(struct dcc_cc *cc, int code, const char *text);
 void dcc_dl_conn_lost(struct dcc_cc *cc, const char *why);
