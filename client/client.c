@@ -45,6 +45,8 @@
 
 /* Seconds a requested disconnect may spend flushing queued output. */
 #define DCC_CLOSE_FLUSH_SECONDS 5.0
+/* Most hub input moved into c->line at once: bounds it to max_line + this. */
+#define DCC_READ_CHUNK 16384
 
 static void dcc_destroy(struct dcc_client *c);
 static void dcc_close(struct dcc_client *c, const char *reason, bool requested);
@@ -201,36 +203,52 @@ int dcc_send_out(struct dcc_client *c)
 
 /* ---- connection ------------------------------------------------------- */
 
+/* Frames are cut in c->line, into which all the input the bufferevent holds
+ * moves at once: a search and a remove in the evbuffer per frame (each
+ * remove runs the evbuffer's callbacks) cost about as much as handling an
+ * INF line, and a login brings N of those. c->line keeps a partial frame for
+ * the next call. Handlers never reach this function again (the bufferevent
+ * defers its callbacks), so the frame being handled stays put. */
 static void dcc_read_cb(struct bufferevent *bev, void *arg)
 {
     struct dcc_client *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    size_t max = (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE);
+    size_t max = (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE), avail;
     unsigned gen = c->gen;
     if (evbuffer_get_length(in))
         c->hub_rx = true;
     dcc_enter(c);
-    while (!c->doomed && c->gen == gen &&
-           (c->state == DCC_STATE_LOGIN || c->state == DCC_STATE_ONLINE)) {
-        struct evbuffer_ptr p = evbuffer_search(in, &c->ops->delim, 1, NULL);
-        if (p.pos < 0 ? evbuffer_get_length(in) > max : (size_t)p.pos > max) {
-            dcc_fail(c, "protocol error: hub message longer than %zu bytes", max);
-            break;
-        }
-        if (p.pos < 0)
-            break;
-        size_t n = (size_t)p.pos;
-        dc_buf_reset(&c->line);
-        if (dc_buf_reserve(&c->line, n + 1) < 0) {
+#define DCC_LIVE (!c->doomed && c->gen == gen && (c->state == DCC_STATE_LOGIN || c->state == DCC_STATE_ONLINE))
+    while (DCC_LIVE && (avail = evbuffer_get_length(in))) {
+        avail = avail < DCC_READ_CHUNK ? avail : DCC_READ_CHUNK;
+        if (dc_buf_reserve(&c->line, avail) < 0) {
             dcc_fail(c, "out of memory");
             break;
         }
-        evbuffer_remove(in, c->line.data, n + 1);
-        c->line.data[n] = '\0';
-        c->line.len = n;
-        if (n)                 /* an empty frame is a keep-alive */
-            c->ops->line(c, c->line.data, n);
+        evbuffer_remove(in, c->line.data + c->line.len, avail);
+        c->line.len += avail;
+        size_t done = 0;
+        while (DCC_LIVE) {
+            char *frame = c->line.data + done;
+            char *end = memchr(frame, c->ops->delim, c->line.len - done);
+            size_t n = end ? (size_t)(end - frame) : c->line.len - done;
+            if (n > max) {
+                dcc_fail(c, "protocol error: hub message longer than %zu bytes", max);
+                break;
+            }
+            if (!end)
+                break;
+            *end = '\0';
+            done += n + 1;
+            if (n)             /* an empty frame is a keep-alive */
+                c->ops->line(c, frame, n);
+        }
+        if (DCC_LIVE) {
+            memmove(c->line.data, c->line.data + done, c->line.len - done);
+            c->line.len -= done;
+        }
     }
+#undef DCC_LIVE
     dcc_leave(c);
 }
 
@@ -331,6 +349,7 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
 static int dcc_open(struct dcc_client *c, char *err)
 {
     c->gen++;
+    dc_buf_reset(&c->line);
     free(c->last_status);
     c->last_status = NULL;
     c->sid[0] = '\0';
@@ -630,6 +649,7 @@ static void dcc_destroy(struct dcc_client *c)
     dcc_tls_drop(c);
     dc_buf_cleanup(&c->line);
     dc_buf_cleanup(&c->out);
+    free(c->adc_msg);
     free(c->last_status);
     free(c->url_text);
     free(c->nick);

@@ -286,15 +286,17 @@ static const struct adc_handler {
 
 static void adc_line(struct dcc_client *c, char *line, size_t len)
 {
-    struct adc_msg *m = malloc(sizeof *m);   /* ~3 KiB: keep it off the stack */
-    const char *why = NULL;
-    if (!m) {
+    /* ~3 KiB, so off the stack, and kept for the next line: a hub sends N
+     * INFs per login, and a fresh block this size per line was a tenth of
+     * a big login's cost. Handlers never reach here again (dcc_read_cb). */
+    if (!c->adc_msg && !(c->adc_msg = malloc(sizeof *c->adc_msg))) {
         dcc_fail(c, "out of memory");
         return;
     }
+    struct adc_msg *m = c->adc_msg;
+    const char *why = NULL;
     if (adc_msg_parse(line, len, m, &why) < 0) {
         dcc_log(c, "ignoring malformed ADC message (%s): %.120s", why ? why : "?", line);
-        free(m);
         return;
     }
     for (size_t i = 0; i < sizeof adc_handlers / sizeof adc_handlers[0]; i++) {
@@ -305,7 +307,6 @@ static void adc_line(struct dcc_client *c, char *line, size_t len)
         }
     }
     adc_msg_cleanup(m);
-    free(m);
 }
 
 static int adc_say(struct dcc_client *c, const char *text, char *err)

@@ -21,6 +21,7 @@
 #include "proto/tiger.h"
 #include "proto/tth.h"
 
+struct adc_msg;
 struct dctls_cert;
 struct ssl_ctx_st;
 
@@ -103,10 +104,11 @@ struct dcc_client {
     bool was_online;                  /* CLOSING: whether the session had logged in */
     bool no_reconnect;                /* the hub said never (ADC QUI TL-1) for this session */
     char *last_status;                /* last hub status text, for refusal reasons */
-    struct dc_buf line;               /* the frame being handled */
+    struct dc_buf line;               /* hub input not yet handled: frames, then a partial one */
     struct dc_buf out;                /* scratch for formatting outgoing messages */
     struct dcc_users users;
     /* ADC */
+    struct adc_msg *adc_msg;          /* the parsed hub line's struct, reused (hub_adc.c) */
     char sid[5];
     bool have_pid;
     char pid_b32[40], cid_b32[40];
