@@ -14,6 +14,7 @@ BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_transfer.
 def test_bench_transfer_prints_tls_next_to_plain(bin_path):
     build = bin_path("dcclient").parent.parent
     bin_path("bench_rawloop")
+    bin_path("bench_tth_threads")
     r = subprocess.run([sys.executable, str(BENCH), str(build), "4"], capture_output=True, text=True,
                        timeout=300, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, (r.stdout, r.stderr)

@@ -1,0 +1,76 @@
+/* bench_tth_threads.c: how fast this machine can TTH-verify, the ceiling of
+ * a verified download: SIZE_MiB of random bytes in memory, hashed the way
+ * download.c's workers do (TTH root of every 1 MiB unit, units shared out
+ * among the threads), on 1 thread and on as many as there are cores. Prints
+ * one JSON line per thread count {"threads", "bytes", "seconds",
+ * "bytes_per_second"}. A benchmark tool, not a test: bench_transfer.py runs
+ * it next to the downloads it measures.
+ *
+ * usage: bench_tth_threads [SIZE_MiB=256]
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/tth.h"
+
+#define UNIT (1024 * 1024)
+
+struct job {
+    const uint8_t *data;
+    size_t units;
+    atomic_size_t next;       /* the next unit to take */
+    uint8_t *roots;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *worker(void *arg)
+{
+    struct job *j = arg;
+    for (size_t u; (u = atomic_fetch_add(&j->next, 1)) < j->units;)
+        dc_tth(j->data + u * UNIT, UNIT, j->roots + u * DC_TTH_LEN);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 256;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    uint8_t *data = malloc(mib * UNIT), *roots = malloc(mib * DC_TTH_LEN);
+    if (!mib || !data || !roots) {
+        fprintf(stderr, "usage: bench_tth_threads [SIZE_MiB=256] (or out of memory)\n");
+        return 2;
+    }
+    uint64_t x = 0x9E3779B97F4A7C15u;   /* xorshift: random enough, no syscall per byte */
+    for (size_t i = 0; i < mib * UNIT / 8; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ((uint64_t *)data)[i] = x;
+    }
+    int counts[2] = {1, ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu};
+    for (int k = 0; k < (counts[1] > 1 ? 2 : 1); k++) {
+        struct job j = {.data = data, .units = mib, .roots = roots};
+        pthread_t th[64];
+        int n = counts[k];
+        double t0 = now();
+        for (int i = 0; i < n; i++)
+            pthread_create(&th[i], NULL, worker, &j);
+        for (int i = 0; i < n; i++)
+            pthread_join(th[i], NULL);
+        double secs = now() - t0;
+        printf("{\"threads\": %d, \"bytes\": %zu, \"seconds\": %.3f, \"bytes_per_second\": %.0f}\n", n, mib * UNIT,
+               secs, (double)(mib * UNIT) / secs);
+    }
+    free(data);
+    free(roots);
+    return 0;
+}
