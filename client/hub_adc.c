@@ -146,39 +146,28 @@ static void adc_on_gpa(struct dcc_client *c, struct adc_msg *m)
     }
 }
 
-/* The INF field a two-letter code fills (a switch: INF is the message a
- * hub sends most, N per login), or DCC_UF_COUNT for none. */
-static enum dcc_ufield adc_inf_field(const char code[3])
-{
-    switch (code[0] << 8 | code[1]) {
-    case 'N' << 8 | 'I': return DCC_UF_NICK;
-    case 'D' << 8 | 'E': return DCC_UF_DESCRIPTION;
-    case 'E' << 8 | 'M': return DCC_UF_EMAIL;
-    case 'V' << 8 | 'E': return DCC_UF_TAG;
-    case 'I' << 8 | 'D': return DCC_UF_CID;
-    case 'I' << 8 | '4': return DCC_UF_IP;
-    case 'K' << 8 | 'P': return DCC_UF_KEYPRINT;
-    default: return DCC_UF_COUNT;
-    }
-}
-
 static void adc_on_inf(struct dcc_client *c, struct adc_msg *m)
 {
     if (m->type == 'I')
         return;            /* the hub's own name/description: not a user */
-    /* INF is incremental: only the fields present change; "" clears. */
+    /* INF is incremental: only the fields present change; "" clears. A
+     * switch on the code, not string compares: a hub sends N INFs per login. */
     const char *v[DCC_UF_COUNT] = {0}, *ss = NULL, *su = NULL, *ct = NULL;
     for (size_t i = 0; i < m->nnamed; i++) {
-        const struct adc_named *f = &m->named[i];
-        enum dcc_ufield k = adc_inf_field(f->code);
-        if (k != DCC_UF_COUNT)
-            v[k] = f->value;
-        else if (strcmp(f->code, "SS") == 0)
-            ss = f->value;
-        else if (strcmp(f->code, "SU") == 0)
-            su = f->value;
-        else if (strcmp(f->code, "CT") == 0)
-            ct = f->value;
+        const char *val = m->named[i].value;
+        switch (m->named[i].code[0] << 8 | m->named[i].code[1]) {
+        case 'N' << 8 | 'I': v[DCC_UF_NICK] = val; break;
+        case 'D' << 8 | 'E': v[DCC_UF_DESCRIPTION] = val; break;
+        case 'E' << 8 | 'M': v[DCC_UF_EMAIL] = val; break;
+        case 'V' << 8 | 'E': v[DCC_UF_TAG] = val; break;
+        case 'I' << 8 | 'D': v[DCC_UF_CID] = val; break;
+        case 'I' << 8 | '4': v[DCC_UF_IP] = val; break;
+        case 'K' << 8 | 'P': v[DCC_UF_KEYPRINT] = val; break;
+        case 'S' << 8 | 'S': ss = val; break;
+        case 'S' << 8 | 'U': su = val; break;
+        case 'C' << 8 | 'T': ct = val; break;
+        default: break;
+        }
     }
     bool joined;
     struct dcc_user *u = dcc_users_put(&c->users, m->src_sid, v, &joined);

@@ -48,15 +48,20 @@ void dcc_users_reset(struct dcc_users *t, bool by_sid)
     *t = (struct dcc_users){.by_sid = by_sid};
 }
 
-struct dcc_user *dcc_users_find(const struct dcc_users *t, const char *key)
+static struct dcc_uentry *dcc_users_lookup(const struct dcc_users *t, const char *key, size_t h)
 {
-    if (!t->nbuckets || !key)
+    if (!t->nbuckets)
         return NULL;
-    size_t h = dcc_hash(key);
     for (struct dcc_uentry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->next)
         if (e->hash == h && strcmp(dcc_ukey(t, e), key) == 0)
-            return &e->u;
+            return e;
     return NULL;
+}
+
+struct dcc_user *dcc_users_find(const struct dcc_users *t, const char *key)
+{
+    struct dcc_uentry *e = key ? dcc_users_lookup(t, key, dcc_hash(key)) : NULL;
+    return e ? &e->u : NULL;
 }
 
 struct dcc_user *dcc_users_find_nick(const struct dcc_users *t, const char *nick)
@@ -129,8 +134,8 @@ static void dcc_user_fill(struct dcc_user *u, char *block, const char *const val
 struct dcc_user *dcc_users_put(struct dcc_users *t, const char *key, const char *const v[DCC_UF_COUNT],
                                bool *joined)
 {
-    struct dcc_user *u = dcc_users_find(t, key);
-    struct dcc_uentry *e = u ? (struct dcc_uentry *)((char *)u - offsetof(struct dcc_uentry, u)) : NULL;
+    size_t h = dcc_hash(key);
+    struct dcc_uentry *e = dcc_users_lookup(t, key, h);
     enum dcc_ufield kf = t->by_sid ? DCC_UF_SID : DCC_UF_NICK;
     const char *val[DCC_UF_COUNT];
     size_t len[DCC_UF_COUNT], total = 0;
@@ -139,13 +144,15 @@ struct dcc_user *dcc_users_put(struct dcc_users *t, const char *key, const char 
         const char *old = e ? *dcc_ufield(&e->u, f) : f == (int)kf ? key : "";
         /* The key field never changes: the entry is found by it. */
         val[f] = v[f] && f != (int)kf ? v[f] : old;
-        changed |= val[f] != old && strcmp(val[f], old) != 0;
-        len[f] = strlen(val[f]);
-        total += len[f] + 1;
+        changed = changed || (val[f] != old && strcmp(val[f], old) != 0);
     }
     *joined = !e;
     if (!changed)
-        return u;
+        return &e->u;
+    for (int f = 0; f < DCC_UF_COUNT; f++) {
+        len[f] = *val[f] ? strlen(val[f]) : 0;
+        total += len[f] + 1;
+    }
     if (e) {
         /* The old strings stay readable until the new ones are copied. */
         char *block = malloc(total), *old_nick = e->u.nick;
@@ -165,7 +172,7 @@ struct dcc_user *dcc_users_put(struct dcc_users *t, const char *key, const char 
         return NULL;
     if (!(e = malloc(sizeof *e + total)))
         return NULL;
-    *e = (struct dcc_uentry){.hash = dcc_hash(key)};
+    *e = (struct dcc_uentry){.hash = h};
     dcc_user_fill(&e->u, e->inline_strings, val, len);
     e->next = t->buckets[e->hash & (t->nbuckets - 1)];
     t->buckets[e->hash & (t->nbuckets - 1)] = e;
