@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -148,8 +149,9 @@ int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx
 static void fh_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void fh_out_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Drop the plain output queue (written, or no longer wanted). */
-static void fh_outq_clear(struct fh_conn *c)
+/* Free c's own output queue and its write event (queued lines, if any, are
+ * unreferenced; the byte count is the caller's). */
+static void fh_outq_free(struct fh_conn *c)
 {
     struct fh_outq *q = c->out;
     if (!q)
@@ -162,16 +164,30 @@ static void fh_outq_clear(struct fh_conn *c)
     c->out = NULL;
 }
 
+/* Drop everything queued to a plain connection: no longer wanted. */
+static void fh_out_drop(struct fh_conn *c)
+{
+    struct fh_pend *pend = c->hub->pend;
+    for (uint32_t i = c->pend_head; i; i = pend[i].next) {
+        fh_msg_unref(pend[i].msg);
+        pend[i].msg = NULL;
+    }
+    c->pend_head = c->pend_tail = 0;
+    fh_outq_free(c);
+    c->out_bytes = 0;
+    c->out_off = 0;
+}
+
 /* Bytes queued to c and not yet written (either output path). */
 static size_t fh_conn_pending(const struct fh_conn *c)
 {
-    return (c->out ? c->out->bytes : 0) + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
+    return c->out_bytes + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
 }
 
 static void fh_conn_mark_dead(struct fh_conn *c)
 {
     c->state = FH_CONN_DEAD;
-    fh_outq_clear(c);
+    fh_out_drop(c);
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     else
@@ -185,7 +201,7 @@ static void fh_conn_free(struct fh_conn *c)
     free(c->cid);
     free(c->su);
     free(c->partial);
-    fh_outq_clear(c);   /* events go before their socket closes */
+    fh_out_drop(c);   /* events go before their socket closes */
     if (c->rev)
         event_free(c->rev);
     if (c->bev)
@@ -281,24 +297,100 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
 
 static void fh_conn_list_more(struct fh_conn *c);
 
-/* Write as much of a plain connection's queue as its socket takes, in
+/* Make room for n more lines in c's own queue (allocated on first use). */
+static int fh_outq_reserve(struct fh_conn *c, unsigned n)
+{
+    struct fh_outq *q = c->out;
+    if (q && q->head > 0 && q->len + n > q->cap) {   /* reuse the written front */
+        memmove(q->msg, q->msg + q->head, (q->len - q->head) * sizeof q->msg[0]);
+        q->len -= q->head;
+        q->head = 0;
+    }
+    unsigned len = q ? q->len : 0, cap = q ? q->cap : 0;
+    if (len + n <= cap)
+        return 0;
+    while (cap < len + n)
+        cap = cap ? cap * 2 : 8;
+    if (!(q = realloc(q, sizeof *q + cap * sizeof q->msg[0])))
+        return -1;
+    if (!c->out)
+        *q = (struct fh_outq){0};
+    q->cap = cap;
+    c->out = q;
+    return 0;
+}
+
+/* The socket did not take all of this pass's lines for c: move the rest to
+ * the front of c's own queue, where they wait for a write event. */
+static int fh_pend_spill(struct fh_conn *c)
+{
+    struct fh_pend *pend = c->hub->pend;
+    unsigned n = 0;
+    for (uint32_t i = c->pend_head; i; i = pend[i].next)
+        n++;
+    if (fh_outq_reserve(c, n) < 0)
+        return -1;
+    struct fh_outq *q = c->out;
+    memmove(q->msg + q->head + n, q->msg + q->head, (q->len - q->head) * sizeof q->msg[0]);
+    n = q->head;
+    for (uint32_t i = c->pend_head; i; i = pend[i].next)
+        q->msg[n++] = pend[i].msg;
+    q->len += n - q->head;
+    c->pend_head = c->pend_tail = 0;
+    return 0;
+}
+
+/* The first queued line (this pass's lines come before c->out's). */
+static struct fh_msg *fh_out_first(const struct fh_conn *c)
+{
+    return c->pend_head ? c->hub->pend[c->pend_head].msg : c->out->msg[c->out->head];
+}
+
+/* w bytes were written: unreference the lines they finished. */
+static void fh_out_consume(struct fh_conn *c, size_t w)
+{
+    c->out_bytes -= w;
+    while (w > 0) {
+        struct fh_msg *m = fh_out_first(c);
+        size_t k = m->len - c->out_off < w ? m->len - c->out_off : w;
+        c->out_off += k;
+        w -= k;
+        if (c->out_off < m->len)
+            break;
+        fh_msg_unref(m);
+        c->out_off = 0;
+        if (c->pend_head) {
+            if (!(c->pend_head = c->hub->pend[c->pend_head].next))
+                c->pend_tail = 0;
+        } else {
+            c->out->head++;
+        }
+    }
+}
+
+/* Write as much of a plain connection's output as its socket takes, in
  * writev batches; only what it does not take waits for a write event. */
 static void fh_out_write(struct fh_conn *c)
 {
-    struct fh_outq *q = c->out;
-    while (q->head < q->len) {
+    const struct fh_pend *pend = c->hub->pend;
+    while (c->out_bytes > 0) {
         /* Lines are ~100-200 bytes: 512 of them make writes big enough that
          * the reader (dcload, at 1,000 users) is woken less often; with 64,
          * its CPU, the limit there, rose and logins/s fell ~8%. */
         struct iovec iov[512];
         int n = 0;
-        for (unsigned i = q->head; i < q->len && n < 512; i++, n++) {
-            size_t skip = i == q->head ? q->off : 0;
-            iov[n].iov_base = q->msg[i]->data + skip;
-            iov[n].iov_len = q->msg[i]->len - skip;
-        }
+        size_t skip = c->out_off;
+        for (uint32_t i = c->pend_head; i && n < 512; i = pend[i].next, n++, skip = 0)
+            iov[n] = (struct iovec){pend[i].msg->data + skip, pend[i].msg->len - skip};
+        for (unsigned i = c->out ? c->out->head : 0; c->out && i < c->out->len && n < 512; i++, n++, skip = 0)
+            iov[n] = (struct iovec){c->out->msg[i]->data + skip, c->out->msg[i]->len - skip};
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            if (c->pend_head && fh_pend_spill(c) < 0) {
+                fh_conn_close(c, "out of memory", false);
+                return;
+            }
+            struct fh_outq *q = c->out;
             if (!q->wev && (!(q->wev = event_new(c->hub->base, c->fd, EV_WRITE | EV_PERSIST,
                                                  fh_out_cb, c)) || event_add(q->wev, NULL) < 0))
                 fh_conn_close(c, "out of memory", false);
@@ -308,20 +400,9 @@ static void fh_out_write(struct fh_conn *c)
             fh_conn_close(c, "socket error", false);
             return;
         }
-        q->bytes -= (size_t)w;
-        for (size_t left = (size_t)w; left > 0;) {
-            struct fh_msg *m = q->msg[q->head];
-            size_t k = m->len - q->off < left ? m->len - q->off : left;
-            q->off += k;
-            left -= k;
-            if (q->off == m->len) {
-                fh_msg_unref(m);
-                q->head++;
-                q->off = 0;
-            }
-        }
+        fh_out_consume(c, (size_t)w);
     }
-    fh_outq_clear(c);   /* drained: an idle connection keeps no queue and no event */
+    fh_outq_free(c);   /* drained: an idle connection keeps no queue and no event */
     if (c->state == FH_CONN_CLOSING)
         fh_conn_mark_dead(c);
     else if (c->listing && c->state == FH_CONN_OPEN)
@@ -338,7 +419,8 @@ static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
  * timeout: it runs in the next loop pass, after that pass's input (timers
  * come after I/O), so a burst of broadcasts leaves in one writev per
  * recipient, and a write event (and its epoll changes) is only needed for a
- * socket that does not take it all. */
+ * socket that does not take it all. Afterwards no connection has lines in
+ * hub->pend (written, or spilled to its own queue), so it starts over. */
 static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -347,41 +429,44 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
         struct fh_conn *c = hub->dirty;
         hub->dirty = c->next_dirty;
         c->dirty = false;
-        if (c->state != FH_CONN_DEAD && c->out && !c->out->wev)
+        if (c->state != FH_CONN_DEAD && !(c->out && c->out->wev))
             fh_out_write(c);
     }
+    hub->npend = 1;
 }
 
-/* Append one reference to a plain connection's queue; 0 or -1. */
-static int fh_outq_push(struct fh_conn *c, struct fh_msg *m)
+/* Queue one reference to m on a plain connection: with this pass's lines
+ * (hub->pend) unless c has a queue of its own or they are full; then in
+ * c->out. That keeps the order: this pass's lines are older than anything
+ * in c->out, which exists before them only as a backlog, and then takes
+ * everything. 0 or -1. */
+static int fh_out_push(struct fh_conn *c, struct fh_msg *m)
 {
-    struct fh_outq *q = c->out;
-    if (q && q->len == q->cap && q->head > 0) {   /* reuse the written front */
-        memmove(q->msg, q->msg + q->head, (q->len - q->head) * sizeof q->msg[0]);
-        q->len -= q->head;
-        q->head = 0;
-    }
-    if (!q || q->len == q->cap) {
-        unsigned cap = q ? q->cap * 2 : 8;
-        if (!(q = realloc(q, sizeof *q + cap * sizeof q->msg[0])))
-            return -1;
-        if (!c->out)
-            *q = (struct fh_outq){0};
-        q->cap = cap;
-        c->out = q;
-    }
-    if (!q->wev && !c->dirty) {   /* else a write is already due */
-        c->dirty = true;
-        c->next_dirty = c->hub->dirty;
-        c->hub->dirty = c;
-        if (!evtimer_pending(c->hub->flush_ev, NULL)) {
-            struct timeval now = {0, 0};
-            evtimer_add(c->hub->flush_ev, &now);
-        }
+    struct fh_hub *hub = c->hub;
+    if (!c->out && hub->npend < FH_PEND_MAX) {
+        uint32_t i = hub->npend++;
+        hub->pend[i] = (struct fh_pend){m, 0};
+        if (c->pend_tail)
+            hub->pend[c->pend_tail].next = i;
+        else
+            c->pend_head = i;
+        c->pend_tail = i;
+    } else if (fh_outq_reserve(c, 1) == 0) {
+        c->out->msg[c->out->len++] = m;
+    } else {
+        return -1;
     }
     m->refs++;
-    q->msg[q->len++] = m;
-    q->bytes += m->len;
+    c->out_bytes += m->len;
+    if (!(c->out && c->out->wev) && !c->dirty) {   /* else a write is already due */
+        c->dirty = true;
+        c->next_dirty = hub->dirty;
+        hub->dirty = c;
+        if (!evtimer_pending(hub->flush_ev, NULL)) {
+            struct timeval now = {0, 0};
+            evtimer_add(hub->flush_ev, &now);
+        }
+    }
     return 0;
 }
 
@@ -427,7 +512,7 @@ void fh_conn_send_msg(struct fh_conn *c, struct fh_msg *m)
     if (c->tls)
         fh_conn_queued(c, evbuffer_add(bufferevent_get_output(c->bev), m->data, m->len) == 0);
     else
-        fh_conn_queued(c, fh_outq_push(c, m) == 0);
+        fh_conn_queued(c, fh_out_push(c, m) == 0);
 }
 
 void fh_conn_send(struct fh_conn *c, const char *line, size_t len)
@@ -616,6 +701,12 @@ static void fh_conn_line(struct fh_conn *c, char *line, size_t n)
         fh_nmdc_line(c, line, n);
     else
         fh_adc_line(c, line, n);
+    /* A login burst can queue thousands of lines in one pass (each
+     * newcomer's INF to every user): write them out between lines once
+     * hub->pend is half full, so the peak stays bounded instead of every
+     * recipient growing a queue of its own. */
+    if (hub->npend >= FH_PEND_MAX / 2)
+        fh_flush_cb(-1, 0, hub);
 }
 
 #define FH_READ_CHUNK 16384   /* one read of a plain socket, after the kept partial line */
@@ -982,6 +1073,11 @@ static void fh_dump(struct fh_hub *hub)
                c->op, fh_conn_pending(c));
     if (hub->control)
         fh_log(hub, "  control clients: %zu", fh_control_nclients(hub->control));
+    /* What the heap holds next to what it has taken from the system: the
+     * difference is free space kept by malloc (fragmentation, a peak). */
+    struct mallinfo2 mi = mallinfo2();
+    fh_log(hub, "  heap: in use %zu bytes, free in heap %zu (top %zu), mmapped %zu",
+           mi.uordblks + mi.hblkhd, mi.fordblks, mi.keepcost, mi.hblkhd);
     fflush(hub->log);
     if (hub->trace)
         fh_trace_flush(hub->trace);
@@ -1096,8 +1192,9 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         goto fail;
     }
     hub->line_cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
+    hub->npend = 1;   /* pend[0] is not used: index 0 ends a connection's lines */
     if (!(hub->line = malloc(hub->line_cap)) || !(hub->tls_line = malloc(hub->line_cap)) ||
-        !(hub->base = event_base_new())) {
+        !(hub->pend = malloc(FH_PEND_MAX * sizeof *hub->pend)) || !(hub->base = event_base_new())) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
@@ -1207,6 +1304,7 @@ void fh_hub_free(struct fh_hub *hub)
         event_base_free(hub->base);
     fh_config_cleanup(&hub->cfg);
     free(hub->hooks);
+    free(hub->pend);   /* after the connections: fh_out_drop reads it */
     free(hub->line);
     free(hub->tls_line);
     if (hub->log && hub->log != stderr)

@@ -58,15 +58,23 @@ struct fh_msg {
     char data[];         /* the line, its terminator, then a NUL (not sent) */
 };
 
-/* The output queue of a plain connection, allocated while it holds
- * anything: written with writev at the end of the next loop pass
- * (fh_flush_cb, via hub->dirty), so a burst of broadcasts leaves in one
- * write per recipient; wev only while the socket does not take it all.
- * Owns one reference to each queued message and wev. */
+/* A plain connection's output goes two ways. Lines queued during a loop
+ * pass are linked per connection in hub->pend (one hub-wide array, reused
+ * every pass: no allocation per recipient, so a broadcast to N users costs
+ * N entries of 16 bytes and nothing that fragments the heap), and written
+ * with writev at the end of the pass (fh_flush_cb, via hub->dirty). Only
+ * what a socket does not take then moves to the connection's own queue,
+ * struct fh_outq, which waits for a write event. */
+#define FH_PEND_MAX 4096   /* entries (64 KiB); beyond, a pass's lines go to fh_outq */
+struct fh_pend {
+    struct fh_msg *msg;   /* one reference */
+    uint32_t next;        /* the connection's next line in hub->pend; 0: none */
+};
+
+/* The backlog of a plain connection: allocated while it holds anything.
+ * Owns one reference to each queued message, and wev. */
 struct fh_outq {
     struct event *wev;                  /* owned, or NULL */
-    size_t off;                         /* bytes of msg[head] already written */
-    size_t bytes;                       /* queued bytes not yet written */
     unsigned head, len, cap;            /* msg[head..len) are queued */
     struct fh_msg *msg[];
 };
@@ -98,7 +106,10 @@ struct fh_conn {
     char *partial;                      /* owned, plain: an incomplete line read, or NULL */
     size_t partial_len;
     struct bufferevent *bev;            /* owned, TLS only; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
-    struct fh_outq *out;                /* owned, plain: queued output, NULL when none */
+    uint32_t pend_head, pend_tail;      /* plain: this pass's lines in hub->pend; 0: none */
+    struct fh_outq *out;                /* owned, plain: the backlog, NULL when none */
+    size_t out_bytes;                   /* plain: queued, not yet written (both places) */
+    size_t out_off;                     /* plain: bytes of the first queued line written */
     struct fh_conn *next_dirty;         /* hub->dirty, while dirty */
     bool dirty;                         /* on hub->dirty: a write is due this pass */
     char ip[INET6_ADDRSTRLEN];
@@ -154,6 +165,8 @@ struct fh_hub {
     struct event *sweep_ev;              /* owned: connection deadlines (fh_sweep_cb) */
     struct event *flush_ev;              /* owned: end-of-pass writes (fh_flush_cb) */
     struct fh_conn *dirty;               /* borrowed list (next_dirty): queued to this pass */
+    struct fh_pend *pend;                /* owned: this pass's plain output; [0] unused */
+    uint32_t npend;                      /* used entries of FH_PEND_MAX, [0] included */
     bool stopping;
     FILE *log;                           /* owned unless stderr */
     char *line;                          /* owned scratch: a plain connection's partial line
