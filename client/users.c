@@ -125,7 +125,9 @@ static void dcc_user_fill(struct dcc_user *u, char *block, const char *const val
                           const size_t len[DCC_UF_COUNT])
 {
     for (int f = 0; f < DCC_UF_COUNT; f++) {
-        memcpy(block, val[f], len[f] + 1);
+        if (len[f])        /* most fields are empty, most of all on NMDC */
+            memcpy(block, val[f], len[f]);
+        block[len[f]] = '\0';
         *dcc_ufield(u, f) = block;
         block += len[f] + 1;
     }
