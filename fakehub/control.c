@@ -165,8 +165,9 @@ static json_t *fh_ctl_ping(struct fh_ctl_client *cl, json_t *args, const char **
 static void fh_ctl_user_json(struct fh_conn *c, void *ctx)
 {
     bool l1;
+    char ip[FH_IP_LEN];
     json_t *u = json_pack("{s:o, s:s, s:s, s:b}", "nick", fh_json_bytes(c->nick, strlen(c->nick), &l1),
-                          "proto", fh_proto_name(c->proto), "ip", c->ip, "op", c->op);
+                          "proto", fh_proto_name(c->proto), "ip", fh_conn_ip(c, ip), "op", c->op);
     if (u && c->proto == FH_PROTO_ADC)
         json_object_set_new(u, "sid", json_string(c->sid));
     if (u)

@@ -58,7 +58,9 @@ struct fh_hooks {
 uint64_t fh_conn_id(const struct fh_conn *c);
 enum fh_proto fh_conn_proto(const struct fh_conn *c);
 const char *fh_conn_nick(const struct fh_conn *c);   /* NULL before the nick is known */
-const char *fh_conn_ip(const struct fh_conn *c);
+#define FH_IP_LEN 46   /* INET6_ADDRSTRLEN */
+/* The peer's address as text ("127.0.0.1", "::1"), written to buf. */
+const char *fh_conn_ip(const struct fh_conn *c, char buf[FH_IP_LEN]);
 const char *fh_conn_sid(const struct fh_conn *c);    /* ADC: "AAAB"; NMDC: NULL */
 bool fh_conn_is_op(const struct fh_conn *c);
 bool fh_conn_tls(const struct fh_conn *c);           /* came in on an adcs/nmdcs port */

@@ -42,6 +42,7 @@
 #define FH_CLOSE_GRACE_MS 1000   /* a closing peer gets this long to take our last words */
 #define FH_STOP_GRACE_MS 500     /* shutdown flush bound; exit well within a second */
 #define FH_SWEEP_MS 250          /* how often connection deadlines are checked */
+#define FH_IOV 128               /* lines per writev (fh_out_write) */
 
 static const int fh_signals[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
@@ -86,7 +87,30 @@ static struct timeval fh_ms(unsigned ms)
 uint64_t fh_conn_id(const struct fh_conn *c) { return c->id; }
 enum fh_proto fh_conn_proto(const struct fh_conn *c) { return c->proto; }
 const char *fh_conn_nick(const struct fh_conn *c) { return c->nick; }
-const char *fh_conn_ip(const struct fh_conn *c) { return c->ip; }
+const char *fh_conn_ip(const struct fh_conn *c, char buf[FH_IP_LEN])
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    bool v4 = memcmp(c->ip, v4mapped, sizeof v4mapped) == 0;
+    if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? c->ip + 12 : c->ip, buf, FH_IP_LEN))
+        snprintf(buf, FH_IP_LEN, "?");
+    return buf;
+}
+
+uint32_t fh_now_ms(struct fh_hub *hub)
+{
+    struct timeval now, d;
+    event_base_gettimeofday_cached(hub->base, &now);
+    timersub(&now, &hub->t0, &d);
+    return (uint32_t)((uint64_t)d.tv_sec * 1000 + (uint64_t)d.tv_usec / 1000);
+}
+
+void fh_conn_secret(const struct fh_conn *c, uint8_t out[DC_TIGER_LEN])
+{
+    uint8_t in[DC_TIGER_LEN + sizeof c->id];
+    memcpy(in, c->hub->secret, DC_TIGER_LEN);
+    memcpy(in + DC_TIGER_LEN, &c->id, sizeof c->id);
+    dc_tiger(in, sizeof in, out);
+}
 const char *fh_conn_sid(const struct fh_conn *c) { return c->proto == FH_PROTO_ADC ? c->sid : NULL; }
 bool fh_conn_is_op(const struct fh_conn *c) { return c->op; }
 bool fh_conn_tls(const struct fh_conn *c) { return c->tls; }
@@ -181,14 +205,14 @@ static void fh_out_drop(struct fh_conn *c)
 /* Bytes queued to c and not yet written (either output path). */
 static size_t fh_conn_pending(const struct fh_conn *c)
 {
-    return c->out_bytes + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
+    return c->out_bytes + (c->tls && c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
 }
 
 static void fh_conn_mark_dead(struct fh_conn *c)
 {
     c->state = FH_CONN_DEAD;
     fh_out_drop(c);
-    if (c->bev)
+    if (c->tls)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     else
         event_del(c->rev);
@@ -198,16 +222,16 @@ static void fh_conn_mark_dead(struct fh_conn *c)
 static void fh_conn_free(struct fh_conn *c)
 {
     free(c->nick);
-    free(c->cid);
-    free(c->su);
     free(c->partial);
     fh_out_drop(c);   /* events go before their socket closes */
-    if (c->rev)
-        event_free(c->rev);
-    if (c->bev)
+    if (c->tls && c->bev) {
         bufferevent_free(c->bev);
-    else if (c->fd >= 0)
-        evutil_closesocket(c->fd);
+    } else {
+        if (!c->tls && c->rev)
+            event_free(c->rev);
+        if (c->fd >= 0)
+            evutil_closesocket(c->fd);
+    }
     fh_msg_unref(c->inf);
     free(c->keyprint);
     free(c);
@@ -269,8 +293,9 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
     if (c->state != FH_CONN_OPEN)
         return;
     c->state = FH_CONN_CLOSING;
+    char ip[FH_IP_LEN];
     fh_log(hub, "conn %llu %s %s (%s): closed: %s", (unsigned long long)c->id,
-           fh_proto_name(c->proto), c->ip, c->nick ? c->nick : "-", reason);
+           fh_proto_name(c->proto), fh_conn_ip(c, ip), c->nick ? c->nick : "-", reason);
     if (c->login == FH_LOGIN_NORMAL) {
         hub->nusers--;
         if (!hub->stopping) {   /* at shutdown everyone leaves; spare the N^2 quits */
@@ -282,14 +307,14 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
         if (c->announced)
             FH_HOOK(hub, logout, c, reason);
     }
-    if (c->bev)
+    if (c->tls)
         bufferevent_disable(c->bev, EV_READ);
     else
         event_del(c->rev);
     if (flush && fh_conn_pending(c) > 0) {
-        if (c->bev)
+        if (c->tls)
             bufferevent_setcb(c->bev, NULL, fh_close_write_cb, fh_close_event_cb, c);
-        event_base_gettimeofday_cached(hub->base, &c->since);   /* the sweep ends the grace */
+        c->since = fh_now_ms(hub);   /* the sweep ends the grace */
     } else {
         fh_conn_mark_dead(c);
     }
@@ -374,15 +399,17 @@ static void fh_out_write(struct fh_conn *c)
 {
     const struct fh_pend *pend = c->hub->pend;
     while (c->out_bytes > 0) {
-        /* Lines are ~100-200 bytes: 512 of them make writes big enough that
-         * the reader (dcload, at 1,000 users) is woken less often; with 64,
-         * its CPU, the limit there, rose and logins/s fell ~8%. */
-        struct iovec iov[512];
+        /* Big writes wake the reader less often (with 64 lines per writev,
+         * dcload's CPU, the limit at 1,000 users, rose and logins/s fell
+         * ~8%), but the array is resident stack: 128 lines hold most of a
+         * user-list piece (FH_LIST_CHUNK: ~110-160 INF lines) and cost 2 KiB
+         * (512 cost 8 KiB, 0.08 KiB per user of a 100-user hub). */
+        struct iovec iov[FH_IOV];
         int n = 0;
         size_t skip = c->out_off;
-        for (uint32_t i = c->pend_head; i && n < 512; i = pend[i].next, n++, skip = 0)
+        for (uint32_t i = c->pend_head; i && n < FH_IOV; i = pend[i].next, n++, skip = 0)
             iov[n] = (struct iovec){pend[i].msg->data + skip, pend[i].msg->len - skip};
-        for (unsigned i = c->out ? c->out->head : 0; c->out && i < c->out->len && n < 512; i++, n++, skip = 0)
+        for (unsigned i = c->out ? c->out->head : 0; c->out && i < c->out->len && n < FH_IOV; i++, n++, skip = 0)
             iov[n] = (struct iovec){c->out->msg[i]->data + skip, c->out->msg[i]->len - skip};
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -435,6 +462,23 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
     hub->npend = 1;
 }
 
+/* Room for one more line in hub->pend? It doubles when one input line fans
+ * out to more than it holds (a broadcast to every user), and stays: its
+ * size follows the user count, 16 bytes a user. */
+static bool fh_pend_room(struct fh_hub *hub)
+{
+    if (hub->npend < hub->pend_cap)
+        return true;
+    if (hub->pend_cap >= UINT32_MAX / 2 / sizeof *hub->pend)
+        return false;
+    struct fh_pend *p = realloc(hub->pend, 2 * hub->pend_cap * sizeof *p);
+    if (!p)
+        return false;   /* the connection's own queue takes it */
+    hub->pend = p;
+    hub->pend_cap *= 2;
+    return true;
+}
+
 /* Queue one reference to m on a plain connection: with this pass's lines
  * (hub->pend) unless c has a queue of its own or they are full; then in
  * c->out. That keeps the order: this pass's lines are older than anything
@@ -443,7 +487,7 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
 static int fh_out_push(struct fh_conn *c, struct fh_msg *m)
 {
     struct fh_hub *hub = c->hub;
-    if (!c->out && hub->npend < FH_PEND_MAX) {
+    if (!c->out && fh_pend_room(hub)) {
         uint32_t i = hub->npend++;
         hub->pend[i] = (struct fh_pend){m, 0};
         if (c->pend_tail)
@@ -620,18 +664,12 @@ void fh_conn_announce(struct fh_conn *c)
     FH_HOOK(c->hub, login, c);
 }
 
-static long fh_ms_since(const struct timeval *now, const struct timeval *then)
-{
-    struct timeval d;
-    timersub(now, then, &d);
-    return (long)d.tv_sec * 1000 + d.tv_usec / 1000;
-}
 
 /* One connection's deadlines, checked by the sweep. */
-static void fh_conn_check_time(struct fh_conn *c, const struct timeval *now)
+static void fh_conn_check_time(struct fh_conn *c, uint32_t now)
 {
     const struct fh_config *cfg = &c->hub->cfg;
-    long age = fh_ms_since(now, &c->since);
+    long age = (long)(uint32_t)(now - c->since);
     if (c->state == FH_CONN_CLOSING) {
         if (age >= FH_CLOSE_GRACE_MS)   /* the peer never took our last words */
             fh_conn_mark_dead(c);
@@ -648,7 +686,7 @@ static void fh_conn_check_time(struct fh_conn *c, const struct timeval *now)
     } else if (c->login != FH_LOGIN_NORMAL) {
         if (cfg->login_timeout && age >= cfg->login_timeout * 1000L)
             fh_conn_fail(c, "220", NULL, "Login timeout");
-    } else if (cfg->idle_timeout && fh_ms_since(now, &c->last_in) >= cfg->idle_timeout * 1000L) {
+    } else if (cfg->idle_timeout && (long)(uint32_t)(now - c->last_in) >= cfg->idle_timeout * 1000L) {
         fh_conn_fail(c, "230", NULL, "Idle timeout");
     }
 }
@@ -662,10 +700,9 @@ static void fh_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct fh_hub *hub = arg;
-    struct timeval now;
-    event_base_gettimeofday_cached(hub->base, &now);
+    uint32_t now = fh_now_ms(hub);
     for (struct fh_conn *c = hub->conns; c; c = c->next)
-        fh_conn_check_time(c, &now);
+        fh_conn_check_time(c, now);
 }
 
 /* Token bucket: rate per second, burst of twice that. */
@@ -674,16 +711,14 @@ static bool fh_rate_ok(struct fh_conn *c)
     unsigned rate = c->hub->cfg.rate_limit;
     if (!rate)
         return true;
-    struct timeval now, d;
-    event_base_gettimeofday_cached(c->hub->base, &now);
-    timersub(&now, &c->tokens_at, &d);
+    uint32_t now = fh_now_ms(c->hub);
+    c->tokens += (float)(uint32_t)(now - c->tokens_at) / 1000.0f * (float)rate;
     c->tokens_at = now;
-    c->tokens += ((double)d.tv_sec + d.tv_usec / 1e6) * rate;
-    if (c->tokens > 2.0 * rate)
-        c->tokens = 2.0 * rate;
-    if (c->tokens < 1.0)
+    if (c->tokens > 2.0f * (float)rate)
+        c->tokens = 2.0f * (float)rate;
+    if (c->tokens < 1.0f)
         return false;
-    c->tokens -= 1.0;
+    c->tokens -= 1.0f;
     return true;
 }
 
@@ -701,11 +736,11 @@ static void fh_conn_line(struct fh_conn *c, char *line, size_t n)
         fh_nmdc_line(c, line, n);
     else
         fh_adc_line(c, line, n);
-    /* A login burst can queue thousands of lines in one pass (each
-     * newcomer's INF to every user): write them out between lines once
-     * hub->pend is half full, so the peak stays bounded instead of every
-     * recipient growing a queue of its own. */
-    if (hub->npend >= FH_PEND_MAX / 2)
+    /* A login or chat burst can queue tens of thousands of lines in one
+     * pass (each newcomer's INF to every user): write them out between
+     * lines past FH_PEND_FLUSH / FH_PEND_PER_USER, so hub->pend stays a
+     * few broadcasts big instead of every recipient growing a queue. */
+    if (hub->npend >= FH_PEND_FLUSH && hub->npend >= FH_PEND_PER_USER * hub->nusers)
         fh_flush_cb(-1, 0, hub);
 }
 
@@ -733,7 +768,7 @@ static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
     free(c->partial);
     c->partial = NULL;
     c->partial_len = 0;
-    event_base_gettimeofday_cached(hub->base, &c->last_in);
+    c->last_in = fh_now_ms(hub);
     /* 0x16 starts a TLS handshake record; no NMDC or ADC line does. Without
      * this an ADC TLS client would wait for the login timeout. */
     if (!c->got_input) {
@@ -775,7 +810,7 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
     struct fh_hub *hub = c->hub;
     struct evbuffer *in = bufferevent_get_input(bev);
     const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
-    event_base_gettimeofday_cached(hub->base, &c->last_in);
+    c->last_in = fh_now_ms(hub);
     while (c->state == FH_CONN_OPEN) {
         struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
         size_t avail = evbuffer_get_length(in);
@@ -824,7 +859,7 @@ static void fh_event_cb(struct bufferevent *bev, short what, void *arg)
 static void fh_set_watermarks(struct fh_hub *hub, struct fh_conn *c)
 {
     /* Reading pauses once one maximal line (plus terminator) is buffered. */
-    if (c->bev)
+    if (c->tls)
         bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg.max_line + 2);
 }
 
@@ -854,14 +889,17 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
         evutil_closesocket(fd);
         return;
     }
+    char ip[FH_IP_LEN];
     c->hub = hub;
     c->id = ++hub->next_id;
     c->proto = proto;
     c->tls = tls;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof c->ip);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof c->ip);
+    if (sa->sa_family == AF_INET) {
+        c->ip[10] = c->ip[11] = 0xff;   /* IPv4-mapped */
+        memcpy(c->ip + 12, &((struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(c->ip, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    }
     /* Half-open peers: the kernel probes after 60 s of silence. */
     int on = 1, idle = 60, intvl = 10, cnt = 3;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
@@ -875,17 +913,17 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
         c->bev = dctls_bev_wrap_fd(hub->base, fd, hub->tls_ctx, DCTLS_ACCEPT, BEV_OPT_CLOSE_ON_FREE, err);
     else
         c->rev = event_new(hub->base, fd, EV_READ | EV_PERSIST, fh_in_cb, c);
-    if (!(c->bev || c->rev) || (c->rev && event_add(c->rev, NULL) < 0)) {
+    if (tls ? !c->bev : !c->rev || event_add(c->rev, NULL) < 0) {
         fh_log(hub, "accept: %s", *err ? err : "out of memory");
         if (tls && !c->bev)
             c->fd = -1, evutil_closesocket(fd);
         fh_conn_free(c);
         return;
     }
-    event_base_gettimeofday_cached(hub->base, &c->last_in);
+    c->last_in = fh_now_ms(hub);
     c->since = c->tokens_at = c->last_in;
-    c->tokens = 2.0 * hub->cfg.rate_limit;
-    if (c->bev) {
+    c->tokens = 2.0f * (float)hub->cfg.rate_limit;
+    if (tls) {
         bufferevent_setcb(c->bev, fh_read_cb, fh_write_cb, fh_event_cb, c);
         fh_set_watermarks(hub, c);
         bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -896,7 +934,7 @@ static void fh_accept(struct fh_hub *hub, evutil_socket_t fd, struct sockaddr *s
     hub->conns = c;
     hub->n.accepted++;
     fh_log(hub, "conn %llu %s%s: accepted from %s", (unsigned long long)c->id, fh_proto_name(proto),
-           tls ? " (TLS)" : "", c->ip);
+           tls ? " (TLS)" : "", fh_conn_ip(c, ip));
     if (proto == FH_PROTO_ADC)
         adc_sid_format(fh_next_sid(hub), c->sid);
     else
@@ -1066,9 +1104,10 @@ static void fh_dump(struct fh_hub *hub)
            n->errors, n->kicks, n->overflows, n->sighup, n->sigusr1, n->reloads);
     static const char *const states[] = {"open", "closing", "dead"};
     static const char *const logins[] = {"start", "identify", "verify", "hello", "normal"};
+    char ip[FH_IP_LEN];
     for (struct fh_conn *c = hub->conns; c; c = c->next)
         fh_log(hub, "  conn %llu %s%s %s state=%s login=%s nick=%s sid=%s op=%d out=%zu",
-               (unsigned long long)c->id, fh_proto_name(c->proto), c->tls ? "s" : "", c->ip, states[c->state],
+               (unsigned long long)c->id, fh_proto_name(c->proto), c->tls ? "s" : "", fh_conn_ip(c, ip), states[c->state],
                logins[c->login], c->nick ? c->nick : "-", c->proto == FH_PROTO_ADC ? c->sid : "-",
                c->op, fh_conn_pending(c));
     if (hub->control)
@@ -1193,11 +1232,14 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
     }
     hub->line_cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
     hub->npend = 1;   /* pend[0] is not used: index 0 ends a connection's lines */
+    hub->pend_cap = 2 * FH_PEND_FLUSH;
+    fh_random(hub->secret, sizeof hub->secret);
     if (!(hub->line = malloc(hub->line_cap)) || !(hub->tls_line = malloc(hub->line_cap)) ||
-        !(hub->pend = malloc(FH_PEND_MAX * sizeof *hub->pend)) || !(hub->base = event_base_new())) {
+        !(hub->pend = malloc(hub->pend_cap * sizeof *hub->pend)) || !(hub->base = event_base_new())) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
+    event_base_gettimeofday_cached(hub->base, &hub->t0);
     if (opts->nmdc_addr && !(hub->nmdc_l = fh_listen(hub, opts->nmdc_addr, fh_nmdc_accept_cb,
                                                      hub->nmdc_bound, sizeof hub->nmdc_bound, err)))
         goto fail;

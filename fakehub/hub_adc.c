@@ -97,6 +97,18 @@ static const char *fh_adc_last(const struct adc_msg *m, const char *code)
     return NULL;
 }
 
+/* Where the value of the named field `code` starts in a formatted INF line
+ * ("BINF AAAB IDxxx NIyyy ...\n"; values hold no raw spaces), or 0. */
+static uint16_t fh_adc_field_at(const struct fh_msg *line, const char *code)
+{
+    for (const char *p = line->data + 5; (p = strchr(p, ' ')) != NULL;) {   /* past "BINF " and the SID */
+        p++;
+        if (p[0] == code[0] && p[1] == code[1])
+            return (uint16_t)(p + 2 - line->data);
+    }
+    return 0;
+}
+
 /* Merge INF fields (already checked, PD dropped, I4 replaced) into c's BINF,
  * an empty value deleting a field (INF is incremental, §3.5), and make the
  * line everyone gets once, here. The BINF line is all the hub keeps of the
@@ -121,24 +133,37 @@ static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_msg *upd)
     }
     struct dc_buf b;
     dc_buf_init(&b, 0);
-    const char *su = adc_msg_get(&m, "SU");
-    char *su_copy = su ? strdup(su) : NULL;
     struct fh_msg *line = NULL;
-    if (rc == 0 && (!su || su_copy) && adc_msg_format(&m, &b) == 0 && b.len > 0)
+    if (rc == 0 && adc_msg_format(&m, &b) == 0 && b.len > 0 && b.len <= UINT16_MAX)
         line = fh_msg_new(FH_PROTO_ADC, b.data, b.len - 1);
     dc_buf_cleanup(&b);
     adc_msg_cleanup(&m);
     if (have_old)
         adc_msg_cleanup(&old);
-    if (!line) {
-        free(su_copy);
+    if (!line)
         return -1;
-    }
     fh_msg_unref(c->inf);
     c->inf = line;
-    free(c->su);
-    c->su = su_copy;
+    c->cid_at = fh_adc_field_at(line, "ID");
+    c->su_at = fh_adc_field_at(line, "SU");
     return 0;
+}
+
+/* Is the INF value at `at` (ending at ' ' or '\n') equal to s? */
+static bool fh_adc_value_is(const char *at, const char *s)
+{
+    size_t n = strlen(s);
+    return at && strncmp(at, s, n) == 0 && (at[n] == ' ' || at[n] == '\n');
+}
+
+const char *fh_adc_inf_cid(const struct fh_conn *c)
+{
+    return c->inf && c->cid_at ? c->inf->data + c->cid_at : NULL;
+}
+
+const char *fh_adc_inf_su(const struct fh_conn *c)
+{
+    return c->inf && c->su_at ? c->inf->data + c->su_at : NULL;
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -161,7 +186,7 @@ static struct fh_conn *fh_adc_relay(struct fh_conn *c, const struct adc_msg *m, 
         struct fh_msg *shared = fh_msg_new(FH_PROTO_ADC, line, len);
         for (struct fh_conn *u = c->hub->conns; u; u = u->next)
             if (fh_adc_user(u) &&
-                (r == FH_ROUTE_ALL || fh_adc_features_match(m->features, u->su)))
+                (r == FH_ROUTE_ALL || fh_adc_features_match(m->features, fh_adc_inf_su(u))))
                 fh_conn_send_msg(u, shared);
         fh_msg_unref(shared);
         return c;
@@ -267,6 +292,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
             return;
         }
     const char *cid = val[0], *pid = val[1], *nick = val[2];
+    char ip[FH_IP_LEN];
     switch (fh_adc_check_cid(pid, cid)) {
     case FH_CID_OK:
         break;
@@ -287,7 +313,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
         return;
     }
     for (struct fh_conn *u = hub->conns; u; u = u->next)
-        if (u->state == FH_CONN_OPEN && u->cid && strcmp(u->cid, cid) == 0) {
+        if (u->state == FH_CONN_OPEN && fh_adc_value_is(fh_adc_inf_cid(u), cid)) {
             fh_conn_fail(c, "224", NULL, "CID taken");
             return;
         }
@@ -295,7 +321,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
         fh_conn_fail(c, "211", NULL, "Hub is full");
         return;
     }
-    if (!(c->nick = strdup(nick)) || !(c->cid = strdup(cid))) {
+    if (!(c->nick = strdup(nick))) {
         fh_conn_close(c, "out of memory", false);
         return;
     }
@@ -307,7 +333,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
         if (strcmp(code, "PD") == 0)
             continue;   /* the PID is secret: never stored, never relayed */
         if (strcmp(code, "I4") == 0 && *v)
-            v = c->ip;  /* never trust a claimed address (pitfall 14) */
+            v = fh_conn_ip(c, ip);  /* never trust a claimed address (pitfall 14) */
         rc |= adc_msg_add_named(&inf, code, v);
     }
     if (rc == 0)
@@ -321,9 +347,10 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
     if (reg) {
         c->registered = true;
         c->op = reg->op;
-        fh_random(c->salt, sizeof c->salt);
+        uint8_t salt[DC_TIGER_LEN];
+        fh_conn_secret(c, salt);
         char b32[DC_BASE32_LEN(DC_TIGER_LEN) + 1];
-        dc_base32_encode(c->salt, sizeof c->salt, b32, sizeof b32);
+        dc_base32_encode(salt, sizeof salt, b32, sizeof b32);
         fh_conn_sendf(c, "IGPA %s", b32);
         c->login = FH_LOGIN_VERIFY;
         return;
@@ -334,6 +361,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
 /* Later BINF: merge and relay; ID and PD cannot change, NI must stay unique. */
 static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
 {
+    char ip[FH_IP_LEN];
     struct adc_msg out;
     adc_msg_init(&out, 'B', "INF");
     adc_msg_set_sids(&out, c->sid, NULL);
@@ -341,7 +369,7 @@ static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
         const char *code = m->named[i].code, *v = m->named[i].value;
         if (strcmp(code, "PD") == 0)
             continue;
-        if (strcmp(code, "ID") == 0 && strcmp(v, c->cid) != 0) {
+        if (strcmp(code, "ID") == 0 && !fh_adc_value_is(fh_adc_inf_cid(c), v)) {
             fh_adc_sta(c, "143", "FBID", "CID cannot change");
             goto out;
         }
@@ -353,7 +381,7 @@ static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
                 goto out;
             }
         }
-        adc_msg_add_named(&out, code, strcmp(code, "I4") == 0 && *v ? c->ip : v);
+        adc_msg_add_named(&out, code, strcmp(code, "I4") == 0 && *v ? fh_conn_ip(c, ip) : v);
     }
     const char *ni = fh_adc_last(&out, "NI");
     char *nick = ni ? strdup(ni) : NULL;
@@ -393,7 +421,9 @@ static void fh_adc_pas(struct fh_conn *c, struct adc_msg *m, const char *line, s
     (void)line, (void)len;
     const struct fh_user_cfg *reg = fh_config_find_user(&c->hub->cfg, c->nick);
     char want[40];
-    if (!reg || fh_adc_password_answer(reg->password, c->salt, sizeof c->salt, want) < 0 ||
+    uint8_t salt[DC_TIGER_LEN];
+    fh_conn_secret(c, salt);
+    if (!reg || fh_adc_password_answer(reg->password, salt, sizeof salt, want) < 0 ||
         strcasecmp(want, m->pos[0]) != 0) {
         fh_conn_fail(c, "223", NULL, "Password is wrong");
         return;

@@ -62,10 +62,18 @@ struct fh_msg {
  * pass are linked per connection in hub->pend (one hub-wide array, reused
  * every pass: no allocation per recipient, so a broadcast to N users costs
  * N entries of 16 bytes and nothing that fragments the heap), and written
- * with writev at the end of the pass (fh_flush_cb, via hub->dirty). Only
- * what a socket does not take then moves to the connection's own queue,
- * struct fh_outq, which waits for a write event. */
-#define FH_PEND_MAX 4096   /* entries (64 KiB); beyond, a pass's lines go to fh_outq */
+ * with writev at the end of the pass (fh_flush_cb, via hub->dirty), or
+ * between input lines once a burst has queued many (FH_PEND_FLUSH). Only what a socket
+ * does not take then moves to the connection's own queue, struct fh_outq,
+ * which waits for a write event. */
+/* Written out between input lines once this many are queued and at least
+ * FH_PEND_PER_USER per user: the trade between memory and syscalls. Per
+ * user, at 1,000 ADC users (dcload; hub KiB/user, chat deliveries/s, hub
+ * CPU s): no limit (queues per recipient, before) 1.25, 1.8M, 0.9;
+ * 1/user 0.62, 0.18M, 3.8; 4/user 0.71, 0.57M, 1.6; 8/user 0.82, 0.9M, 1.1
+ * (uhub 0.98, 0.67M). */
+#define FH_PEND_FLUSH 512
+#define FH_PEND_PER_USER 8
 struct fh_pend {
     struct fh_msg *msg;   /* one reference */
     uint32_t next;        /* the connection's next line in hub->pend; 0: none */
@@ -80,56 +88,57 @@ struct fh_outq {
 };
 
 /* One client connection. Owned by hub->conns; freed only by the reaper (so a
- * handler never sees a freed peer while it iterates the list). */
+ * handler never sees a freed peer while it iterates the list). One lives per
+ * user, so its size is most of the hub's memory per user (issue 4): times
+ * are 32-bit milliseconds, the login secrets (NMDC lock, ADC salt) are
+ * derived from hub->secret instead of stored, and CID and SU are offsets
+ * into the INF line instead of copies. */
 struct fh_conn {
     struct fh_hub *hub;                 /* borrowed */
     struct fh_conn *next, *prev;        /* hub->conns */
     uint64_t id;                        /* ascending: hub->conns is in descending id order */
-    unsigned long seq;                  /* hub->n.logins at login: who was in before whom */
     uint64_t list_from;                 /* listing: users with id >= this have been walked */
-    enum fh_proto proto;
-    enum fh_conn_state state;
-    enum fh_login login;
+    uint32_t seq;                       /* hub->n.logins at login: who was in before whom */
+    /* fh_now_ms() times (wrap after 49 days: compared by unsigned difference) */
+    uint32_t since;                     /* OPEN: accepted (login, TLS timeouts); CLOSING: when
+                                           the close began (its flush grace); fh_sweep_cb */
+    uint32_t last_in;
+    uint32_t tokens_at;
+    float tokens;                       /* rate limit bucket */
+    uint8_t proto;                      /* enum fh_proto */
+    uint8_t state;                      /* enum fh_conn_state */
+    uint8_t login;                      /* enum fh_login */
+    uint8_t nmdc_feats;                 /* NMDC: FH_NMDC_* */
     bool op, registered;
     bool announced;                     /* login hooks called: logout hooks owed */
     bool tls, tls_up;                   /* on a TLS port; handshake done */
     bool got_input;                     /* any byte read yet (TLS-on-plain check; plain only) */
     bool listing;                       /* the user list is still being queued (fh_conn_list_start) */
-    char *keyprint;                     /* owned: the client's certificate, NULL if none */
-    struct timeval since;               /* OPEN: accepted (login, TLS timeouts); CLOSING: when
-                                           the close began (its flush grace); fh_sweep_cb */
+    bool dirty;                         /* on hub->dirty: a write is due this pass */
+    bool key_ok;                        /* NMDC: $Key matched our lock */
+    char sid[5];                        /* ADC */
+    uint16_t cid_at;                    /* ADC: the CID's offset in inf->data, 0 until known */
+    uint16_t su_at;                     /* ADC: the SU value's offset in inf->data, 0 if none */
     /* A plain connection has no bufferevent (~1 KiB with its buffers and
      * events): its socket is read straight into hub->line (fh_in_cb) and
-     * written from out (struct fh_outq), and only a line split across reads is kept. */
+     * written from hub->pend and out, and only a line split across reads is kept. */
     evutil_socket_t fd;                 /* owned when plain, else bev's */
-    struct event *rev;                  /* owned, plain: EV_READ on fd */
+    union {
+        struct event *rev;              /* owned, plain (!tls): EV_READ on fd */
+        struct bufferevent *bev;        /* owned, tls: BEV_OPT_CLOSE_ON_FREE (with its SSL) */
+    };
     char *partial;                      /* owned, plain: an incomplete line read, or NULL */
-    size_t partial_len;
-    struct bufferevent *bev;            /* owned, TLS only; BEV_OPT_CLOSE_ON_FREE (with its SSL) */
+    uint32_t partial_len;
     uint32_t pend_head, pend_tail;      /* plain: this pass's lines in hub->pend; 0: none */
-    struct fh_outq *out;                /* owned, plain: the backlog, NULL when none */
+    uint32_t out_off;                   /* plain: bytes of the first queued line written */
     size_t out_bytes;                   /* plain: queued, not yet written (both places) */
-    size_t out_off;                     /* plain: bytes of the first queued line written */
+    struct fh_outq *out;                /* owned, plain: the backlog, NULL when none */
     struct fh_conn *next_dirty;         /* hub->dirty, while dirty */
-    bool dirty;                         /* on hub->dirty: a write is due this pass */
-    char ip[INET6_ADDRSTRLEN];
+    char *keyprint;                     /* owned: the client's certificate, NULL if none */
     char *nick;                         /* owned; set once the nick is accepted */
     struct fh_msg *inf;                 /* one reference: the INF line everyone gets (ADC
                                            BINF, NMDC $MyINFO as sent); NULL until known */
-    struct timeval last_in;
-    double tokens;                      /* rate limit bucket */
-    struct timeval tokens_at;
-    union {                             /* only needed during the login */
-        char lock[48];                  /* NMDC: our $Lock */
-        uint8_t salt[DC_TIGER_LEN];     /* ADC: the IGPA salt of a registered nick */
-    };
-    /* NMDC */
-    bool key_ok;
-    unsigned nmdc_feats;
-    /* ADC */
-    char sid[5];
-    char *cid;                          /* owned */
-    char *su;                           /* owned: INF SU (F-message routing), NULL if none */
+    uint8_t ip[16];                     /* the peer's address: IPv4-mapped or IPv6 */
 };
 
 /* A registered hook set (copied from the writer's struct). */
@@ -166,7 +175,10 @@ struct fh_hub {
     struct event *flush_ev;              /* owned: end-of-pass writes (fh_flush_cb) */
     struct fh_conn *dirty;               /* borrowed list (next_dirty): queued to this pass */
     struct fh_pend *pend;                /* owned: this pass's plain output; [0] unused */
-    uint32_t npend;                      /* used entries of FH_PEND_MAX, [0] included */
+    uint8_t secret[DC_TIGER_LEN];        /* random: connections' locks and salts derive from it */
+    struct timeval t0;                   /* fh_now_ms() counts from here */
+    uint32_t npend, pend_cap;            /* used entries ([0] included), allocated; the
+                                            array grows to the biggest fan-out of one line */
     bool stopping;
     FILE *log;                           /* owned unless stderr */
     char *line;                          /* owned scratch: a plain connection's partial line
@@ -216,6 +228,15 @@ void fh_conn_announce(struct fh_conn *c);
 /* Any open connection (logged in or not) holding this nick. */
 struct fh_conn *fh_hub_nick_holder(struct fh_hub *hub, const char *nick);
 bool fh_hub_full(const struct fh_hub *hub);
+/* Milliseconds since the hub started, from the loop's cached time. */
+uint32_t fh_now_ms(struct fh_hub *hub);
+/* c's login secret: DC_TIGER_LEN bytes, Tiger(hub->secret, c->id): the ADC
+ * IGPA salt, and the NMDC lock's random part. Derived, not stored: it is
+ * needed twice per login and would cost every user its bytes. */
+void fh_conn_secret(const struct fh_conn *c, uint8_t out[DC_TIGER_LEN]);
+/* ADC: the CID / SU value in c's INF line (ends at ' ' or '\n'), or NULL. */
+const char *fh_adc_inf_cid(const struct fh_conn *c);
+const char *fh_adc_inf_su(const struct fh_conn *c);
 void fh_random(void *buf, size_t len);
 
 /* Protocol modules. */

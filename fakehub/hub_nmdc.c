@@ -100,19 +100,27 @@ static void fh_nmdc_list(struct fh_hub *hub, const char *name, bool ops, struct 
     free(nicks);
 }
 
-void fh_nmdc_accepted(struct fh_conn *c)
+/* Our $Lock for c, from its login secret: asked for once at accept and once
+ * to check $Key, so it is derived twice rather than kept. */
+static void fh_nmdc_lock(const struct fh_conn *c, char lock[48])
 {
     static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t rnd[16];
-    fh_random(rnd, sizeof rnd);
-    int n = snprintf(c->lock, sizeof c->lock, "EXTENDEDPROTOCOL_fakehub_");
-    for (size_t i = 0; i < sizeof rnd && (size_t)n + 1 < sizeof c->lock; i++)
-        c->lock[n++] = alnum[rnd[i] % (sizeof alnum - 1)];
-    c->lock[n] = '\0';
+    uint8_t rnd[DC_TIGER_LEN];
+    fh_conn_secret(c, rnd);
+    int n = snprintf(lock, 48, "EXTENDEDPROTOCOL_fakehub_");
+    for (size_t i = 0; i < 16; i++)
+        lock[n++] = alnum[rnd[i] % (sizeof alnum - 1)];
+    lock[n] = '\0';
+}
+
+void fh_nmdc_accepted(struct fh_conn *c)
+{
+    char lock[48];
+    fh_nmdc_lock(c, lock);
     const struct fh_config *cfg = &c->hub->cfg;
     struct dc_buf b;
     dc_buf_init(&b, 0);
-    if (nmdc_fmt_lock(&b, c->lock, "fakehub") == 0)
+    if (nmdc_fmt_lock(&b, lock, "fakehub") == 0)
         fh_nmdc_send_buf(c, &b);
     dc_buf_reset(&b);
     /* DC++ splits "$HubName name - topic" into name and description. */
@@ -169,8 +177,9 @@ void fh_nmdc_list_done(struct fh_conn *c)
     fh_nmdc_list(hub, "$OpList", true, &b);
     fh_nmdc_send_buf(c, &b);
     dc_buf_cleanup(&b);
+    char ip[FH_IP_LEN];
     if (c->nmdc_feats & FH_NMDC_USERIP2)
-        fh_conn_sendf(c, "$UserIP %s %s", c->nick, c->ip);
+        fh_conn_sendf(c, "$UserIP %s %s", c->nick, fh_conn_ip(c, ip));
     fh_conn_send_msg(c, c->inf);
     if (*hub->cfg.motd)
         fh_nmdc_hub_chat(c, hub->cfg.motd);
@@ -255,7 +264,9 @@ static void fh_nmdc_key(struct fh_conn *c, struct nmdc_msg *m, const char *line,
     struct dc_buf want;
     dc_buf_init(&want, 0);
     /* Compare the raw wire bytes: the key may hold spaces and high bytes. */
-    bool ok = nmdc_lock_to_key(c->lock, strlen(c->lock), &want) == 0 && len >= 5 &&
+    char lock[48];
+    fh_nmdc_lock(c, lock);
+    bool ok = nmdc_lock_to_key(lock, strlen(lock), &want) == 0 && len >= 5 &&
               len - 5 == want.len && memcmp(line + 5, want.data, want.len) == 0;
     dc_buf_cleanup(&want);
     if (!ok)

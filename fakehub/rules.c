@@ -51,15 +51,15 @@ int fh_adc_password_answer(const char *password, const uint8_t *salt, size_t sal
     return dc_base32_encode(digest, sizeof digest, out, 40) == 39 ? 0 : -1;
 }
 
-/* Is the 4-char feature at f listed in the comma-separated su? */
+/* Is the 4-char feature at f listed in the comma-separated su? su ends at
+ * NUL, ' ' or '\n' (it may point into a whole INF line). */
 static bool fh_su_has(const char *su, const char *f)
 {
-    for (const char *p = su; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    for (const char *p = su; p && *p && *p != ' ' && *p != '\n';) {
+        size_t n = strcspn(p, ", \n");
         if (n == 4 && memcmp(p, f, 4) == 0)
             return true;
-        p = comma ? comma + 1 : NULL;
+        p = p[n] == ',' ? p + n + 1 : NULL;
     }
     return false;
 }

@@ -39,8 +39,9 @@ enum fh_cid_check fh_adc_check_cid(const char *pid_b32, const char *cid_b32);
 int fh_adc_password_answer(const char *password, const uint8_t *salt, size_t saltlen,
                            char out[40]);
 
-/* Does a user whose INF SU field is `su` ("TCP4,UDP4", may be NULL) match an
- * F-message feature list like "+TCP4-NAT0"? Malformed lists match nobody. */
+/* Does a user whose INF SU field is `su` ("TCP4,UDP4", may be NULL; ends at
+ * NUL, ' ' or '\n', so it can point into an INF line) match an F-message
+ * feature list like "+TCP4-NAT0"? Malformed lists match nobody. */
 bool fh_adc_features_match(const char *features, const char *su);
 
 /* Where an ADC message from a client goes, by its type letter. */

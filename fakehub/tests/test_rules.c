@@ -65,6 +65,11 @@ Test(rules, feature_lists_match_su)
     cr_expect_not(fh_adc_features_match("+TCP", "TCP4"));
     cr_expect_not(fh_adc_features_match("*TCP4", "TCP4"));
     cr_expect_not(fh_adc_features_match("", "TCP4"));
+    /* su pointing into an INF line: the value ends at the next field */
+    cr_expect(fh_adc_features_match("+UDP4", "TCP4,UDP4 NIbob\n"));
+    cr_expect_not(fh_adc_features_match("+NIbo", "TCP4 NIbob\n"));
+    cr_expect_not(fh_adc_features_match("+UDP4", "TCP4\nUDP4"));
+    cr_expect(fh_adc_features_match("-UDP4", " UDP4"));
     cr_expect_not(fh_adc_features_match("+TCP4", "TCP44"));
 }
 
