@@ -26,10 +26,10 @@ def run_bench(bin_path, *args):
 
 def check_row(cols):
     assert cols[0] == "2/2", cols   # runs completed
-    online, logins, deliveries, p50, p90, p99, kib, hub_cpu, load_cpu, wall = map(float, cols[1:11])
+    online, logins, deliveries, p50, p90, p99, kib, anon, hub_cpu, load_cpu, wall = map(float, cols[1:12])
     assert online == 5 and logins > 0 and deliveries > 0 and wall > 0
     assert 0 < p50 <= p90 <= p99
-    assert kib >= 0 and hub_cpu >= 0 and load_cpu >= 0   # RSS moves in 4 KiB pages: 5 users may add none
+    assert kib >= 0 and anon >= 0 and hub_cpu >= 0 and load_cpu >= 0   # RSS moves in 4 KiB pages: 5 users may add none
 
 
 def test_bench_load_fakehub_table(bin_path):

@@ -33,6 +33,7 @@ def test_dcload_accounts_for_every_login_and_delivery(fakehub_factory, bin_path,
     lat = rep["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert rep["hub_rss_kib_before"] > 0 and rep["hub_rss_kib_after"] > 0
+    assert rep["hub_anon_kib_per_user"] >= 0
 
 
 def test_dcload_reports_refusals(fakehub_factory, bin_path):
