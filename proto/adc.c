@@ -16,25 +16,32 @@
 /* The positional parameters of the commands the codec knows (adc.h), one
  * char per parameter saying what it must hold: '.' any text, 'c' a STA code
  * (three digits), 'p' a TCP port 1..65535, 'i' a decimal integer (GET/SND
- * start and byte count; -1 allowed), 's' a SID, 'b' base32 data. */
-struct adc_cmd_spec {
-    char cmd[4];
-    char kinds[5];
-};
-
-static const struct adc_cmd_spec adc_cmd_specs[] = {
-    {"MSG", "."}, {"STA", "c."}, {"CTM", ".p."}, {"RCM", ".."}, {"GET", "..ii"},
-    {"SND", "..ii"}, {"GFI", ".."}, {"SID", "s"}, {"GPA", "b"}, {"PAS", "b"},
-    {"QUI", "s"}, {"CMD", "."}, {"INF", ""}, {"SUP", ""}, {"SCH", ""}, {"RES", ""},
-};
-
-/* NULL for an unknown command: every parameter is then positional. */
+ * start and byte count; -1 allowed), 's' a SID, 'b' base32 data. NULL for an
+ * unknown command: every parameter is then positional. A switch on the code,
+ * not a table scan: this runs for every line received. */
 static const char *adc_cmd_kinds(const char *cmd)
 {
-    for (size_t i = 0; i < sizeof adc_cmd_specs / sizeof adc_cmd_specs[0]; i++)
-        if (memcmp(adc_cmd_specs[i].cmd, cmd, 3) == 0)
-            return adc_cmd_specs[i].kinds;
-    return NULL;
+    switch (ADC_CMD(cmd[0], cmd[1], cmd[2])) {
+    case ADC_CMD('I', 'N', 'F'): case ADC_CMD('S', 'U', 'P'):
+    case ADC_CMD('S', 'C', 'H'): case ADC_CMD('R', 'E', 'S'):
+        return "";
+    case ADC_CMD('M', 'S', 'G'): case ADC_CMD('C', 'M', 'D'):
+        return ".";
+    case ADC_CMD('S', 'T', 'A'):
+        return "c.";
+    case ADC_CMD('C', 'T', 'M'):
+        return ".p.";
+    case ADC_CMD('R', 'C', 'M'): case ADC_CMD('G', 'F', 'I'):
+        return "..";
+    case ADC_CMD('G', 'E', 'T'): case ADC_CMD('S', 'N', 'D'):
+        return "..ii";
+    case ADC_CMD('S', 'I', 'D'): case ADC_CMD('Q', 'U', 'I'):
+        return "s";
+    case ADC_CMD('G', 'P', 'A'): case ADC_CMD('P', 'A', 'S'):
+        return "b";
+    default:
+        return NULL;
+    }
 }
 
 static bool adc_is_upper(char c) { return c >= 'A' && c <= 'Z'; }
@@ -100,11 +107,18 @@ int adc_sta_split(const char *code, int *severity, int *error)
     return 0;
 }
 
-/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past U+10FFFF. */
+/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past U+10FFFF.
+ * ASCII is skipped eight bytes at a time (no byte of the word has its top bit
+ * set): almost every line is all ASCII, and this runs over every line. */
 static bool adc_utf8_valid(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
+        uint64_t w;
+        while (len - i >= sizeof w && (memcpy(&w, s + i, sizeof w), !(w & 0x8080808080808080u)))
+            i += sizeof w;
+        if (i == len)
+            break;
         unsigned char c = s[i];
         size_t n;
         uint32_t cp, min;
@@ -134,7 +148,7 @@ static bool adc_utf8_valid(const unsigned char *s, size_t len)
     return true;
 }
 
-/* Does a (unescaped) positional value match its kind from adc_cmd_specs? */
+/* Does a (unescaped) positional value match its kind from adc_cmd_kinds? */
 static bool adc_pos_valid(char kind, const char *v)
 {
     size_t n = strlen(v), digits = n - (kind == 'i' && v[0] == '-');
@@ -166,8 +180,13 @@ static bool adc_pos_valid(char kind, const char *v)
 
 long adc_unescape_inplace(char *s, size_t len)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
+    /* Most values hold no escape: find the first one with memchr and start
+     * copying there, so a plain value is only scanned, never rewritten. */
+    const char *bs = memchr(s, '\\', len);
+    if (!bs)
+        return (long)len;
+    size_t o = (size_t)(bs - s);
+    for (size_t i = o; i < len; i++) {
         if (s[i] != '\\') {
             s[o++] = s[i];
             continue;
@@ -200,9 +219,22 @@ int adc_escape_append(struct dc_buf *out, const char *s, size_t len)
     return dc_buf_append(out, s + start, len - start);
 }
 
+/* An empty message without touching pos[] and named[] (3 KiB): nothing reads
+ * them past npos and nnamed, and clearing them cost more than the parse. */
+static void adc_msg_clear(struct adc_msg *m)
+{
+    m->type = '\0';
+    memset(m->cmd, 0, sizeof m->cmd);
+    m->code = 0;
+    memset(m->src_sid, 0, sizeof m->src_sid);
+    memset(m->dst_sid, 0, sizeof m->dst_sid);
+    m->cid = m->features = m->storage = NULL;
+    m->npos = m->nnamed = m->storage_len = m->storage_cap = 0;
+}
+
 void adc_msg_init(struct adc_msg *m, char type, const char *cmd)
 {
-    memset(m, 0, sizeof *m);
+    adc_msg_clear(m);
     m->type = type;
     if (cmd && strlen(cmd) == 3) {
         memcpy(m->cmd, cmd, 3);
@@ -213,7 +245,7 @@ void adc_msg_init(struct adc_msg *m, char type, const char *cmd)
 void adc_msg_cleanup(struct adc_msg *m)
 {
     free(m->storage);
-    memset(m, 0, sizeof *m);
+    adc_msg_clear(m);
 }
 
 static int adc_fail(const char **reason, const char *why)
@@ -224,19 +256,22 @@ static int adc_fail(const char **reason, const char *why)
 }
 
 /* Splits the parameter part (after the header) at single spaces and sorts the
- * tokens into positional and named. p is NUL-terminated, inside storage. */
-static int adc_parse_params(struct adc_msg *m, char *p, const char *kinds, const char **reason)
+ * tokens into positional and named. p..end is inside storage, NUL at end;
+ * esc says whether the line holds a backslash at all (most do not, and then
+ * no token needs unescaping). */
+static int adc_parse_params(struct adc_msg *m, char *p, char *end, bool esc, const char *kinds,
+                            const char **reason)
 {
     int npos = kinds ? (int)strlen(kinds) : -1;
     while (p) {
-        char *sp = strchr(p, ' ');
+        char *sp = memchr(p, ' ', (size_t)(end - p));
         if (sp)
             *sp = '\0';
-        size_t tlen = sp ? (size_t)(sp - p) : strlen(p);
+        size_t tlen = (size_t)((sp ? sp : end) - p);
         if (npos < 0 || m->npos < (size_t)npos) {
             if (m->npos >= ADC_MAX_PARAMS)
                 return adc_fail(reason, "too many parameters");
-            long n = adc_unescape_inplace(p, tlen);
+            long n = esc ? adc_unescape_inplace(p, tlen) : (long)tlen;
             if (n < 0)
                 return adc_fail(reason, "bad escape sequence");
             p[n] = '\0';
@@ -248,7 +283,7 @@ static int adc_parse_params(struct adc_msg *m, char *p, const char *kinds, const
                 return adc_fail(reason, "bad named parameter");
             if (m->nnamed >= ADC_MAX_PARAMS)
                 return adc_fail(reason, "too many parameters");
-            long n = adc_unescape_inplace(p + 2, tlen - 2);
+            long n = esc ? adc_unescape_inplace(p + 2, tlen - 2) : (long)(tlen - 2);
             if (n < 0)
                 return adc_fail(reason, "bad escape sequence");
             p[2 + n] = '\0';
@@ -305,7 +340,7 @@ static bool adc_cid_valid(const char *c)
 
 int adc_msg_parse(const char *line, size_t len, struct adc_msg *out, const char **reason)
 {
-    memset(out, 0, sizeof *out);
+    adc_msg_clear(out);
     if (len && line[len - 1] == '\n')
         len--;
     if (len == 0)
@@ -367,7 +402,8 @@ int adc_msg_parse(const char *line, size_t len, struct adc_msg *out, const char 
     default:
         break;
     }
-    if (!why && adc_parse_params(m, p, adc_cmd_kinds(m->cmd), &why) == 0)
+    if (!why && adc_parse_params(m, p, m->storage + len, memchr(line, '\\', len) != NULL,
+                                 adc_cmd_kinds(m->cmd), &why) == 0)
         return 0;
     adc_msg_cleanup(m);
     return adc_fail(reason, why);

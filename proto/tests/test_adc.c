@@ -416,3 +416,142 @@ Test(adc_sta, split_code)
     cr_assert_eq(adc_sta_split("2433", &sev, &err), -1);
     cr_assert_eq(adc_sta_split("2x3", &sev, &err), -1);
 }
+
+/* The parser skips unescaping for lines without a backslash and finds the
+ * first escape with memchr: escapes at the very end of a line, of a token,
+ * and in one token among plain ones must still be undone or refused. */
+Test(adc_parse, escapes_at_token_and_line_ends)
+{
+    struct adc_msg m = parse_ok("BINF AAAB NIplain DEends\\s EMx\\\\");
+    cr_assert_str_eq(adc_msg_get(&m, "NI"), "plain");
+    cr_assert_str_eq(adc_msg_get(&m, "DE"), "ends ");
+    cr_assert_str_eq(adc_msg_get(&m, "EM"), "x\\");
+    adc_msg_cleanup(&m);
+
+    m = parse_ok("BMSG AAAB \\n");
+    cr_assert_str_eq(m.pos[0], "\n");
+    adc_msg_cleanup(&m);
+
+    const char *bad[] = {"BMSG AAAB text\\", "BINF AAAB NIa DEb\\", "BINF AAAB DE\\x NIa",
+                         "BMSG AAAB \\", "ISTA 000 a\\"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = NULL;
+        cr_assert_eq(adc_msg_parse(bad[i], strlen(bad[i]), &m, &why), -1, "%s", bad[i]);
+        cr_assert_str_eq(why, "bad escape sequence", "%s: %s", bad[i], why);
+    }
+
+    /* adc_unescape_inplace: a value without escapes comes back untouched. */
+    char plain[] = "no escapes here";
+    cr_assert_eq(adc_unescape_inplace(plain, strlen(plain)), (long)strlen(plain));
+    cr_assert_str_eq(plain, "no escapes here");
+    char tail[] = "ab\\s";
+    cr_assert_eq(adc_unescape_inplace(tail, 4), 3);
+    cr_assert_str_eq(tail, "ab ");
+    char lone[] = "ab\\";
+    cr_assert_eq(adc_unescape_inplace(lone, 3), -1);
+}
+
+/* UTF-8 is checked a word (8 bytes) at a time through ASCII: put a multi-byte
+ * character, good and bad, at every offset around a word boundary and after
+ * long ASCII runs. */
+Test(adc_parse, utf8_at_every_offset_of_a_word)
+{
+    const char *good[] = {"\xC3\xA9", "\xE6\x9D\xB1", "\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF"};
+    const char *bad[] = {"\xC3", "\x80", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                         "\xE6\x9D", "\xF8\x88\x80\x80\x80", "\xFF", "\xC3\x28"};
+    char line[256];
+    for (int run = 0; run < 40; run++) {
+        for (size_t g = 0; g < sizeof good / sizeof good[0]; g++) {
+            int n = snprintf(line, sizeof line, "BMSG AAAB %.*s%sz", run,
+                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", good[g]);
+            struct adc_msg m = parse_ok(line);
+            cr_assert_eq(strlen(m.pos[0]), (size_t)n - 10);
+            cr_assert_str_eq(m.pos[0] + run, line + 10 + run);
+            adc_msg_cleanup(&m);
+        }
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            /* The bad sequence both last on the line and followed by ASCII. */
+            for (int trail = 0; trail < 2; trail++) {
+                snprintf(line, sizeof line, "BMSG AAAB %.*s%s%s", run,
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", bad[b],
+                         trail ? "zzzzzzzzzzzzzzzz" : "");
+                struct adc_msg m;
+                const char *why = NULL;
+                cr_assert_eq(adc_msg_parse(line, strlen(line), &m, &why), -1, "run %d bad %zu", run, b);
+                cr_assert_str_eq(why, "invalid UTF-8");
+            }
+        }
+    }
+}
+
+/* Parse clears only the header and the counts, not pos[] and named[]: a
+ * struct full of garbage or of a previous message must not show through. */
+Test(adc_parse, reused_and_dirty_structs)
+{
+    struct adc_msg *m = malloc(sizeof *m);
+    cr_assert_not_null(m);
+    memset(m, 0xA5, sizeof *m);
+    const char *why = NULL;
+    const char *big = "BINF AAAB NIa DEb EMc SL1 SS2 SF3 HN1 HR0 HO0";
+    cr_assert_eq(adc_msg_parse(big, strlen(big), m, &why), 0);
+    cr_assert_eq(m->nnamed, 9);
+    adc_msg_cleanup(m);
+    cr_assert_eq(m->npos, 0);
+    cr_assert_eq(m->nnamed, 0);
+    cr_assert_null(m->storage);
+    cr_assert_null(m->cid);
+    cr_assert_null(m->features);
+    cr_assert_null(adc_msg_get(m, "NI"));
+    adc_msg_cleanup(m);   /* twice is harmless */
+
+    const char *small = "IINF CT32";
+    cr_assert_eq(adc_msg_parse(small, strlen(small), m, &why), 0);
+    cr_assert_eq(m->nnamed, 1);
+    cr_assert_eq(m->npos, 0);
+    cr_assert_str_eq(m->src_sid, "");
+    cr_assert_str_eq(m->dst_sid, "");
+    cr_assert_null(adc_msg_get(m, "NI"));
+    adc_msg_cleanup(m);
+
+    /* A failed parse leaves an empty message too. */
+    memset(m, 0xA5, sizeof *m);
+    cr_assert_eq(adc_msg_parse("BINF AAAB x", 11, m, &why), -1);
+    cr_assert_eq(m->npos, 0);
+    cr_assert_eq(m->nnamed, 0);
+    cr_assert_null(m->storage);
+
+    /* adc_msg_init on garbage, then build and format. */
+    memset(m, 0xA5, sizeof *m);
+    adc_msg_init(m, 'I', "MSG");
+    cr_assert_eq(adc_msg_add_pos(m, "hi there"), 0);
+    struct dc_buf out;
+    dc_buf_init(&out, 0);
+    cr_assert_eq(adc_msg_format(m, &out), 0);
+    cr_assert_str_eq(out.data, "IMSG hi\\sthere\n");
+    dc_buf_cleanup(&out);
+    adc_msg_cleanup(m);
+    free(m);
+}
+
+/* The positional count of every known command (looked up by a switch on the
+ * code), and an unknown one next to each, where every parameter is positional. */
+Test(adc_parse, positional_count_of_every_known_command)
+{
+    struct {
+        const char *line;
+        size_t npos, nnamed;
+    } cases[] = {
+        {"BMSG AAAB a PMAAAC", 1, 1}, {"ISTA 000 a RFx", 2, 1}, {"DCTM AAAB AAAC ADC/1.0 412 tok", 3, 0},
+        {"DRCM AAAB AAAC ADC/1.0 tok", 2, 0}, {"CGET file TTH/X 0 -1 ZL1", 4, 1},
+        {"CSND file TTH/X 0 10", 4, 0}, {"CGFI file x", 2, 0}, {"ISID AAAB", 1, 0},
+        {"IGPA ABCD", 1, 0}, {"HPAS ABCD", 1, 0}, {"IQUI AAAB MSbye", 1, 1}, {"ICMD x TTy", 1, 1},
+        {"BINF AAAB NIa", 0, 1}, {"HSUP ADBASE", 0, 1}, {"BSCH AAAB ANx", 0, 1}, {"DRES AAAB AAAC FNx", 0, 1},
+        {"BMSH AAAB a PMAAAC", 2, 0}, {"ISTB 000 a RFx", 3, 0}, {"BINE AAAB NIa", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct adc_msg m = parse_ok(cases[i].line);
+        cr_assert_eq(m.npos, cases[i].npos, "%s: npos %zu", cases[i].line, m.npos);
+        cr_assert_eq(m.nnamed, cases[i].nnamed, "%s: nnamed %zu", cases[i].line, m.nnamed);
+        adc_msg_cleanup(&m);
+    }
+}
