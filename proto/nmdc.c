@@ -82,8 +82,13 @@ fail:
 
 size_t nmdc_unescape_inplace(char *s, size_t len)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
+    /* Most text holds no '&': find the first with memchr and start there, so
+     * plain text is only scanned, never rewritten. */
+    const char *amp = memchr(s, '&', len);
+    if (!amp)
+        return len;
+    size_t o = (size_t)(amp - s);
+    for (size_t i = o; i < len;) {
         const struct nmdc_entity *e = s[i] == '&' ? nmdc_entity_at(s + i, len - i) : NULL;
         if (e) {
             s[o++] = e->ch;
@@ -163,7 +168,8 @@ static bool nmdc_parse_int(const char *s, long min, long max, long *out)
  * when sep does not occur). */
 static char *nmdc_cut(char *s, const char *sep, char **rest)
 {
-    char *at = strstr(s, sep);
+    /* strchr for the one-byte separators, which are most of them. */
+    char *at = sep[1] ? strstr(s, sep) : strchr(s, sep[0]);
     if (!at) {
         *rest = NULL;
         return s;
@@ -175,7 +181,10 @@ static char *nmdc_cut(char *s, const char *sep, char **rest)
 
 static char *nmdc_unescape_str(char *s)
 {
-    nmdc_unescape_inplace(s, strlen(s));
+    /* strchr first: one pass instead of strlen plus a scan for '&'. */
+    char *amp = strchr(s, '&');
+    if (amp)
+        nmdc_unescape_inplace(amp, strlen(amp));
     return s;
 }
 
@@ -576,49 +585,103 @@ static int nmdc_p_direction(struct nmdc_msg *m, char *args, const char **why)
     return 0;
 }
 
-struct nmdc_cmd_spec {
-    char name[16];
-    enum nmdc_type type;
+/* Command names by type, and a perfect hash of a name to its type: the
+ * second byte, the last byte and the length (nmdc_cmd_hash) place every known
+ * name in its own slot of 128, so a lookup is one hash and one memcmp instead
+ * of a strcmp per table entry. Slots left out are 0, NMDC_UNKNOWN. Adding a
+ * command means finding a hash that still has no collision; the test
+ * nmdc/every_command_name parses every name and a near miss of each. */
+static const char nmdc_cmd_names[NMDC_ZON + 1][16] = {
+    [NMDC_LOCK] = "$Lock",
+    [NMDC_KEY] = "$Key",
+    [NMDC_SUPPORTS] = "$Supports",
+    [NMDC_VALIDATENICK] = "$ValidateNick",
+    [NMDC_VALIDATEDENIDE] = "$ValidateDenide",
+    [NMDC_HELLO] = "$Hello",
+    [NMDC_GETPASS] = "$GetPass",
+    [NMDC_MYPASS] = "$MyPass",
+    [NMDC_BADPASS] = "$BadPass",
+    [NMDC_LOGEDIN] = "$LogedIn",
+    [NMDC_VERSION] = "$Version",
+    [NMDC_GETNICKLIST] = "$GetNickList",
+    [NMDC_NICKLIST] = "$NickList",
+    [NMDC_OPLIST] = "$OpList",
+    [NMDC_BOTLIST] = "$BotList",
+    [NMDC_MYINFO] = "$MyINFO",
+    [NMDC_GETINFO] = "$GetINFO",
+    [NMDC_HUBNAME] = "$HubName",
+    [NMDC_HUBTOPIC] = "$HubTopic",
+    [NMDC_HUBISFULL] = "$HubIsFull",
+    [NMDC_USERIP] = "$UserIP",
+    [NMDC_TO] = "$To:",
+    [NMDC_CONNECTTOME] = "$ConnectToMe",
+    [NMDC_REVCONNECTTOME] = "$RevConnectToMe",
+    [NMDC_SEARCH] = "$Search",
+    [NMDC_SR] = "$SR",
+    [NMDC_QUIT] = "$Quit",
+    [NMDC_FORCEMOVE] = "$ForceMove",
+    [NMDC_KICK] = "$Kick",
+    [NMDC_MYNICK] = "$MyNick",
+    [NMDC_DIRECTION] = "$Direction",
+    [NMDC_ADCGET] = "$ADCGET",
+    [NMDC_ADCSND] = "$ADCSND",
+    [NMDC_ERROR] = "$Error",
+    [NMDC_MAXEDOUT] = "$MaxedOut",
+    [NMDC_ZON] = "$ZOn",
 };
 
-static const struct nmdc_cmd_spec nmdc_cmds[] = {
-    {"$Lock", NMDC_LOCK},
-    {"$Key", NMDC_KEY},
-    {"$Supports", NMDC_SUPPORTS},
-    {"$ValidateNick", NMDC_VALIDATENICK},
-    {"$ValidateDenide", NMDC_VALIDATEDENIDE},
-    {"$Hello", NMDC_HELLO},
-    {"$GetPass", NMDC_GETPASS},
-    {"$MyPass", NMDC_MYPASS},
-    {"$BadPass", NMDC_BADPASS},
-    {"$LogedIn", NMDC_LOGEDIN},
-    {"$Version", NMDC_VERSION},
-    {"$GetNickList", NMDC_GETNICKLIST},
-    {"$NickList", NMDC_NICKLIST},
-    {"$OpList", NMDC_OPLIST},
-    {"$BotList", NMDC_BOTLIST},
-    {"$MyINFO", NMDC_MYINFO},
-    {"$GetINFO", NMDC_GETINFO},
-    {"$HubName", NMDC_HUBNAME},
-    {"$HubTopic", NMDC_HUBTOPIC},
-    {"$HubIsFull", NMDC_HUBISFULL},
-    {"$UserIP", NMDC_USERIP},
-    {"$To:", NMDC_TO},
-    {"$ConnectToMe", NMDC_CONNECTTOME},
-    {"$RevConnectToMe", NMDC_REVCONNECTTOME},
-    {"$Search", NMDC_SEARCH},
-    {"$SR", NMDC_SR},
-    {"$Quit", NMDC_QUIT},
-    {"$ForceMove", NMDC_FORCEMOVE},
-    {"$Kick", NMDC_KICK},
-    {"$MyNick", NMDC_MYNICK},
-    {"$Direction", NMDC_DIRECTION},
-    {"$ADCGET", NMDC_ADCGET},
-    {"$ADCSND", NMDC_ADCSND},
-    {"$Error", NMDC_ERROR},
-    {"$MaxedOut", NMDC_MAXEDOUT},
-    {"$ZOn", NMDC_ZON},
+static const unsigned char nmdc_cmd_by_hash[128] = {
+    [5] = NMDC_SR,
+    [6] = NMDC_HUBISFULL,
+    [11] = NMDC_ADCSND,
+    [16] = NMDC_VALIDATENICK,
+    [18] = NMDC_MYNICK,
+    [22] = NMDC_LOGEDIN,
+    [24] = NMDC_GETNICKLIST,
+    [26] = NMDC_MYPASS,
+    [27] = NMDC_ADCGET,
+    [28] = NMDC_VALIDATEDENIDE,
+    [41] = NMDC_QUIT,
+    [43] = NMDC_OPLIST,
+    [45] = NMDC_MAXEDOUT,
+    [53] = NMDC_NICKLIST,
+    [55] = NMDC_USERIP,
+    [63] = NMDC_SEARCH,
+    [75] = NMDC_BADPASS,
+    [76] = NMDC_BOTLIST,
+    [79] = NMDC_GETINFO,
+    [80] = NMDC_ERROR,
+    [92] = NMDC_SUPPORTS,
+    [98] = NMDC_ZON,
+    [101] = NMDC_HELLO,
+    [102] = NMDC_VERSION,
+    [104] = NMDC_DIRECTION,
+    [105] = NMDC_CONNECTTOME,
+    [109] = NMDC_HUBNAME,
+    [111] = NMDC_FORCEMOVE,
+    [112] = NMDC_KICK,
+    [115] = NMDC_GETPASS,
+    [116] = NMDC_HUBTOPIC,
+    [117] = NMDC_KEY,
+    [118] = NMDC_MYINFO,
+    [120] = NMDC_LOCK,
+    [124] = NMDC_REVCONNECTTOME,
+    [126] = NMDC_TO,
 };
+
+/* name[len] is its NUL, so name[1] exists even for "$". */
+static unsigned nmdc_cmd_hash(const char *name, size_t len)
+{
+    return ((unsigned)(unsigned char)name[1] * 8 + (unsigned char)name[len - 1] + (unsigned)len * 9) & 127;
+}
+
+static enum nmdc_type nmdc_cmd_type(const char *name, size_t len)
+{
+    enum nmdc_type t = (enum nmdc_type)nmdc_cmd_by_hash[nmdc_cmd_hash(name, len)];
+    if (t == NMDC_UNKNOWN || len >= sizeof nmdc_cmd_names[0] || memcmp(nmdc_cmd_names[t], name, len + 1) != 0)
+        return NMDC_UNKNOWN;
+    return t;
+}
 
 /* The parser for each known type (a switch rather than function pointers in
  * the table, which would make the table writable relocated data). */
@@ -717,24 +780,23 @@ int nmdc_msg_parse(const char *msg, size_t len, struct nmdc_msg *out, const char
         nmdc_parse_chat(m, m->storage);
         return 0;
     }
-    char *args;
-    m->name = nmdc_cut(m->storage, " ", &args);
-    if (!args)
+    char *args = memchr(m->storage, ' ', len);
+    size_t name_len = args ? (size_t)(args - m->storage) : len;
+    m->name = m->storage;
+    if (args)
+        *args++ = '\0';
+    else
         args = m->storage + len;   /* "" */
     m->args = args;
+    m->type = nmdc_cmd_type(m->name, name_len);
+    if (m->type == NMDC_UNKNOWN)
+        return 0;
     const char *why = NULL;
-    for (size_t i = 0; i < sizeof nmdc_cmds / sizeof nmdc_cmds[0]; i++) {
-        if (strcmp(nmdc_cmds[i].name, m->name) != 0)
-            continue;
-        m->type = nmdc_cmds[i].type;
-        m->args = NULL;
-        if (nmdc_parser(m->type)(m, args, &why) == 0)
-            return 0;
-        nmdc_msg_cleanup(m);
-        return nmdc_fail(reason, why);
-    }
-    m->type = NMDC_UNKNOWN;
-    return 0;
+    m->args = NULL;
+    if (nmdc_parser(m->type)(m, args, &why) == 0)
+        return 0;
+    nmdc_msg_cleanup(m);
+    return nmdc_fail(reason, why);
 }
 
 void nmdc_msg_cleanup(struct nmdc_msg *m)

@@ -722,3 +722,128 @@ Test(nmdc_nick, validity)
     cr_assert(nmdc_nick_valid(longnick, 64));
     cr_assert_not(nmdc_nick_valid(longnick, 65));
 }
+
+/* Command names are looked up by a perfect hash (second byte, last byte,
+ * length) and one memcmp: every name must reach its own type, and near misses
+ * (case, a byte more or less, a byte changed at either end) must not. */
+Test(nmdc_parse, every_command_name)
+{
+    struct {
+        const char *msg;
+        enum nmdc_type type;
+    } cases[] = {
+        {"$Lock EXTENDEDPROTOCOLabc Pk=x", NMDC_LOCK}, {"$Key abc", NMDC_KEY},
+        {"$Supports NoHello", NMDC_SUPPORTS}, {"$ValidateNick bob", NMDC_VALIDATENICK},
+        {"$ValidateDenide bob", NMDC_VALIDATEDENIDE}, {"$Hello bob", NMDC_HELLO},
+        {"$GetPass", NMDC_GETPASS}, {"$MyPass pw", NMDC_MYPASS}, {"$BadPass", NMDC_BADPASS},
+        {"$LogedIn bob", NMDC_LOGEDIN}, {"$Version 1,0091", NMDC_VERSION},
+        {"$GetNickList", NMDC_GETNICKLIST}, {"$NickList a$$b$$", NMDC_NICKLIST},
+        {"$OpList a$$", NMDC_OPLIST}, {"$BotList a$$", NMDC_BOTLIST},
+        {"$MyINFO $ALL bob d$ $A\x01$$0$", NMDC_MYINFO}, {"$GetINFO bob alice", NMDC_GETINFO},
+        {"$HubName h", NMDC_HUBNAME}, {"$HubTopic t", NMDC_HUBTOPIC}, {"$HubIsFull", NMDC_HUBISFULL},
+        {"$UserIP bob 1.2.3.4$$", NMDC_USERIP}, {"$To: bob From: alice $<alice> hi", NMDC_TO},
+        {"$ConnectToMe bob 1.2.3.4:412", NMDC_CONNECTTOME},
+        {"$RevConnectToMe alice bob", NMDC_REVCONNECTTOME},
+        {"$Search Hub:bob F?T?0?1?x", NMDC_SEARCH},
+        {"$SR bob a.txt\x05" "1 1/2\x05TTH:X (1.2.3.4:411)", NMDC_SR}, {"$Quit bob", NMDC_QUIT},
+        {"$ForceMove h:411", NMDC_FORCEMOVE}, {"$Kick bob", NMDC_KICK}, {"$MyNick bob", NMDC_MYNICK},
+        {"$Direction Download 1", NMDC_DIRECTION}, {"$ADCGET file x 0 -1", NMDC_ADCGET},
+        {"$ADCSND file x 0 1", NMDC_ADCSND}, {"$Error e", NMDC_ERROR}, {"$MaxedOut", NMDC_MAXEDOUT},
+        {"$ZOn", NMDC_ZON},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    cr_assert_eq(n, (size_t)NMDC_ZON - NMDC_LOCK + 1, "a command has no case here");
+    for (size_t i = 0; i < n; i++) {
+        struct nmdc_msg m = parse_str(cases[i].msg);
+        cr_assert_eq(m.type, cases[i].type, "%s: type %d", cases[i].msg, m.type);
+        cr_assert_null(m.args);
+        nmdc_msg_cleanup(&m);
+
+        /* The bare name, with and without a trailing space: the same type,
+         * or a refusal from that type's parser, never NMDC_UNKNOWN. */
+        char name[32];
+        size_t nl = strcspn(cases[i].msg, " ");
+        snprintf(name, sizeof name, "%.*s ", (int)nl, cases[i].msg);
+        for (size_t len = nl; len <= nl + 1; len++) {
+            const char *why = NULL;
+            if (nmdc_msg_parse(name, len, &m, &why) == 0) {
+                cr_assert_eq(m.type, cases[i].type, "%.*s", (int)len, name);
+                nmdc_msg_cleanup(&m);
+            } else {
+                cr_assert_not_null(why);
+            }
+        }
+
+        /* Near misses: unknown, name kept, args raw. */
+        char miss[256];
+        const char *args = cases[i].msg + nl;
+        char variants[6][32];
+        snprintf(variants[0], 32, "%.*sx", (int)nl, cases[i].msg);              /* one more */
+        snprintf(variants[1], 32, "%.*s", (int)nl - 1, cases[i].msg);          /* one less */
+        snprintf(variants[2], 32, "%.*s", (int)nl, cases[i].msg);
+        variants[2][1] ^= 0x20;                                                /* case of byte 1 */
+        snprintf(variants[3], 32, "%.*s", (int)nl, cases[i].msg);
+        variants[3][nl - 1] ^= 0x01;                                           /* last byte */
+        snprintf(variants[4], 32, "%.*s", (int)nl, cases[i].msg);
+        variants[4][nl / 2 + 1 < nl ? nl / 2 + 1 : 1] ^= 0x01;                 /* a middle byte */
+        snprintf(variants[5], 32, "%%%.*s", (int)nl - 1, cases[i].msg + 1);    /* not '$' */
+        for (int v = 0; v < 5; v++) {
+            snprintf(miss, sizeof miss, "%s%s", variants[v], args);
+            struct nmdc_msg u = parse_str(miss);
+            cr_assert_eq(u.type, NMDC_UNKNOWN, "%s parsed as %d", miss, u.type);
+            cr_assert_str_eq(u.name, variants[v]);
+            cr_assert_str_eq(u.args, *args ? args + 1 : "");
+            nmdc_msg_cleanup(&u);
+        }
+        snprintf(miss, sizeof miss, "%s%s", variants[5], args);
+        struct nmdc_msg c = parse_str(miss);
+        cr_assert_eq(c.type, NMDC_CHAT, "%s", miss);
+        nmdc_msg_cleanup(&c);
+    }
+    /* Lone "$" and names longer than any known one. */
+    struct nmdc_msg m = parse_str("$");
+    cr_assert_eq(m.type, NMDC_UNKNOWN);
+    cr_assert_str_eq(m.name, "$");
+    nmdc_msg_cleanup(&m);
+    m = parse_str("$RevConnectToMeX a b");
+    cr_assert_eq(m.type, NMDC_UNKNOWN);
+    nmdc_msg_cleanup(&m);
+    m = parse_str("$ValidateDenideValidateDenide bob");
+    cr_assert_eq(m.type, NMDC_UNKNOWN);
+    nmdc_msg_cleanup(&m);
+}
+
+/* Text is unescaped only from its first '&': entities at the very start and
+ * end, cut-off entities at the end, and text without any '&'. */
+Test(nmdc_escape, entities_at_ends_and_cut_off)
+{
+    struct {
+        const char *in, *out;
+    } v[] = {
+        {"plain text", "plain text"}, {"&#36;", "$"}, {"a&#124;", "a|"}, {"&amp;&amp;", "&&"},
+        {"x&#36", "x&#36"}, {"x&#12", "x&#12"}, {"x&", "x&"}, {"&", "&"}, {"&am", "&am"},
+        {"&&#36;&", "&$&"}, {"a&amp;#36;", "a&#36;"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char buf[32];
+        size_t len = strlen(v[i].in);
+        memcpy(buf, v[i].in, len);
+        buf[len] = 'Z';   /* no write past the text when nothing shrinks */
+        size_t n = nmdc_unescape_inplace(buf, len);
+        cr_assert_eq(n, strlen(v[i].out), "%s", v[i].in);
+        cr_assert_eq(memcmp(buf, v[i].out, n), 0, "%s", v[i].in);
+        cr_assert_eq(buf[len], n < len ? buf[len] : 'Z');
+
+        /* The same text as chat, as a description and as an e-mail. */
+        char msg[128];
+        snprintf(msg, sizeof msg, "<bob> %s", v[i].in);
+        struct nmdc_msg m = parse_str(msg);
+        cr_assert_str_eq(m.text, v[i].out);
+        nmdc_msg_cleanup(&m);
+        snprintf(msg, sizeof msg, "$MyINFO $ALL bob %s$ $A\x01$%s$1$", v[i].in, v[i].in);
+        m = parse_str(msg);
+        cr_assert_str_eq(m.myinfo.description, v[i].out);
+        cr_assert_str_eq(m.myinfo.email, v[i].out);
+        nmdc_msg_cleanup(&m);
+    }
+}
