@@ -4,7 +4,9 @@
  * Pure: no sockets, no globals. The parser takes a line WITHOUT its trailing
  * LF (a trailing LF, if present, is tolerated and ignored) and fills a struct
  * the caller owns. Parameter strings are unescaped and point into storage
- * owned by the struct; adc_msg_cleanup() releases them.
+ * owned by the struct; adc_msg_cleanup() releases them. Parse, init and
+ * cleanup reset the header and the counts but not pos[] and named[] (3 KiB,
+ * more than a parse costs): read those only below npos and nnamed.
  *
  * Positional versus named parameters: the number of positional parameters is
  * fixed per command (MSG 1, STA 2, CTM 3, RCM 2, GET/SND 4, GFI 2, SID 1,
