@@ -590,7 +590,7 @@ static int nmdc_p_direction(struct nmdc_msg *m, char *args, const char **why)
  * name in its own slot of 128, so a lookup is one hash and one memcmp instead
  * of a strcmp per table entry. Slots left out are 0, NMDC_UNKNOWN. Adding a
  * command means finding a hash that still has no collision; the test
- * nmdc/every_command_name parses every name and a near miss of each. */
+ * nmdc_parse::every_command_name parses every name and a near miss of each. */
 static const char nmdc_cmd_names[NMDC_ZON + 1][16] = {
     [NMDC_LOCK] = "$Lock",
     [NMDC_KEY] = "$Key",
