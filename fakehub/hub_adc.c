@@ -25,49 +25,54 @@
 
 /* ---- output ------------------------------------------------------------- */
 
-static void fh_adc_send_msg(struct fh_conn *c, const struct adc_msg *m)
+/* Lines are built as text into a dc_buf, never through a struct adc_msg: that
+ * struct is 3 KiB, and every one on the login path was stack the hub keeps
+ * resident for good (issue 4: 12 KiB of a 100-user run's growth). */
+
+/* Append " <code><value escaped>"; code may be "" (a positional value). */
+static int fh_adc_put(struct dc_buf *b, const char *code, const char *value)
 {
-    struct dc_buf b;
-    dc_buf_init(&b, 0);
-    if (adc_msg_format(m, &b) == 0 && b.len > 0)
-        fh_conn_send(c, b.data, b.len - 1);   /* fh_conn_send adds the LF */
-    dc_buf_cleanup(&b);
+    return dc_buf_append_byte(b, ' ') | dc_buf_append_str(b, code) |
+           adc_escape_append(b, value, strlen(value));
+}
+
+/* Send what b holds (no terminator: fh_conn_send adds it), then clear b. */
+static void fh_adc_send_buf(struct fh_conn *c, struct dc_buf *b, int rc)
+{
+    if (rc == 0 && b->len > 0)
+        fh_conn_send(c, b->data, b->len);
+    dc_buf_cleanup(b);
 }
 
 /* "ISTA <code> <text> [flag]" where flag is a named parameter like "FBID". */
 static void fh_adc_sta(struct fh_conn *c, const char *code, const char *flag, const char *text)
 {
-    struct adc_msg m;
-    adc_msg_init(&m, 'I', "STA");
-    adc_msg_add_pos(&m, code);
-    adc_msg_add_pos(&m, text);
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    int rc = dc_buf_appendf(&b, "ISTA %s", code) | fh_adc_put(&b, "", text);
     if (flag && strlen(flag) >= 2) {
         char fc[3] = {flag[0], flag[1], '\0'};
-        adc_msg_add_named(&m, fc, flag + 2);
+        rc |= fh_adc_put(&b, fc, flag + 2);
     }
-    fh_adc_send_msg(c, &m);
-    adc_msg_cleanup(&m);
+    fh_adc_send_buf(c, &b, rc);
 }
 
 void fh_adc_quit_self(struct fh_conn *c, const char *code, const char *flags, const char *text)
 {
     if (code)
         fh_adc_sta(c, code, flags, text);
-    struct adc_msg m;
-    adc_msg_init(&m, 'I', "QUI");
-    adc_msg_add_pos(&m, c->sid);
-    adc_msg_add_named(&m, "MS", text);
-    fh_adc_send_msg(c, &m);
-    adc_msg_cleanup(&m);
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    int rc = dc_buf_appendf(&b, "IQUI %s", c->sid) | fh_adc_put(&b, "MS", text);
+    fh_adc_send_buf(c, &b, rc);
 }
 
 void fh_adc_hub_chat(struct fh_conn *c, const char *text)
 {
-    struct adc_msg m;
-    adc_msg_init(&m, 'I', "MSG");
-    adc_msg_add_pos(&m, text);
-    fh_adc_send_msg(c, &m);
-    adc_msg_cleanup(&m);
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    int rc = dc_buf_append_str(&b, "IMSG") | fh_adc_put(&b, "", text);
+    fh_adc_send_buf(c, &b, rc);
 }
 
 static bool fh_adc_user(const struct fh_conn *u)
@@ -88,13 +93,27 @@ void fh_adc_left(struct fh_conn *c)
 
 /* ---- INF storage ---------------------------------------------------------- */
 
-/* The last value of a named parameter: a repeated INF field's last one wins. */
-static const char *fh_adc_last(const struct adc_msg *m, const char *code)
+/* The INF value the hub keeps and relays for a client's field: NULL for PD
+ * (the PID is secret: never stored, never relayed), the real address for a
+ * non-empty I4 (never trust a claimed one, pitfall 14; written to ip). */
+static const char *fh_adc_inf_value(const struct fh_conn *c, const struct adc_named *f,
+                                    char ip[FH_IP_LEN])
 {
-    for (size_t i = m->nnamed; i-- > 0;)
-        if (strcmp(m->named[i].code, code) == 0)
-            return m->named[i].value;
-    return NULL;
+    if (strcmp(f->code, "PD") == 0)
+        return NULL;
+    if (strcmp(f->code, "I4") == 0 && *f->value)
+        return fh_conn_ip(c, ip);
+    return f->value;
+}
+
+/* The index of the last field named `code` in f[0..n) (a repeated INF
+ * field's last value wins), or -1. */
+static long fh_adc_last(const struct adc_named *f, size_t n, const char *code)
+{
+    for (size_t i = n; i-- > 0;)
+        if (f[i].code[0] == code[0] && f[i].code[1] == code[1])
+            return (long)i;
+    return -1;
 }
 
 /* Where the value of the named field `code` starts in a formatted INF line
@@ -109,37 +128,45 @@ static uint16_t fh_adc_field_at(const struct fh_msg *line, const char *code)
     return 0;
 }
 
-/* Merge INF fields (already checked, PD dropped, I4 replaced) into c's BINF,
- * an empty value deleting a field (INF is incremental, §3.5), and make the
- * line everyone gets once, here. The BINF line is all the hub keeps of the
- * INF (plus CID and SU, which it looks up). */
-static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_msg *upd)
+/* Merge INF fields upd[0..n) (as the client sent them: fh_adc_inf_value
+ * filters) into c's BINF line, an empty value deleting a field (INF is
+ * incremental, §3.5), and make the line everyone gets once, here. The old
+ * line's fields keep their place and, unless updated, their escaped text;
+ * new fields follow in the order sent. The BINF line is all the hub keeps of
+ * the INF (CID and SU are looked up in it). */
+static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_named *upd, size_t n)
 {
-    struct adc_msg old, m;
-    bool have_old = c->inf && adc_msg_parse(c->inf->data, c->inf->len - 1, &old, NULL) == 0;
-    adc_msg_init(&m, 'B', "INF");
-    int rc = adc_msg_set_sids(&m, c->sid, NULL);
-    for (size_t i = 0; have_old && i < old.nnamed; i++) {
-        const char *v = fh_adc_last(upd, old.named[i].code);
-        if (!v)
-            v = old.named[i].value;
-        if (*v)
-            rc |= adc_msg_add_named(&m, old.named[i].code, v);
-    }
-    for (size_t i = 0; i < upd->nnamed; i++) {
-        const char *code = upd->named[i].code, *v = upd->named[i].value;
-        if (*v && (!have_old || !adc_msg_get(&old, code)) && fh_adc_last(upd, code) == v)
-            rc |= adc_msg_add_named(&m, code, v);
-    }
+    char ip[FH_IP_LEN];
     struct dc_buf b;
     dc_buf_init(&b, 0);
+    int rc = dc_buf_appendf(&b, "BINF %s", c->sid);
+    if (c->inf) {
+        const char *end = c->inf->data + c->inf->len - 1;   /* the LF */
+        for (const char *tok = c->inf->data + 5 + ADC_SID_LEN; tok < end && rc == 0;) {
+            tok++;   /* the space before a field */
+            const char *tok_end = memchr(tok, ' ', (size_t)(end - tok));
+            if (!tok_end)
+                tok_end = end;
+            char code[3] = {tok[0], tok[1], '\0'};
+            long i = fh_adc_last(upd, n, code);
+            const char *v = i >= 0 ? fh_adc_inf_value(c, &upd[i], ip) : NULL;
+            if (!v)
+                rc |= dc_buf_append_byte(&b, ' ') | dc_buf_append(&b, tok, (size_t)(tok_end - tok));
+            else if (*v)
+                rc |= fh_adc_put(&b, code, v);
+            tok = tok_end;
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *v = fh_adc_inf_value(c, &upd[i], ip);
+        if (v && *v && (!c->inf || !fh_adc_field_at(c->inf, upd[i].code)) &&
+            fh_adc_last(upd, n, upd[i].code) == (long)i)
+            rc |= fh_adc_put(&b, upd[i].code, v);
+    }
     struct fh_msg *line = NULL;
-    if (rc == 0 && adc_msg_format(&m, &b) == 0 && b.len > 0 && b.len <= UINT16_MAX)
-        line = fh_msg_new(FH_PROTO_ADC, b.data, b.len - 1);
+    if (rc == 0 && b.len < UINT16_MAX)
+        line = fh_msg_new(FH_PROTO_ADC, b.data, b.len);
     dc_buf_cleanup(&b);
-    adc_msg_cleanup(&m);
-    if (have_old)
-        adc_msg_cleanup(&old);
     if (!line)
         return -1;
     fh_msg_unref(c->inf);
@@ -228,28 +255,22 @@ static void fh_adc_sup(struct fh_conn *c, struct adc_msg *m, const char *line, s
     const struct fh_config *cfg = &c->hub->cfg;
     fh_conn_sendf(c, "ISUP ADBASE ADTIGR");
     fh_conn_sendf(c, "ISID %s", c->sid);
-    struct adc_msg inf;
-    adc_msg_init(&inf, 'I', "INF");
-    adc_msg_add_named(&inf, "CT", "32");
-    adc_msg_add_named(&inf, "NI", cfg->name);
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    int rc = dc_buf_append_str(&b, "IINF CT32") | fh_adc_put(&b, "NI", cfg->name);
     if (*cfg->topic)
-        adc_msg_add_named(&inf, "DE", cfg->topic);
-    adc_msg_add_named(&inf, "VE", FH_ADC_VERSION);
-    fh_adc_send_msg(c, &inf);
-    adc_msg_cleanup(&inf);
+        rc |= fh_adc_put(&b, "DE", cfg->topic);
+    rc |= fh_adc_put(&b, "VE", FH_ADC_VERSION);
+    fh_adc_send_buf(c, &b, rc);
     c->login = FH_LOGIN_IDENTIFY;
 }
 
 static void fh_adc_complete(struct fh_conn *c)
 {
     if (c->registered) {
-        struct adc_msg ct;
-        adc_msg_init(&ct, 'B', "INF");
-        int rc = adc_msg_add_named(&ct, "CT", c->op ? "4" : "2");
-        if (rc == 0)
-            rc = fh_adc_inf_merge(c, &ct);
-        adc_msg_cleanup(&ct);
-        if (rc < 0) {
+        char ct_value[2] = {c->op ? '4' : '2', '\0'};
+        struct adc_named ct = {"CT", ct_value};
+        if (fh_adc_inf_merge(c, &ct, 1) < 0) {
             fh_conn_close(c, "out of memory", false);
             return;
         }
@@ -292,7 +313,6 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
             return;
         }
     const char *cid = val[0], *pid = val[1], *nick = val[2];
-    char ip[FH_IP_LEN];
     switch (fh_adc_check_cid(pid, cid)) {
     case FH_CID_OK:
         break;
@@ -325,21 +345,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
         fh_conn_close(c, "out of memory", false);
         return;
     }
-    struct adc_msg inf;
-    adc_msg_init(&inf, 'B', "INF");
-    int rc = 0;
-    for (size_t i = 0; i < m->nnamed; i++) {
-        const char *code = m->named[i].code, *v = m->named[i].value;
-        if (strcmp(code, "PD") == 0)
-            continue;   /* the PID is secret: never stored, never relayed */
-        if (strcmp(code, "I4") == 0 && *v)
-            v = fh_conn_ip(c, ip);  /* never trust a claimed address (pitfall 14) */
-        rc |= adc_msg_add_named(&inf, code, v);
-    }
-    if (rc == 0)
-        rc = fh_adc_inf_merge(c, &inf);
-    adc_msg_cleanup(&inf);
-    if (rc < 0) {
+    if (fh_adc_inf_merge(c, m->named, m->nnamed) < 0) {
         fh_conn_close(c, "out of memory", false);
         return;
     }
@@ -361,50 +367,47 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
 /* Later BINF: merge and relay; ID and PD cannot change, NI must stay unique. */
 static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
 {
-    char ip[FH_IP_LEN];
-    struct adc_msg out;
-    adc_msg_init(&out, 'B', "INF");
-    adc_msg_set_sids(&out, c->sid, NULL);
     for (size_t i = 0; i < m->nnamed; i++) {
         const char *code = m->named[i].code, *v = m->named[i].value;
-        if (strcmp(code, "PD") == 0)
-            continue;
         if (strcmp(code, "ID") == 0 && !fh_adc_value_is(fh_adc_inf_cid(c), v)) {
             fh_adc_sta(c, "143", "FBID", "CID cannot change");
-            goto out;
+            return;
         }
         if (strcmp(code, "NI") == 0 && strcmp(v, c->nick) != 0) {
             struct fh_conn *h = fh_hub_nick_holder(c->hub, v);
             if (!fh_nick_valid(v) || (h && h != c)) {
                 fh_adc_sta(c, fh_nick_valid(v) ? "122" : "121", NULL,
                            fh_nick_valid(v) ? "Nick taken" : "Invalid nick");
-                goto out;
+                return;
             }
         }
-        adc_msg_add_named(&out, code, strcmp(code, "I4") == 0 && *v ? fh_conn_ip(c, ip) : v);
     }
-    const char *ni = fh_adc_last(&out, "NI");
-    char *nick = ni ? strdup(ni) : NULL;
-    if ((ni && !nick) || fh_adc_inf_merge(c, &out) < 0) {
+    long ni = fh_adc_last(m->named, m->nnamed, "NI");
+    char *nick = ni >= 0 ? strdup(m->named[ni].value) : NULL;
+    if ((ni >= 0 && !nick) || fh_adc_inf_merge(c, m->named, m->nnamed) < 0) {
         free(nick);
-        goto out;
+        return;
     }
     if (nick) {
         free(c->nick);
         c->nick = nick;
     }
+    /* Relayed: the update alone, as sent but for PD and I4. */
+    char ip[FH_IP_LEN];
     struct dc_buf b;
     dc_buf_init(&b, 0);
-    struct fh_msg *shared = NULL;
-    if (adc_msg_format(&out, &b) == 0 && b.len)
-        shared = fh_msg_new(FH_PROTO_ADC, b.data, b.len - 1);
+    int rc = dc_buf_appendf(&b, "BINF %s", c->sid);
+    for (size_t i = 0; i < m->nnamed && rc == 0; i++) {
+        const char *v = fh_adc_inf_value(c, &m->named[i], ip);
+        if (v)
+            rc |= fh_adc_put(&b, m->named[i].code, v);
+    }
+    struct fh_msg *shared = rc == 0 ? fh_msg_new(FH_PROTO_ADC, b.data, b.len) : NULL;
     dc_buf_cleanup(&b);
     for (struct fh_conn *u = c->hub->conns; u; u = u->next)
         if (fh_adc_user(u) && fh_conn_knows(u, c))
             fh_conn_send_msg(u, shared);
     fh_msg_unref(shared);
-out:
-    adc_msg_cleanup(&out);
 }
 
 static void fh_adc_inf(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)

@@ -177,6 +177,27 @@ def test_inf_update_merged_and_relayed(hub):
     assert b" PD" not in binf and b.pid.encode() not in binf
 
 
+def test_inf_merge_exact_line(hub):
+    # the stored BINF, field by field: unchanged fields keep their place and
+    # escaped text, an updated one changes in place (a repeated one's last
+    # value wins), an empty one is deleted, new ones follow in the order
+    # sent; PD never appears, I4 is the real address
+    h = hub()
+    b = h.adc_conn().login("bob", extra=" DEa\\sb DEtwo\\\\three")
+    fixed = f"ID{b.cid} NIbob SL1"
+    own = [l for l in b.seen if l.startswith(f"BINF {b.sid} ".encode())][-1]
+    assert own == (f"BINF {b.sid} {fixed} SS0 SF0 VEfhraw\\s1 HN1 HR0 HO0 I4127.0.0.1 SUTCP4 "
+                   "DEtwo\\\\three").encode()
+    a = h.adc_conn().login("alice")
+    b.send(f"BINF {b.sid} SS1024 VE SF1 SF2 I41.2.3.4 PD{b.pid} XXnew\\sfield HN XY")
+    assert a.expect(f"BINF {b.sid} ") == (
+        f"BINF {b.sid} SS1024 VE SF1 SF2 I4127.0.0.1 XXnew\\sfield HN XY").encode()
+    c = h.adc_conn().login("carol")
+    binf = [l for l in c.seen if l.startswith(f"BINF {b.sid} ".encode())][0]
+    assert binf == (f"BINF {b.sid} {fixed} SS1024 SF2 HR0 HO0 I4127.0.0.1 SUTCP4 "
+                    "DEtwo\\\\three XXnew\\sfield").encode()
+
+
 def test_state_machine_enforced(hub):
     h = hub()
     c = h.adc_conn()
