@@ -171,6 +171,18 @@ int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx
 /* ---- connection lifetime ------------------------------------------------ */
 
 static void fh_flush_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A login, chat or logout burst can queue tens of thousands of lines in one
+ * pass (each newcomer's INF, each chat line, each quit to every user):
+ * called after each input line and each quit broadcast, this writes them
+ * out past FH_PEND_FLUSH / FH_PEND_PER_USER, so hub->pend stays a few
+ * broadcasts big instead of every recipient growing a queue. */
+static void fh_pend_bound(struct fh_hub *hub)
+{
+    if (!hub->flushing && hub->npend >= FH_PEND_FLUSH && hub->npend >= FH_PEND_PER_USER * hub->nusers)
+        fh_flush_cb(-1, 0, hub);
+}
+
 static void fh_out_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Free c's own output queue and its write event (queued lines, if any, are
@@ -191,12 +203,7 @@ static void fh_outq_free(struct fh_conn *c)
 /* Drop everything queued to a plain connection: no longer wanted. */
 static void fh_out_drop(struct fh_conn *c)
 {
-    struct fh_pend *pend = c->hub->pend;
-    for (uint32_t i = c->pend_head; i; i = pend[i].next) {
-        fh_msg_unref(pend[i].msg);
-        pend[i].msg = NULL;
-    }
-    c->pend_head = c->pend_tail = 0;
+    c->pend_head = c->pend_tail = 0;   /* hub->pend_msg holds its lines */
     fh_outq_free(c);
     c->out_bytes = 0;
     c->out_off = 0;
@@ -303,6 +310,7 @@ void fh_conn_close(struct fh_conn *c, const char *reason, bool flush)
                 fh_nmdc_left(c);
             else
                 fh_adc_left(c);
+            fh_pend_bound(hub);
         }
         if (c->announced)
             FH_HOOK(hub, logout, c, reason);
@@ -358,8 +366,11 @@ static int fh_pend_spill(struct fh_conn *c)
     struct fh_outq *q = c->out;
     memmove(q->msg + q->head + n, q->msg + q->head, (q->len - q->head) * sizeof q->msg[0]);
     n = q->head;
-    for (uint32_t i = c->pend_head; i; i = pend[i].next)
-        q->msg[n++] = pend[i].msg;
+    for (uint32_t i = c->pend_head; i; i = pend[i].next) {
+        struct fh_msg *m = c->hub->pend_msg[pend[i].msg];
+        m->refs++;
+        q->msg[n++] = m;
+    }
     q->len += n - q->head;
     c->pend_head = c->pend_tail = 0;
     return 0;
@@ -368,7 +379,8 @@ static int fh_pend_spill(struct fh_conn *c)
 /* The first queued line (this pass's lines come before c->out's). */
 static struct fh_msg *fh_out_first(const struct fh_conn *c)
 {
-    return c->pend_head ? c->hub->pend[c->pend_head].msg : c->out->msg[c->out->head];
+    const struct fh_hub *hub = c->hub;
+    return c->pend_head ? hub->pend_msg[hub->pend[c->pend_head].msg] : c->out->msg[c->out->head];
 }
 
 /* w bytes were written: unreference the lines they finished. */
@@ -382,12 +394,12 @@ static void fh_out_consume(struct fh_conn *c, size_t w)
         w -= k;
         if (c->out_off < m->len)
             break;
-        fh_msg_unref(m);
         c->out_off = 0;
-        if (c->pend_head) {
+        if (c->pend_head) {   /* hub->pend_msg holds m */
             if (!(c->pend_head = c->hub->pend[c->pend_head].next))
                 c->pend_tail = 0;
         } else {
+            fh_msg_unref(m);
             c->out->head++;
         }
     }
@@ -398,6 +410,7 @@ static void fh_out_consume(struct fh_conn *c, size_t w)
 static void fh_out_write(struct fh_conn *c)
 {
     const struct fh_pend *pend = c->hub->pend;
+    struct fh_msg *const *pend_msg = c->hub->pend_msg;
     while (c->out_bytes > 0) {
         /* Big writes wake the reader less often (with 64 lines per writev,
          * dcload's CPU, the limit at 1,000 users, rose and logins/s fell
@@ -408,7 +421,7 @@ static void fh_out_write(struct fh_conn *c)
         int n = 0;
         size_t skip = c->out_off;
         for (uint32_t i = c->pend_head; i && n < FH_IOV; i = pend[i].next, n++, skip = 0)
-            iov[n] = (struct iovec){pend[i].msg->data + skip, pend[i].msg->len - skip};
+            iov[n] = (struct iovec){pend_msg[pend[i].msg]->data + skip, pend_msg[pend[i].msg]->len - skip};
         for (unsigned i = c->out ? c->out->head : 0; c->out && i < c->out->len && n < FH_IOV; i++, n++, skip = 0)
             iov[n] = (struct iovec){c->out->msg[i]->data + skip, c->out->msg[i]->len - skip};
         ssize_t w = writev(c->fd, iov, n);
@@ -442,6 +455,44 @@ static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
     fh_out_write(arg);
 }
 
+/* array (*cap elements of `size` bytes) doubled, or NULL (array is kept). */
+static void *fh_grow(void *array, uint32_t *cap, size_t size)
+{
+    void *p = *cap < UINT32_MAX / 2 / size ? realloc(array, 2 * (size_t)*cap * size) : NULL;
+    if (p)
+        *cap *= 2;
+    return p;
+}
+
+/* m's index in hub->pend_msg, added (with a reference) on its first use
+ * this pass; UINT32_MAX when out of memory. The arrays double when one
+ * input line fans out to more than they hold (a broadcast to every user),
+ * and stay: hub->pend's size follows the user count, 8 bytes a user. */
+static uint32_t fh_pend_msg_slot(struct fh_hub *hub, struct fh_msg *m)
+{
+    uint32_t s = m->pend_slot;
+    if (s < hub->npend_msg && hub->pend_msg[s] == m)
+        return s;   /* an entry holds m, so no other message has its address */
+    if (hub->npend_msg == hub->pend_msg_cap) {
+        struct fh_msg **p = fh_grow(hub->pend_msg, &hub->pend_msg_cap, sizeof *p);
+        if (!p)
+            return UINT32_MAX;
+        hub->pend_msg = p;
+    }
+    m->refs++;
+    hub->pend_msg[hub->npend_msg] = m;
+    return m->pend_slot = hub->npend_msg++;
+}
+
+/* After a flush: no connection has lines in hub->pend. */
+static void fh_pend_reset(struct fh_hub *hub)
+{
+    for (uint32_t i = 0; i < hub->npend_msg; i++)
+        fh_msg_unref(hub->pend_msg[i]);
+    hub->npend_msg = 0;
+    hub->npend = 1;
+}
+
 /* Writes every plain connection queued to since the last run. A zero
  * timeout: it runs in the next loop pass, after that pass's input (timers
  * come after I/O), so a burst of broadcasts leaves in one writev per
@@ -452,6 +503,12 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct fh_hub *hub = arg;
+    /* What is queued meanwhile (a drained listing connection's next piece, a
+     * quit after a write error) goes to its connection's own queue and is
+     * written in this loop too: entries added to hub->pend now would only be
+     * reclaimed at the end, and a login burst's user lists, piece after
+     * piece, grew it to thousands of entries. */
+    hub->flushing = true;
     while (hub->dirty) {   /* a drained listing connection may queue its next piece */
         struct fh_conn *c = hub->dirty;
         hub->dirty = c->next_dirty;
@@ -459,24 +516,8 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg)
         if (c->state != FH_CONN_DEAD && !(c->out && c->out->wev))
             fh_out_write(c);
     }
-    hub->npend = 1;
-}
-
-/* Room for one more line in hub->pend? It doubles when one input line fans
- * out to more than it holds (a broadcast to every user), and stays: its
- * size follows the user count, 16 bytes a user. */
-static bool fh_pend_room(struct fh_hub *hub)
-{
-    if (hub->npend < hub->pend_cap)
-        return true;
-    if (hub->pend_cap >= UINT32_MAX / 2 / sizeof *hub->pend)
-        return false;
-    struct fh_pend *p = realloc(hub->pend, 2 * hub->pend_cap * sizeof *p);
-    if (!p)
-        return false;   /* the connection's own queue takes it */
-    hub->pend = p;
-    hub->pend_cap *= 2;
-    return true;
+    fh_pend_reset(hub);
+    hub->flushing = false;
 }
 
 /* Queue one reference to m on a plain connection: with this pass's lines
@@ -487,20 +528,28 @@ static bool fh_pend_room(struct fh_hub *hub)
 static int fh_out_push(struct fh_conn *c, struct fh_msg *m)
 {
     struct fh_hub *hub = c->hub;
-    if (!c->out && fh_pend_room(hub)) {
+    uint32_t slot = UINT32_MAX;
+    if (!c->out && !hub->flushing && hub->npend == hub->pend_cap) {
+        struct fh_pend *p = fh_grow(hub->pend, &hub->pend_cap, sizeof *p);
+        if (p)
+            hub->pend = p;
+    }
+    if (!c->out && !hub->flushing && hub->npend < hub->pend_cap)
+        slot = fh_pend_msg_slot(hub, m);
+    if (slot != UINT32_MAX) {
         uint32_t i = hub->npend++;
-        hub->pend[i] = (struct fh_pend){m, 0};
+        hub->pend[i] = (struct fh_pend){slot, 0};
         if (c->pend_tail)
             hub->pend[c->pend_tail].next = i;
         else
             c->pend_head = i;
         c->pend_tail = i;
-    } else if (fh_outq_reserve(c, 1) == 0) {
+    } else if (fh_outq_reserve(c, 1) == 0) {   /* also when out of memory for hub->pend */
         c->out->msg[c->out->len++] = m;
+        m->refs++;
     } else {
         return -1;
     }
-    m->refs++;
     c->out_bytes += m->len;
     if (!(c->out && c->out->wev) && !c->dirty) {   /* else a write is already due */
         c->dirty = true;
@@ -531,11 +580,12 @@ static void fh_conn_queued(struct fh_conn *c, bool ok)
 
 struct fh_msg *fh_msg_new(enum fh_proto proto, const char *line, size_t len)
 {
-    struct fh_msg *m = malloc(sizeof *m + len + 2);
+    struct fh_msg *m = len < UINT32_MAX - 1 ? malloc(sizeof *m + len + 2) : NULL;
     if (!m)
         return NULL;
     m->refs = 1;
-    m->len = len + 1;
+    m->len = (uint32_t)len + 1;
+    m->pend_slot = UINT32_MAX;
     memcpy(m->data, line, len);
     m->data[len] = proto == FH_PROTO_NMDC ? '|' : '\n';
     m->data[len + 1] = '\0';
@@ -736,12 +786,7 @@ static void fh_conn_line(struct fh_conn *c, char *line, size_t n)
         fh_nmdc_line(c, line, n);
     else
         fh_adc_line(c, line, n);
-    /* A login or chat burst can queue tens of thousands of lines in one
-     * pass (each newcomer's INF to every user): write them out between
-     * lines past FH_PEND_FLUSH / FH_PEND_PER_USER, so hub->pend stays a
-     * few broadcasts big instead of every recipient growing a queue. */
-    if (hub->npend >= FH_PEND_FLUSH && hub->npend >= FH_PEND_PER_USER * hub->nusers)
-        fh_flush_cb(-1, 0, hub);
+    fh_pend_bound(hub);
 }
 
 #define FH_READ_CHUNK 16384   /* one read of a plain socket, after the kept partial line */
@@ -1112,6 +1157,8 @@ static void fh_dump(struct fh_hub *hub)
                c->op, fh_conn_pending(c));
     if (hub->control)
         fh_log(hub, "  control clients: %zu", fh_control_nclients(hub->control));
+    fh_log(hub, "  output staging (hub->pend): %u entries allocated, %zu bytes", hub->pend_cap,
+           (size_t)hub->pend_cap * sizeof *hub->pend);
     /* What the heap holds next to what it has taken from the system: the
      * difference is free space kept by malloc (fragmentation, a peak). */
     struct mallinfo2 mi = mallinfo2();
@@ -1233,9 +1280,12 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
     hub->line_cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
     hub->npend = 1;   /* pend[0] is not used: index 0 ends a connection's lines */
     hub->pend_cap = 2 * FH_PEND_FLUSH;
+    hub->pend_msg_cap = FH_PEND_FLUSH / 2;
     fh_random(hub->secret, sizeof hub->secret);
     if (!(hub->line = malloc(hub->line_cap)) || !(hub->tls_line = malloc(hub->line_cap)) ||
-        !(hub->pend = malloc(hub->pend_cap * sizeof *hub->pend)) || !(hub->base = event_base_new())) {
+        !(hub->pend = malloc(hub->pend_cap * sizeof *hub->pend)) ||
+        !(hub->pend_msg = malloc(hub->pend_msg_cap * sizeof *hub->pend_msg)) ||
+        !(hub->base = event_base_new())) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
@@ -1346,7 +1396,10 @@ void fh_hub_free(struct fh_hub *hub)
         event_base_free(hub->base);
     fh_config_cleanup(&hub->cfg);
     free(hub->hooks);
-    free(hub->pend);   /* after the connections: fh_out_drop reads it */
+    if (hub->pend_msg)
+        fh_pend_reset(hub);   /* after the connections, whose lines may be in it */
+    free(hub->pend_msg);
+    free(hub->pend);
     free(hub->line);
     free(hub->tls_line);
     if (hub->log && hub->log != stderr)

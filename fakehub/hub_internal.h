@@ -44,28 +44,32 @@ enum fh_login {
 
 /* One protocol line, terminator included, made once for many recipients (a
  * broadcast, a user's INF in every newcomer's list). On plain connections it
- * is queued by reference (struct fh_outq), so a broadcast to N users costs one
- * copy plus a pointer per recipient; TLS connections copy it into their
- * bufferevent. (libevent 2.1's evbuffer_add_reference would share it too, but
- * allocates a >= 1 KiB chain per reference: tried, 23 KiB per user.)
+ * is queued by reference (hub->pend, struct fh_outq), so a broadcast to N
+ * users costs one copy plus 8 bytes per recipient; TLS connections copy it
+ * into their bufferevent. (libevent 2.1's evbuffer_add_reference would share
+ * it too, but allocates a >= 1 KiB chain per reference: tried, 23 KiB per
+ * user.)
  * Ownership: refcounted, immutable once made. fh_msg_new returns it holding
- * one reference for the caller; every output queue holding it holds one,
- * dropped once its bytes are written or the connection is freed;
- * fh_msg_unref frees it at zero. One thread: a plain counter. */
+ * one reference for the caller; hub->pend_msg holds one while this pass's
+ * lines use it, and every fh_outq holding it one, dropped once its bytes are
+ * written or the connection is freed; fh_msg_unref frees it at zero. One
+ * thread: a plain counter. */
 struct fh_msg {
     unsigned refs;
-    size_t len;          /* wire bytes: the line and its terminator */
+    uint32_t len;        /* wire bytes: the line and its terminator */
+    uint32_t pend_slot;  /* its index in hub->pend_msg, if hub->pend_msg[pend_slot] is it */
     char data[];         /* the line, its terminator, then a NUL (not sent) */
 };
 
 /* A plain connection's output goes two ways. Lines queued during a loop
  * pass are linked per connection in hub->pend (one hub-wide array, reused
- * every pass: no allocation per recipient, so a broadcast to N users costs
- * N entries of 16 bytes and nothing that fragments the heap), and written
- * with writev at the end of the pass (fh_flush_cb, via hub->dirty), or
- * between input lines once a burst has queued many (FH_PEND_FLUSH). Only what a socket
- * does not take then moves to the connection's own queue, struct fh_outq,
- * which waits for a write event. */
+ * every pass: no allocation and no reference count per recipient, so a
+ * broadcast to N users costs N entries of 8 bytes and nothing that fragments
+ * the heap; each message used this pass is held once, in hub->pend_msg), and
+ * written with writev at the end of the pass (fh_flush_cb, via hub->dirty),
+ * or between input lines once a burst has queued many (FH_PEND_FLUSH). Only
+ * what a socket does not take then moves to the connection's own queue,
+ * struct fh_outq, which waits for a write event. */
 /* Written out between input lines once this many are queued and at least
  * FH_PEND_PER_USER per user: the trade between memory and syscalls. Per
  * user, at 1,000 ADC users (dcload; hub KiB/user, chat deliveries/s, hub
@@ -75,7 +79,7 @@ struct fh_msg {
 #define FH_PEND_FLUSH 512
 #define FH_PEND_PER_USER 8
 struct fh_pend {
-    struct fh_msg *msg;   /* one reference */
+    uint32_t msg;         /* the line: hub->pend_msg[msg] */
     uint32_t next;        /* the connection's next line in hub->pend; 0: none */
 };
 
@@ -175,11 +179,15 @@ struct fh_hub {
     struct event *flush_ev;              /* owned: end-of-pass writes (fh_flush_cb) */
     struct fh_conn *dirty;               /* borrowed list (next_dirty): queued to this pass */
     struct fh_pend *pend;                /* owned: this pass's plain output; [0] unused */
+    struct fh_msg **pend_msg;            /* owned, one reference each: the lines hub->pend
+                                            uses, each once */
     uint8_t secret[DC_TIGER_LEN];        /* random: connections' locks and salts derive from it */
     struct timeval t0;                   /* fh_now_ms() counts from here */
     uint32_t npend, pend_cap;            /* used entries ([0] included), allocated; the
                                             array grows to the biggest fan-out of one line */
+    uint32_t npend_msg, pend_msg_cap;
     bool stopping;
+    bool flushing;                       /* in fh_flush_cb: queue to connections' own queues */
     FILE *log;                           /* owned unless stderr */
     char *line;                          /* owned scratch: a plain connection's partial line
                                             + one read, handled line by line in place */
