@@ -529,13 +529,13 @@ static int fh_out_push(struct fh_conn *c, struct fh_msg *m)
 {
     struct fh_hub *hub = c->hub;
     uint32_t slot = UINT32_MAX;
-    if (!c->out && !hub->flushing && hub->npend == hub->pend_cap) {
-        struct fh_pend *p = fh_grow(hub->pend, &hub->pend_cap, sizeof *p);
+    if (!c->out && !hub->flushing) {
+        struct fh_pend *p = hub->npend == hub->pend_cap ? fh_grow(hub->pend, &hub->pend_cap, sizeof *p) : NULL;
         if (p)
             hub->pend = p;
+        if (hub->npend < hub->pend_cap)
+            slot = fh_pend_msg_slot(hub, m);
     }
-    if (!c->out && !hub->flushing && hub->npend < hub->pend_cap)
-        slot = fh_pend_msg_slot(hub, m);
     if (slot != UINT32_MAX) {
         uint32_t i = hub->npend++;
         hub->pend[i] = (struct fh_pend){slot, 0};
