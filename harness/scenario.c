@@ -8,7 +8,6 @@
 #include "harness/scenario.h"
 
 #include <ctype.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +23,6 @@ static const struct { const char *name; unsigned bit; } features[] = {
     {"registered-users", HR_FEAT_REGISTERED_USERS},
     {"signals", HR_FEAT_SIGNALS},
     {"hup", HR_FEAT_HUP},
-};
-
-static const struct { const char *name; int signo; } signals[] = {
-    {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
-    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
 };
 
 static const char *const hr_proto_names[HR_PROTO_COUNT] = {"nmdc", "adc", "nmdcs", "adcs"};
@@ -88,16 +81,6 @@ const char *hr_feature_names(unsigned mask, char *buf, size_t len)
             used += (size_t)n;
         }
     return buf;
-}
-
-int hr_signal_from_name(const char *name)
-{
-    if (strncmp(name, "SIG", 3) == 0)
-        name += 3;
-    for (size_t i = 0; i < sizeof signals / sizeof *signals; i++)
-        if (strcmp(name, signals[i].name) == 0)
-            return signals[i].signo;
-    return 0;
 }
 
 static void args_free(struct hr_arg *a, size_t n)
@@ -445,8 +428,10 @@ static int parse_step(struct parser *p)
     } else if (!strcmp(verb, "signal")) {
         st->kind = HR_STEP_SIGNAL;
         st->count = 1;
-        if (i >= n || !(st->signo = hr_signal_from_name(l->words[i].text)))
-            FAIL(p, "signal needs a signal name (HUP, INT, TERM, USR1, USR2, ...): %s signal HUP [x20] [every 5ms]", aw->text);
+        if (i >= n)
+            FAIL(p, "signal needs a signal name or number (HUP, QUIT, SEGV, USR2, 15, ...): %s signal HUP [x20] [every 5ms]", aw->text);
+        if (!(st->signo = hr_signal_from_name(l->words[i].text)))
+            FAIL(p, "unknown signal '%s' (write a name such as QUIT, SIGSEGV, USR2, RTMIN+1, or a number 1-64)", l->words[i].text);
         i++;
         if (i < n && l->words[i].text[0] == 'x' && !l->words[i].quoted) {
             char *e;

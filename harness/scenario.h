@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "harness/lex.h"
+#include "harness/sig.h"   /* hr_signal_from_name */
 
 /* nmdcs/adcs are the same protocols over TLS (nmdcs://, adcs://). A
  * scenario declaring nmdc or adc runs for its TLS variant too when that is
@@ -51,8 +52,6 @@ unsigned hr_proto_runs(unsigned protos);
 unsigned hr_feature_from_name(const char *name);
 /* Names of the bits set in mask, space separated, into buf. */
 const char *hr_feature_names(unsigned mask, char *buf, size_t len);
-/* "TERM"/"SIGTERM"/"15" -> 15; 0 if unknown. */
-int hr_signal_from_name(const char *name);
 
 /* A request argument. Owns key and value. */
 struct hr_arg {

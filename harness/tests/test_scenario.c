@@ -221,7 +221,7 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("client a\na expect chat fails\n",
            "t.scn:2: only requests can be expected to fail (connect, say, pm, set, request ...)");
     refuse("hub signal BOOM\n",
-           "t.scn:1: signal needs a signal name (HUP, INT, TERM, USR1, USR2, ...): hub signal HUP [x20] [every 5ms]");
+           "t.scn:1: unknown signal 'BOOM' (write a name such as QUIT, SIGSEGV, USR2, RTMIN+1, or a number 1-64)");
     refuse("hub signal HUP x0\n", "t.scn:1: repeat count is written x20 (1 to 100000), got 'x0'");
     refuse("hub signal HUP every\n", "t.scn:1: every needs a duration, as in: every 5ms");
     refuse("hub signal HUP within 1s\n",
