@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
@@ -41,7 +42,7 @@ struct opts {
     unsigned jobs;
     unsigned protos;
     const char *hub, *junit, *filter, *bin_dir;
-    bool tap, keep;
+    bool tap, keep, list;
     unsigned shard_k, shard_n;
     char **paths;
     size_t npaths;
@@ -120,6 +121,8 @@ static void usage(FILE *f)
           "  --shard K/N        only the K-th of N deterministic shards\n"
           "  --junit FILE       also write JUnit XML to FILE\n"
           "  --tap              print TAP instead of progress lines\n"
+          "  --list             print the planned runs as JSON lines ({\"path\",\"proto\",\"name\"}, or\n"
+          "                     {\"path\",\"error\"} for a file that does not parse) instead of running them\n"
           "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
           "  --bin-dir DIR      where fakehub and dcclient are (default: dcharness's own dir)\n"
           "Exit status: 0 passed, 1 a scenario failed, 2 usage error.\n"
@@ -171,7 +174,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"junit", required_argument, NULL, 'J'}, {"tap", no_argument, NULL, 'T'},
         {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
         {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"list", no_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL};
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -201,6 +204,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'J': o->junit = optarg; break;
         case 'T': o->tap = true; break;
         case 'k': o->keep = true; break;
+        case 'L': o->list = true; break;
         case 'f': o->filter = optarg; break;
         case 'b': o->bin_dir = optarg; break;
         case 's':
@@ -248,8 +252,12 @@ static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_d
         dc_buf_append_str(&b, hr_proto_name(j->proto));
     }
     if (o->hub) {
+        /* The profile by the absolute path of the file that was loaded, so
+         * the line works from any directory and without DCHARNESS_PROFILE_DIR. */
+        char abs[PATH_MAX];
+        const char *file = j->ro.profile ? j->ro.profile->path : o->hub;
         dc_buf_append_str(&b, " --hub ");
-        shell_word(&b, o->hub);
+        shell_word(&b, realpath(file, abs) ? abs : o->hub);
     }
     dc_buf_append_str(&b, " --bin-dir ");
     shell_word(&b, bin_dir);
@@ -314,21 +322,34 @@ static void print_indented(FILE *f, const char *text)
     }
 }
 
-/* path without the current directory in front, for stable JUnit classnames. */
-static const char *relative_to_cwd(const char *path, const char *cwd)
-{
-    size_t n = strlen(cwd);
-    if (n > 1 && !strncmp(path, cwd, n) && path[n] == '/')
-        return path + n + 1;
-    return path;
-}
-
 static void make_case(struct hr_case *c, const struct job *j, const char *rerun)
 {
     static const char *const none = "";
     *c = (struct hr_case){.classname = none, .name = j->name, .status = j->result.status,
                           .seconds = j->result.seconds, .reason = j->result.reason,
                           .details = j->result.details, .rerun = rerun};
+}
+
+/* --list: the plan as JSON lines, in plan order; 1 if a file did not parse. */
+static int list_plan(const struct hr_job_id *ids, size_t nids, char **files, struct hr_scenario **scn,
+                     char **perr, size_t nfiles)
+{
+    int rc = HR_EXIT_OK;
+    for (size_t i = 0; i < nids; i++) {
+        size_t f = 0;
+        while (f < nfiles && strcmp(files[f], ids[i].path))
+            f++;
+        json_t *o = ids[i].proto ? json_pack("{s:s,s:s,s:s}", "path", ids[i].path, "proto", hr_proto_name(ids[i].proto),
+                                             "name", scn[f]->name)
+                                 : json_pack("{s:s,s:s}", "path", ids[i].path, "error", perr[f]);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        json_decref(o);
+        rc = ids[i].proto ? rc : HR_EXIT_FAIL;
+    }
+    return rc;
 }
 
 /* What both commands need: where dcharness, the executables and the hub
@@ -424,6 +445,20 @@ static int run_main(int argc, char **argv)
                 ids[nids++] = (struct hr_job_id){files[i], b};
     }
     nids = hr_plan_select(ids, nids, o.shard_k, o.shard_n);
+    if (o.list) {
+        rc = list_plan(ids, nids, files, scn, perr, nfiles);
+        for (size_t i = 0; i < nfiles; i++) {
+            hr_scenario_free(scn[i]);
+            free(perr[i]);
+            free(files[i]);
+        }
+        free(ids);
+        free(scn);
+        free(perr);
+        free(files);
+        profiles_free(&cache);
+        return rc;
+    }
     struct job *jobs = calloc(nids + 1, sizeof *jobs);
     for (size_t i = 0; i < nids; i++) {
         struct job *j = &jobs[i];
@@ -605,9 +640,6 @@ static int run_main(int argc, char **argv)
         }
     }
 
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        cwd[0] = '\0';
     size_t pass = 0, fail = 0, skip = 0;
     struct hr_case *cases = calloc(nids + 1, sizeof *cases);
     char **classes = calloc(nids + 1, sizeof *classes);
@@ -617,7 +649,9 @@ static int run_main(int argc, char **argv)
         fail += j->result.status == HR_STATUS_FAIL;
         skip += j->result.status == HR_STATUS_SKIP;
         make_case(&cases[i], j, reruns[i]);
-        cases[i].classname = classes[i] = hr_classname(relative_to_cwd(j->path, cwd));
+        char *rel = hr_scenario_relpath(j->path, o.paths, o.npaths);
+        cases[i].classname = classes[i] = hr_classname(rel ? rel : j->path);
+        free(rel);
     }
     double total = now_s() - t0;
     if (o.tap)

@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,31 @@ int hr_find_scenarios(char *const *args, size_t nargs, char ***out, size_t *n, s
     }
     *n = w;
     return 0;
+}
+
+char *hr_scenario_relpath(const char *path, char *const *args, size_t nargs)
+{
+    char root[PATH_MAX];
+    const char *rel = NULL;
+    for (size_t i = 0; i < nargs && !rel; i++) {
+        const char *a = args[i];
+        size_t n = strlen(a);
+        if (!strcmp(path, a)) {   /* a file argument: its directory is the root */
+            const char *slash = strrchr(a, '/');
+            rel = slash ? slash + 1 : a;
+            snprintf(root, sizeof root, "%.*s", slash ? (int)(slash - a) + 1 : 1, slash ? a : ".");
+        } else if (n && !strncmp(path, a, n) && (a[n - 1] == '/' || path[n] == '/')) {
+            rel = path + n + (a[n - 1] != '/');
+            snprintf(root, sizeof root, "%s", a);
+        }
+    }
+    if (!rel)
+        return strdup(path);
+    char abs[PATH_MAX], *name = realpath(root, abs) ? basename(abs) : basename(root);
+    char *out;
+    if (asprintf(&out, "%s%s%s", strcmp(name, "/") ? name : "", strcmp(name, "/") ? "/" : "", rel) < 0)
+        return NULL;
+    return out;
 }
 
 int hr_shard_parse(const char *s, unsigned *k, unsigned *n)

@@ -23,6 +23,14 @@ struct hr_job_id {
 /* Paths of scenario files under args (owned: free each, then the array). */
 int hr_find_scenarios(char *const *args, size_t nargs, char ***out, size_t *n, struct hr_error *err);
 
+/* The path of a file hr_find_scenarios found, relative to the scenario root
+ * it was found under, with that root's own name in front (malloc'd):
+ * "scenarios/sub/chat.scn" for /any/checkout/scenarios/sub/chat.scn found
+ * under the argument /any/checkout/scenarios/, "data/x.scn" for a file
+ * argument .../data/x.scn. So report names (JUnit classnames) do not change
+ * with where the checkout is or from where dcharness is run. */
+char *hr_scenario_relpath(const char *path, char *const *args, size_t nargs);
+
 /* Parse "K/N" (1 <= K <= N). */
 int hr_shard_parse(const char *s, unsigned *k, unsigned *n);
 

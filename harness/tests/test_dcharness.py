@@ -334,6 +334,38 @@ def test_malformed_file_is_a_failure_at_file_and_line(tmp_path):
     assert [s for s, _ in cases.values()].count("pass") == 2   # chat, both protocols, still ran
 
 
+def test_junit_classnames_do_not_depend_on_checkout_or_cwd(tmp_path):
+    """Classnames start at the scenario root's name, wherever it lies and
+    whether dcharness runs from the root's parent or from elsewhere."""
+    copy = tmp_path / "elsewhere" / "scenarios"
+    (copy / "sub").mkdir(parents=True)
+    text = (SCENARIOS / "chat.scn").read_text()
+    (copy / "sub" / "chat.scn").write_text(text)
+    names = set()
+    for args, cwd in (([SCENARIOS / "chat.scn"], ROOT), ([copy], tmp_path), (["scenarios/"], copy.parent)):
+        junit = tmp_path / "j.xml"
+        r = subprocess.run([str(dc_bin("dcharness")), "run", "--proto", "adc", "--junit", str(junit), *map(str, args)],
+                           capture_output=True, text=True, timeout=120, cwd=cwd)
+        assert r.returncode == 0, r.stdout + r.stderr
+        names |= {c for c, _ in junit_cases(junit)}
+    assert names == {"scenarios.chat", "scenarios.sub.chat"}, names
+
+
+def test_rerun_line_names_a_profile_file_by_its_absolute_path(tmp_path):
+    """A relative --hub FILE in the rerun line works from any directory."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.hub").write_text((ROOT / "harness" / "profiles" / "fakehub.hub").read_text())
+    r = subprocess.run([str(dc_bin("dcharness")), "run", "--proto", "nmdc", "--hub", "mine.hub",
+                        str(DATA / "failing.scn")], capture_output=True, text=True, timeout=120, cwd=work)
+    assert r.returncode == 1, r.stdout + r.stderr
+    rerun = re.search(r"rerun: (.*)", r.stdout).group(1)
+    assert f" --hub {work / 'mine.hub'} " in rerun, rerun
+    again = subprocess.run(rerun.replace(" --keep", ""), shell=True, capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+    assert again.returncode == 1 and "1 scenario run: 0 passed, 1 failed" in again.stdout, again.stdout
+
+
 # ---- determinism: -j, shards, TAP ----
 
 def test_parallel_runs_give_the_same_results_as_serial(tmp_path):

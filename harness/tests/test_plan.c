@@ -1,7 +1,11 @@
 /* test_plan.c: deterministic sharding (every job in exactly one shard,
  * independent of input order), shard syntax, filters. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness/plan.h"
 #include "harness/scenario.h"
@@ -82,4 +86,46 @@ Test(plan, filters_by_substring_or_glob)
     cr_assert_not(hr_filter_match("storm", "scenarios/chat.scn", "chat"));
     cr_assert(hr_filter_match("*/nick-*.scn", "scenarios/nick-taken.scn", NULL));
     cr_assert_not(hr_filter_match("nick-*", "scenarios/nick-taken.scn", "chat"));
+}
+
+Test(plan, relpaths_start_at_the_scenario_root_whatever_the_checkout)
+{
+    char dir[] = "/tmp/dcharness-relpath-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char sub[sizeof dir + 32];
+    snprintf(sub, sizeof sub, "%s/scenarios", dir);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    char path[sizeof dir + 64];
+    snprintf(path, sizeof path, "%s/scenarios/sub/chat.scn", dir);
+
+    /* a directory argument, with or without a trailing slash */
+    char arg1[sizeof sub + 1], arg2[sizeof sub + 1];
+    snprintf(arg1, sizeof arg1, "%s", sub);
+    snprintf(arg2, sizeof arg2, "%s/", sub);
+    char *args[] = {"unrelated", arg1};
+    char *r = hr_scenario_relpath(path, args, 2);
+    cr_assert_str_eq(r, "scenarios/sub/chat.scn");
+    free(r);
+    args[1] = arg2;
+    r = hr_scenario_relpath(path, args, 2);
+    cr_assert_str_eq(r, "scenarios/sub/chat.scn");
+    free(r);
+
+    /* a file argument: its directory is the root */
+    char file[sizeof sub + 16];
+    snprintf(file, sizeof file, "%s/x.scn", sub);
+    char *fargs[] = {file};
+    r = hr_scenario_relpath(file, fargs, 1);
+    cr_assert_str_eq(r, "scenarios/x.scn");
+    free(r);
+
+    /* "dir/scenarios-old" is not under "dir/scenarios" */
+    char other[sizeof dir + 64];
+    snprintf(other, sizeof other, "%s/scenarios-old/y.scn", dir);
+    args[1] = arg1;
+    r = hr_scenario_relpath(other, args, 2);
+    cr_assert_str_eq(r, other);
+    free(r);
+    rmdir(sub);
+    rmdir(dir);
 }

@@ -7,37 +7,43 @@ The JUnit file gives the verdict: a harness skip (the hub lacks a protocol or
 feature) is a pytest skip with the harness's reason, and a failure shows the
 harness's own report (failed step, logs around it, hub trace, rerun line).
 
-Collection reads only the file's `protocols` line (default: both); anything
-else, including syntax errors, is the harness's to report. dcharness runs in
+Collection asks dcharness for its plan (`dcharness run --list`), so which
+protocols a file runs for is decided in one place; a file that does not
+parse is one failing item (`FILE.scn::parse`) whose report is the harness's
+error at file:line. dcharness runs in
 its own session with PR_SET_PDEATHSIG; on KeyboardInterrupt or a timeout it
 gets SIGTERM (it tears its scenario down and dies of that signal), then
 SIGKILL after a grace period.
 """
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import signal
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+from typing import Any, Iterator
 
 import pytest
+from _pytest._code.code import TerminalRepr
 
-from .plugin import ALL_PROTOCOLS, PROTOCOLS, bin_path, hub_profile, protocols
+from .plugin import bin_path, hub_profile, protocols
 from .procs import _die_with_parent, scaled
 
 
-def declared_protocols(path: pathlib.Path) -> list[str]:
-    """The protocols a scenario file runs for: those its `protocols` line
-    declares, and the TLS variant of each plain one (as dcharness does)."""
-    declared = list(PROTOCOLS)
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        words = line.split()
-        if words and words[0] == "protocols":
-            declared = [w for w in words[1:] if w in ALL_PROTOCOLS]
-            break
-    return [p for p in ALL_PROTOCOLS if p in declared or (p.endswith("s") and p[:-1] in declared)]
+def planned_runs(config: pytest.Config, path: pathlib.Path) -> list[dict[str, str]]:
+    """dcharness's own plan for one file under --dc-proto
+    (`dcharness run --list`): {"proto", "name"} per run, or one {"error"}
+    when the file does not parse."""
+    argv = [bin_path(config, "dcharness"), "run", "--list", "--proto", ",".join(protocols(config)), str(path)]
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=scaled(60), preexec_fn=_die_with_parent)
+    runs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode not in (0, 1) or (proc.returncode == 1) != any("error" in r for r in runs):
+        raise pytest.UsageError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()}")
+    return runs
 
 
 class ScenarioFailed(Exception):
@@ -45,28 +51,29 @@ class ScenarioFailed(Exception):
 
 
 class ScenarioFile(pytest.File):
-    def collect(self):
-        chosen = protocols(self.config)
-        for proto in declared_protocols(self.path):
-            if proto in chosen:
-                yield ScenarioItem.from_parent(self, name=proto, proto=proto)
+    def collect(self) -> Iterator[pytest.Item]:
+        for run in planned_runs(self.config, self.path):
+            if "error" in run:   # one failing item, whatever protocols it meant to declare
+                yield ScenarioItem.from_parent(self, name="parse", proto=None)
+                return
+            yield ScenarioItem.from_parent(self, name=run["proto"], proto=run["proto"])
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, proto: str, **kwargs):
+    def __init__(self, *, proto: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.proto = proto
+        self.proto = proto   # None: the file does not parse; dcharness reports where
 
     def _argv(self, junit: pathlib.Path) -> list[str]:
         dcharness = bin_path(self.config, "dcharness")
-        argv = [dcharness, "run", "--proto", self.proto, "--bin-dir", os.path.dirname(dcharness),
-                "--junit", str(junit)]
+        argv = [dcharness, "run", *(["--proto", self.proto] if self.proto else []),
+                "--bin-dir", os.path.dirname(dcharness), "--junit", str(junit)]
         hub = hub_profile(self.config)
         if hub:
             argv += ["--hub", hub]
         return argv + [str(self.path)]
 
-    def runtest(self):
+    def runtest(self) -> None:
         with tempfile.TemporaryDirectory(prefix="dctest-scn-") as tmp:
             junit = pathlib.Path(tmp) / "junit.xml"
             argv = self._argv(junit)
@@ -95,10 +102,11 @@ class ScenarioItem(pytest.Item):
         if failed is not None or proc.returncode != 0:
             raise ScenarioFailed(out)
 
-    def repr_failure(self, excinfo):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ScenarioFailed):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
-    def reportinfo(self):
-        return self.path, 0, f"{self.path.name} [{self.proto}]"
+    def reportinfo(self) -> tuple[pathlib.Path, int, str]:
+        return self.path, 0, f"{self.path.name} [{self.proto or 'does not parse'}]"

@@ -68,6 +68,15 @@ def test_off_unless_enabled_by_option_or_ini(pytester):
     result.stdout.fnmatch_lines(["*5 tests collected*"])
 
 
+def test_a_file_that_does_not_parse_is_one_failing_item(pytester):
+    """Not one per protocol it meant to declare: the harness's error at file:line, once."""
+    (pytester.path / "broken.scn").write_text("protocols nmdc adc\nclient alice\nalice shout hi\n")
+    result = pytester.runpytest_inprocess(*ARGS, "--dc-scenarios", "-v", "--dc-proto", "nmdc,adc,adcs",
+                                          "broken.scn")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*broken.scn::parse FAILED*", "*broken.scn:3: unknown verb 'shout'*"])
+
+
 def test_protocol_option_and_hub_profile_reach_the_harness(pytester):
     result = pytester.runpytest_inprocess(*ARGS, "--dc-scenarios", "--dc-proto", "nmdc",
                                           "--dc-hub", "uhub", "-rs", "pm-both-ways.scn")
