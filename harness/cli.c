@@ -373,7 +373,12 @@ static int env_init(struct env *e, const char *bin_dir)
         snprintf(e->bin_dir, sizeof e->bin_dir, "%s", e->self);
         dirname(e->bin_dir);
     }
-    snprintf(e->share_dir, sizeof e->share_dir, "%s/../share/dcharness/profiles", e->bin_dir);
+    /* An installed dcharness finds its profiles in <prefix>/share/dcharness,
+     * beside its own bin/ (cmake --install to any prefix, the .deb). */
+    char share[PATH_MAX + 64];
+    snprintf(share, sizeof share, "%s/../share/dcharness/profiles", e->bin_dir);
+    if (!realpath(share, e->share_dir))
+        snprintf(e->share_dir, sizeof e->share_dir, "%s", share);
     const char *env_dir = getenv("DCHARNESS_PROFILE_DIR");
     size_t nd = 0;
     if (env_dir && *env_dir)

@@ -430,7 +430,7 @@ def test_ctrl_c_stops_everything_and_reports(tmp_path):
     assert_none_left(tag, timeout=0.5)   # torn down by dcharness itself, not by PDEATHSIG
     assert not list(tmp_path.glob("dcharness-*")), "scenario dirs not removed"
     cases = junit_cases(tmp_path / "j.xml")
-    hang = cases[("harness.tests.data.hang", "hang with everyone connected [adc]")]
+    hang = cases[("data.hang", "hang with everyone connected [adc]")]   # root: the file argument's dir
     assert hang[0] == "fail" and "interrupted by signal 2" in hang[1], cases
     p.stop()
 
