@@ -53,7 +53,6 @@
 #include "proto/nmdc.h"
 #include "tls/dctls.h"
 
-#define DCC_ZBUF (256 * 1024)
 #define DCC_RBUF (1024 * 1024)
 #define DCC_DIRECT_ROUNDS 64
 #define DCC_CC_READ_MAX (4 * 1024 * 1024)
@@ -254,6 +253,46 @@ static void cc_recv_end(struct dcc_cc *cc)
     dcc_dl_data_end(cc);
 }
 
+/* Inflate p[0..len) straight into the download's space (no staging
+ * buffer). The bytes consumed (fewer than len only when the stream ended:
+ * the rest is the next message), or -1 if the connection is gone. Output
+ * past the announced size is refused: with nothing more wanted, inflate
+ * gets a single byte of room, which must stay empty. */
+static ssize_t cc_inflate(struct dcc_cc *cc, const uint8_t *p, size_t len)
+{
+    cc->zs.next_in = (unsigned char *)p;
+    cc->zs.avail_in = (uInt)len;
+    int zr;
+    do {
+        uint8_t extra, *to = &extra;
+        size_t cap = 1;
+        if (cc->want && !(to = dcc_dl_space(cc, &cap)))
+            return -1;
+        if (cap > cc->want && cc->want)
+            cap = (size_t)cc->want;
+        cc->zs.next_out = to;
+        cc->zs.avail_out = (uInt)cap;
+        zr = inflate(&cc->zs, Z_NO_FLUSH);
+        size_t out = cap - cc->zs.avail_out;
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+            return cc_recv_fail(cc, "corrupt ZLIB data");
+        if (out && !cc->want)
+            return cc_recv_fail(cc, "ZLIB data inflates to more bytes than announced");
+        if (out && dcc_dl_commit(cc, out) < 0)
+            return -1;
+        cc->want -= out;
+    } while (zr == Z_OK && (cc->zs.avail_in || cc->zs.avail_out == 0));
+    size_t used = len - cc->zs.avail_in;
+    if (zr == Z_STREAM_END) {
+        inflateEnd(&cc->zs);
+        cc->inflating = false;
+        if (cc->want)
+            return cc_recv_fail(cc, "ZLIB stream ended before the announced size");
+        cc_recv_end(cc);
+    }
+    return (ssize_t)used;
+}
+
 /* Consume data from in; 1 if something happened, 0 if more input is needed,
  * -1 if the connection is gone. */
 static int cc_recv(struct dcc_cc *cc, struct evbuffer *in)
@@ -280,33 +319,11 @@ static int cc_recv(struct dcc_cc *cc, struct evbuffer *in)
     struct evbuffer_iovec v;
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
         return 0;
-    cc->zs.next_in = v.iov_base;
-    cc->zs.avail_in = (uInt)v.iov_len;
-    int zr;
-    do {
-        cc->zs.next_out = cc->zbuf;
-        cc->zs.avail_out = DCC_ZBUF;
-        zr = inflate(&cc->zs, Z_NO_FLUSH);
-        size_t out = DCC_ZBUF - cc->zs.avail_out;
-        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
-            return cc_recv_fail(cc, "corrupt ZLIB data");
-        if (out > cc->want)
-            return cc_recv_fail(cc, "ZLIB data inflates to more bytes than announced");
-        if (out && dcc_dl_data(cc, cc->zbuf, out) < 0)
-            return -1;
-        cc->want -= out;
-    } while (zr == Z_OK && (cc->zs.avail_in || cc->zs.avail_out == 0));
-    size_t used = v.iov_len - cc->zs.avail_in;
-    evbuffer_drain(in, used);
-    if (zr == Z_STREAM_END) {
-        inflateEnd(&cc->zs);
-        cc->inflating = false;
-        if (cc->want)
-            return cc_recv_fail(cc, "ZLIB stream ended before the announced size");
-        cc_recv_end(cc);
-        return 1;
-    }
-    return used > 0;
+    ssize_t used = cc_inflate(cc, v.iov_base, v.iov_len);
+    if (used < 0)
+        return -1;
+    evbuffer_drain(in, (size_t)used);
+    return used > 0 || !cc->inflating;
 }
 
 /* Data phase, input buffer empty: read the socket directly in large chunks
@@ -355,15 +372,13 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
                 return cc_recv_fail(cc, n == 0 ? "closed by the peer" : strerror(errno));
         }
         if (cc->inflating) {
-            /* in is empty here, and its end is frozen (bufferevent's own):
-             * prepending is appending. */
-            evbuffer_prepend(in, cc->rbuf, (size_t)n);
-            while (cc->state == DCC_CC_RECV && evbuffer_get_length(in) && cc_recv(cc, in) > 0)
-                ;
-            if (cc->closed)
+            ssize_t used = cc_inflate(cc, buf, (size_t)n);
+            if (used < 0)
                 return -1;
-            if (evbuffer_get_length(in))
-                return 0;     /* the stream ended: the rest is the next message */
+            if (used < n) {   /* the stream ended: the rest is the next message (in is empty) */
+                evbuffer_add(in, buf + used, (size_t)(n - used));
+                return 0;
+            }
             continue;
         }
         if (dcc_dl_commit(cc, (size_t)n) < 0)
@@ -380,8 +395,6 @@ int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1)
 {
     cc->want = bytes;
     if (zl1) {
-        if (!cc->zbuf && !(cc->zbuf = malloc(DCC_ZBUF)))
-            return -1;
         memset(&cc->zs, 0, sizeof cc->zs);
         if (inflateInit(&cc->zs) != Z_OK)
             return -1;

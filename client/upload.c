@@ -17,6 +17,7 @@
  */
 #include "client/xfer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,10 +28,13 @@
 
 #include "proto/base32.h"
 
-#define UP_HALF (256 * 1024 / 2)      /* zbuf: input half, output half */
-#define UP_OUT_MAX (1024 * 1024)      /* compressed bytes queued at most */
-#define UP_RAW_CHUNK (256 * 1024)     /* TLS: file bytes read per step */
-#define UP_RAW_MAX (4 * 1024 * 1024)  /* TLS: file bytes queued at most */
+#define UP_IN (256 * 1024)            /* file bytes read (and deflated) per step */
+#define UP_OUT_MAX (4 * 1024 * 1024)  /* bytes queued at most (deflated, or raw over TLS) */
+#define UP_PROBE (32 * 1024)          /* bytes deflated at level 1 to measure the gain */
+#define UP_PROBE_EVERY (16 * 1024 * 1024)   /* stored bytes between two probes */
+#define UP_SNIFF_EVERY (1024 * 1024)  /* stored bytes between two entropy estimates */
+#define UP_SNIFF (16 * 1024)          /* bytes the estimate looks at */
+#define UP_SNIFF_BITS 7.0             /* bits per byte below which a probe runs early */
 
 void dcc_up_cleanup(struct dcc_cc *cc)
 {
@@ -49,8 +53,8 @@ void dcc_up_cleanup(struct dcc_cc *cc)
 static void up_more_raw(struct dcc_cc *cc)
 {
     struct evbuffer *out = bufferevent_get_output(cc->bev);
-    while (cc->up_fd >= 0 && cc->up_left && evbuffer_get_length(out) < UP_RAW_MAX) {
-        size_t want = cc->up_left < UP_RAW_CHUNK ? (size_t)cc->up_left : UP_RAW_CHUNK;
+    while (cc->up_fd >= 0 && cc->up_left && evbuffer_get_length(out) < UP_OUT_MAX) {
+        size_t want = cc->up_left < UP_IN ? (size_t)cc->up_left : UP_IN;
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(out, (ev_ssize_t)want, &v, 1) < 1) {
             dcc_cc_close(cc, "out of memory");
@@ -71,23 +75,88 @@ static void up_more_raw(struct dcc_cc *cc)
     }
 }
 
-/* Deflate in[0..n) into the output; finish ends the zlib stream. */
-static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
+/* Run deflate with flush until it wants more input (or, finishing, until
+ * the stream ends), its output going straight into the output buffer's
+ * free space: no staging copy. With level >= 0 it is deflateParams that
+ * runs (it flushes what came before at the old level), retried while it
+ * lacks output space. 0, or -1. */
+static int up_z_run(struct dcc_cc *cc, int flush, int level)
 {
     struct evbuffer *out = bufferevent_get_output(cc->bev);
-    unsigned char *ob = cc->zbuf + UP_HALF;
     int zr;
-    cc->dz.next_in = (unsigned char *)in;
-    cc->dz.avail_in = (uInt)n;
-    do {
-        cc->dz.next_out = ob;
-        cc->dz.avail_out = UP_HALF;
-        zr = deflate(&cc->dz, finish ? Z_FINISH : Z_NO_FLUSH);
+    for (;;) {
+        size_t room = cc->dz.avail_in + cc->dz.avail_in / 512 + 1024;   /* deflateBound's margin */
+        if (room > UP_IN + UP_IN / 512 + 1024)
+            room = UP_IN + UP_IN / 512 + 1024;
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(out, (ev_ssize_t)room, &v, 1) < 1)
+            return -1;
+        cc->dz.next_out = v.iov_base;
+        cc->dz.avail_out = (uInt)v.iov_len;
+        zr = level >= 0 ? deflateParams(&cc->dz, level, Z_DEFAULT_STRATEGY) : deflate(&cc->dz, flush);
+        v.iov_len -= cc->dz.avail_out;
+        evbuffer_commit_space(out, &v, 1);
         if (zr == Z_STREAM_ERROR)
             return -1;
-        evbuffer_add(out, ob, UP_HALF - cc->dz.avail_out);
-    } while (cc->dz.avail_out == 0 || (finish && zr != Z_STREAM_END));
-    return 0;
+        if (level >= 0 ? zr != Z_BUF_ERROR
+                       : cc->dz.avail_out != 0 && (flush != Z_FINISH || zr == Z_STREAM_END))
+            return level >= 0 && zr != Z_OK ? -1 : 0;
+    }
+}
+
+/* Order-0 entropy of p[0..n), in bits per byte: about 8 for random or
+ * already compressed data, 4 to 5 for text. */
+static double up_entropy(const uint8_t *p, size_t n)
+{
+    uint32_t count[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        count[p[i]]++;
+    double sum = 0;
+    for (int k = 0; k < 256; k++)
+        if (count[k])
+            sum += count[k] * log2(count[k]);
+    return log2((double)n) - sum / (double)n;
+}
+
+/* Deflate in[0..n) into the output; finish ends the zlib stream. The level
+ * follows the measured gain, as DC++-family uploaders do (they stop
+ * compressing what does not shrink): a stretch deflated at level 1 that
+ * comes out above 95 % of its size switches the stream to stored blocks
+ * (level 0: copied, a 5-byte header per 64 KiB); after UP_PROBE_EVERY
+ * stored bytes, UP_PROBE bytes are deflated at level 1 again to see whether
+ * the data changed, and earlier when a cheap estimate (byte entropy of
+ * UP_SNIFF bytes, every UP_SNIFF_EVERY stored bytes) says it looks like
+ * text now. A level change is deflateParams on the same stream, so
+ * the result is one valid zlib stream whatever the mix. */
+static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
+{
+    uLong in0 = cc->dz.total_in, out0 = cc->dz.total_out;
+    cc->dz.next_in = (unsigned char *)in;
+    cc->dz.avail_in = (uInt)n;
+    /* A probe ends its block, so its output is all out and the gain exact;
+     * a longer stretch is judged in step (its lag is about one block). */
+    if (up_z_run(cc, finish ? Z_FINISH : cc->up_probing ? Z_BLOCK : Z_NO_FLUSH, -1) < 0)
+        return -1;
+    if (finish)
+        return 0;
+    uLong din = cc->dz.total_in - in0, dout = cc->dz.total_out - out0;
+    if (cc->up_zlevel == 0) {
+        cc->up_stored += din;
+        cc->up_stored_all += din;
+        bool sniff = cc->up_stored / UP_SNIFF_EVERY != (cc->up_stored - din) / UP_SNIFF_EVERY;
+        if (cc->up_stored < UP_PROBE_EVERY &&
+            !(sniff && n >= UP_SNIFF && up_entropy((const uint8_t *)in + n - UP_SNIFF, UP_SNIFF) < UP_SNIFF_BITS))
+            return 0;
+        cc->up_zlevel = Z_BEST_SPEED;
+        cc->up_probing = true;
+        cc->up_stored = 0;
+        return up_z_run(cc, Z_NO_FLUSH, Z_BEST_SPEED);
+    }
+    cc->up_probing = false;
+    if (dout * 20 <= din * 19)
+        return 0;
+    cc->up_zlevel = 0;
+    return up_z_run(cc, Z_NO_FLUSH, Z_NO_COMPRESSION);
 }
 
 void dcc_up_more(struct dcc_cc *cc)
@@ -97,7 +166,8 @@ void dcc_up_more(struct dcc_cc *cc)
         return;
     }
     while (cc->up_fd >= 0 && cc->bev && evbuffer_get_length(bufferevent_get_output(cc->bev)) < UP_OUT_MAX) {
-        size_t want = cc->up_left < UP_HALF ? (size_t)cc->up_left : UP_HALF;
+        size_t step = cc->up_probing ? UP_PROBE : UP_IN;
+        size_t want = cc->up_left < step ? (size_t)cc->up_left : step;
         ssize_t n = want ? read(cc->up_fd, cc->zbuf, want) : 0;
         if (n < 0 || (size_t)n != want) {
             dcc_cc_close(cc, "shared file could not be read while uploading");
@@ -109,6 +179,8 @@ void dcc_up_more(struct dcc_cc *cc)
             return;
         }
         if (cc->up_left == 0) {
+            dcc_log(cc->x->c, "upload to %s: ZL1 sent %lu bytes as %lu, %llu of them stored", cc->nick,
+                    cc->dz.total_in, cc->dz.total_out, (unsigned long long)cc->up_stored_all);
             dcc_up_cleanup(cc);
             dcc_cc_idle(cc);
         }
@@ -178,12 +250,15 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         dcc_cc_send_error(cc, 151, "File Not Available");
         return;
     }
-    if (zl1 && !cc->zbuf && !(cc->zbuf = malloc(2 * UP_HALF)))
+    if (zl1 && !cc->zbuf && !(cc->zbuf = malloc(UP_IN)))
         zl1 = false;
     if (zl1) {
         memset(&cc->dz, 0, sizeof cc->dz);
         if (deflateInit(&cc->dz, Z_BEST_SPEED) != Z_OK)
             zl1 = false;
+        cc->up_zlevel = Z_BEST_SPEED;   /* the first piece is a probe */
+        cc->up_probing = true;
+        cc->up_stored = cc->up_stored_all = 0;
     }
     dcc_log(c, "upload to %s: %s %s %llu+%llu%s", cc->nick, type, ident, (unsigned long long)start,
             (unsigned long long)n, zl1 ? " ZL1" : "");
@@ -206,6 +281,8 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         cc->up_z = true;
         cc->up_left = n;
         cc->state = DCC_CC_SEND_Z;
+        /* Refill at half the queue, so the socket never runs dry. */
+        bufferevent_setwatermark(cc->bev, EV_WRITE, UP_OUT_MAX / 2, 0);
         dcc_up_more(cc);
     } else if (n && cc->tls) {
         if (lseek(fd, start, SEEK_SET) < 0) {
@@ -218,7 +295,7 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         cc->up_left = n;
         cc->state = DCC_CC_SEND_Z;
         /* Refill at half the queue, so the socket never runs dry. */
-        bufferevent_setwatermark(cc->bev, EV_WRITE, UP_RAW_MAX / 2, 0);
+        bufferevent_setwatermark(cc->bev, EV_WRITE, UP_OUT_MAX / 2, 0);
         dcc_up_more(cc);
     } else if (n) {
         evbuffer_add_file(out, fd, start, (ev_off_t)n);   /* takes the fd; sendfile() */

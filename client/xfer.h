@@ -58,14 +58,18 @@ struct dcc_cc {
     uint64_t want;                  /* bytes of data still expected */
     bool inflating;
     z_stream zs;
-    unsigned char *zbuf;            /* owned: inflate/deflate output */
-    unsigned char *rbuf;            /* owned: direct socket reads of ZLIB data */
+    unsigned char *zbuf;            /* owned: uploader's deflate input (file bytes) */
+    unsigned char *rbuf;            /* owned: direct socket reads of ZLIB data, inflated from here */
     /* uploader */
     bool holds_slot;
     int up_fd;                      /* streamed upload source, or -1 */
     bool up_z;                      /* ... deflated through dz */
     uint64_t up_left;
     z_stream dz;
+    int up_zlevel;                  /* dz's level now: 1, or 0 (stored) when the data does not shrink */
+    bool up_probing;                /* the next piece measures level 1's gain */
+    uint64_t up_stored;             /* bytes stored since the last probe */
+    uint64_t up_stored_all;         /* ... in this upload (logged at its end) */
     struct dcc_cc *next;
 };
 

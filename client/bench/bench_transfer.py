@@ -39,6 +39,53 @@ def mib(x: float) -> str:
     return f"{x / (1 << 20):8.1f} MiB/s"
 
 
+def cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of process pid, all its threads."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def write_text(path: pathlib.Path, size: int):
+    """size bytes of deterministic pseudo-text (words from a fixed vocabulary,
+    lines and numbers): compresses about 3:1 with gzip -1, like a log or a
+    source tree does."""
+    import random
+    rng = random.Random(18)
+    words = ["".join(rng.choice("etaoinshrdlucmfwypvbgkjqxz") for _ in range(rng.randint(2, 10)))
+             for _ in range(4000)]
+    block = []
+    n = 0
+    while n < (4 << 20):
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(4, 14)))
+        line = f"{rng.randint(0, 99999):05d} {line}.\n"
+        block.append(line)
+        n += len(line)
+    data = "".join(block).encode()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = data[:left] if left < len(data) else data
+            f.write(chunk)
+            left -= len(chunk)
+            data = data[len(data) // 3:] + data[:len(data) // 3]   # no exact 4 MiB period
+
+
+def median3(fn):
+    xs = sorted(fn() for _ in range(3))
+    return xs[1], xs[0], xs[2]
+
+
+def gzip1(path: pathlib.Path) -> float:
+    """gzip -1 over path into nothing: bytes of input per second."""
+    def once():
+        t0 = time.monotonic()
+        with open(path, "rb") as f:
+            subprocess.run(["gzip", "-1", "-c"], stdin=f, stdout=subprocess.DEVNULL, check=True)
+        return path.stat().st_size / (time.monotonic() - t0)
+    return median3(once)
+
+
 def wait_nick(ch, nick, timeout=10):
     deadline = time.monotonic() + timeout
     while nick not in [u["nick"] for u in ch.request("users")["users"]]:
@@ -51,13 +98,20 @@ def wait_nick(ch, nick, timeout=10):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    args = sys.argv[1:]
+    only = None
+    if len(args) >= 2 and args[-2] == "--only":
+        only = set(args[-1].split(","))
+        args = args[:-2]
+    if len(args) not in (1, 2):
         raise SystemExit(__doc__)
-    build = pathlib.Path(sys.argv[1]).resolve()
-    size = int(sys.argv[2]) if len(sys.argv) == 3 else 1024
+    build = pathlib.Path(args[0]).resolve()
+    size = int(args[1]) if len(args) == 2 else 1024
+    text_size = min(size, 256)
     for tool in ("dcclient", "fakehub", "bench_rawloop", "bench_tth_threads"):
         if not (build / "bin" / tool).exists():
             raise SystemExit(f"{build}/bin/{tool} not built")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory(prefix="bench_transfer.") as tmp:
         tmp = pathlib.Path(tmp)
         share = tmp / "share"
@@ -66,7 +120,10 @@ def main():
         with open(big, "wb") as f:
             for _ in range(size):
                 f.write(os.urandom(1 << 20))
-        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)   # warm the cache
+        text = share / "text.txt"
+        write_text(text, text_size << 20)
+        for f in (big, text):   # warm the cache
+            subprocess.run(["cat", str(f)], stdout=subprocess.DEVNULL, check=True)
         procs = []
         try:
             hub = Process([build / "bin" / "fakehub", "--nmdc", "127.0.0.1:0", "--adc", "127.0.0.1:0",
@@ -81,43 +138,53 @@ def main():
             t0 = time.monotonic()
             alice.channel.wait_for("share.done", timeout=600)
             hash_s = time.monotonic() - t0
-            print(f"share hashing (TTH, {size} MiB):        {mib(size * (1 << 20) / hash_s)}")
+            print(f"share hashing (TTH, {size + text_size} MiB):        "
+                  f"{mib((size + text_size) * (1 << 20) / hash_s)}")
             results = []
             urls = {"nmdc": f"dchub://{ready['nmdc']}", "adc": f"adc://{ready['adc']}",
                     "nmdcs": f"nmdcs://{ready['nmdcs']}/?kp={ready['keyprint']}",
                     "adcs": f"adcs://{ready['adcs']}/?kp={ready['keyprint']}"}
-            for proto in ("nmdc", "nmdcs", "adc", "adcs"):
+            cases = [(p, m) for p in ("nmdc", "nmdcs", "adc", "adcs") for m in ("plain", "zlib")]
+            cases += [(p, "zlibtext") for p in ("nmdc", "adc")]
+            for proto, mode in cases:
+                if only and proto not in only and mode not in only:
+                    continue
                 url = urls[proto]
-                for compress in (False, True):
-                    name = f"bob-{proto}-{'zlib' if compress else 'plain'}"
-                    bob = Process([build / "bin" / "dcclient", "--nick", "bob", "--set",
-                                   f"compress={'true' if compress else 'false'}"],
-                                  name=name, stdin_pipe=True, log=tmp / f"{name}.log")
-                    procs.append(bob)
-                    bob.wait_ready()
-                    alice.channel.request("connect", url=url)
-                    bob.channel.request("connect", url=url)
-                    wait_nick(bob.channel, "alice")
-                    bob.channel.request("list", nick="alice", timeout=60)
-                    got = tmp / name
-                    got.mkdir()
-                    t0 = time.monotonic()
-                    res = bob.channel.request("download", nick="alice", path="/share/big.bin",
-                                              target_dir=str(got), timeout=1800)
-                    wall = time.monotonic() - t0
-                    if res["tls"] != proto.endswith("s"):
-                        raise SystemExit(f"{name}: the transfer's tls is {res['tls']}")
-                    results.append((name, res["bytes_per_second"], res["size"] / wall))
-                    (got / "big.bin").unlink()
-                    bob.stop()
-                    procs.remove(bob)
-                    alice.channel.request("disconnect")
-            raws = sorted(json.loads(subprocess.run([build / "bin" / "bench_rawloop", big], check=True,
-                                                    capture_output=True, text=True).stdout)["bytes_per_second"]
-                          for _ in range(3))
-            limit = raws[1]
+                compress = mode != "plain"
+                name = f"bob-{proto}-{mode}"
+                bob = Process([build / "bin" / "dcclient", "--nick", "bob", "--set",
+                               f"compress={'true' if compress else 'false'}"],
+                              name=name, stdin_pipe=True, log=tmp / f"{name}.log")
+                procs.append(bob)
+                bob.wait_ready()
+                alice.channel.request("connect", url=url)
+                bob.channel.request("connect", url=url)
+                wait_nick(bob.channel, "alice")
+                bob.channel.request("list", nick="alice", timeout=60)
+                got = tmp / name
+                got.mkdir()
+                fname = "text.txt" if mode == "zlibtext" else "big.bin"
+                a0, b0 = cpu(alice.pid), cpu(bob.pid)
+                t0 = time.monotonic()
+                res = bob.channel.request("download", nick="alice", path=f"/share/{fname}",
+                                          target_dir=str(got), timeout=1800)
+                wall = time.monotonic() - t0
+                a1, b1 = cpu(alice.pid), cpu(bob.pid)
+                if res["tls"] != proto.endswith("s"):
+                    raise SystemExit(f"{name}: the transfer's tls is {res['tls']}")
+                if res["compressed"] != compress:
+                    raise SystemExit(f"{name}: the transfer's compressed is {res['compressed']}")
+                use = (a1[0] - a0[0], a1[1] - a0[1], b1[0] - b0[0], b1[1] - b0[1])
+                results.append((name, res["bytes_per_second"], res["size"] / wall, res["size"], wall, use))
+                (got / fname).unlink()
+                bob.stop()
+                procs.remove(bob)
+                alice.channel.request("disconnect")
+            raw = median3(lambda: json.loads(subprocess.run([build / "bin" / "bench_rawloop", big], check=True,
+                                                            capture_output=True, text=True).stdout)["bytes_per_second"])
+            limit = raw[0]
             print(f"raw loopback limit (sendfile -> discard): {mib(limit)} (median of 3, "
-                  f"{raws[0] / (1 << 20):.0f}-{raws[2] / (1 << 20):.0f})")
+                  f"{raw[1] / (1 << 20):.0f}-{raw[2] / (1 << 20):.0f})")
             tth = [json.loads(line) for line in subprocess.run(
                 [build / "bin" / "bench_tth_threads", str(min(size, 256))], check=True, capture_output=True,
                 text=True).stdout.splitlines()]
@@ -125,15 +192,27 @@ def main():
                 print(f"TTH ceiling, {t['threads']} thread{'s' if t['threads'] > 1 else ' '} (in memory):   "
                       f"{mib(t['bytes_per_second'])} ({100 * t['bytes_per_second'] / limit:5.1f}% of raw)")
             ceiling = tth[-1]["bytes_per_second"]
-            by_name = {name: data_bps for name, data_bps, _ in results}
-            for name, data_bps, wall_bps in results:
-                proto = name.split("-")[1]
+            gz = gzip1(text) if any(r[0].endswith("zlibtext") for r in results) else None
+            if gz:
+                print(f"gzip -1 of text.txt ({text_size} MiB):      {mib(gz[0])} (median of 3, "
+                      f"{gz[1] / (1 << 20):.0f}-{gz[2] / (1 << 20):.0f})")
+            by_name = {r[0]: r[1] for r in results}
+            for name, data_bps, wall_bps, nbytes, wall, use in results:
+                proto, mode = name.split("-")[1:]
                 vs = ""
-                if proto.endswith("s"):
-                    plain = by_name[name.replace(f"-{proto}-", f"-{proto[:-1]}-")]
-                    vs = f", {100 * data_bps / plain:5.1f}% of the same without TLS"
-                print(f"dcclient {name:17s} data phase {mib(data_bps)} ({100 * data_bps / limit:5.1f}% of raw,"
+                if mode == "zlibtext":
+                    vs = f", {100 * data_bps / gz[0]:5.1f}% of gzip -1 on the same file"
+                elif proto.endswith("s") and f"bob-{proto[:-1]}-{mode}" in by_name:
+                    vs = f", {100 * data_bps / by_name[f'bob-{proto[:-1]}-{mode}']:5.1f}% of the same without TLS"
+                if mode == "zlib" and f"bob-{proto}-plain" in by_name:
+                    vs += f", {100 * data_bps / by_name[f'bob-{proto}-plain']:5.1f}% of the same without ZLIB"
+                print(f"dcclient {name:20s} data phase {mib(data_bps)} ({100 * data_bps / limit:5.1f}% of raw,"
                       f" {100 * data_bps / ceiling:5.1f}% of TTH), request-to-verified {mib(wall_bps)}{vs}")
+                gib = nbytes / (1 << 30)
+                print(f"    cpu s/GiB: uploader {use[0] / gib:.2f} user + {use[1] / gib:.2f} sys, "
+                      f"downloader {use[2] / gib:.2f} user + {use[3] / gib:.2f} sys; "
+                      f"{sum(use) / (wall * (os.cpu_count() or 1)):4.0%} of all cores busy with the two "
+                      f"(TTH alone needs {gib * (1 << 30) / tth[0]['bytes_per_second'] / gib:.2f} s/GiB)")
         finally:
             for p in procs:
                 p.stop()

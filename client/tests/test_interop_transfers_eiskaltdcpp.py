@@ -4,7 +4,10 @@ daemon's file list and a file (checked byte for byte and against the TTH
 the daemon itself lists), then the daemon fetches dcclient's list and a
 file from it (list.download / list.downloadfile, completion via queue.list,
 real-peers.md). The daemon runs with RequireTLS=0 (plain C-C); transfers
-are ZLIB-compressed in both directions. Over TLS (fakehub's adcs:// and
+are ZLIB-compressed in both directions; each file is text and random data
+in turn, so our uploader switches its deflate level inside one stream (level
+1 for text, stored blocks for random data) and the daemon's inflate must
+take it, and our inflate takes the daemon's mix. Over TLS (fakehub's adcs:// and
 nmdcs://, uhub with tls_require) the daemon runs with UseTLS=1 and
 RequireTLS=1, so every client connection must be TLS (ADCS/0.10 + ADC0 on
 ADC, port suffix S on NMDC) and each side checks the other's certificate."""
@@ -42,6 +45,16 @@ def hub_url(request, tmp_path, fakehub_factory):
     yield fakehub_factory().url(request.param.split("-")[1])
 
 
+def text(size: int) -> bytes:
+    """Text-like bytes that deflate to well under half their size."""
+    lines = (f"{i:06d} line of text number {i % 977} with words {i * 31 % 1009}\n".encode() for i in range(size))
+    out = bytearray()
+    for line in lines:
+        out += line
+        if len(out) >= size:
+            return bytes(out[:size])
+
+
 def wait_queue_empty(daemon, timeout=60):
     deadline = time.monotonic() + timeout
     while daemon.rpc("queue.list"):
@@ -74,11 +87,11 @@ def transfers_both_ways(tmp_path, hub_url, dcclient, tls):
     theirs = tmp_path / "eve-share"
     (theirs / "dir").mkdir(parents=True)
     their_file = theirs / "dir" / "from eve.bin"
-    their_file.write_bytes(os.urandom(3 << 20) + b"tail")
+    their_file.write_bytes(text(1 << 20) + os.urandom(3 << 20) + b"tail")
     ours = tmp_path / "carol-share"
     (ours / "sub").mkdir(parents=True)
     our_file = ours / "sub" / "from carol.bin"
-    our_file.write_bytes(os.urandom((2 << 20) + 7))
+    our_file.write_bytes(text(512 << 10) + os.urandom((2 << 20) + 7) + text(2 << 20))
 
     with EiskaltDaemon(tmp_path / "eve", "eve", share=theirs, tls=tls,
                        settings={"RequireTLS": 1} if tls else None) as eve:
@@ -132,5 +145,12 @@ def transfers_both_ways(tmp_path, hub_url, dcclient, tls):
                 assert time.monotonic() < deadline, f"daemon did not download: {eve.rpc('queue.list')}"
                 time.sleep(0.05)
             assert target.read_bytes() == mine
+            # How carol sent it (ZL1, in the daemon's segments; lists are not
+            # logged so): part stored, part deflated.
+            ours_in = [tuple(map(int, m)) for m in re.findall(
+                r"upload to eve: ZL1 sent (\d+) bytes as (\d+), (\d+) of them stored", carol.log_path.read_text())]
+            sent = ours_in
+            assert sum(s[0] for s in ours_in) == len(mine), sent
+            assert 0 < sum(s[2] for s in ours_in) < len(mine) and sum(s[1] for s in ours_in) < len(mine), sent
         finally:
             print(f"--- eve ---\n{eve.log_path.read_text(errors='replace')[-3000:]}")

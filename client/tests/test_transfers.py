@@ -12,6 +12,7 @@ holds a partial file; the hash cache survives a restart.
 import base64
 import bz2
 import os
+import re
 import pathlib
 import signal
 import time
@@ -134,6 +135,60 @@ def test_compressed_transfers(fakehub, dcclient, tmp_path, proto):
                               target_dir=str(target), name="renamed.bin", timeout=60)
     assert res["compressed"] is True
     assert (target / "renamed.bin").read_bytes() == local.read_bytes()
+
+
+def compressible(size: int) -> bytes:
+    """Text-like bytes that deflate to well under half their size."""
+    words = [f"w{i * 7919 % 1000}" for i in range(1000)]
+    out, i = [], 0
+    while sum(map(len, out)) < size:
+        out.append(f"{i:06d} {' '.join(words[(i * j) % 1000] for j in range(1, 12))}\n".encode())
+        i += 1
+    return b"".join(out)[:size]
+
+
+@pytest.mark.parametrize("proto", ["nmdc", "adc"])
+def test_compressed_level_follows_the_gain(fakehub, dcclient, tmp_path, proto):
+    """ZL1 uploads store what does not shrink and deflate what does, in one
+    valid stream: random data goes out as stored blocks (a level-1 probe
+    every 16 MiB), text deflated, and a file that turns from random to text
+    switches back within a MiB. Each download is checked byte for byte
+    and against its TTH; alice's log says how each was sent."""
+    share = tmp_path / "alice" / "share"
+    share.mkdir(parents=True)
+    text = compressible(3 << 20)
+    files = {"text.txt": text, "random.bin": os.urandom(20 << 20),
+             "mixed.bin": os.urandom(17 << 20) + text}
+    for name, data in files.items():
+        (share / name).write_bytes(data)
+    alice = dcclient("--nick", "alice", "--share", str(share), "--data-dir", str(tmp_path / "alice-data"),
+                     name="alice")
+    bob = dcclient("--nick", "bob", "--data-dir", str(tmp_path / "bob-data"), "--set", "compress=true",
+                   name="bob")
+    alice.channel.wait_for("share.done", timeout=120)
+    for p in (alice, bob):
+        p.channel.request("connect", url=fakehub.url(proto))
+    wait_nicks(bob.channel, {"alice", "bob"})
+    target = tmp_path / "got"
+    target.mkdir()
+    sent = {}
+    for name, data in files.items():
+        res = bob.channel.request("download", nick="alice", path=f"/share/{name}", target_dir=str(target),
+                                  timeout=120)
+        assert res["compressed"] is True
+        assert (target / name).read_bytes() == data
+        assert res["tth"] == tth_of(share / name)
+        lines = re.findall(r"upload to bob: ZL1 sent (\d+) bytes as (\d+), (\d+) of them stored",
+                           alice.log_path.read_text())
+        assert len(lines) == len(sent) + 1, lines
+        sent[name] = tuple(map(int, lines[-1]))
+    n, out, stored = sent["text.txt"]
+    assert n == len(text) and stored == 0 and out < n // 2, sent
+    n, out, stored = sent["random.bin"]
+    assert stored >= n - 2 * (256 << 10) and out < n * 1.001, sent   # at most two probes deflated
+    n, out, stored = sent["mixed.bin"]
+    # The text is found within a MiB (entropy estimate), then deflated.
+    assert (16 << 20) <= stored <= (18 << 20) and out < (18 << 20) + len(text) // 2, sent
 
 
 @pytest.mark.parametrize("proto", ["nmdc", "adc"])
