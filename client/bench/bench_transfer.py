@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench_transfer.py BUILD_DIR [SIZE_MiB=1024]: loopback download throughput
+"""bench_transfer.py BUILD_DIR [SIZE_MiB=1024] [--only LIST]: loopback download throughput
 of one file through dcclient (Alice shares, Bob downloads, fakehub between
 them, NMDC and ADC, plain and ZLIB, each also over TLS: nmdcs:// and adcs://
 hubs, where the client connection is TLS too), next to the raw loopback
@@ -8,7 +8,13 @@ reader discards; the median of three runs, their range beside it), and TLS
 throughput as a share of the same run without TLS. Also measured in the same
 run: the TTH ceiling (bench_tth_threads: in-memory TTH of 1 MiB units on one
 thread and on every core), which no verified download can pass, whatever the
-network. Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
+network. ZLIB rows: random data (big.bin) next to the same without ZLIB;
+compressible text (text.txt, up to 256 MiB, about 3:1) next to `gzip -1`
+compressing the same file in the same run (median of 3). Under every row:
+user and system CPU seconds per GiB of the uploader and of the downloader
+(/proc/PID/stat, all threads), and how busy they kept the cores: where the
+CPU goes besides the TTH. `--only a,b` (protocols or modes: nmdc, adcs,
+plain, zlib, zlibtext) runs a subset. Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
 ASan build measures something else.
 
 Over TLS the uploader cannot use sendfile(): it reads the file in chunks and

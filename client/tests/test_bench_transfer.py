@@ -1,6 +1,7 @@
 """bench_transfer.py (client/bench/) at a tiny size, so the benchmark cannot
 rot unnoticed: one run must print a throughput line for every protocol and
-mode, the TLS ones (nmdcs, adcs: the client connection is TLS too, which the
+mode (text over ZLIB next to gzip -1, random data over ZLIB next to plain,
+the CPU of both processes under each), the TLS ones (nmdcs, adcs: the client connection is TLS too, which the
 benchmark checks on each transfer) next to the same without TLS. No timing
 assertions: the figures are the benchmark's to report."""
 import pathlib
@@ -19,9 +20,15 @@ def test_bench_transfer_prints_tls_next_to_plain(bin_path):
                        timeout=300, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, (r.stdout, r.stderr)
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^dcclient (bob-\S+) .*$", r.stdout, re.M)}
-    assert sorted(rows) == sorted(f"bob-{p}-{m}" for p in ("nmdc", "nmdcs", "adc", "adcs")
-                                  for m in ("plain", "zlib")), r.stdout
+    assert sorted(rows) == sorted([f"bob-{p}-{m}" for p in ("nmdc", "nmdcs", "adc", "adcs")
+                                   for m in ("plain", "zlib")] + ["bob-nmdc-zlibtext", "bob-adc-zlibtext"]), r.stdout
     for name, line in rows.items():
         speed = float(re.search(r"data phase +([\d.]+) MiB/s", line).group(1))
         assert speed > 0, line
-        assert ("% of the same without TLS" in line) == (name.split("-")[1] in ("nmdcs", "adcs")), line
+        proto, mode = name.split("-")[1:]
+        assert ("% of the same without TLS" in line) == (proto in ("nmdcs", "adcs") and mode != "zlibtext"), line
+        assert ("% of the same without ZLIB" in line) == (mode == "zlib"), line
+        assert ("% of gzip -1 on the same file" in line) == (mode == "zlibtext"), line
+    assert re.search(r"^gzip -1 of text.txt .* MiB/s", r.stdout, re.M), r.stdout
+    assert len(re.findall(r"^    cpu s/GiB: uploader [\d.]+ user \+ [\d.]+ sys, downloader [\d.]+ user",
+                          r.stdout, re.M)) == len(rows), r.stdout
