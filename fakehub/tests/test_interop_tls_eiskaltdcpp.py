@@ -3,18 +3,18 @@
 Issue 8: fakehub replaces the public nmdcs:// hub that Python DC suites use
 for their Alice/Bob tests. Here the daemon logs in over adcs:// and nmdcs://,
 checks fakehub's keyprint when the URL carries ?kp= (and refuses a wrong
-one), and two daemons exchange PMs through it. DC++ also presents its own
+one), and two daemons exchange PMs through it. The daemons run as parties
+(parties/eiskaltdcpp_party.py, dc_client(profile="eiskaltdcpp")). DC++ also presents its own
 certificate to the hub; the keyprint fakehub reports for it must equal the
 KP that DC++ publishes in its ADC INF, a cross-check of the keyprint code in
 both directions. fakehub's trace is printed when a test fails.
 """
-import functools
 import json
 import time
 
 import pytest
 
-from dctest import JsonLines, Process
+from dctest import JsonLines, Process, ProcessError, require_binary
 
 pytestmark = pytest.mark.interop
 
@@ -40,10 +40,15 @@ def fakehub(tmp_path, bin_path):
 
 
 @pytest.fixture
-def daemons(dc_eiskalt):
-    # UseTLS: DC++ then has its certificate ready at start (it generates
-    # one on first start) and advertises ADC0 and KP.
-    return functools.partial(dc_eiskalt, tls=True)
+def daemons(dc_client):
+    """The party starts the daemon with UseTLS: its certificate is ready at
+    start and, on a TLS hub, it advertises ADC0 and KP."""
+    require_binary("eiskaltdcpp-daemon")
+    return lambda nick: dc_client(nick, profile="eiskaltdcpp")
+
+
+def pms(client) -> list:
+    return [(e["from"], e["text"]) for e in client.events if e["event"] == "pm"]
 
 
 def hub_users(fakehub) -> dict:
@@ -56,7 +61,7 @@ def test_daemon_logs_in_over_tls(fakehub, daemons, proto):
     url = f"{SCHEMES[proto]}://{fakehub.ready[proto + 's']}"
     alice = daemons("alice")
     t0 = time.monotonic()
-    assert "alice" in alice.login(url)
+    assert alice.connect(url, timeout=30)["tls"] is True
     print(f"{url}: login {1000 * (time.monotonic() - t0):.0f} ms")
     me = hub_users(fakehub)["alice"]
     assert me["tls"] is True and me["proto"] == proto
@@ -66,7 +71,7 @@ def test_daemon_logs_in_over_tls(fakehub, daemons, proto):
 def test_hub_sees_the_keyprint_dcpp_publishes(fakehub, daemons):
     url = f"adcs://{fakehub.ready['adcs']}"
     alice = daemons("alice")
-    alice.login(url)
+    alice.connect(url, timeout=30)
     seen = hub_users(fakehub)["alice"]["keyprint"]
     assert fakehub.stop() == 0                     # flushes the trace
     rows = [json.loads(r) for r in fakehub.trace_path.read_text().split("\n") if r]
@@ -84,13 +89,14 @@ def test_keyprint_in_the_url_is_checked_by_the_daemon(fakehub, daemons, proto):
     kp = fakehub.ready["keyprint"]
     good = f"{base}/?kp={kp}"
     alice = daemons("alice")
-    assert "alice" in alice.login(good)
+    alice.connect(good, timeout=30)
     wrong = "SHA256/" + ("A" if kp[7] != "A" else "B") + kp[8:]
     bob = daemons("bob")
-    bob.hub_add(f"{base}/?kp={wrong}")
-    bob.wait_log("Keyprint mismatch")
+    with pytest.raises(ProcessError, match="Keyprint mismatch") as e:
+        bob.connect(f"{base}/?kp={wrong}", timeout=30)
+    assert e.value.code == "keyprint-mismatch"
     assert "bob" not in hub_users(fakehub)
-    assert alice.users(good) == ["alice"]
+    assert [u["nick"] for u in alice.users()] == ["alice"]
 
 
 @pytest.mark.parametrize("proto", ["nmdc", "adc"])
@@ -98,22 +104,23 @@ def test_two_daemons_exchange_pms_over_tls(fakehub, daemons, proto):
     url = f"{SCHEMES[proto]}://{fakehub.ready[proto + 's']}"
     alice, bob = daemons("alice"), daemons("bob")
     t0 = time.monotonic()
-    alice.login(url)
-    bob.login(url)
-    assert {"alice", "bob"} <= set(alice.wait_users(url, ["bob"]))
-    assert {"alice", "bob"} <= set(bob.wait_users(url, ["alice"]))
+    alice.connect(url, timeout=30)
+    bob.connect(url, timeout=30)
+    alice.wait_for("user.join", nick="bob")
+    bob.wait_for("user.join", nick="alice")
     visible = time.monotonic() - t0
     to_bob = f"hello bob over {proto} tls: pipe | dollar $ amp & ünï"
     to_alice = f"hi alice, {proto} tls reply"
     t1 = time.monotonic()
-    alice.pm(url, "bob", to_bob)
-    bob.wait_pm("alice", to_bob)
+    alice.pm("bob", to_bob)
+    bob.wait_for("pm", from_="alice", text=to_bob)
     t2 = time.monotonic()
-    bob.pm(url, "alice", to_alice)
-    alice.wait_pm("bob", to_alice)
+    bob.pm("alice", to_alice)
+    alice.wait_for("pm", from_="bob", text=to_alice)
     t3 = time.monotonic()
-    assert bob.received_pms() == [("alice", to_bob)]
-    assert alice.received_pms() == [("bob", to_alice)]
+    time.sleep(0.3)
+    assert pms(bob) == [("alice", to_bob)]
+    assert pms(alice) == [("bob", to_alice)]
     assert {u["tls"] for u in hub_users(fakehub).values()} == {True}
     print(f"{url}: mutual visibility {1000 * visible:.0f} ms, "
           f"PM {1000 * (t2 - t1):.0f} ms / {1000 * (t3 - t2):.0f} ms")

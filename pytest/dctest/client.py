@@ -1,17 +1,22 @@
-"""dcclient processes for tests: one Python method per control request.
+"""Parties for tests: one Python method per control request.
 
-A Client starts the `dcclient` executable and talks to it over stdin/stdout
-JSON lines (docs/control-protocol.md), the channel dcharness scenarios use.
+A Client starts the `dcclient` executable, or the party a client profile
+describes (docs/parties.md: eiskaltdcpp, a kit-based adapter, ...), and
+talks to it over stdin/stdout JSON lines (docs/control-protocol.md), the
+channel dcharness scenarios use. The API is the same whatever the party; a
+request needing a capability the profile does not list (share, list,
+download) skips the test naming the party and the capability.
 Each request of the protocol's Requests table is a method of the same name
 with the same arguments (test_client_methods_match_protocol_doc checks the
 table against this class); a refused request raises ProcessError carrying
-the client's error text. Events are read with wait_for().
+the client's error text (and `.code`, the contract's error code). Events are read with wait_for().
 
 Every timeout here is multiplied by DCTEST_TIMEOUT_MULTIPLIER.
 """
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 from .hub import _fields, tail
@@ -28,24 +33,57 @@ class Client:
     holds every event seen so far. Ownership: stop() must be called (the
     dc_client fixture does); it is idempotent."""
 
-    def __init__(self, binary, workdir, nick: str, *, timeout: float = 10.0, **settings):
+    def __init__(self, binary, workdir, nick: str, *, timeout: float = 10.0, profile=None,
+                 **settings):
         """Start `binary` with --nick and a --set per keyword setting
         (description="x", share_size=1024, ...) and wait for its ready line.
-        Its stderr log is `workdir`/dcclient.log."""
+        With `profile` (a dctest.parties.ClientProfile other than the
+        built-in dcclient) start the profile's command instead, then send
+        `set nick` and one `set` per setting (mapped to the party's own
+        names; an unsupported one skips the test). Its stderr log is
+        `workdir`/<kind>.log."""
+        from .parties import dcclient_profile, placeholder_values
+        self.profile = profile or dcclient_profile()
+        self.kind = self.profile.name
         self.nick, self.workdir = nick, pathlib.Path(workdir)
-        argv = [binary, "--nick", nick]
-        for name, value in settings.items():
-            argv += ["--set", f"{name}={_setting_text(value)}"]
-        self.process = Process(argv, name=f"dcclient {nick}", log=self.workdir / "dcclient.log",
-                               stdin_pipe=True)
+        self.caps = set(self.profile.caps)
         self.exit_expected = False
         self.returncode = None
         self._running_at_stop = None
+        log = self.workdir / f"{self.kind}.log"
+        if self.profile.builtin:
+            argv = [binary, "--nick", nick]
+            for name, value in settings.items():
+                argv += ["--set", f"{name}={_setting_text(value)}"]
+            self.process = Process(argv, name=f"dcclient {nick}", log=log, stdin_pipe=True)
+        else:
+            values = placeholder_values(self.profile, bin_dir=str(pathlib.Path(binary).parent),
+                                        workdir=self.workdir, name=nick, nick=nick)
+            env = {**os.environ, **self.profile.env_for(**values)}
+            self.process = Process(self.profile.argv(**values), name=f"{self.kind} {nick}", log=log,
+                                   stdin_pipe=True, env=env)
+            timeout = self.profile.ready_timeout
         try:
             self.process.wait_ready(scaled(timeout))
+            if not self.profile.builtin:
+                for name, value in {"nick": nick, **settings}.items():
+                    native = self.profile.settings.get(name, name)
+                    if native is None:
+                        self._skip(f"setting {name}")
+                    self.request("set", name=native, value=value)
         except BaseException:
             self.stop()
             raise
+
+    def _skip(self, what: str):
+        import pytest
+        pytest.skip(f"{self.nick} ({self.kind}) lacks {what}")
+
+    def need(self, *caps):
+        """Skip the test unless this party has every capability in caps."""
+        for cap in caps:
+            if cap not in self.caps:
+                self._skip(f"capability {cap}")
 
     @property
     def pid(self) -> int:
@@ -111,12 +149,14 @@ class Client:
     def share(self, path) -> dict:
         """Share directory `path` (hashed in the background: wait for the
         `share.done` event before others list it)."""
+        self.need("share")
         return self.request("share", path=str(path))
 
     def list(self, nick: str, path: str | None = None, timeout: float = 60.0) -> dict:
         """Fetch `nick`'s file list; replied when it has arrived:
         {"tree": {"name", "type": "dir", "children": [...]}, ...} (files
         have "size" and "tth"); `path` picks a subtree."""
+        self.need("list")
         return self.request("list", timeout=timeout, nick=nick, path=path)
 
     def download(self, nick: str, target_dir, path: str | None = None, tth: str | None = None,
@@ -124,6 +164,7 @@ class Client:
         """Download a file of `nick` (by virtual `path` or `tth`) into
         `target_dir`; replied once it is complete and verified:
         {"file", "size", "tth", "bytes_per_second", ...}."""
+        self.need("download")
         return self.request("download", timeout=timeout, nick=nick, path=path, tth=tth,
                             target_dir=str(target_dir), name=name)
 
@@ -132,6 +173,7 @@ class Client:
         """Write a fixture file of `size` deterministic bytes (same `seed`, same
         bytes; `text`: compressible numbered lines); a `path` string ending
         in "/" only creates that directory."""
+        self.need("control-ext")
         return self.request("mkfile", timeout=timeout, path=str(path), size=size, seed=seed, text=text)
 
     def quit(self) -> dict:
@@ -153,7 +195,8 @@ class Client:
         period, reap. Returns the exit status."""
         if self.returncode is None:
             self._running_at_stop = self.process.proc.poll() is None
-            self.returncode = self.process.stop(grace=scaled(3.0))
+            grace = 3.0 if self.profile.builtin else self.profile.stop_grace
+            self.returncode = self.process.stop(grace=scaled(grace))
         return self.returncode
 
     def exit_problem(self) -> str | None:
@@ -162,15 +205,19 @@ class Client:
         if rc is None or rc == 0:
             return None
         if self._running_at_stop:
-            return f"dcclient {self.nick} (pid {self.pid}) exited with status {rc} when stopped; log: {self.log_path}"
+            return f"{self.kind} {self.nick} (pid {self.pid}) exited with status {rc} when stopped; log: {self.log_path}"
         if not self.exit_expected:
-            return f"dcclient {self.nick} (pid {self.pid}) exited by itself with status {rc}; log: {self.log_path}"
+            return f"{self.kind} {self.nick} (pid {self.pid}) exited by itself with status {rc}; log: {self.log_path}"
         return None
 
     def report_sections(self) -> list[tuple[str, str]]:
         events = "\n".join(json.dumps(e, ensure_ascii=False) for e in self.events[-40:])
-        return [(f"dctest dcclient {self.nick} log: {self.log_path}", tail(self.log_path)),
-                (f"dctest dcclient {self.nick} events (last 40)", events)]
+        sections = [(f"dctest {self.kind} {self.nick} log: {self.log_path}", tail(self.log_path))]
+        # what the party keeps in its own directory (a daemon's log, ...)
+        for path in sorted(self.workdir.rglob("*.log")):
+            if path != self.log_path and "logs" not in path.relative_to(self.workdir).parts:
+                sections.append((f"dctest {self.kind} {self.nick} {path.name}: {path}", tail(path)))
+        return sections + [(f"dctest {self.kind} {self.nick} events (last 40)", events)]
 
 
 __all__ = ["Client", "ProcessError"]

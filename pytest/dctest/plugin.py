@@ -20,7 +20,11 @@ Fixtures:
                     @pytest.mark.dc_hub(motd="hi", user=["carol:pw:op"]);
                     a protocol the profile does not speak is a skip
   dc_hub_factory    dc_hub_factory(protocols=None, **fakehub_options) -> Hub
-  dc_client         dc_client(nick, **settings) -> Client (dctest.client)
+  dc_client         dc_client(nick, profile=None, **settings) -> Client
+                    (dctest.client): dcclient, or the party of a client
+                    profile (profile=, else --dc-client NICK=PROFILE, else
+                    --dc-client PROFILE); @pytest.mark.dc_client_caps("list",
+                    ...) skips a test whose parties lack a capability
 
 Every process a fixture starts is stopped and reaped at teardown (clients
 first, then hubs), also after a failure, a timeout or KeyboardInterrupt
@@ -63,6 +67,9 @@ def pytest_addoption(parser):
     group.addoption("--dc-bin-dir", metavar="DIR", default=None,
                     help="where fakehub, dcclient and dcharness are (default: ini dc_bin_dir, "
                          "then $DC_BUILD_DIR/bin, then PATH)")
+    group.addoption("--dc-client", metavar="[NICK=]PROFILE", action="append", default=[],
+                    help="run dc_client parties from this client profile (a name such as eiskaltdcpp, "
+                         "or a .client file); NICK=PROFILE for one nick only; repeatable")
     group.addoption("--dc-scenarios", action="store_true", default=False,
                     help="collect dcharness scenario files (*.scn) as test items (ini: dc_scenarios)")
     parser.addini("dc_bin_dir", "directory holding fakehub, dcclient and dcharness", default="")
@@ -72,7 +79,29 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "dc_hub(**options): fakehub options for the dc_hub fixture "
                                        "(motd='hi', user=['carol:pw:op'], max_users=2; docs/fakehub.md)")
+    config.addinivalue_line("markers", "dc_client_caps(*caps): party capabilities the test needs "
+                                       "(docs/parties.md); parties lacking one skip the test")
     protocols(config)   # a bad --dc-proto is a usage error before collection
+    client_profiles(config)
+
+
+def client_profiles(config) -> dict:
+    """{nick or None (every client): ClientProfile} from --dc-client."""
+    from .parties import ProfileError, load
+    cached = getattr(config, "_dc_client_profiles", None)
+    if cached is not None:
+        return cached
+    out = {}
+    for value in config.getoption("dc_client") or []:
+        nick, sep, name = value.rpartition("=")
+        if name and ("/" in name or name.endswith(".client")):
+            name = str(config.invocation_params.dir / name)
+        try:
+            out[nick if sep else None] = load(name, _bin_dir(config))
+        except ProfileError as e:
+            raise pytest.UsageError(f"--dc-client {value}: {e}")
+    config._dc_client_profiles = out
+    return out
 
 
 def protocols(config) -> list[str]:
@@ -246,36 +275,36 @@ def dc_hub(request, dc_hub_factory, dc_proto) -> Hub:
 
 @pytest.fixture
 def dc_client(request, tmp_path, _dc_processes):
-    """dc_client(nick, **settings) -> Client: a dcclient process (settings
-    are dcclient settings: description="x", share_size=1024, ...), stopped
-    at teardown."""
-    binary = bin_path(request.config, "dcclient")
+    """dc_client(nick, profile=None, **settings) -> Client: a party, stopped
+    at teardown. profile: a client profile name or .client path; default
+    --dc-client NICK=PROFILE, then --dc-client PROFILE, then dcclient.
+    settings are the contract's (description="x", slots=3, active=False,
+    ...), passed as --set to dcclient and as `set` requests to others."""
+    from .parties import ProfileError, load
+    config = request.config
+    chosen = client_profiles(config)
+    mark = request.node.get_closest_marker("dc_client_caps")
+    needed = list(mark.args) if mark else []
+    for nick, prof in chosen.items():
+        lacking = prof.lacks(needed)
+        if lacking:
+            pytest.skip(f"{nick + ' ' if nick else ''}({prof.name}) lacks capability {', '.join(lacking)}")
 
-    def make(nick: str, **settings) -> Client:
-        client = Client(binary, _workdir(tmp_path, nick), nick, **settings)
+    def make(nick: str, profile=None, **settings) -> Client:
+        if profile is not None:
+            try:
+                prof = load(profile, _bin_dir(config))
+            except ProfileError as e:
+                pytest.fail(str(e), pytrace=False)
+        else:
+            prof = chosen.get(nick) or chosen.get(None)
+        if prof is not None:
+            lacking = prof.lacks(needed)
+            if lacking:
+                pytest.skip(f"{nick} ({prof.name}) lacks capability {', '.join(lacking)}")
+        binary = bin_path(config, "dcclient") if prof is None or prof.builtin else \
+            str((_bin_dir(config) or pathlib.Path("/usr/bin")) / "dcclient")
+        client = Client(binary, _workdir(tmp_path, nick), nick, profile=prof, **settings)
         _track(request.node, client)
         return client
     return make
-
-
-@pytest.fixture
-def dc_eiskalt(tmp_path):
-    """dc_eiskalt(nick, **options) -> a started dctest.peers.EiskaltDaemon
-    (options as its constructor takes: tls=True, share=DIR, ...). All are
-    stopped together at teardown and their log tails printed (pytest shows
-    them when the test fails). Skipped when eiskaltdcpp-daemon is missing,
-    except under CI=true."""
-    from .peers import EiskaltDaemon, stop_all
-    from .procs import require_binary
-    require_binary("eiskaltdcpp-daemon")
-    started = []
-
-    def make(nick: str, **options):
-        daemon = EiskaltDaemon(tmp_path / nick, nick, **options)
-        started.append(daemon)
-        return daemon.start()
-
-    yield make
-    stop_all(started)
-    for daemon in started:
-        print(f"--- {daemon.nick} ---\n{daemon.log_path.read_text(errors='replace')[-4000:]}")

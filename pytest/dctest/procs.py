@@ -24,6 +24,7 @@ _PR_SET_PDEATHSIG = 1
 
 class ProcessError(Exception):
     returncode: int | None = None   # set when the process ended before it was ready
+    code: str | None = None         # a refused request: the party's error code
 
 
 def _die_with_parent():
@@ -150,7 +151,9 @@ class JsonLines:
         reply = self.reply(rid, timeout)
         if check:
             if not reply.get("ok"):
-                raise ProcessError(f"{self.name}: {cmd} failed: {reply.get('error')}")
+                err = ProcessError(f"{self.name}: {cmd} failed: {reply.get('error')}")
+                err.code = reply.get("code")
+                raise err
             return reply.get("result", {})
         return reply
 

@@ -1,16 +1,18 @@
-"""Tests of the real-peer drivers (dctest.peers) against each other.
+"""Tests of the real peers against each other: uhub (dctest.peers.Uhub)
+and eiskaltdcpp-daemon as a party (parties/eiskaltdcpp_party.py through
+dc_client(profile="eiskaltdcpp"), docs/parties.md).
 
-Before our own hub and client exist, uhub and eiskaltdcpp-daemon prove the
-drivers: two daemons log into uhub, see each other and exchange private
+Two daemon parties log into uhub, see each other and exchange private
 messages both ways; the hub's handshake, a TLS port and a clean stop are
-checked over real sockets.
+checked over real sockets; the daemon driver's config is the one in effect.
 """
 import socket
 import time
 
 import pytest
 
-from dctest import require_binary
+from dctest import ProcessError, require_binary
+from dctest.eiskaltdcpp import EiskaltDaemon
 from dctest.peers import Uhub
 
 pytestmark = pytest.mark.interop
@@ -22,8 +24,14 @@ def uhub_bin():
 
 
 @pytest.fixture
-def daemons(dc_eiskalt):
-    return dc_eiskalt
+def daemons(dc_client):
+    """daemons(nick, **settings) -> an eiskaltdcpp party (dctest Client)."""
+    require_binary("eiskaltdcpp-daemon")
+    return lambda nick, **settings: dc_client(nick, profile="eiskaltdcpp", **settings)
+
+
+def pms(client) -> list:
+    return [(e["from"], e["text"]) for e in client.events if e["event"] == "pm"]
 
 
 def _adc_lines(sock, want, timeout=5.0):
@@ -73,65 +81,66 @@ def test_two_daemons_exchange_pms_through_uhub(tmp_path, uhub_bin, daemons):
     with Uhub(tmp_path / "hub") as hub:
         alice, bob = daemons("alice"), daemons("bob")
         t0 = time.monotonic()
-        alice.login(hub.url)
-        bob.login(hub.url)
-        assert {"alice", "bob"} <= set(alice.wait_users(hub.url, ["bob"]))
-        assert {"alice", "bob"} <= set(bob.wait_users(hub.url, ["alice"]))
+        alice.connect(hub.url, timeout=30)
+        bob.connect(hub.url, timeout=30)
+        alice.wait_for("user.join", nick="bob")
+        bob.wait_for("user.join", nick="alice")
         visible = time.monotonic() - t0
-        info = alice.user_info(hub.url, "bob")
-        assert info["Nick"] == "bob" and info["IP"] == "127.0.0.1"
-        assert len(info["CID"]) == 39
-        assert info["CID"] != alice.user_info(hub.url, "alice")["CID"]
+        assert [u["nick"] for u in alice.users()] == ["alice", "bob"]
 
         to_bob = "hello bob | $ & &#36; <x> ünïcode"
         to_alice = "hi alice,\n\nlines 1 and 3, separators \u2028 \x85 kept"
-        alice.pm(hub.url, "bob", to_bob)
-        bob.wait_pm("alice", to_bob)
-        bob.pm(hub.url, "alice", to_alice)
-        alice.wait_pm("bob", to_alice)
+        alice.pm("bob", to_bob)
+        bob.wait_for("pm", from_="alice", text=to_bob)
+        bob.pm("alice", to_alice)
+        alice.wait_for("pm", from_="bob", text=to_alice)
         # Exactly one copy each way, and nobody received their own line.
-        assert bob.received_pms() == [("alice", to_bob)]
-        assert alice.received_pms() == [("bob", to_alice)]
+        time.sleep(0.3)
+        assert pms(bob) == [("alice", to_bob)]
+        assert pms(alice) == [("bob", to_alice)]
         print(f"login to mutual visibility {visible * 1000:.0f} ms")
 
 
 def test_daemon_logs_into_uhub_over_tls(tmp_path, uhub_bin, daemons):
     with Uhub(tmp_path / "hub", tls=True) as hub:
-        alice, bob = daemons("alice", tls=True), daemons("bob", tls=True)
-        alice.login(hub.url)
-        bob.login(hub.url)
-        alice.wait_users(hub.url, ["bob"])
-        alice.pm(hub.url, "bob", "over tls")
-        bob.wait_pm("alice", "over tls")
+        alice, bob = daemons("alice"), daemons("bob")
+        assert alice.connect(hub.url, timeout=30)["tls"] is True
+        bob.connect(hub.url, timeout=30)
+        alice.wait_for("user.join", nick="bob")
+        alice.pm("bob", "over tls")
+        bob.wait_for("pm", from_="alice", text="over tls")
 
 
 def test_pm_to_absent_nick_is_refused(tmp_path, uhub_bin, daemons):
     with Uhub(tmp_path / "hub") as hub:
         alice = daemons("alice")
-        alice.login(hub.url)
-        with pytest.raises(Exception, match="refused"):
-            alice.pm(hub.url, "nobody", "lost")
+        alice.connect(hub.url, timeout=30)
+        with pytest.raises(ProcessError, match="not online") as e:
+            alice.pm("nobody", "lost")
+        assert e.value.code == "not-online"
 
 
 def test_registered_users_and_operators_log_in_with_passwords(tmp_path, uhub_bin, daemons):
     with Uhub(tmp_path / "hub", users={"alice": "s3cret"}, operators={"olga": "0p pw"}) as hub:
-        alice = daemons("alice", passwords={hub.url: "s3cret"})
-        olga = daemons("olga", passwords={hub.url: "0p pw"})
+        alice = daemons("alice", password="s3cret")
+        olga = daemons("olga")
         bob = daemons("bob")
-        for d in (alice, olga, bob):
-            d.login(hub.url)
-        bob.wait_users(hub.url, ["alice", "olga"])
-        assert "op" in bob.user_info(hub.url, "olga")["Icon"]
-        assert "op" not in bob.user_info(hub.url, "alice")["Icon"]
-        assert "op" not in bob.user_info(hub.url, "bob")["Icon"]
+        alice.connect(hub.url, timeout=30)
+        olga.connect(hub.url, password="0p pw", timeout=30)
+        bob.connect(hub.url, timeout=30)
+        bob.wait_for("user.join", nick="alice")
+        assert bob.wait_for("user.join", nick="olga")["op"] is True
+        users = {u["nick"]: u for u in bob.users()}
+        assert users["alice"]["op"] is False and users["bob"]["op"] is False
 
 
 def test_wrong_password_is_refused(tmp_path, uhub_bin, daemons):
     with Uhub(tmp_path / "hub", users={"alice": "s3cret"}) as hub:
-        mallory = daemons("alice", passwords={hub.url: "guess"})
-        mallory.hub_add(hub.url)
-        mallory.wait_chat(hub.url, "Password is wrong")
-        assert mallory.users(hub.url) == []
+        mallory = daemons("alice", password="guess")
+        with pytest.raises(ProcessError, match="Password is wrong") as e:
+            mallory.connect(hub.url, timeout=30)
+        assert e.value.code == "bad-password"
+        assert mallory.users() == []
 
 
 def test_file_list_download_through_uhub(tmp_path, uhub_bin, daemons):
@@ -140,28 +149,33 @@ def test_file_list_download_through_uhub(tmp_path, uhub_bin, daemons):
     (share / "hello.txt").write_bytes(b"hello\n")
     (share / "sub" / "a1025.bin").write_bytes(b"A" * 1025)
     with Uhub(tmp_path / "hub") as hub:
-        bob = daemons("bob", share=share)
+        bob = daemons("bob")
         alice = daemons("alice")
-        bob.wait_hashed()
-        bob.login(hub.url)
-        alice.login(hub.url)
-        alice.wait_users(hub.url, ["bob"])
-        assert alice.user_info(hub.url, "bob")["Shared"] == "1031"
-        xml = alice.download_filelist(hub.url, "bob")
+        bob.share(share)
+        bob.wait_for("share.done", timeout=30)
+        bob.connect(hub.url, timeout=30)
+        alice.connect(hub.url, timeout=30)
+        assert alice.wait_for("user.join", nick="bob")["share"] == 1031
+        tree = alice.list("bob")["tree"]
     # TTHs: the vectors in dc-protocol-notes.md section 1.3 (rhash agrees).
-    assert '<File Name="hello.txt" Size="6" TTH="DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI"/>' in xml
-    assert '<File Name="a1025.bin" Size="1025" TTH="PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY"/>' in xml
+    [root] = tree["children"]
+    files = {c["name"]: c for c in root["children"]}
+    assert files["hello.txt"] == {"name": "hello.txt", "type": "file", "size": 6,
+                                  "tth": "DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI"}
+    [a1025] = files["sub"]["children"]
+    assert a1025["tth"] == "PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY" and a1025["size"] == 1025
 
 
-def test_daemon_runs_with_the_settings_written_for_it(tmp_path, daemons):
-    """The DCPlusPlus.xml we write (the daemon never writes one: it dies in
-    its RPC thread before saving) is the one in effect."""
-    d = daemons("alice", settings={"Description": "desc & <more>"})
-    get = lambda key: d.rpc("settings.getset", key=key)["value"]
-    assert get("Nick") == "alice" and get("CID") == d.private_id
-    assert get("Description") == "desc & <more>"
-    assert get("InPort") == str(d.ports["InPort"])
-    assert get("BindAddress") == "127.0.0.1" and get("UseDHT") == "0"
-    assert get("HashingStartDelay") == "0" and get("LogPrivateChat") == "1"
-    with socket.create_connection(("127.0.0.1", d.ports["InPort"]), timeout=5):
-        pass                                   # active mode: it listens there
+def test_daemon_runs_with_the_settings_written_for_it(tmp_path):
+    """The DCPlusPlus.xml the driver writes (the daemon never writes one: it
+    dies in its RPC thread before saving) is the one in effect."""
+    require_binary("eiskaltdcpp-daemon")
+    with EiskaltDaemon(tmp_path / "alice", "alice", settings={"Description": "desc & <more>"}) as d:
+        get = lambda key: d.rpc("settings.getset", key=key)["value"]
+        assert get("Nick") == "alice" and get("CID") == d.private_id
+        assert get("Description") == "desc & <more>"
+        assert get("InPort") == str(d.ports["InPort"])
+        assert get("BindAddress") == "127.0.0.1" and get("UseDHT") == "0"
+        assert get("HashingStartDelay") == "0" and get("LogPrivateChat") == "1"
+        with socket.create_connection(("127.0.0.1", d.ports["InPort"]), timeout=5):
+            pass                                   # active mode: it listens there

@@ -1,0 +1,439 @@
+#!/usr/bin/python3
+"""eiskaltdcpp-daemon as a dcharness party (docs/parties.md, profile
+harness/profiles/eiskaltdcpp.client).
+
+Built on dctest.partykit (framing, settings, stop path, user events) and
+dctest.eiskaltdcpp (the daemon's config, start, JSON-RPC). The daemon is
+started on the first request that needs it (share, connect), so that the
+settings sent before (nick, description, active, ...) go into the config it
+starts with; later changes go through settings.getset. Its private ID comes
+from --seed, so two parties started in the same second never share a CID.
+
+The daemon has no push interface: a poll thread (every 50 ms while it runs)
+turns hub.getusers/hub.getuserinfo into user.join/update/leave, hub.getchat
+into chat and hub.status, its PM logs into pm events, and its -v stdout
+("Connection failed [ URL ]", kicks) into hub.disconnected. Lists come from
+list.download (done when the queue is empty, real-peers.md quirk 4) and are
+parsed here into the contract's tree; downloads use list.downloadfile into a
+private staging directory and are moved to target_dir when complete.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "pytest"))   # in-tree and installed: <share>/pytest
+from dctest.partykit import (Party, PartyError, Result, Settings, opt,  # noqa: E402
+                             parse_hub_url, scaled, wait_until)
+from dctest.eiskaltdcpp import EiskaltDaemon, PeerError, _PM_LINE  # noqa: E402
+
+# harness setting -> DCPlusPlus.xml setting
+NATIVE = {"nick": "Nick", "description": "Description", "email": "EMail", "slots": "Slots"}
+_CHAT = re.compile(r"^\[[0-9:]+\] <([^>]*)> (.*)$", re.S)
+
+
+def _tree(elem) -> dict:
+    """A <Directory>/<File> element as a contract tree node."""
+    if elem.tag == "File":
+        return {"name": elem.get("Name"), "type": "file", "size": int(elem.get("Size")),
+                "tth": elem.get("TTH")}
+    return {"name": elem.get("Name", ""), "type": "dir",
+            "children": [_tree(e) for e in elem if e.tag in ("Directory", "File")]}
+
+
+def _find(tree: dict, path: str):
+    node = tree
+    for part in [p for p in path.split("/") if p]:
+        if node["type"] != "dir" or part in (".", ".."):
+            return None
+        node = next((c for c in node["children"] if c["name"] == part), None)
+        if node is None:
+            return None
+    return node
+
+
+def _by_tth(tree: dict, tth: str, prefix=""):
+    for c in tree.get("children", []):
+        path = f"{prefix}/{c['name']}"
+        if c["type"] == "file" and c["tth"] == tth:
+            return path, c
+        if c["type"] == "dir":
+            hit = _by_tth(c, tth, path)
+            if hit:
+                return hit
+    return None
+
+
+class EiskaltParty(Party):
+    def __init__(self):
+        super().__init__("eiskaltdcpp", version="2.4.2",
+                         settings=Settings(native=NATIVE, unsupported=("share_size",)))
+        self.daemon = None
+        self.url = None              # the hub URL as given to hub.add
+        self.shares = []
+        self.lists = {}              # nick -> (file list name, tree)
+        self.pm_seen = {}            # PM log path -> entries already reported
+        self.chat_seen = 0
+        self.chats = []              # (from, text) of every chat event since connect
+        self.out_lines = []          # the daemon's stdout, line by line
+        self._out_mark = 0           # out_lines index at the last hub.add
+        self._pending_url = None     # the URL a favourite (password) is written for
+        self._lock = threading.RLock()
+        self._poll_stop = threading.Event()
+        for name, spec, fn in (
+                ("connect", {"url": str, "nick": opt(str), "password": opt(str)}, self.connect),
+                ("disconnect", {}, self.disconnect), ("say", {"text": str}, self.say),
+                ("pm", {"nick": str, "text": str}, self.pm), ("users", {}, self.list_users),
+                ("share", {"path": str}, self.share),
+                ("list", {"nick": str, "path": opt(str)}, self.list),
+                ("download", {"nick": str, "path": opt(str), "tth": opt(str), "target_dir": str,
+                              "name": opt(str)}, self.download)):
+            self.command(name, **spec)(fn)
+
+    # -- the daemon
+    def _spawn(self, argv, log, cwd=None):
+        proc = self.children.spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, cwd=cwd)
+        threading.Thread(target=self._tee, args=(proc, log), daemon=True).start()
+        return proc
+
+    def _tee(self, proc, log):
+        with open(log, "ab") as out:
+            for raw in proc.stdout:
+                out.write(raw)
+                out.flush()
+                self.out_lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def _ensure_daemon(self, password=None):
+        with self._lock:
+            if self.daemon is not None:
+                return self.daemon
+            s = self.settings
+            pid = base64.b32encode(hashlib.sha256(b"dcharness-eiskaltdcpp-%d" % self.seed)
+                                   .digest()[:24]).decode().rstrip("=")
+            native = {NATIVE[k]: s[k] for k in NATIVE}
+            native["RequireTLS"] = 0
+            self.daemon = EiskaltDaemon(pathlib.Path(self.dir) / "daemon", s["nick"], tls=True,
+                                        passive=not s["active"], settings=native, private_id=pid,
+                                        spawn=self._spawn,
+                                        passwords={self._pending_url: password} if password else None)
+            try:
+                self.daemon.start(timeout=scaled(15))
+            except PeerError as e:
+                self.daemon = None
+                raise PartyError("internal", f"eiskaltdcpp-daemon did not start: {e}")
+            for path in self.shares:
+                self._share_add(path)
+            threading.Thread(target=self._poll, daemon=True).start()
+            return self.daemon
+
+    def rpc(self, method, **params):
+        try:
+            return self.daemon.rpc(method, **params)
+        except (OSError, PeerError) as e:
+            raise PartyError("internal", f"eiskaltdcpp-daemon {method}: {e}")
+
+    def on_set(self, name, value):
+        if self.daemon is None:
+            return                                    # goes into the config at start
+        if name == "active":
+            raise PartyError("unsupported", "active can only be set before the daemon starts "
+                             "(before share/connect)")
+        if self.hub and name in ("description", "email", "slots"):
+            # settings.getset is not re-announced until the daemon's next
+            # info timer (about a minute): no live-settings capability.
+            raise PartyError("unsupported", f"eiskaltdcpp-daemon cannot re-announce {name} while connected")
+        self.rpc("settings.getset", key=NATIVE[name], value=str(value))
+
+    # -- the poll thread: the daemon's state as events
+    def _poll(self):
+        while not self._poll_stop.is_set():
+            try:
+                self._poll_once()
+            except Exception as e:       # the daemon is going away; keep polling until stopped
+                self.log(f"poll: {e}")
+            self._poll_stop.wait(0.05)
+
+    def _poll_once(self):
+        self._poll_pms()
+        url = self.url
+        if url is None:
+            return
+        if self.hub is not None:
+            self._poll_users(url)
+            self._poll_chat(url)
+            if any(f"Connection failed [ {url} ]" in l for l in self.out_lines[self._out_mark:]):
+                why = next((l for l in reversed(self.out_lines) if "kicked" in l), None)
+                self._leave(why or "hub closed the connection")
+
+    def _users_now(self, url) -> dict:
+        out = {}
+        text = self.rpc("hub.getusers", huburl=url, separator="\n") or ""
+        for nick in [n for n in text.split("\n") if n]:
+            info = self.rpc("hub.getuserinfo", huburl=url, nick=nick) or {}
+            out[nick] = {"description": info.get("Description", "").rstrip(" "),
+                         "email": info.get("eMail", ""), "tag": info.get("Tag", ""),
+                         "share": int(info.get("Shared") or 0), "op": "op" in info.get("Icon", "")}
+        return out
+
+    def _poll_users(self, url):
+        with self._lock:
+            if self.hub is not None:
+                self.users.sync(self._users_now(url))
+
+    def _poll_chat(self, url):
+        text = self.rpc("hub.getchat", huburl=url, separator="\x1e") or ""
+        lines = [l for l in text.split("\x1e") if l]
+        for line in lines[self.chat_seen:]:
+            line = line.replace("\r\n", "\n")
+            m = _CHAT.match(line)
+            if m:
+                self.chats.append((m.group(1), m.group(2)))
+                self.emit("chat", **{"from": m.group(1), "text": m.group(2)})
+            else:
+                self.emit("hub.status", text=line)
+        self.chat_seen = len(lines)
+
+    def _poll_pms(self):
+        logs = pathlib.Path(self.daemon.dir) / "logs" / "PM"
+        for path in logs.glob("**/*.log") if logs.exists() else []:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            entries = []
+            for line in text.split("\n")[:-1]:        # whole lines only
+                m = _PM_LINE.match(line)
+                if m:
+                    entries.append([m.group(2), m.group(3)])
+                elif entries:
+                    entries[-1][1] += "\n" + line
+            seen = self.pm_seen.get(path, 0)
+            # the last entry may still grow by continuation lines: report it
+            # once the file has a later entry or stopped growing
+            for nick, body in entries[seen:]:
+                if nick != self.settings["nick"]:
+                    self.emit("pm", **{"from": nick, "to": self.settings["nick"], "text": body})
+            self.pm_seen[path] = len(entries)
+
+    # -- requests
+    def connect(self, url, nick=None, password=None):
+        hub = parse_hub_url(url)
+        if self.hub is not None or self.url is not None:
+            raise PartyError("already-connected", f"already connected to {self.url}")
+        if nick:
+            self._set("nick", nick)
+        password = password or self.settings["password"] or None
+        self._pending_url = url
+        if password and self.daemon is not None:
+            self._restart(url, password)
+        d = self._ensure_daemon(password)
+        self.rpc("settings.getset", key="UseTLS", value="1" if hub["tls"] else "0")
+        self.chat_seen, self._out_mark, self.url, self.chats = 0, len(self.out_lines), url, []
+        me = self.settings["nick"]
+        self.log(f"hub.add {url}: {self.rpc('hub.add', huburl=url, enc='')!r}")
+        deadline = time.monotonic() + scaled(15)
+        while me not in (self.rpc("hub.getusers", huburl=url, separator="\n") or "").split("\n"):
+            failed = any(f"Connection failed [ {url} ]" in l for l in self.out_lines[self._out_mark:])
+            if failed or time.monotonic() > deadline:
+                chat = " / ".join(l for l in (self.rpc("hub.getchat", huburl=url, separator="\x1e")
+                                              or "").split("\x1e") if l)
+                self.rpc("hub.del", huburl=url)
+                self.url = None
+                said = "\n".join(self.out_lines[self._out_mark:])
+                low = chat.lower()
+                if "keyprint mismatch" in said.lower():
+                    code, chat = "keyprint-mismatch", chat or said
+                elif "password" in low:
+                    code = "bad-password" if password else "password-required"
+                elif "taken" in low or "in use" in low:
+                    code = "nick-taken"
+                elif failed and password:
+                    # NMDC $BadPass leaves no text in the daemon's chat or
+                    # output: a close after we sent a password is read as one.
+                    code = "bad-password"
+                else:
+                    code = "connect-failed" if failed else "timeout"
+                raise PartyError(code, f"login to {url} as {me!r} failed: {chat or 'no hub message'}"
+                                       f" ({d.nick} log: {d.log_path})")
+            time.sleep(0.02)
+        with self._lock:
+            self.users.sync(self._users_now(url))
+            info = {"url": url, "protocol": hub["protocol"], "nick": me, "tls": hub["tls"]}
+            self.hub = info
+        return Result(info, then=lambda: self.emit("hub.connected", **info))
+
+    def _restart(self, url, password):
+        """Favourite hubs (the only place for a password) are read at start."""
+        with self._lock:
+            self._poll_stop.set()
+            self.daemon.stop()
+            self.daemon = None
+            self._poll_stop = threading.Event()
+
+    def _last_words(self, url):
+        """Chat the daemon printed (-v) but hub.getchat no longer returns
+        once the hub closed: e.g. "Hub is shutting down"."""
+        head, records = f"{url} Public: ", []
+        for line in self.out_lines[self._out_mark:]:
+            if line.startswith(head):
+                records.append(line[len(head):])
+            elif records and not line.startswith(("Connection failed [", url)):
+                records[-1] += "\n" + line
+        for rec in records:
+            m = _CHAT.match(rec)
+            if m and (m.group(1), m.group(2)) not in self.chats:
+                self.chats.append((m.group(1), m.group(2)))
+                self.emit("chat", **{"from": m.group(1), "text": m.group(2)})
+
+    def _leave(self, reason, logged_in=True):
+        if self.url and self.hub is not None:
+            try:
+                self._poll_chat(self.url)
+            except PartyError:
+                pass
+            self._last_words(self.url)
+        url, self.url = self.url, None
+        if url:
+            try:
+                self.rpc("hub.del", huburl=url)
+            except PartyError:
+                pass
+        with self._lock:
+            if self.hub is not None:
+                self.hub_disconnected(reason, logged_in)
+
+    def disconnect(self):
+        if self.url is None:
+            raise PartyError("not-connected", "not connected to a hub")
+        self._leave("disconnected on request")
+        return {}
+
+    def say(self, text):
+        self.require_hub()
+        if not text or self.rpc("hub.say", huburl=self.url, message=text) != 0:
+            raise PartyError("bad-request" if not text else "not-connected", "say: empty text or not connected")
+        return {}
+
+    def pm(self, nick, text):
+        self.require_hub()
+        if not text:
+            raise PartyError("bad-request", "pm: empty text")
+        if nick not in self.users or self.rpc("hub.pm", huburl=self.url, nick=nick, message=text) != 0:
+            raise PartyError("not-online", f"{nick} is not online")
+        return {}
+
+    def list_users(self):
+        self._poll_users(self.url) if self.hub else None
+        return {"users": self.users.list()}
+
+    def share(self, path):
+        path = os.path.abspath(path)
+        if not os.path.isdir(path):
+            raise PartyError("no-such-dir", f"{path} is not a directory")
+        self.shares.append(path)
+        if self.daemon is None:
+            self._ensure_daemon()        # shares self.shares at start
+        else:
+            self._share_add(path)
+        threading.Thread(target=self._hashed, daemon=True).start()
+        return {"path": path}
+
+    def _share_add(self, path):
+        if self.rpc("share.add", directory=path + "/", virtname=os.path.basename(path)) != 0:
+            raise PartyError("internal", f"share.add {path} refused by the daemon")
+
+    def _hashed(self):
+        try:
+            self.daemon.wait_hashed(timeout=scaled(120))
+        except PeerError as e:
+            return self.log(str(e))
+        files = sum(len(fs) for p in self.shares for _, _, fs in os.walk(p))
+        size = sum(os.path.getsize(os.path.join(r, f)) for p in self.shares
+                   for r, _, fs in os.walk(p) for f in fs)
+        self.emit("share.done", files=files, files_hashed=files, bytes=size, bytes_hashed=size)
+
+    def _online(self, nick):
+        self.require_hub()
+        if nick not in self.users:
+            raise PartyError("not-online", f"{nick} is not online")
+
+    def _fetch_list(self, nick):
+        self._online(nick)
+        try:
+            xml = self.daemon.download_filelist(self.url, nick, timeout=scaled(30))
+        except PeerError as e:
+            raise PartyError("transfer-failed", str(e))
+        name = sorted((self.daemon.cfg / "FileLists").glob(f"{nick}.*.xml.bz2"),
+                      key=lambda p: p.stat().st_mtime)[-1]
+        tree = _tree(ET.fromstring(xml))
+        tree["name"] = ""
+        self.lists[nick] = (name, tree)
+        self.emit("transfer.done", nick=nick, list=True, path="", tth="", file=str(name),
+                  size=name.stat().st_size)
+        return name, tree
+
+    def list(self, nick, path=None):
+        _, tree = self._fetch_list(nick)
+        node = _find(tree, path or "")
+        if node is None:
+            raise PartyError("no-such-path", f"no such path in {nick}'s list: {path}")
+        return {"nick": nick, "path": path or "", "tree": node}
+
+    def download(self, nick, target_dir, path=None, tth=None, name=None):
+        if (path is None) == (tth is None):
+            raise PartyError("bad-request", "download: give exactly one of 'path' and 'tth'")
+        if not os.path.isdir(target_dir):
+            raise PartyError("no-such-dir", f"target_dir {target_dir} does not exist")
+        self._online(nick)
+        flist, tree = self.lists.get(nick) or self._fetch_list(nick)
+        if tth is not None:
+            hit = _by_tth(tree, tth)
+            if hit is None:
+                raise PartyError("no-such-path", f"no file with TTH {tth} in {nick}'s list")
+            path, node = hit
+        else:
+            node = _find(tree, path)
+            if node is None:
+                raise PartyError("no-such-path", f"no such path in {nick}'s list: {path}")
+            if node["type"] != "file":
+                raise PartyError("not-a-file", f"{path} is not a file")
+        stage = pathlib.Path(self.dir) / "staging" / f"{time.monotonic_ns()}"
+        stage.mkdir(parents=True)
+        self.rpc("list.open", filelist=flist.name)
+        target = "\\".join(p for p in path.split("/") if p)
+        wait_until(lambda: self.rpc("list.downloadfile", filelist=flist.name, target=target,
+                                    downloadto=f"{stage}/") == 0, 10, "list.downloadfile refused",
+                   code="transfer-failed")
+        got = stage / node["name"]
+        t0 = time.monotonic()
+        wait_until(lambda: got.exists() and got.stat().st_size == node["size"]
+                   and not self.rpc("queue.list"), 300, f"download of {path} from {nick} not complete",
+                   interval=0.05, code="transfer-failed")
+        final = pathlib.Path(target_dir) / (name or node["name"])
+        shutil.move(str(got), str(final))
+        stage.rmdir()
+        seconds = time.monotonic() - t0
+        done = {"nick": nick, "list": False, "path": path, "tth": node["tth"], "file": str(final),
+                "size": node["size"], "received": node["size"], "seconds": seconds,
+                "tls": bool(self.hub and self.hub["tls"])}
+        self.emit("transfer.done", **done)
+        return done
+
+    def on_stop(self):
+        if self.url:
+            self._leave("disconnected on request")
+        self._poll_stop.set()
+        if self.daemon is not None:
+            self.daemon.stop(grace=scaled(3))
+
+
+if __name__ == "__main__":
+    EiskaltParty().run()
