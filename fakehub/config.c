@@ -4,6 +4,8 @@
  */
 #include "fakehub/config.h"
 
+#include "fakehub/fault_rule.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -36,6 +38,7 @@ static const struct fh_opt fh_opts[] = {
     {"rate-limit", FH_OPT_UINT, FH_OFF(rate_limit), 0, 1000000, "LINES", "lines per second per connection, burst twice that; 0 = off (default 500)"},
     {"tls-timeout", FH_OPT_UINT, FH_OFF(tls_timeout), 0, 86400, "SECONDS", "accept to TLS handshake done on adcs/nmdcs ports; 0 = off (default 5)"},
     {"user", FH_OPT_STR, 0, 0, 0, "\"NICK PASSWORD [op]\"", "registered user (repeatable; command line: NICK:PASSWORD[:op])"},
+    {"fault", FH_OPT_STR, 0, 0, 0, "RULE", "fault rule, e.g. \"delay=2s cmd=pm\" (repeatable; docs/fakehub.md)"},
 };
 #define FH_NOPTS (sizeof fh_opts / sizeof fh_opts[0])
 
@@ -89,6 +92,9 @@ void fh_config_cleanup(struct fh_config *c)
         free(c->users[i].password);
     }
     free(c->users);
+    for (size_t i = 0; i < c->nfaults; i++)
+        free(c->faults[i]);
+    free(c->faults);
     memset(c, 0, sizeof *c);
 }
 
@@ -136,6 +142,24 @@ static int fh_config_add_user(struct fh_config *c, const char *value, char *err)
     return 0;
 }
 
+/* Checked now, so a bad rule is a FILE:LINE error; kept as text. */
+static int fh_config_add_fault(struct fh_config *c, const char *value, char *err)
+{
+    struct fh_fault_rule r;
+    char why[FH_FAULT_ERR_LEN];
+    if (fh_fault_rule_parse(&r, value, why) < 0)
+        return fh_fail(err, "fault: %s", why);
+    fh_fault_rule_cleanup(&r);
+    char **nf = realloc(c->faults, (c->nfaults + 1) * sizeof *nf);
+    if (!nf)
+        return fh_fail(err, "out of memory");
+    c->faults = nf;
+    if (!(c->faults[c->nfaults] = strdup(value)))
+        return fh_fail(err, "out of memory");
+    c->nfaults++;
+    return 0;
+}
+
 int fh_config_set(struct fh_config *c, const char *key, const char *value, char *err)
 {
     const struct fh_opt *o = fh_opt_find(key);
@@ -143,6 +167,8 @@ int fh_config_set(struct fh_config *c, const char *key, const char *value, char 
         return fh_fail(err, "unknown setting '%s'", key);
     if (strcmp(key, "user") == 0)
         return fh_config_add_user(c, value, err);
+    if (strcmp(key, "fault") == 0)
+        return fh_config_add_fault(c, value, err);
     if (o->type == FH_OPT_STR) {
         char *s = strdup(value), **slot = (char **)((char *)c + o->offset);
         if (!s)
@@ -279,7 +305,7 @@ void fh_config_diff(const struct fh_config *old, const struct fh_config *new_, c
         out[0] = '\0';
     for (size_t i = 0; i < FH_NOPTS; i++) {
         const struct fh_opt *o = &fh_opts[i];
-        if (strcmp(o->key, "user") == 0)
+        if (strcmp(o->key, "user") == 0 || strcmp(o->key, "fault") == 0)
             continue;
         const char *a = (const char *)old + o->offset, *b = (const char *)new_ + o->offset;
         if (o->type == FH_OPT_STR && strcmp(*(char *const *)a, *(char *const *)b) != 0)

@@ -41,6 +41,9 @@ struct fh_config {
     unsigned tls_timeout;     /* seconds from accept to TLS handshake done; 0 = off */
     struct fh_user_cfg *users;
     size_t nusers;
+    char **faults;            /* owned: fault rules (text form), checked when set; the hub
+                                 adds them at start (a SIGHUP reload does not touch the table) */
+    size_t nfaults;
 };
 
 /* One override, as given on the command line (borrowed strings). */

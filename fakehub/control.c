@@ -20,6 +20,7 @@
 
 #include <event2/buffer.h>
 
+#include "fakehub/fault.h"
 #include "fakehub/trace.h"
 
 #define FH_CTL_MAX_LINE 65536
@@ -56,6 +57,7 @@ struct fh_control {
     size_t n;
     struct event *reap_ev;               /* owned */
     bool shutdown_requested;
+    char errbuf[FH_FAULT_ERR_LEN];       /* a handler's error text, until the reply is written */
 };
 
 size_t fh_control_nclients(const struct fh_control *ctl)
@@ -284,10 +286,22 @@ static json_t *fh_ctl_shutdown(struct fh_ctl_client *cl, json_t *args, const cha
     return json_object();
 }
 
+/* Fault rules: add/list/clear (fault.h); errors name the field. */
+static json_t *fh_ctl_fault(struct fh_ctl_client *cl, json_t *args, const char **err)
+{
+    struct fh_faults *f = fh_hub_faults(cl->ctl->hub);
+    json_t *r = f ? fh_faults_request(f, args, cl->ctl->errbuf) : NULL;
+    if (!f)
+        snprintf(cl->ctl->errbuf, sizeof cl->ctl->errbuf, "out of memory");
+    if (!r)
+        *err = cl->ctl->errbuf;
+    return r;
+}
+
 static const struct { const char *name; fh_ctl_cmd_fn *fn; } fh_ctl_cmds[] = {
     {"ping", fh_ctl_ping}, {"users", fh_ctl_users}, {"kick", fh_ctl_kick},
     {"raw", fh_ctl_raw}, {"chat", fh_ctl_chat}, {"subscribe", fh_ctl_subscribe},
-    {"shutdown", fh_ctl_shutdown},
+    {"shutdown", fh_ctl_shutdown}, {"fault", fh_ctl_fault},
 };
 
 static void fh_ctl_request(struct fh_ctl_client *cl, const char *line, size_t len)

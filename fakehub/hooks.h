@@ -8,7 +8,9 @@
  * any non-reentrant library. Hooks must not free the hub.
  *
  * The trace (--trace) and the control socket (--control) are built on this
- * interface; fault-injecting hooks can be added the same way.
+ * interface. A `filter` callback intercepts lines: it can pass a line, drop
+ * it, replace it, delay it, deliver it more than once, close the connection
+ * or shape the connection's traffic (fault.c, the hub's fault rules, is one).
  *
  * Entry points: fh_hub_add_hooks (hub.h) and the fh_conn_* accessors below.
  */
@@ -26,6 +28,52 @@ struct fh_conn;   /* one client connection; opaque to hooks */
 enum fh_proto { FH_PROTO_NMDC, FH_PROTO_ADC };
 enum fh_dir { FH_DIR_IN, FH_DIR_OUT };
 enum fh_ctm_kind { FH_CTM, FH_RCM };
+
+/* A filter's decision about one line (struct fh_hooks.filter). The hub
+ * zeroes it before each call: all zero is "pass, once". */
+enum fh_verdict_kind {
+    FH_PASS,       /* deliver (copies times) */
+    FH_DROP,       /* never handled (in) / never sent (out) */
+    FH_REPLACE,    /* deliver line/len instead (copies times) */
+    FH_DELAY,      /* deliver delay_ms later (in: then handled; out: then queued) */
+    FH_CLOSE,      /* close the connection the line is on; the line goes nowhere */
+};
+enum fh_close_how {
+    FH_CLOSE_FIN,    /* what is queued is flushed, then FIN */
+    FH_CLOSE_RST,    /* at once, with a TCP reset (SO_LINGER 0); nothing flushed */
+    FH_CLOSE_HALF,   /* what is queued is flushed, then shutdown(SHUT_WR): the peer
+                        reads EOF, the hub keeps reading; later output is discarded */
+};
+/* Traffic shaping of the line's connection, set by a filter along with its
+ * verdict (shape = true), from now for for_ms (0: as long as it lives). A
+ * new shape replaces the old one. Plain connections are shaped by the hub's
+ * writer, TLS ones with libevent's bufferevent rate limits. */
+struct fh_shape {
+    unsigned rate;         /* output bytes per second; 0: unlimited */
+    unsigned slice;        /* output written this many bytes at a time; 0: whole */
+    unsigned gap_ms;       /* pause between slices */
+    bool stall_read;       /* the hub reads nothing from it */
+    bool stall_write;      /* the hub writes nothing to it (output piles up
+                              against max-output) */
+    unsigned for_ms;
+};
+struct fh_verdict {
+    enum fh_verdict_kind kind;
+    const char *line;      /* FH_REPLACE: without terminator; the hub copies it */
+    size_t len;
+    unsigned delay_ms;     /* FH_DELAY */
+    unsigned copies;       /* FH_PASS/FH_REPLACE/FH_DELAY: 0 or 1 once, 2 twice ... */
+    enum fh_close_how close;   /* FH_CLOSE */
+    bool shape;            /* apply `shaping` to the connection */
+    struct fh_shape shaping;
+    /* With a plain pass of an output line: the verdict does not depend on
+     * the recipient (nor on anything but the line, `from` and the filter's
+     * own state). When every filter says so, the hub passes the same line
+     * (the same broadcast) to its other recipients without asking again,
+     * until the end of the loop pass or fh_hub_filters_changed. This is
+     * what keeps an idle filter off a broadcast's per-recipient path. */
+    bool any_recipient;
+};
 
 /* Filled by the hook writer; the hub copies it at registration. Every
  * callback takes the registration's ctx last (project rule 4). */
@@ -52,6 +100,17 @@ struct fh_hooks {
     /* The hub is shutting down: called exactly once per hook set, before the
      * final flush. */
     void (*shutdown)(void *ctx);
+    /* Interception: called for every line before it takes effect (in: after
+     * the `line` hooks saw it arrive, before the hub handles it; out: before
+     * it is queued, and the `line` hooks see only what is queued). `from` is
+     * the connection whose input made the line (in: c itself; out: NULL for
+     * lines the hub makes on its own: timers, the control socket). Fill *v
+     * (zeroed by the hub) and return; the first set whose verdict is not a
+     * plain pass decides. Lines the hub delivers after a delay, and those a
+     * filter made, are not filtered again. Never called while no set has a
+     * filter, so an unused interface costs nothing. */
+    void (*filter)(const struct fh_conn *c, const struct fh_conn *from, enum fh_dir dir,
+                   const char *line, size_t len, struct fh_verdict *v, void *ctx);
 };
 
 /* Accessors, valid during a hook call (the connection may be freed after). */

@@ -36,6 +36,7 @@
 
 #include <event2/buffer.h>
 
+#include "fakehub/fault.h"
 #include "fakehub/trace.h"
 #include "proto/buf.h"
 
@@ -164,6 +165,8 @@ int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx
     memset(&n[hub->nhooks], 0, sizeof n[0]);
     memcpy(&n[hub->nhooks].h, hooks, hooks->size);   /* older writers: the rest stays NULL */
     n[hub->nhooks].ctx = ctx;
+    if (n[hub->nhooks].h.filter)
+        hub->nfilters++;
     hub->nhooks++;
     return 0;
 }
@@ -209,13 +212,12 @@ static void fh_out_drop(struct fh_conn *c)
     c->out_off = 0;
 }
 
-/* Bytes queued to c and not yet written (either output path). */
-static size_t fh_conn_pending(const struct fh_conn *c)
+size_t fh_conn_pending(const struct fh_conn *c)
 {
     return c->out_bytes + (c->tls && c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
 }
 
-static void fh_conn_mark_dead(struct fh_conn *c)
+void fh_conn_mark_dead(struct fh_conn *c)
 {
     c->state = FH_CONN_DEAD;
     fh_out_drop(c);
@@ -228,6 +230,8 @@ static void fh_conn_mark_dead(struct fh_conn *c)
 
 static void fh_conn_free(struct fh_conn *c)
 {
+    if (c->shaped || c->hub->delayed)
+        fh_intercept_conn_gone(c);
     free(c->nick);
     free(c->partial);
     fh_out_drop(c);   /* events go before their socket closes */
@@ -271,8 +275,10 @@ static void fh_reap_cb(evutil_socket_t fd, short what, void *arg)
 
 void fh_hub_check_done(struct fh_hub *hub)
 {
-    if (hub->stopping && !hub->conns && (!hub->control || fh_control_nclients(hub->control) == 0))
+    if (hub->stopping && !hub->conns && (!hub->control || fh_control_nclients(hub->control) == 0)) {
+        hub->done = true;
         event_base_loopbreak(hub->base);
+    }
 }
 
 static void fh_close_write_cb(struct bufferevent *bev, void *arg)
@@ -405,13 +411,19 @@ static void fh_out_consume(struct fh_conn *c, size_t w)
     }
 }
 
-/* Write as much of a plain connection's output as its socket takes, in
- * writev batches; only what it does not take waits for a write event. */
-static void fh_out_write(struct fh_conn *c)
+/* Write as much of a plain connection's output as its socket takes (at
+ * most limit bytes), in writev batches; only what it does not take waits
+ * for a write event. */
+void fh_out_write_n(struct fh_conn *c, size_t limit)
 {
     const struct fh_pend *pend = c->hub->pend;
     struct fh_msg *const *pend_msg = c->hub->pend_msg;
     while (c->out_bytes > 0) {
+        if (limit == 0) {   /* shaped: the rest waits in c->out for the shaper's timer */
+            if (c->pend_head && fh_pend_spill(c) < 0)
+                fh_conn_close(c, "out of memory", false);
+            return;
+        }
         /* Big writes wake the reader less often (with 64 lines per writev,
          * dcload's CPU, the limit at 1,000 users, rose and logins/s fell
          * ~8%), but the array is resident stack: 128 lines hold most of a
@@ -424,6 +436,17 @@ static void fh_out_write(struct fh_conn *c)
             iov[n] = (struct iovec){pend_msg[pend[i].msg]->data + skip, pend_msg[pend[i].msg]->len - skip};
         for (unsigned i = c->out ? c->out->head : 0; c->out && i < c->out->len && n < FH_IOV; i++, n++, skip = 0)
             iov[n] = (struct iovec){c->out->msg[i]->data + skip, c->out->msg[i]->len - skip};
+        if (limit != SIZE_MAX) {   /* shaped: cut the batch at the limit */
+            size_t sum = 0;
+            for (int k = 0; k < n; k++) {
+                if (sum + iov[k].iov_len >= limit) {
+                    iov[k].iov_len = limit - sum;
+                    n = k + 1;
+                    break;
+                }
+                sum += iov[k].iov_len;
+            }
+        }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             if (c->pend_head && fh_pend_spill(c) < 0) {
@@ -441,12 +464,24 @@ static void fh_out_write(struct fh_conn *c)
             return;
         }
         fh_out_consume(c, (size_t)w);
+        if (limit != SIZE_MAX)
+            limit -= (size_t)w;
     }
     fh_outq_free(c);   /* drained: an idle connection keeps no queue and no event */
     if (c->state == FH_CONN_CLOSING)
         fh_conn_mark_dead(c);
+    else if (c->half_closed)
+        fh_shape_drained(c);
     else if (c->listing && c->state == FH_CONN_OPEN)
         fh_conn_list_more(c);
+}
+
+static void fh_out_write(struct fh_conn *c)
+{
+    if (c->shaped)
+        fh_shape_write(c);
+    else
+        fh_out_write_n(c, SIZE_MAX);
 }
 
 static void fh_out_cb(evutil_socket_t fd, short what, void *arg)
@@ -487,6 +522,8 @@ static uint32_t fh_pend_msg_slot(struct fh_hub *hub, struct fh_msg *m)
 /* After a flush: no connection has lines in hub->pend. */
 static void fh_pend_reset(struct fh_hub *hub)
 {
+    if (hub->pass_msg)
+        fh_hub_filters_changed(hub);   /* the filters' state may change between passes */
     for (uint32_t i = 0; i < hub->npend_msg; i++)
         fh_msg_unref(hub->pend_msg[i]);
     hub->npend_msg = 0;
@@ -602,6 +639,16 @@ void fh_conn_send_msg(struct fh_conn *c, struct fh_msg *m)
 {
     if (!m || c->state != FH_CONN_OPEN)
         return;
+    if (c->hub->nfilters)
+        fh_filter_out(c, m);
+    else
+        fh_conn_queue_msg(c, m);
+}
+
+void fh_conn_queue_msg(struct fh_conn *c, struct fh_msg *m)
+{
+    if (c->state != FH_CONN_OPEN || c->half_closed)
+        return;   /* a half-closed connection has sent its FIN: nothing more goes out */
     FH_HOOK(c->hub, line, c, FH_DIR_OUT, m->data, m->len - 1);
     if (c->tls)
         fh_conn_queued(c, evbuffer_add(bufferevent_get_output(c->bev), m->data, m->len) == 0);
@@ -665,8 +712,9 @@ bool fh_conn_knows(const struct fh_conn *c, const struct fh_conn *u)
 
 static void fh_write_cb(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
     struct fh_conn *c = arg;
+    if (c->half_closed && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        fh_shape_drained(c);
     if (c->listing && c->state == FH_CONN_OPEN)
         fh_conn_list_more(c);
 }
@@ -782,10 +830,23 @@ static void fh_conn_line(struct fh_conn *c, char *line, size_t n)
         return;
     }
     FH_HOOK(hub, line, c, FH_DIR_IN, line, n);
+    if (hub->nfilters)
+        fh_filter_in(c, line, n);
+    else
+        fh_conn_dispatch(c, line, n);
+}
+
+void fh_conn_dispatch(struct fh_conn *c, char *line, size_t n)
+{
+    struct fh_hub *hub = c->hub;
+    if (c->state != FH_CONN_OPEN)
+        return;
+    hub->cur_in = c;
     if (c->proto == FH_PROTO_NMDC)
         fh_nmdc_line(c, line, n);
     else
         fh_adc_line(c, line, n);
+    hub->cur_in = NULL;
     fh_pend_bound(hub);
 }
 
@@ -1064,6 +1125,7 @@ static void fh_stop_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct fh_hub *hub = arg;
     fh_log(hub, "shutdown: flush bound reached, stopping with output pending");
+    hub->done = true;
     event_base_loopbreak(hub->base);
 }
 
@@ -1256,7 +1318,7 @@ static int fh_tls_setup(struct fh_hub *hub, char *err)
     return 0;
 }
 
-struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
+struct fh_hub *fh_hub_new(struct event_base *base, const struct fh_hub_opts *opts, char *err)
 {
     struct fh_hub *hub = calloc(1, sizeof *hub);
     if (!hub) {
@@ -1264,6 +1326,7 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         return NULL;
     }
     hub->opts = *opts;
+    hub->base = base;
     hub->log = stderr;
     if (opts->log_path && !(hub->log = fopen(opts->log_path, "a"))) {
         hub->log = stderr;
@@ -1284,8 +1347,7 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
     fh_random(hub->secret, sizeof hub->secret);
     if (!(hub->line = malloc(hub->line_cap)) || !(hub->tls_line = malloc(hub->line_cap)) ||
         !(hub->pend = malloc(hub->pend_cap * sizeof *hub->pend)) ||
-        !(hub->pend_msg = malloc(hub->pend_msg_cap * sizeof *hub->pend_msg)) ||
-        !(hub->base = event_base_new())) {
+        !(hub->pend_msg = malloc(hub->pend_msg_cap * sizeof *hub->pend_msg))) {
         snprintf(err, FH_ERR_LEN, "out of memory");
         goto fail;
     }
@@ -1304,7 +1366,7 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
     if (opts->adcs_addr && !(hub->adcs_l = fh_listen(hub, opts->adcs_addr, fh_adcs_accept_cb,
                                                      hub->adcs_bound, sizeof hub->adcs_bound, err)))
         goto fail;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 4 && !opts->no_signals; i++)
         if (!(hub->sig_ev[i] = evsignal_new(hub->base, fh_signals[i], fh_signal_cb, hub)) ||
             event_add(hub->sig_ev[i], NULL) < 0) {
             snprintf(err, FH_ERR_LEN, "cannot watch signal %d", fh_signals[i]);
@@ -1324,6 +1386,9 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
         goto fail;
     if (opts->control_path && !(hub->control = fh_control_new(hub, opts->control_path, err)))
         goto fail;
+    for (size_t i = 0; i < hub->cfg.nfaults; i++)
+        if (fh_hub_fault_add(hub, hub->cfg.faults[i], err) < 0)
+            goto fail;
     fh_log(hub, "listening:%s%s%s%s%s%s%s%s; %zu registered users", hub->nmdc_l ? " nmdc " : "",
            hub->nmdc_bound, hub->adc_l ? " adc " : "", hub->adc_bound, hub->nmdcs_l ? " nmdcs " : "",
            hub->nmdcs_bound, hub->adcs_l ? " adcs " : "", hub->adcs_bound, hub->cfg.nusers);
@@ -1331,6 +1396,28 @@ struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err)
 fail:
     fh_hub_free(hub);
     return NULL;
+}
+
+/* After the trace, so rules from the config are traced like the others. */
+int fh_hub_fault_add(struct fh_hub *hub, const char *rule, char *err)
+{
+    char why[FH_FAULT_ERR_LEN];
+    struct fh_fault_rule r;
+    if (!hub->faults && !(hub->faults = fh_faults_new(hub))) {
+        snprintf(err, FH_ERR_LEN, "out of memory");
+        return -1;
+    }
+    int id = fh_fault_rule_parse(&r, rule, why) < 0 ? -1 : fh_faults_add(hub->faults, &r, why);
+    if (id < 0)
+        snprintf(err, FH_ERR_LEN, "fault rule '%.80s': %.160s", rule, why);
+    return id;
+}
+
+struct fh_faults *fh_hub_faults(struct fh_hub *hub)
+{
+    if (!hub->faults)
+        hub->faults = fh_faults_new(hub);
+    return hub->faults;
 }
 
 json_t *fh_hub_ready_json(struct fh_hub *hub)
@@ -1353,8 +1440,14 @@ json_t *fh_hub_ready_json(struct fh_hub *hub)
 
 int fh_hub_run(struct fh_hub *hub)
 {
-    event_base_dispatch(hub->base);
+    while (!hub->done && event_base_dispatch(hub->base) == 0)
+        ;   /* a loopbreak meant for another user of the base: carry on */
     return 0;
+}
+
+bool fh_hub_done(const struct fh_hub *hub)
+{
+    return hub->done;
 }
 
 void fh_hub_free(struct fh_hub *hub)
@@ -1363,6 +1456,7 @@ void fh_hub_free(struct fh_hub *hub)
         return;
     if (hub->control)
         fh_control_free(hub->control);
+    fh_intercept_free(hub);   /* delayed lines and shapes point at connections */
     hub->dirty = NULL;   /* what is still queued is dropped with its connection */
     while (hub->conns) {
         struct fh_conn *c = hub->conns;
@@ -1371,6 +1465,7 @@ void fh_hub_free(struct fh_hub *hub)
     }
     if (hub->trace)
         fh_trace_free(hub->trace);
+    fh_faults_free(hub->faults);
     if (hub->nmdc_l)
         evconnlistener_free(hub->nmdc_l);
     if (hub->adc_l)
@@ -1392,8 +1487,6 @@ void fh_hub_free(struct fh_hub *hub)
         event_free(hub->sweep_ev);
     if (hub->flush_ev)
         event_free(hub->flush_ev);
-    if (hub->base)
-        event_base_free(hub->base);
     fh_config_cleanup(&hub->cfg);
     free(hub->hooks);
     if (hub->pend_msg)

@@ -28,6 +28,9 @@ struct event_base;
 /* How to start a hub. All pointers are borrowed and must outlive the hub
  * (the overrides are re-applied on every SIGHUP reload). */
 struct fh_hub_opts {
+    bool no_signals;              /* leave signals alone (an embedding program
+                                     that handles them itself; libevent lets one
+                                     base per process take signals) */
     const char *nmdc_addr;        /* "HOST:PORT" or NULL */
     const char *adc_addr;         /* "HOST:PORT" or NULL */
     const char *nmdcs_addr;       /* TLS listeners, "HOST:PORT" or NULL */
@@ -43,17 +46,31 @@ struct fh_hub_opts {
     const char *log_path;         /* NULL: stderr */
 };
 
-/* Returns a listening hub, or NULL with a message in err (FH_ERR_LEN). */
-struct fh_hub *fh_hub_new(const struct fh_hub_opts *opts, char *err);
+/* Returns a listening hub on the caller's event base (borrowed: it must
+ * outlive the hub, and may run clients and anything else too), or NULL with
+ * a message in err (FH_ERR_LEN). */
+struct fh_hub *fh_hub_new(struct event_base *base, const struct fh_hub_opts *opts, char *err);
 /* The ready line's object: {"event":"ready","pid",...,"nmdc","adc","nmdcs",
  * "adcs","keyprint","control"}.
  * Owned by the caller (json_decref). */
 json_t *fh_hub_ready_json(struct fh_hub *hub);
-/* Runs the loop until a shutdown has been flushed (or its bound expired).
- * Returns 0. */
+/* Runs the loop until a shutdown has been flushed (or its bound expired:
+ * the hub then breaks the loop). Returns 0. An embedding program may run
+ * the base itself instead and check fh_hub_done. */
 int fh_hub_run(struct fh_hub *hub);
-/* Frees everything; closes every socket; no hooks are called. */
+/* A shutdown has been flushed (the point where fh_hub_run returns). */
+bool fh_hub_done(const struct fh_hub *hub);
+/* Frees everything but the event base; closes every socket; no hooks are called. */
 void fh_hub_free(struct fh_hub *hub);
+
+/* Add a fault rule (docs/fakehub.md, "Fault rules"; the text form, e.g.
+ * "delay=2s cmd=pm from=alice"). Its id, or -1 with err (FH_ERR_LEN)
+ * naming the field. */
+int fh_hub_fault_add(struct fh_hub *hub, const char *rule, char *err);
+
+/* A filter's state changed (a rule added or removed): forget which
+ * broadcast line passed every filter (struct fh_verdict.any_recipient). */
+void fh_hub_filters_changed(struct fh_hub *hub);
 
 /* Register a hook set (copied; ctx borrowed). -1 on a version/size mismatch. */
 int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx);

@@ -21,6 +21,9 @@
 
 struct fh_control;
 struct fh_trace;
+struct fh_faults;
+struct fh_delayed;
+struct fh_shaped;
 
 enum fh_conn_state {
     FH_CONN_OPEN,       /* reading and writing */
@@ -120,6 +123,8 @@ struct fh_conn {
     bool listing;                       /* the user list is still being queued (fh_conn_list_start) */
     bool dirty;                         /* on hub->dirty: a write is due this pass */
     bool key_ok;                        /* NMDC: $Key matched our lock */
+    bool shaped;                        /* has a struct fh_shaped on hub->shaped (intercept.c) */
+    bool half_closed;                   /* shutdown(SHUT_WR) done or due: output is discarded */
     char sid[5];                        /* ADC */
     uint16_t cid_at;                    /* ADC: the CID's offset in inf->data, 0 until known */
     uint16_t su_at;                     /* ADC: the SU value's offset in inf->data, 0 if none */
@@ -160,7 +165,7 @@ struct fh_counters {
 /* A hub instance. Owns everything it points to except opts' strings. */
 struct fh_hub {
     struct fh_hub_opts opts;             /* borrowed strings */
-    struct event_base *base;             /* owned */
+    struct event_base *base;             /* the caller's (fh_hub_new) */
     struct evconnlistener *nmdc_l, *adc_l, *nmdcs_l, *adcs_l;   /* owned */
     char nmdc_bound[80], adc_bound[80], nmdcs_bound[80], adcs_bound[80];
     struct dctls_cert *cert;             /* owned; only with a TLS listener */
@@ -187,6 +192,7 @@ struct fh_hub {
                                             array grows to the biggest fan-out of one line */
     uint32_t npend_msg, pend_msg_cap;
     bool stopping;
+    bool done;                           /* the shutdown is flushed: fh_hub_run returns */
     bool flushing;                       /* in fh_flush_cb: queue to connections' own queues */
     FILE *log;                           /* owned unless stderr */
     char *line;                          /* owned scratch: a plain connection's partial line
@@ -199,6 +205,14 @@ struct fh_hub {
     size_t line_cap;                     /* of both; grows only, so a kept partial line fits */
     struct fh_control *control;          /* owned, optional */
     struct fh_trace *trace;              /* owned, optional */
+    struct fh_faults *faults;            /* owned, optional: the fault rules (fault.c) */
+    size_t nfilters;                     /* hook sets with a filter: 0 skips interception */
+    struct fh_conn *cur_in;              /* borrowed: whose input line is being handled */
+    struct fh_msg *pass_msg;             /* one reference: an output line every filter passed for
+                                            any recipient (intercept.c), until the pass ends */
+    struct fh_conn *pass_from;           /* borrowed, compared only: its cur_in then */
+    struct fh_delayed *delayed;          /* owned list: lines a filter delayed (intercept.c) */
+    struct fh_shaped *shaped;            /* owned list: shaped connections (intercept.c) */
     struct fh_counters n;
 };
 
@@ -258,6 +272,29 @@ void fh_adc_left(struct fh_conn *c);                   /* broadcast IQUI */
 void fh_adc_hub_chat(struct fh_conn *c, const char *text);
 void fh_adc_list_done(struct fh_conn *c);
 void fh_adc_quit_self(struct fh_conn *c, const char *code, const char *flags, const char *text);
+
+/* hub.c, for intercept.c: the paths a line takes once filters are done. */
+/* Handle one input line (NUL-terminated, writable) as the protocol says. */
+void fh_conn_dispatch(struct fh_conn *c, char *line, size_t len);
+/* Queue m to c without filtering (the `line` hooks see it). */
+void fh_conn_queue_msg(struct fh_conn *c, struct fh_msg *m);
+/* Write at most limit bytes of a plain connection's output; what is left
+ * waits in its own queue (for a write event only if the socket was full). */
+void fh_out_write_n(struct fh_conn *c, size_t limit);
+void fh_conn_mark_dead(struct fh_conn *c);
+/* Bytes queued to c and not yet written (either output path). */
+size_t fh_conn_pending(const struct fh_conn *c);
+
+/* intercept.c: filters (hooks.h), delayed lines, shaping, closes. */
+void fh_filter_in(struct fh_conn *c, char *line, size_t len);
+void fh_filter_out(struct fh_conn *c, struct fh_msg *m);
+void fh_shape_write(struct fh_conn *c);       /* fh_out_write for a shaped connection */
+void fh_shape_drained(struct fh_conn *c);     /* its output is empty (half-close waits for it) */
+void fh_intercept_conn_gone(struct fh_conn *c);   /* before c is freed */
+void fh_intercept_free(struct fh_hub *hub);
+
+/* The fault table, made on first use; NULL when out of memory. */
+struct fh_faults *fh_hub_faults(struct fh_hub *hub);
 
 /* control.c: the --control socket (JSON lines; docs/fakehub.md). */
 struct fh_control *fh_control_new(struct fh_hub *hub, const char *path, char *err);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "fakehub/hub.h"
 
 static void fh_usage(FILE *out)
@@ -121,9 +123,12 @@ int main(int argc, char **argv)
     opts.noverrides = nov;
     signal(SIGPIPE, SIG_IGN);   /* a peer closing mid-write is an EOF, not a death */
     char err[FH_ERR_LEN] = "";
-    struct fh_hub *hub = fh_hub_new(&opts, err);
+    struct event_base *base = event_base_new();
+    struct fh_hub *hub = base ? fh_hub_new(base, &opts, err) : NULL;
     if (!hub) {
-        fprintf(stderr, "fakehub: %s\n", err);
+        fprintf(stderr, "fakehub: %s\n", base ? err : "out of memory");
+        if (base)
+            event_base_free(base);
         rc = 1;
         goto out;
     }
@@ -133,6 +138,7 @@ int main(int argc, char **argv)
     if (!line) {
         fputs("fakehub: out of memory\n", stderr);
         fh_hub_free(hub);
+        event_base_free(base);
         rc = 1;
         goto out;
     }
@@ -151,6 +157,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
     fh_hub_free(hub);
+    event_base_free(base);
 out:
     for (size_t i = 0; i < nov; i++)
         free((char *)ov[i].key);

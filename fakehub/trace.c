@@ -132,6 +132,11 @@ void fh_trace_hook_called(struct fh_trace *t, const char *set_name, const char *
                               set_name ? set_name : "?"));
 }
 
+void fh_trace_record(struct fh_trace *t, json_t *o)
+{
+    fh_trace_put(t, o);
+}
+
 void fh_trace_flush(struct fh_trace *t)
 {
     fflush(t->f);

@@ -31,6 +31,9 @@ json_t *fh_json_bytes(const char *s, size_t n, bool *latin1);
 struct fh_trace *fh_trace_new(struct fh_hub *hub, const char *path, char *err);
 /* The hub records each hook set's shutdown call here, so a test can count them. */
 void fh_trace_hook_called(struct fh_trace *t, const char *set_name, const char *hook);
+/* Write a record built elsewhere (takes o; "t" is added): the fault rules'
+ * {"event":"fault",...} and {"event":"fault_unmatched",...}. */
+void fh_trace_record(struct fh_trace *t, json_t *o);
 void fh_trace_flush(struct fh_trace *t);
 void fh_trace_free(struct fh_trace *t);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""bench_load.py [--build-dir DIR] [--clients 100,1000] [--hubs fakehub,uhub] [--repeat 3]:
+"""bench_load.py [--build-dir DIR] [--clients 100,1000] [--hubs fakehub,uhub] [--repeat 3] [--fault-rules K]:
 dcload (client/load/dcload.c) against fakehub and uhub at each N, each hub
 started fresh per run, then the ratios fakehub/uhub against issue 4's targets:
 fakehub >= 1.5x uhub's logins/s, >= 1x its deliveries/s, <= 1x its memory
@@ -32,6 +32,14 @@ Others share the machine, so every figure moves from run to run: each (hub,
 N) runs --repeat times, interleaved (fakehub, uhub, fakehub, ...), the table
 shows medians, and each ratio is the median [min-max] over runs paired in
 time (run i of fakehub over run i of uhub); a target is judged on the median.
+
+--fault-rules K adds a row `fhfaults`: fakehub over ADC again, in the same
+interleaved runs, with K idle fault rules (docs/fakehub.md, "Fault rules"):
+`drop dir=both cmd=chat text=<never sent>`, which every chat line in and out
+passes through (the command matches, the text is searched and not found),
+so the row shows what an idle rule table costs on the relay path; a line
+`idle fault table` prints its figures over the plain fakehub ADC run's,
+paired in time.
 
 RLIMIT_NOFILE: the soft limit is raised to the hard one here, before any
 child starts, so dcload and both hubs inherit it (dcload raises its own too);
@@ -119,14 +127,16 @@ def run_dcload(args, url: str, hub_pid: int, n: int, log: pathlib.Path, procs: l
     return rep
 
 
-def bench_fakehub(args, proto: str, n: int, tmp: pathlib.Path, procs: list) -> dict:
+def bench_fakehub(args, proto: str, n: int, tmp: pathlib.Path, procs: list, rules: int = 0) -> dict:
+    faults = [a for i in range(rules) for a in ("--fault", f"drop dir=both cmd=chat text=idle-rule-{i}-never-sent")]
+    name = f"fakehub-{proto}" + ("-faults" if rules else "")
     hub = Process([args.build_dir / "bin" / "fakehub", f"--{proto}", "127.0.0.1:0", "--max-users", n + 16,
-                   "--rate-limit", 0], name=f"fakehub-{proto}", log=tmp / f"fakehub-{proto}-{n}.log")
+                   "--rate-limit", 0, *faults], name=name, log=tmp / f"{name}-{n}.log")
     procs.append(hub)
     try:
         ready = hub.wait_ready()
         url = f"{'adc' if proto == 'adc' else 'dchub'}://{ready[proto]}"
-        return run_dcload(args, url, hub.pid, n, tmp / f"dcload-fakehub-{proto}-{n}.log", procs)
+        return run_dcload(args, url, hub.pid, n, tmp / f"dcload-{name}-{n}.log", procs)
     except ProcessError as e:
         return {"error": str(e)}
     finally:
@@ -175,6 +185,20 @@ def ratio_line(n: int, fake: list, uhub: list) -> str | None:
     return f"N={n} fakehub/uhub (ADC, median [range] of {len(pairs)} paired runs): " + "; ".join(parts)
 
 
+def fault_line(n: int, rules: int, plain: list, faulty: list) -> str | None:
+    """fhfaults/fakehub (ADC) per figure, over runs paired in time."""
+    pairs = [(p, f) for p, f in zip(plain, faulty) if "error" not in p and "error" not in f]
+    if not pairs:
+        return None
+    parts = []
+    for key, name in (("logins_per_second", "logins/s"), ("deliveries_per_second", "deliveries/s"),
+                      ("hub_kib_per_user", "KiB/user"), ("hub_cpu", "hub cpu s")):
+        ratios = sorted(f[key] / p[key] if p[key] > 0 else float("inf") for p, f in pairs)
+        parts.append(f"{name} {statistics.median(ratios):.3f}x [{ratios[0]:.3f}-{ratios[-1]:.3f}]")
+    return (f"N={n} idle fault table ({rules} rules) / none (fakehub ADC, median [range] of "
+            f"{len(pairs)} paired runs): " + "; ".join(parts))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", type=pathlib.Path, default=pathlib.Path("build"))
@@ -184,6 +208,8 @@ def main():
     ap.add_argument("--no-nmdc", action="store_true", help="skip the extra fakehub NMDC rows")
     ap.add_argument("--timeout", type=float, default=120, help="dcload --timeout per run (seconds)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the temp dir with every log")
+    ap.add_argument("--fault-rules", type=int, default=0,
+                    help="add an fhfaults row: fakehub ADC with this many idle fault rules")
     ap.add_argument("dcload_args", nargs="*", help="more dcload options, after --")
     args = ap.parse_args()
     args.build_dir = args.build_dir.resolve()
@@ -200,7 +226,8 @@ def main():
         print("bench_load: uhub is not installed (apt-get install uhub): no uhub rows, no ratios")
     runs = []
     if "fakehub" in hubs:
-        runs += [("fakehub", "adc")] + ([] if args.no_nmdc else [("fakehub", "nmdc")])
+        runs += [("fakehub", "adc")] + ([("fhfaults", "adc")] if args.fault_rules > 0 else []) + \
+                ([] if args.no_nmdc else [("fakehub", "nmdc")])
     if has_uhub:
         runs.append(("uhub", "adc"))
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench_load."))
@@ -212,6 +239,7 @@ def main():
                 logs.mkdir()
                 for hub, proto in runs:
                     r = (bench_fakehub(args, proto, n, logs, procs) if hub == "fakehub"
+                         else bench_fakehub(args, proto, n, logs, procs, args.fault_rules) if hub == "fhfaults"
                          else bench_uhub(args, n, logs, procs))
                     results[hub, proto, n].append(r)
                     print(f"bench_load: {hub} {proto} N={n} run {i + 1}/{args.repeat}: "
@@ -230,6 +258,10 @@ def main():
         print(table_row(hub, proto, n, reps))
     for n in sizes:
         line = ratio_line(n, results.get(("fakehub", "adc", n), []), results.get(("uhub", "adc", n), []))
+        if line:
+            print(line)
+        line = fault_line(n, args.fault_rules, results.get(("fakehub", "adc", n), []),
+                          results.get(("fhfaults", "adc", n), []))
         if line:
             print(line)
     return 1 if failed else 0

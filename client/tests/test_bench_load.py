@@ -20,7 +20,7 @@ def run_bench(bin_path, *args):
                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, (r.stdout, r.stderr)
     rows = {tuple(line.split()[:3]): line.split()[3:] for line in r.stdout.splitlines()
-            if line.split()[:1] in (["fakehub"], ["uhub"])}
+            if line.split()[:1] in (["fakehub"], ["uhub"], ["fhfaults"])}
     return r.stdout, rows
 
 
@@ -49,3 +49,11 @@ def test_bench_load_uhub_ratios(bin_path):
         check_row(cols)
     ratios = [line for line in out.splitlines() if line.startswith("N=5 fakehub/uhub")]
     assert len(ratios) == 1 and "of 2 paired runs" in ratios[0] and ratios[0].count("target") == 3, out
+
+
+def test_bench_load_idle_fault_table_row(bin_path):
+    out, rows = run_bench(bin_path, "--hubs", "fakehub", "--no-nmdc", "--fault-rules", "8")
+    assert set(rows) == {("fakehub", "adc", "5"), ("fhfaults", "adc", "5")}, out
+    for cols in rows.values():
+        check_row(cols)
+    assert "N=5 idle fault table (8 rules) / none" in out, out

@@ -15,11 +15,15 @@ struct seen {
     int shutdowns, signals;
 };
 
+static struct event_base *base;
+
 static struct fh_hub *new_hub(void)
 {
     struct fh_hub_opts o = {.adc_addr = "127.0.0.1:0", .log_path = "/dev/null"};
     char err[FH_ERR_LEN] = "";
-    struct fh_hub *hub = fh_hub_new(&o, err);
+    if (!base)
+        base = event_base_new();
+    struct fh_hub *hub = fh_hub_new(base, &o, err);
     cr_assert_not_null(hub, "%s", err);
     return hub;
 }

@@ -137,6 +137,27 @@ class Hub:
         """Hub chat to everyone, both protocols."""
         return self.request("chat", text=text)
 
+    def fault(self, rule: str | None = None, **fields) -> int:
+        """Add a fault rule (docs/fakehub.md, "Fault rules"), as text
+        (`hub.fault("delay=2s cmd=pm from=alice")`) or as fields
+        (`hub.fault(delay="2s", cmd="pm", from_="alice")`; a trailing _ is
+        dropped, `True` is a bare field like `drop`, `half_close` is
+        `half-close`). Returns the rule's id; a bad rule raises ProcessError
+        naming the field."""
+        if (rule is None) == (not fields):
+            raise ValueError("fault(): give a rule text or fields, not both")
+        if rule is None:
+            rule = {k.replace("_", "-") if k == "half_close" else k: v for k, v in _fields(fields).items()}
+        return self.request("fault", add=rule)["id"]
+
+    def faults(self) -> list[dict]:
+        """The rule table: [{"id", "rule", "action", "matched", "applied", "active"}]."""
+        return self.request("fault", list=True)["rules"]
+
+    def clear_faults(self, rule_id: int | None = None) -> int:
+        """End one rule or every rule; returns how many were active."""
+        return self.request("fault", clear=True if rule_id is None else rule_id)["cleared"]
+
     def subscribe(self, events: list[str] | None = None) -> dict:
         """Narrow (or widen) the events this hub object receives; it is
         subscribed to all of them from the start."""
