@@ -20,6 +20,7 @@
  */
 #include "client/internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -345,6 +346,27 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
     dcc_leave(c);
 }
 
+/* A non-blocking IPv4 socket bound to source (the source_address setting,
+ * for hubs that tell users apart by address), for a numeric hub address. */
+static int dcc_bound_socket(struct dcc_client *c, const char *source, char *err)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct in_addr hub;
+    if (inet_pton(AF_INET, source, &a.sin_addr) != 1)
+        return dcc_err(err, "source_address '%s' is not an IPv4 address", source);
+    if (inet_pton(AF_INET, c->url.host, &hub) != 1)
+        return dcc_err(err, "source_address needs a numeric IPv4 hub address, not '%s'", c->url.host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return dcc_err(err, "socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        int e = errno;
+        close(fd);
+        return dcc_err(err, "cannot bind to source_address %s: %s", source, strerror(e));
+    }
+    return fd;
+}
+
 /* One connection attempt to c->url. 0, or -1 with err. */
 static int dcc_open(struct dcc_client *c, char *err)
 {
@@ -359,13 +381,23 @@ static int dcc_open(struct dcc_client *c, char *err)
      * file) must not reach the event callback inside dcc_client_connect. */
     int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
     struct bufferevent *bev;
+    int fd = -1;
+    const char *source = dcc_setting_s(c, DCC_S_SOURCE_ADDRESS);
+    if (*source && (fd = dcc_bound_socket(c, source, err)) < 0)
+        return -1;
     if (c->url.tls) {
         char e[DCTLS_ERR_LEN];
-        if (dcc_tls_ready(c, err) < 0)
+        bev = NULL;
+        if (dcc_tls_ready(c, err) == 0 && !(bev = dctls_bev_wrap_fd(c->base, fd, c->tls_client, DCTLS_CONNECT, opts, e)))
+            dcc_err(err, "TLS: %s", e);
+        if (!bev) {
+            if (fd >= 0)
+                close(fd);
             return -1;
-        if (!(bev = dctls_bev_wrap_fd(c->base, -1, c->tls_client, DCTLS_CONNECT, opts, e)))
-            return dcc_err(err, "TLS: %s", e);
-    } else if (!(bev = bufferevent_socket_new(c->base, -1, opts))) {
+        }
+    } else if (!(bev = bufferevent_socket_new(c->base, fd, opts))) {
+        if (fd >= 0)
+            close(fd);
         return dcc_err(err, "out of memory");
     }
     c->bev = bev;

@@ -52,7 +52,9 @@ struct ssl_ctx_st;
     X(TRANSFER_TIMEOUT, "transfer_timeout", DOUBLE, "30", 0.1, 3600,                              \
       "seconds a client connection may take to be set up, or stay silent during a transfer")      \
     X(CC_TLS, "cc_tls", STRING, "auto", 0, 0,                                                     \
-      "client connections over TLS with peers that announce it: auto (on TLS hubs), always, never")
+      "client connections over TLS with peers that announce it: auto (on TLS hubs), always, never") \
+    X(SOURCE_ADDRESS, "source_address", STRING, "", 0, 0,                                         \
+      "local IPv4 address the hub connection is bound to (e.g. 127.0.0.3); empty: the system's choice")
 
 enum dcc_setting_id {
 #define DCC_SETTING_ID(id, ...) DCC_S_##id,

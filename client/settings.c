@@ -9,6 +9,7 @@
  */
 #include "client/internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -99,6 +100,9 @@ int dcc_settings_set(struct dcc_settings *s, const char *name, const struct dcc_
             return dcc_err(err, "setting '%s' needs a string, not null", name);
         if (i == DCC_S_CC_TLS && strcmp(v->u.s, "auto") && strcmp(v->u.s, "always") && strcmp(v->u.s, "never"))
             return dcc_err(err, "setting '%s' must be auto, always or never", name);
+        struct in_addr ia;
+        if (i == DCC_S_SOURCE_ADDRESS && *v->u.s && inet_pton(AF_INET, v->u.s, &ia) != 1)
+            return dcc_err(err, "setting '%s' must be an IPv4 address such as 127.0.0.3 (or empty), not '%s'", name, v->u.s);
         char *copy = strdup(v->u.s);
         if (!copy)
             return dcc_err(err, "out of memory");

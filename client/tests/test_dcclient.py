@@ -286,3 +286,22 @@ def test_last_request_without_newline_is_answered_at_eof(dcclient):
     assert p.wait(timeout=10) == 0
     assert p.channel.reply(1, timeout=5)["result"] == {"pong": True}
     assert p.channel.reply(2, timeout=5)["result"]["value"] == "dcclient"
+
+
+@pytest.mark.parametrize("scheme", ["dchub", "adc"])
+def test_source_address_binds_the_hub_connection(dcclient, scheme):
+    """source_address: the hub sees the connection come from that 127/8
+    address (for hubs that tell users apart by IP); a value that is no
+    IPv4 address is refused at `set`."""
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        srv.settimeout(10)
+        p = dcclient()
+        assert p.channel.request("set", name="source_address", value="127.0.0.3") == {}
+        url = f"{scheme}://127.0.0.1:{srv.getsockname()[1]}"
+        # Not request(): its reply comes only once the login ends, and this hub never speaks.
+        p.channel.send_raw(json.dumps({"id": "src", "cmd": "connect", "args": {"url": url, "nick": "src"}}))
+        conn, peer = srv.accept()
+        conn.close()
+        assert peer[0] == "127.0.0.3"
+    err = p.channel.request("set", name="source_address", value="10.0.0.300", check=False)
+    assert "must be an IPv4 address" in err["error"], err
