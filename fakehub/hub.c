@@ -45,7 +45,7 @@
 #define FH_SWEEP_MS 250          /* how often connection deadlines are checked */
 #define FH_IOV 128               /* lines per writev (fh_out_write) */
 
-static const int fh_signals[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+static const int fh_signals[FH_NSIGNALS] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -1239,7 +1239,8 @@ static void fh_signal_cb(evutil_socket_t signo, short what, void *arg)
     switch (signo) {
     case SIGTERM:
     case SIGINT:
-        fh_hub_shutdown(hub, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    case SIGQUIT:
+        fh_hub_shutdown(hub, signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : "SIGQUIT");
         break;
     case SIGHUP:
         hub->n.sighup++;
@@ -1366,7 +1367,7 @@ struct fh_hub *fh_hub_new(struct event_base *base, const struct fh_hub_opts *opt
     if (opts->adcs_addr && !(hub->adcs_l = fh_listen(hub, opts->adcs_addr, fh_adcs_accept_cb,
                                                      hub->adcs_bound, sizeof hub->adcs_bound, err)))
         goto fail;
-    for (size_t i = 0; i < 4 && !opts->no_signals; i++)
+    for (size_t i = 0; i < FH_NSIGNALS && !opts->no_signals; i++)
         if (!(hub->sig_ev[i] = evsignal_new(hub->base, fh_signals[i], fh_signal_cb, hub)) ||
             event_add(hub->sig_ev[i], NULL) < 0) {
             snprintf(err, FH_ERR_LEN, "cannot watch signal %d", fh_signals[i]);
@@ -1476,7 +1477,7 @@ void fh_hub_free(struct fh_hub *hub)
         evconnlistener_free(hub->adcs_l);
     SSL_CTX_free(hub->tls_ctx);   /* after the connections: their SSLs hold references */
     dctls_cert_free(hub->cert);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < FH_NSIGNALS; i++)
         if (hub->sig_ev[i])
             event_free(hub->sig_ev[i]);
     if (hub->reap_ev)

@@ -25,6 +25,8 @@ struct fh_faults;
 struct fh_delayed;
 struct fh_shaped;
 
+#define FH_NSIGNALS 5   /* signals the hub handles: TERM INT QUIT HUP USR1 (hub.c) */
+
 enum fh_conn_state {
     FH_CONN_OPEN,       /* reading and writing */
     FH_CONN_CLOSING,    /* no more reads; flushing the last words, then DEAD */
@@ -177,7 +179,7 @@ struct fh_hub {
     unsigned next_sid;
     struct fh_hook_reg *hooks;           /* owned array */
     size_t nhooks;
-    struct event *sig_ev[4];             /* owned: TERM, INT, HUP, USR1 */
+    struct event *sig_ev[FH_NSIGNALS];   /* owned: TERM, INT, QUIT, HUP, USR1 */
     struct event *reap_ev;               /* owned: frees DEAD connections */
     struct event *stop_ev;               /* owned: shutdown flush deadline */
     struct event *sweep_ev;              /* owned: connection deadlines (fh_sweep_cb) */

@@ -34,7 +34,7 @@ static void fh_usage(FILE *out)
           "  --help                       this text\n\n"
           "settings (command line overrides the config file):\n", out);
     fh_config_help(out);
-    fputs("\nsignals: SIGTERM/SIGINT clean shutdown (exit 0), SIGHUP reload --config,\n"
+    fputs("\nsignals: SIGTERM/SIGINT/SIGQUIT clean shutdown (exit 0), SIGHUP reload --config,\n"
           "SIGUSR1 state dump to the log.\n", out);
 }
 
@@ -153,6 +153,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
