@@ -54,6 +54,7 @@
 #include "tls/dctls.h"
 
 #define DCC_RBUF (1024 * 1024)
+#define DCC_TLS_RBUF (256 * 1024)    /* OpenSSL's read buffer on a TLS client connection */
 #define DCC_DIRECT_ROUNDS 64
 #define DCC_CC_READ_MAX (4 * 1024 * 1024)
 
@@ -74,9 +75,10 @@ static void cc_destroy(struct dcc_cc *cc)
             *pp = cc->next;
             break;
         }
+    dcc_up_cleanup(cc);   /* first: a TLS upload gives the SSL its socket BIO back */
     if (cc->bev)
         bufferevent_free(cc->bev);
-    cc->bev = NULL;   /* dcc_up_cleanup below must not touch it */
+    cc->bev = NULL;
     if (cc->sniff)
         event_free(cc->sniff);
     if (cc->sniff_fd >= 0)
@@ -85,7 +87,6 @@ static void cc_destroy(struct dcc_cc *cc)
         event_free(cc->timer);
     if (cc->inflating)
         inflateEnd(&cc->zs);
-    dcc_up_cleanup(cc);
     free(cc->zbuf);
     free(cc->rbuf);
     free(cc->nick);
@@ -112,6 +113,7 @@ void dcc_cc_close(struct dcc_cc *cc, const char *why)
         return;
     cc->closed = true;
     dcc_log(cc_client(cc), "client connection %s%s closed: %s", cc->nick ? "with " : "", cc->nick ? cc->nick : "", why);
+    dcc_up_cleanup(cc);   /* first: a TLS upload gives the SSL its socket BIO back */
     if (cc->bev)
         bufferevent_free(cc->bev);
     cc->bev = NULL;
@@ -125,7 +127,6 @@ void dcc_cc_close(struct dcc_cc *cc, const char *why)
     if (cc->holds_slot)
         cc->x->slots_used--;
     cc->holds_slot = false;
-    dcc_up_cleanup(cc);
     cc->busy++;                     /* the failure event may call back into us */
     if (cc->dl)
         dcc_dl_conn_lost(cc, why);
@@ -247,8 +248,11 @@ static int cc_recv_fail(struct dcc_cc *cc, const char *why)
     return -1;
 }
 
+static void cc_read_ahead(struct dcc_cc *cc, bool on);
+
 static void cc_recv_end(struct dcc_cc *cc)
 {
+    cc_read_ahead(cc, false);
     cc->state = DCC_CC_IDLE;
     dcc_dl_data_end(cc);
 }
@@ -390,10 +394,23 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
     return 0;
 }
 
+/* Over TLS the data phase reads ahead: OpenSSL then fills its (large,
+ * see cc_attach) read buffer with one read() instead of two per record
+ * (header, body). Only there: elsewhere libevent reads the SSL, and it
+ * would not notice whole records waiting in that buffer. Nothing follows
+ * the data unasked, so nothing is left behind when it ends. */
+static void cc_read_ahead(struct dcc_cc *cc, bool on)
+{
+    SSL *ssl = cc->tls && cc->bev ? dctls_bev_ssl(cc->bev) : NULL;
+    if (ssl)
+        SSL_set_read_ahead(ssl, on);
+}
+
 /* The downloader accepted a SND: switch to the data phase. */
 int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1)
 {
     cc->want = bytes;
+    cc_read_ahead(cc, true);
     if (zl1) {
         memset(&cc->zs, 0, sizeof cc->zs);
         if (inflateInit(&cc->zs) != Z_OK)
@@ -790,6 +807,20 @@ static void cc_write_cb(struct bufferevent *bev, void *arg)
     cc_leave(cc);
 }
 
+static void cc_bulk_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct dcc_cc *cc = arg;
+    cc_write_cb(cc->bev, cc);
+}
+
+int dcc_cc_bulk_watch(struct dcc_cc *cc)
+{
+    cc->up_wev = event_new(cc_client(cc)->base, bufferevent_getfd(cc->bev), EV_WRITE | EV_PERSIST, cc_bulk_cb, cc);
+    return cc->up_wev && event_add(cc->up_wev, NULL) == 0 ? 0 : -1;
+}
+
 static void cc_start_handshake(struct dcc_cc *cc)
 {
     cc->state = DCC_CC_HANDSHAKE;
@@ -871,6 +902,8 @@ static int cc_attach(struct dcc_cc *cc, evutil_socket_t fd, bool tls, enum dctls
         dcc_log(c, "cannot set up a client connection%s%s", tls ? ": " : "", tls ? err : "");
         return -1;
     }
+    if (tls)   /* before the handshake allocates it: read-ahead fills it (cc_read_ahead) */
+        SSL_set_default_read_buffer_len(dctls_bev_ssl(cc->bev), DCC_TLS_RBUF);
     /* Large single reads/writes: sendfile and the receiver move big chunks. */
     bufferevent_set_max_single_read(cc->bev, 1024 * 1024);
     bufferevent_set_max_single_write(cc->bev, 16 * 1024 * 1024);

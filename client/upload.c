@@ -13,10 +13,12 @@
  * writes with sendfile(); with ZL1 the file is deflated in chunks as the
  * output drains (state DCC_CC_SEND_Z), so memory stays bounded. Over TLS
  * there is no sendfile (the bytes go through SSL_write): the file is read
- * in chunks the same way, straight into the output buffer.
+ * in chunks the same way and encrypted into a buffer of records that goes
+ * out in large writes (up_more_tls).
  */
 #include "client/xfer.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +29,11 @@
 #include <event2/event.h>
 
 #include "proto/base32.h"
+#include "tls/dctls.h"
 
 #define UP_IN (256 * 1024)            /* file bytes read (and deflated) per step */
 #define UP_OUT_MAX (4 * 1024 * 1024)  /* bytes queued at most (deflated, or raw over TLS) */
+#define UP_TLS_ROUNDS 16             /* TLS: writes per callback, so one upload cannot starve the loop */
 #define UP_PROBE (32 * 1024)          /* bytes deflated at level 1 to measure the gain */
 #define UP_PROBE_EVERY (16 * 1024 * 1024)   /* stored bytes between two probes */
 #define UP_SNIFF_EVERY (1024 * 1024)  /* stored bytes between two entropy estimates */
@@ -38,6 +42,15 @@
 
 void dcc_up_cleanup(struct dcc_cc *cc)
 {
+    if (cc->up_bulk)
+        dctls_bulk_end(cc->up_bulk, cc->bev ? dctls_bev_ssl(cc->bev) : NULL);
+    cc->up_bulk = NULL;
+    if (cc->up_wev)
+        event_free(cc->up_wev);
+    cc->up_wev = NULL;
+    if (cc->up_out)
+        evbuffer_free(cc->up_out);
+    cc->up_out = NULL;
     if (cc->up_fd >= 0) {
         close(cc->up_fd);
         if (cc->up_z)
@@ -48,28 +61,55 @@ void dcc_up_cleanup(struct dcc_cc *cc)
     }
 }
 
-/* TLS, uncompressed: read the next chunks of the file straight into the
- * output buffer (no sendfile through SSL). */
-static void up_more_raw(struct dcc_cc *cc)
+/* TLS, uncompressed: no sendfile through SSL. Once the SND is out, the
+ * file is read in chunks and SSL_write'd here, its records collected in
+ * up_out (dctls_bulk) and written from there in writes of up to 2 MiB as
+ * the socket takes them (up_wev): one write() per 16 KiB record, as
+ * through the bufferevent, cost more CPU than the encryption. */
+static void up_more_tls(struct dcc_cc *cc)
 {
-    struct evbuffer *out = bufferevent_get_output(cc->bev);
-    while (cc->up_fd >= 0 && cc->up_left && evbuffer_get_length(out) < UP_OUT_MAX) {
-        size_t want = cc->up_left < UP_IN ? (size_t)cc->up_left : UP_IN;
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(out, (ev_ssize_t)want, &v, 1) < 1) {
-            dcc_cc_close(cc, "out of memory");
+    if (!cc->up_bulk) {
+        char err[DCTLS_ERR_LEN];
+        if (evbuffer_get_length(bufferevent_get_output(cc->bev)))
+            return;   /* the SND (and anything before it) first: the bufferevent's write callback is back */
+        if (!(cc->up_out = evbuffer_new()) ||
+            !(cc->up_bulk = dctls_bulk_begin(dctls_bev_ssl(cc->bev), cc->up_out, err)) ||
+            dcc_cc_bulk_watch(cc) < 0) {
+            dcc_cc_close(cc, "cannot start a TLS upload");
             return;
         }
-        ssize_t n = read(cc->up_fd, v.iov_base, want);
-        if (n <= 0) {
-            dcc_cc_close(cc, "shared file could not be read while uploading");
-            return;
-        }
-        v.iov_len = (size_t)n;
-        evbuffer_commit_space(out, &v, 1);
-        cc->up_left -= (uint64_t)n;
     }
-    if (cc->up_fd >= 0 && cc->up_left == 0) {
+    SSL *ssl = dctls_bev_ssl(cc->bev);
+    evutil_socket_t fd = bufferevent_getfd(cc->bev);
+    for (int round = 0; round < UP_TLS_ROUNDS; round++) {
+        while (cc->up_left && evbuffer_get_length(cc->up_out) < UP_OUT_MAX) {
+            size_t want = cc->up_left < UP_IN ? (size_t)cc->up_left : UP_IN;
+            ssize_t n = read(cc->up_fd, cc->zbuf, want);
+            if (n <= 0) {
+                dcc_cc_close(cc, "shared file could not be read while uploading");
+                return;
+            }
+            cc->up_left -= (uint64_t)n;
+            for (ssize_t done = 0; done < n;) {   /* the bulk BIO never blocks: only errors stop it */
+                int r = SSL_write(ssl, cc->zbuf + done, (int)(n - done));
+                if (r <= 0) {
+                    dcc_cc_close(cc, "TLS error while uploading");
+                    return;
+                }
+                done += r;
+            }
+        }
+        if (!evbuffer_get_length(cc->up_out))
+            break;
+        int w = evbuffer_write(cc->up_out, fd);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            return;   /* up_wev calls again */
+        if (w <= 0) {
+            dcc_cc_close(cc, w < 0 ? strerror(errno) : "connection closed while uploading");
+            return;
+        }
+    }
+    if (cc->up_left == 0 && evbuffer_get_length(cc->up_out) == 0) {
         dcc_up_cleanup(cc);
         dcc_cc_idle(cc);
     }
@@ -162,7 +202,7 @@ static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
 void dcc_up_more(struct dcc_cc *cc)
 {
     if (cc->up_fd >= 0 && !cc->up_z && cc->bev) {
-        up_more_raw(cc);
+        up_more_tls(cc);
         return;
     }
     while (cc->up_fd >= 0 && cc->bev && evbuffer_get_length(bufferevent_get_output(cc->bev)) < UP_OUT_MAX) {
@@ -250,8 +290,10 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         dcc_cc_send_error(cc, 151, "File Not Available");
         return;
     }
-    if (zl1 && !cc->zbuf && !(cc->zbuf = malloc(UP_IN)))
-        zl1 = false;
+    if ((zl1 || cc->tls) && !cc->zbuf && !(cc->zbuf = malloc(UP_IN))) {
+        dcc_cc_close(cc, "out of memory");
+        return;
+    }
     if (zl1) {
         memset(&cc->dz, 0, sizeof cc->dz);
         if (deflateInit(&cc->dz, Z_BEST_SPEED) != Z_OK)
@@ -294,9 +336,7 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         cc->up_z = false;
         cc->up_left = n;
         cc->state = DCC_CC_SEND_Z;
-        /* Refill at half the queue, so the socket never runs dry. */
-        bufferevent_setwatermark(cc->bev, EV_WRITE, UP_OUT_MAX / 2, 0);
-        dcc_up_more(cc);
+        dcc_up_more(cc);   /* the write callback starts it once the SND is out */
     } else if (n) {
         evbuffer_add_file(out, fd, start, (ev_off_t)n);   /* takes the fd; sendfile() */
     } else {

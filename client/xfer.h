@@ -70,6 +70,9 @@ struct dcc_cc {
     bool up_probing;                /* the next piece measures level 1's gain */
     uint64_t up_stored;             /* bytes stored since the last probe */
     uint64_t up_stored_all;         /* ... in this upload (logged at its end) */
+    struct dctls_bulk *up_bulk;     /* owned: TLS upload, records collected in up_out */
+    struct evbuffer *up_out;        /* owned: ... and written from here in large writes */
+    struct event *up_wev;           /* owned: ... when the socket is writable */
     struct dcc_cc *next;
 };
 
@@ -119,6 +122,9 @@ void dcc_cc_arm(struct dcc_cc *cc, double seconds);
 /* The downloader accepted a SND: data phase (0/-1). */
 int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1);
 void dcc_cc_idle(struct dcc_cc *cc);
+/* TLS upload: call dcc_up_more whenever the socket is writable (up_wev),
+ * until dcc_up_cleanup. 0/-1. */
+int dcc_cc_bulk_watch(struct dcc_cc *cc);
 
 /* upload.c */
 void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t start, int64_t bytes, bool zl1,

@@ -87,6 +87,8 @@ bool dctls_keyprint_equal(const char *a, const char *b);
  * The client context presents cert when it is not NULL. */
 SSL_CTX *dctls_server_ctx_new(const struct dctls_cert *cert, char *err);
 SSL_CTX *dctls_client_ctx_new(const struct dctls_cert *cert, char *err);
+/* Both prefer AES-128-GCM (TLS 1.3, then 1.2), the cheapest AEAD where the
+ * CPU has AES instructions; ChaCha20 stays on offer for peers without. */
 
 enum dctls_role {
     DCTLS_ACCEPT,     /* we are the TLS server */
@@ -113,5 +115,18 @@ int dctls_bev_check_keyprint(struct bufferevent *bev, const char *expected, char
 /* Why a TLS bufferevent failed: OpenSSL's queued errors for it, else errno's
  * text, into buf. Returns buf. */
 const char *dctls_bev_error(struct bufferevent *bev, char *buf, size_t len);
+
+/* Bulk sending (an upload's data phase): from dctls_bulk_begin on, the
+ * records SSL_write makes are appended to out (owned by the caller, who
+ * writes it to the socket in large writes) instead of going to the socket
+ * one write() per 16 KiB record; control requests (the fd, ...) still reach
+ * the socket BIO. Call it only while nothing else is queued for the socket
+ * (the bufferevent's output empty). dctls_bulk_end puts the socket BIO back
+ * (ssl: the same SSL, or NULL once it was freed) and frees b. NULL: failed,
+ * err says why. */
+struct evbuffer;
+struct dctls_bulk;
+struct dctls_bulk *dctls_bulk_begin(SSL *ssl, struct evbuffer *out, char *err);
+void dctls_bulk_end(struct dctls_bulk *b, SSL *ssl);
 
 #endif

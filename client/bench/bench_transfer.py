@@ -14,7 +14,8 @@ compressing the same file in the same run (median of 3). Under every row:
 user and system CPU seconds per GiB of the uploader and of the downloader
 (/proc/PID/stat, all threads), and how busy they kept the cores: where the
 CPU goes besides the TTH. `--only a,b` (protocols or modes: nmdc, adcs,
-plain, zlib, zlibtext) runs a subset. Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
+plain, zlib, zlibtext; a case runs when its protocol and its mode
+are listed, or none of that kind is) runs a subset. Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
 ASan build measures something else.
 
 Over TLS the uploader cannot use sendfile(): it reads the file in chunks and
@@ -39,6 +40,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "pytest"))
 from dctest import Process  # noqa: E402
+
+
+PROTOS = {"nmdc", "nmdcs", "adc", "adcs"}
+MODES = {"plain", "zlib", "zlibtext"}
 
 
 def mib(x: float) -> str:
@@ -153,7 +158,7 @@ def main():
             cases = [(p, m) for p in ("nmdc", "nmdcs", "adc", "adcs") for m in ("plain", "zlib")]
             cases += [(p, "zlibtext") for p in ("nmdc", "adc")]
             for proto, mode in cases:
-                if only and proto not in only and mode not in only:
+                if only and not ((proto in only or not only & PROTOS) and (mode in only or not only & MODES)):
                     continue
                 url = urls[proto]
                 compress = mode != "plain"

@@ -5,7 +5,9 @@ port suffix S) when both sides announce them, the hub keyprint reported in
 hub.connected and checked against ?kp= (a mismatch is refused naming both),
 and the wrong speaker on either kind of port failing cleanly and fast.
 """
+import json
 import os
+import signal
 import time
 
 import pytest
@@ -278,3 +280,43 @@ def test_outgoing_tls_to_a_peer_that_asks_with_either_name(tlshub, dcclient, tmp
     finally:
         lsock.close()
         eve.close()
+
+
+@pytest.mark.parametrize("proto", ["adcs", "nmdcs"])
+def test_tls_upload_cut_by_a_killed_downloader(tlshub, dcclient, tmp_path, proto):
+    """A TLS upload sends its records from its own buffer (not through the
+    bufferevent): the downloader SIGKILLed mid-file must cost the uploader
+    only that connection, and the next downloader gets the file whole over a
+    new TLS connection, then a second file on the same one (the socket is
+    the SSL's again after each upload)."""
+    share = tmp_path / "alice" / "share"
+    share.mkdir(parents=True)
+    files = {"big.bin": os.urandom(64 << 20), "small.txt": b"after the big one\n"}
+    for name, data in files.items():
+        (share / name).write_bytes(data)
+    alice = dcclient("--nick", "alice", "--share", str(share), "--data-dir", str(tmp_path / "alice-data"),
+                     name="alice")
+    alice.channel.wait_for("share.done", timeout=60)
+    url = tls_url(tlshub, proto)
+    alice.channel.request("connect", url=url, timeout=20)
+    for n in ("bob1", "bob2"):
+        bob = dcclient("--nick", n, "--data-dir", str(tmp_path / f"{n}-data"), name=n)
+        bob.channel.request("connect", url=url, timeout=20)
+        wait_nicks(bob.channel, {"alice", n})
+        target = tmp_path / f"got-{n}"
+        target.mkdir()
+        if n == "bob1":
+            bob.channel.send_raw(json.dumps({"id": 999, "cmd": "download", "args": {
+                "nick": "alice", "path": "/share/big.bin", "target_dir": str(target)}}))
+            bob.channel.wait_for("transfer.progress", timeout=60 * MULT)
+            bob.signal(signal.SIGKILL)
+            bob.wait(10)
+            bob.expect_rc = -signal.SIGKILL
+            continue
+        for name, data in files.items():
+            res = bob.channel.request("download", nick="alice", path=f"/share/{name}", target_dir=str(target),
+                                      timeout=120 * MULT)
+            assert res["tls"] is True, res
+            assert (target / name).read_bytes() == data
+    assert "client connection with bob1 closed" in alice.log_path.read_text()
+    assert alice.channel.request("ping")
