@@ -335,6 +335,145 @@ static const struct {
     {"quit", "quit", {NULL}, 0, 0},
 };
 
+/* The step being parsed: the words from `i` on are the verb's to take. */
+struct step_ctx {
+    struct hr_line *l;
+    const struct hr_word *aw;   /* the actor word */
+    const char *verb;
+    size_t i, n;
+    struct hr_step *st;
+    bool is_request, takes_kv;  /* may end in `fails ...`; takes key=value words */
+    int sugar;                  /* index into sugar[] for sugar verbs */
+};
+
+static int parse_sugar(struct parser *p, struct step_ctx *c)
+{
+    struct hr_line *l = c->l;
+    struct hr_step *st = c->st;
+    int sg = c->sugar;
+    if (st->actor == HR_ACTOR_HUB)
+        FAIL(p, "the hub cannot %s; hub verbs: request expect signal exits kill", c->verb);
+    st->kind = HR_STEP_REQUEST;
+    st->name = strdup(sugar[sg].cmd);
+    c->is_request = true;
+    int np = 0;
+    for (; c->i < c->n && np < sugar[sg].max && !l->words[c->i].op; c->i++, np++) {
+        if ((is_kw(&l->words[c->i], "fails") || is_kw(&l->words[c->i], "within")) && np >= sugar[sg].min)
+            break;
+        if (add_arg(p, &st->args, &st->nargs, sugar[sg].pos[np], &l->words[c->i], l->words[c->i].text) < 0)
+            return -1;
+    }
+    if (np < sugar[sg].min)
+        FAIL(p, "%s needs %d argument%s: %s %s%s%s", c->verb, sugar[sg].min, sugar[sg].min > 1 ? "s" : "",
+             c->verb, sugar[sg].pos[0], sugar[sg].pos[1] ? " " : "", sugar[sg].pos[1] ? sugar[sg].pos[1] : "");
+    if (!strcmp(c->verb, "connect")) {
+        /* connect fills in what the client declaration says. */
+        struct hr_client *cl = &p->s->clients[st->actor];
+        if (np == 0)
+            add_arg(p, &st->args, &st->nargs, "url", NULL, "{hub_url}");
+        add_arg(p, &st->args, &st->nargs, "nick", NULL, "{nick}");
+        if (cl->password)
+            add_arg(p, &st->args, &st->nargs, "password", NULL, "{password}");
+    }
+    return 0;
+}
+
+static int parse_request(struct parser *p, struct step_ctx *c)
+{
+    if (c->i >= c->n || c->l->words[c->i].op || c->l->words[c->i].quoted)
+        FAIL(p, "request needs a command name: %s request CMD [key=value...]", c->aw->text);
+    c->st->kind = HR_STEP_REQUEST;
+    c->st->name = strdup(c->l->words[c->i++].text);
+    c->is_request = c->takes_kv = true;
+    return 0;
+}
+
+static int parse_expect(struct parser *p, struct step_ctx *c)
+{
+    struct hr_step *st = c->st;
+    if (c->i >= c->n || c->l->words[c->i].op || c->l->words[c->i].quoted)
+        FAIL(p, "expect needs an event name: %s expect EVENT [field=value | field~text ...] [within D]", c->aw->text);
+    st->kind = HR_STEP_EXPECT;
+    st->name = strdup(c->l->words[c->i++].text);
+    for (; c->i < c->n && c->l->words[c->i].op; c->i++) {
+        const struct hr_word *w = &c->l->words[c->i];
+        const char *v = w->text + w->key_len + 1;
+        if (check_placeholders(p, v) < 0)
+            return -1;
+        st->match = grow(st->match, st->nmatch, sizeof *st->match);
+        st->match[st->nmatch].field = strndup(w->text, w->key_len);
+        st->match[st->nmatch].value = strdup(v);
+        st->match[st->nmatch++].contains = w->op == '~';
+    }
+    return 0;
+}
+
+static int parse_signal(struct parser *p, struct step_ctx *c)
+{
+    struct hr_step *st = c->st;
+    struct hr_word *w = c->l->words;
+    st->kind = HR_STEP_SIGNAL;
+    st->count = 1;
+    if (c->i >= c->n)
+        FAIL(p, "signal needs a signal name or number (HUP, QUIT, SEGV, USR2, 15, ...): %s signal HUP [x20] [every 5ms]", c->aw->text);
+    if (!(st->signo = hr_signal_from_name(w[c->i].text)))
+        FAIL(p, "unknown signal '%s' (write a name such as QUIT, SIGSEGV, USR2, RTMIN+1, or a number 1-64)", w[c->i].text);
+    c->i++;
+    if (c->i < c->n && w[c->i].text[0] == 'x' && !w[c->i].quoted) {
+        char *e;
+        long n = strtol(w[c->i].text + 1, &e, 10);
+        if (*e || n < 1 || n > 100000)
+            FAIL(p, "repeat count is written x20 (1 to 100000), got '%s'", w[c->i].text);
+        st->count = (int)n;
+        c->i++;
+    }
+    if (c->i < c->n && is_kw(&w[c->i], "every")) {
+        if (c->i + 1 >= c->n || (st->every_ms = hr_parse_duration(w[c->i + 1].text)) <= 0)
+            FAIL(p, "every needs a duration, as in: every 5ms");
+        c->i += 2;
+    }
+    return 0;
+}
+
+static int parse_exits(struct parser *p, struct step_ctx *c)
+{
+    struct hr_word *w = c->l->words;
+    c->st->kind = HR_STEP_EXIT;
+    if (c->i < c->n && !is_kw(&w[c->i], "within")) {
+        char *e;
+        if (is_kw(&w[c->i], "any")) {
+            c->st->status = -1;
+        } else {
+            long v = strtol(w[c->i].text, &e, 10);
+            if (*e || e == w[c->i].text || v < 0 || v > 255)
+                FAIL(p, "exits takes an exit status 0-255 or 'any', got '%s'", w[c->i].text);
+            c->st->status = (int)v;
+        }
+        c->i++;
+    }
+    return 0;
+}
+
+static int parse_kill(struct parser *p, struct step_ctx *c)
+{
+    (void)p;
+    c->st->kind = HR_STEP_KILL;
+    return 0;
+}
+
+/* The step verbs: verb -> parser of its words (the runner's handlers are
+ * in steps.c, by kind). Sugar verbs (connect, say, ...) come first. */
+static const struct {
+    const char *verb;
+    int (*parse)(struct parser *p, struct step_ctx *c);
+} verbs[] = {
+    {"request", parse_request},
+    {"expect", parse_expect},
+    {"signal", parse_signal},
+    {"exits", parse_exits},
+    {"kill", parse_kill},
+};
+
 static int parse_step(struct parser *p)
 {
     struct hr_line *l = p->line;
@@ -371,100 +510,24 @@ static int parse_step(struct parser *p)
     st->protos = protos;
     st->actor = actor;
     st->status = 0;
-    bool is_request = false, takes_kv = false;
     if (vw->quoted || vw->op)
         FAIL(p, "expected a verb after %s, got '%s'", aw->text, verb);
 
-    size_t sg = 0;
-    for (; sg < sizeof sugar / sizeof *sugar; sg++)
-        if (!strcmp(verb, sugar[sg].verb))
-            break;
-    if (sg < sizeof sugar / sizeof *sugar) {
-        if (actor == HR_ACTOR_HUB)
-            FAIL(p, "the hub cannot %s; hub verbs: request expect signal exits kill", verb);
-        st->kind = HR_STEP_REQUEST;
-        st->name = strdup(sugar[sg].cmd);
-        is_request = true;
-        int np = 0;
-        for (; i < n && np < sugar[sg].max && !l->words[i].op; i++, np++) {
-            if ((is_kw(&l->words[i], "fails") || is_kw(&l->words[i], "within")) && np >= sugar[sg].min)
-                break;
-            if (add_arg(p, &st->args, &st->nargs, sugar[sg].pos[np], &l->words[i], l->words[i].text) < 0)
-                return -1;
-        }
-        if (np < sugar[sg].min)
-            FAIL(p, "%s needs %d argument%s: %s %s%s%s", verb, sugar[sg].min, sugar[sg].min > 1 ? "s" : "",
-                 verb, sugar[sg].pos[0], sugar[sg].pos[1] ? " " : "", sugar[sg].pos[1] ? sugar[sg].pos[1] : "");
-        if (!strcmp(verb, "connect")) {
-            /* connect fills in what the client declaration says. */
-            struct hr_client *c = &s->clients[actor];
-            if (np == 0)
-                add_arg(p, &st->args, &st->nargs, "url", NULL, "{hub_url}");
-            add_arg(p, &st->args, &st->nargs, "nick", NULL, "{nick}");
-            if (c->password)
-                add_arg(p, &st->args, &st->nargs, "password", NULL, "{password}");
-        }
-    } else if (!strcmp(verb, "request")) {
-        if (i >= n || l->words[i].op || l->words[i].quoted)
-            FAIL(p, "request needs a command name: %s request CMD [key=value...]", aw->text);
-        st->kind = HR_STEP_REQUEST;
-        st->name = strdup(l->words[i++].text);
-        is_request = takes_kv = true;
-    } else if (!strcmp(verb, "expect")) {
-        if (i >= n || l->words[i].op || l->words[i].quoted)
-            FAIL(p, "expect needs an event name: %s expect EVENT [field=value | field~text ...] [within D]", aw->text);
-        st->kind = HR_STEP_EXPECT;
-        st->name = strdup(l->words[i++].text);
-        for (; i < n && l->words[i].op; i++) {
-            const struct hr_word *w = &l->words[i];
-            const char *v = w->text + w->key_len + 1;
-            if (check_placeholders(p, v) < 0)
-                return -1;
-            st->match = grow(st->match, st->nmatch, sizeof *st->match);
-            st->match[st->nmatch].field = strndup(w->text, w->key_len);
-            st->match[st->nmatch].value = strdup(v);
-            st->match[st->nmatch++].contains = w->op == '~';
-        }
-    } else if (!strcmp(verb, "signal")) {
-        st->kind = HR_STEP_SIGNAL;
-        st->count = 1;
-        if (i >= n)
-            FAIL(p, "signal needs a signal name or number (HUP, QUIT, SEGV, USR2, 15, ...): %s signal HUP [x20] [every 5ms]", aw->text);
-        if (!(st->signo = hr_signal_from_name(l->words[i].text)))
-            FAIL(p, "unknown signal '%s' (write a name such as QUIT, SIGSEGV, USR2, RTMIN+1, or a number 1-64)", l->words[i].text);
-        i++;
-        if (i < n && l->words[i].text[0] == 'x' && !l->words[i].quoted) {
-            char *e;
-            long c = strtol(l->words[i].text + 1, &e, 10);
-            if (*e || c < 1 || c > 100000)
-                FAIL(p, "repeat count is written x20 (1 to 100000), got '%s'", l->words[i].text);
-            st->count = (int)c;
-            i++;
-        }
-        if (i < n && is_kw(&l->words[i], "every")) {
-            if (i + 1 >= n || (st->every_ms = hr_parse_duration(l->words[i + 1].text)) <= 0)
-                FAIL(p, "every needs a duration, as in: every 5ms");
-            i += 2;
-        }
-    } else if (!strcmp(verb, "exits")) {
-        st->kind = HR_STEP_EXIT;
-        if (i < n && !is_kw(&l->words[i], "within")) {
-            char *e;
-            if (is_kw(&l->words[i], "any")) {
-                st->status = -1;
-            } else {
-                long v = strtol(l->words[i].text, &e, 10);
-                if (*e || e == l->words[i].text || v < 0 || v > 255)
-                    FAIL(p, "exits takes an exit status 0-255 or 'any', got '%s'", l->words[i].text);
-                st->status = (int)v;
-            }
-            i++;
-        }
-    } else if (!strcmp(verb, "kill")) {
-        st->kind = HR_STEP_KILL;
-    } else {
+    struct step_ctx c = {.l = l, .aw = aw, .verb = verb, .i = i, .n = n, .st = st, .sugar = -1};
+    for (size_t k = 0; k < sizeof sugar / sizeof *sugar && c.sugar < 0; k++)
+        if (!strcmp(verb, sugar[k].verb))
+            c.sugar = (int)k;
+    int rc = -2;
+    if (c.sugar >= 0)
+        rc = parse_sugar(p, &c);
+    for (size_t k = 0; rc == -2 && k < sizeof verbs / sizeof *verbs; k++)
+        if (!strcmp(verb, verbs[k].verb))
+            rc = verbs[k].parse(p, &c);
+    if (rc == -2)
         FAIL(p, "unknown verb '%s' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill)", verb);
-    }
+    if (rc < 0)
+        return -1;
+    i = c.i;
 
     /* Trailing parts: key=value arguments (request), fails TEXT..., within D. */
     for (; i < n; i++) {
@@ -478,7 +541,7 @@ static int parse_step(struct parser *p)
                 FAIL(p, "within D must end the step");
             break;
         } else if (is_kw(w, "fails")) {
-            if (!is_request)
+            if (!c.is_request)
                 FAIL(p, "only requests can be expected to fail (connect, say, pm, set, request ...)");
             st->must_fail = true;
             for (i++; i < n && !is_kw(&l->words[i], "within"); i++) {
@@ -489,7 +552,7 @@ static int parse_step(struct parser *p)
                 st->fail_texts[st->nfail_texts++] = t;
             }
             i--;
-        } else if (takes_kv && w->op && !st->must_fail) {
+        } else if (c.takes_kv && w->op && !st->must_fail) {
             if (kv_arg(p, &st->args, &st->nargs, w) < 0)
                 return -1;
         } else {
