@@ -32,7 +32,9 @@ import time
 import xml.etree.ElementTree as ET
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "pytest"))   # in-tree and installed: <share>/pytest
+# dctest: in-tree pytest/ next to parties/; installed <prefix>/share/dcharness/parties
+# finds <prefix>/lib/python3/dist-packages (already on the path with the prefix /usr).
+sys.path[:0] = [str(HERE.parent / "pytest"), str(HERE.parents[2] / "lib" / "python3" / "dist-packages")]
 from dctest.partykit import (Party, PartyError, Result, Settings, opt,  # noqa: E402
                              parse_hub_url, scaled, wait_until)
 from dctest.eiskaltdcpp import EiskaltDaemon, PeerError, _PM_LINE  # noqa: E402

@@ -16,7 +16,19 @@ import re
 import shlex
 import signal
 
-SHARE = pathlib.Path(__file__).resolve().parent.parent.parent   # holds parties/ (in-tree: the repo)
+
+
+def _share_dir() -> pathlib.Path:
+    """The data dir holding parties/ and profiles: in-tree the repository
+    root (pytest/dctest/..), installed <prefix>/share/dcharness (this file
+    being <prefix>/lib/python3/dist-packages/dctest/parties.py)."""
+    here = pathlib.Path(__file__).resolve()
+    if (here.parents[2] / "parties").is_dir():
+        return here.parents[2]
+    return here.parents[4] / "share" / "dcharness"
+
+
+SHARE = _share_dir()
 CAPS = frozenset("core share list download resume compress tls passive password live-settings "
                  "user-fields op control-ext".split())
 PLACEHOLDERS = frozenset("bin share dir name nick seed python".split())

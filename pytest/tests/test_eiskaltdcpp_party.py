@@ -22,7 +22,7 @@ def test_example_runs_with_eiskaltdcpp_parties(choice, request, tmp_path):
     require_binary("eiskaltdcpp-daemon")
     bin_dir = pathlib.Path(os.environ.get("DC_BUILD_DIR", ROOT / "build")).resolve() / "bin"
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", tmp_path / "t",
-            "--dc-bin-dir", bin_dir, str(ROOT / "pytest" / "tests" / "test_example.py")]
+            "--dc-bin-dir", bin_dir, str(ROOT / "pytest" / "tests" / "test_example.py") + "::test_alice_and_bob"]
     for c in choice:
         argv += ["--dc-client", c]
     run = subprocess.run([str(a) for a in argv], cwd=ROOT, capture_output=True, text=True, timeout=300)
