@@ -1,12 +1,22 @@
-/* bench_filelist.c: speed and memory of the file list writer and reader.
+/* bench_filelist.c: speed and memory of the file list writer and reader,
+ * next to the standard tools doing the same work on the same list.
  *
  * Writes a list of 1000 directories x 1000 files (1,001,000 entries) to
- * files.xml.bz2 in a fresh temp dir, then reads it back twice, each time in a
- * new process (fork + exec of this program) so neither the writer's memory
- * nor the other read counts: once with callbacks only (counting entries) and
- * once with dc_fl_read_tree. Peak RSS comes from wait4()'s rusage of that
- * child; a child that only opens the file gives the process baseline.
- * Prints figures; asserts nothing about time. Usage: bench_filelist [dirs files]
+ * files.xml.bz2 (and the same XML uncompressed to files.xml) in a fresh temp
+ * dir, then reads it back twice, each time in a new process (fork + exec of
+ * this program) so neither the writer's memory nor the other read counts:
+ * once with callbacks only (counting entries) and once with
+ * dc_fl_read_tree. Peak RSS comes from wait4()'s rusage of that child; a
+ * child that only opens the file gives the process baseline. In the same
+ * run, on the same files: `bzip2 -9 < files.xml` (what writing costs at
+ * least: the XML has to be compressed) and `bzip2 -d < files.xml.bz2 |
+ * xmllint --stream --noout -` (what a streaming read costs at least), each
+ * as wall time and CPU time (user + system of all its processes), and the
+ * ratios: write / bzip2 -9, read / (bzip2 -d | xmllint --stream), tree read
+ * / callbacks read, and the tree's bytes per entry beyond its names. Every
+ * figure is the median of `repeats` runs (default 3) with the range beside
+ * it, as the machine may be shared. Prints figures; asserts nothing about
+ * time. Usage: bench_filelist [dirs files [repeats]]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -106,6 +116,7 @@ static int cb_file(const char *name, uint64_t size, const uint8_t *tth, void *ct
 static void count_tree(const struct dc_fl_node *n, struct bench_count *c)
 {
     for (const struct dc_fl_node *k = n->first_child; k; k = k->next_sibling) {
+        c->bytes += strlen(k->name) + 1;
         if (k->is_dir) {
             c->dirs++;
             count_tree(k, c);     /* depth is 2 here */
@@ -144,17 +155,29 @@ static int child_read(const char *mode, const char *path)
         fprintf(stderr, "read failed: %s\n", err);
         return 1;
     }
-    printf("%" PRIu64 " %" PRIu64 " %.0f\n", c.dirs, c.files, ms);
+    printf("%" PRIu64 " %" PRIu64 " %.0f %" PRIu64 "\n", c.dirs, c.files, ms, c.bytes);
     return 0;
 }
 
-/* Runs one read in a fresh process; fills its counts, time and peak RSS. */
-static int run_child(const char *self, const char *mode, const char *path,
-                     uint64_t *dirs, uint64_t *files, double *ms, long *maxrss_kib)
+/* One measured run: wall and CPU (user + system) milliseconds. */
+struct bench_time {
+    double wall, cpu;
+};
+
+static double tv_ms(struct timeval tv)
+{
+    return tv.tv_sec * 1e3 + tv.tv_usec / 1e3;
+}
+
+/* Runs one read in a fresh process; fills its counts, time, name bytes
+ * (tree) and peak RSS. */
+static int run_child(const char *self, const char *mode, const char *path, uint64_t *dirs, uint64_t *files,
+                     struct bench_time *t, uint64_t *name_bytes, long *maxrss_kib)
 {
     int fd[2];
     if (pipe(fd) != 0)
         return -1;
+    double t0 = now_ms();
     pid_t pid = fork();
     if (pid < 0)
         return -1;
@@ -166,7 +189,7 @@ static int run_child(const char *self, const char *mode, const char *path,
         _exit(127);
     }
     close(fd[1]);
-    char line[128] = "";
+    char line[160] = "";
     FILE *in = fdopen(fd[0], "r");
     if (in == NULL || fgets(line, sizeof line, in) == NULL)
         line[0] = '\0';
@@ -176,77 +199,185 @@ static int run_child(const char *self, const char *mode, const char *path,
     struct rusage ru;
     if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return -1;
+    t->wall = now_ms() - t0;   /* the child's own figure replaces it: no exec, no open */
+    t->cpu = tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);
     *maxrss_kib = ru.ru_maxrss;
-    *dirs = *files = 0;
-    *ms = 0;
+    *dirs = *files = *name_bytes = 0;
     return strcmp(mode, "baseline") == 0 ||
-           sscanf(line, "%" SCNu64 " %" SCNu64 " %lf", dirs, files, ms) == 3 ? 0 : -1;
+           sscanf(line, "%" SCNu64 " %" SCNu64 " %lf %" SCNu64, dirs, files, &t->wall, name_bytes) == 4 ? 0 : -1;
+}
+
+/* `sh -c cmd`, timed: wall, and CPU of every process it ran. */
+static int run_shell(const char *cmd, struct bench_time *t)
+{
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "failed: %s\n", cmd);
+        return -1;
+    }
+    t->wall = now_ms() - t0;
+    t->cpu = tv_ms(ru.ru_utime) + tv_ms(ru.ru_stime);   /* sh's rusage includes its reaped children */
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define BENCH_REPEATS_MAX 9
+
+/* Median and range of n figures. */
+struct bench_stat {
+    double med, lo, hi;
+};
+
+static struct bench_stat stat_of(const double *v, int n)
+{
+    double s[BENCH_REPEATS_MAX];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return (struct bench_stat){n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, s[0], s[n - 1]};
+}
+
+/* What is measured, repeats times each. */
+enum { M_WRITE, M_BZIP9, M_READ_CB, M_BUNZIP_XMLLINT, M_READ_TREE, M_COUNT };
+static const char *const bench_names[M_COUNT] = {
+    "write files.xml.bz2", "bzip2 -9 < files.xml", "read with callbacks", "bzip2 -d | xmllint --stream",
+    "read into a tree"};
+
+static void print_stat(const char *what, const char *unit, struct bench_stat st)
+{
+    printf("  %-30s %8.0f %s (%.0f-%.0f)\n", what, st.med, unit, st.lo, st.hi);
+}
+
+static void print_ratio(const char *what, struct bench_stat a, struct bench_stat b, struct bench_stat ca,
+                        struct bench_stat cb, const char *target)
+{
+    printf("%-44s %5.2fx wall, %5.2fx CPU (target %s)\n", what, a.med / b.med, ca.med / cb.med, target);
 }
 
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--read") == 0)
         return child_read(argv[2], argv[3]);
-    unsigned ndirs = argc == 3 ? (unsigned)atoi(argv[1]) : 1000;
-    unsigned nfiles = argc == 3 ? (unsigned)atoi(argv[2]) : 1000;
+    unsigned ndirs = argc >= 3 ? (unsigned)atoi(argv[1]) : 1000;
+    unsigned nfiles = argc >= 3 ? (unsigned)atoi(argv[2]) : 1000;
+    int repeats = argc >= 4 ? atoi(argv[3]) : 3;
+    if (repeats < 1 || repeats > BENCH_REPEATS_MAX) {
+        fprintf(stderr, "repeats: 1 to %d\n", BENCH_REPEATS_MAX);
+        return 2;
+    }
 
-    char dir[] = "/tmp/bench_filelist.XXXXXX", path[64];
+    char dir[] = "/tmp/bench_filelist.XXXXXX", path[64], xml[64], cmd[256];
     if (mkdtemp(dir) == NULL) {
         perror("mkdtemp");
         return 1;
     }
     snprintf(path, sizeof path, "%s/files.xml.bz2", dir);
+    snprintf(xml, sizeof xml, "%s/files.xml", dir);
     int rc = 1;
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) {
-        perror(path);
-        goto out;
-    }
-    struct bench_count bz = {.f = f}, plain = {0};
-    double t0 = now_ms();
-    int wrc = write_list(&bz, true, ndirs, nfiles);
-    if (fclose(f) != 0)
-        wrc = -1;
-    double write_bz_ms = now_ms() - t0;
-    t0 = now_ms();
-    if (wrc != 0 || write_list(&plain, false, ndirs, nfiles) != 0) {
-        fprintf(stderr, "write failed\n");
-        goto out;
-    }
-    double write_plain_ms = now_ms() - t0;
-    uint64_t entries = (uint64_t)ndirs + (uint64_t)ndirs * nfiles;
-    printf("entries:            %" PRIu64 " (%u dirs x %u files)\n", entries, ndirs, nfiles);
-    printf("write bz2:          %.0f ms -> %" PRIu64 " bytes compressed\n", write_bz_ms, bz.bytes);
-    printf("write plain:        %.0f ms -> %" PRIu64 " bytes of XML (uncompressed size)\n",
-           write_plain_ms, plain.bytes);
-    struct rusage self;
-    if (getrusage(RUSAGE_SELF, &self) == 0)   /* both writes, in this process */
-        printf("writer process:     peak RSS %ld KiB\n", self.ru_maxrss);
-
-    for (int i = 0; i < 3; i++) {
-        uint64_t d, fl;
-        double ms;
-        long rss;
-        if (run_child("/proc/self/exe", bench_modes[i], path,
-                      &d, &fl, &ms, &rss) != 0) {
-            fprintf(stderr, "%s read failed\n", bench_modes[i]);
+    double wall[M_COUNT][BENCH_REPEATS_MAX], cpu[M_COUNT][BENCH_REPEATS_MAX];
+    uint64_t entries = (uint64_t)ndirs + (uint64_t)ndirs * nfiles, bz_bytes = 0, xml_bytes = 0, names = 0;
+    long base_rss = 0, cb_rss = 0, tree_rss = 0;
+    for (int r = 0; r < repeats; r++) {
+        FILE *f = fopen(path, "wb");
+        if (f == NULL) {
+            perror(path);
             goto out;
         }
-        if (i == 0) {
-            printf("child baseline:     peak RSS %ld KiB (process with libs, no read)\n", rss);
-            continue;
+        struct bench_count bz = {.f = f};
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+        double t0 = now_ms();
+        int wrc = write_list(&bz, true, ndirs, nfiles);
+        if (fclose(f) != 0)
+            wrc = -1;
+        wall[M_WRITE][r] = now_ms() - t0;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        cpu[M_WRITE][r] = (c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) / 1e6;
+        bz_bytes = bz.bytes;
+        if (r == 0) {   /* the same list as XML, for the tools */
+            struct bench_count plain = {.f = fopen(xml, "wb")};
+            if (wrc != 0 || plain.f == NULL || write_list(&plain, false, ndirs, nfiles) != 0 ||
+                fclose(plain.f) != 0) {
+                fprintf(stderr, "write failed\n");
+                goto out;
+            }
+            xml_bytes = plain.bytes;
         }
-        if (d + fl != entries) {
-            fprintf(stderr, "%s read saw %" PRIu64 " entries, expected %" PRIu64 "\n",
-                    bench_modes[i], d + fl, entries);
+        struct bench_time t;
+        snprintf(cmd, sizeof cmd, "bzip2 -9 < %s > /dev/null", xml);
+        if (run_shell(cmd, &t) != 0)
             goto out;
+        wall[M_BZIP9][r] = t.wall, cpu[M_BZIP9][r] = t.cpu;
+        snprintf(cmd, sizeof cmd, "bzip2 -d < %s | xmllint --stream --noout -", path);
+        if (run_shell(cmd, &t) != 0)
+            goto out;
+        wall[M_BUNZIP_XMLLINT][r] = t.wall, cpu[M_BUNZIP_XMLLINT][r] = t.cpu;
+        for (int i = 0; i < 3; i++) {
+            uint64_t d, fl, nb;
+            long rss;
+            if (run_child("/proc/self/exe", bench_modes[i], path, &d, &fl, &t, &nb, &rss) != 0) {
+                fprintf(stderr, "%s read failed\n", bench_modes[i]);
+                goto out;
+            }
+            if (i == 0) {
+                base_rss = rss;
+                continue;
+            }
+            if (d + fl != entries) {
+                fprintf(stderr, "%s read saw %" PRIu64 " entries, expected %" PRIu64 "\n", bench_modes[i],
+                        d + fl, entries);
+                goto out;
+            }
+            int m = i == 1 ? M_READ_CB : M_READ_TREE;
+            wall[m][r] = t.wall, cpu[m][r] = t.cpu;
+            if (i == 1)
+                cb_rss = rss;
+            else
+                tree_rss = rss, names = nb;
         }
-        printf("read %-9s      %.0f ms, %" PRIu64 " entries, peak RSS %ld KiB (%.1f%% of the XML)\n",
-               bench_modes[i], ms, d + fl, rss, 100.0 * rss * 1024 / (double)plain.bytes);
     }
+    struct bench_stat w[M_COUNT], c[M_COUNT];
+    for (int m = 0; m < M_COUNT; m++)
+        w[m] = stat_of(wall[m], repeats), c[m] = stat_of(cpu[m], repeats);
+    printf("entries:  %" PRIu64 " (%u dirs x %u files); XML %" PRIu64 " bytes, bz2 %" PRIu64 " bytes\n",
+           entries, ndirs, nfiles, xml_bytes, bz_bytes);
+    double load = -1;
+    getloadavg(&load, 1);
+    printf("medians of %d runs (range), load average %.2f at the end:\n", repeats, load);
+    for (int m = 0; m < M_COUNT; m++) {
+        char what[80];
+        snprintf(what, sizeof what, "%s, wall", bench_names[m]);
+        print_stat(what, "ms", w[m]);
+        snprintf(what, sizeof what, "%s, CPU", bench_names[m]);
+        print_stat(what, "ms", c[m]);
+    }
+    print_ratio("write / bzip2 -9:", w[M_WRITE], w[M_BZIP9], c[M_WRITE], c[M_BZIP9], "<= 1.10x");
+    print_ratio("read callbacks / (bzip2 -d | xmllint):", w[M_READ_CB], w[M_BUNZIP_XMLLINT], c[M_READ_CB],
+                c[M_BUNZIP_XMLLINT], "<= 1.10x");
+    print_ratio("read tree / read callbacks:", w[M_READ_TREE], w[M_READ_CB], c[M_READ_TREE], c[M_READ_CB],
+                "<= 1.20x");
+    double tree_bytes = (double)(tree_rss - base_rss) * 1024;
+    printf("peak RSS: baseline %ld KiB, callbacks %ld KiB, tree %ld KiB (%.1f%% of the XML)\n", base_rss, cb_rss,
+           tree_rss, 100.0 * tree_bytes / (double)xml_bytes);
+    printf("tree: %.1f bytes per entry beyond its %.1f name bytes per entry (target <= 64)\n",
+           (tree_bytes - (double)names) / (double)entries, (double)names / (double)entries);
     rc = 0;
 out:
     unlink(path);
+    unlink(xml);
     if (rmdir(dir) != 0)
         fprintf(stderr, "rmdir %s: %s\n", dir, strerror(errno));
     return rc;
