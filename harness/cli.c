@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/html.h"
 #include "harness/plan.h"
 #include "harness/profile.h"
 #include "harness/report.h"
@@ -41,8 +42,8 @@
 struct opts {
     unsigned jobs;
     unsigned protos;
-    const char *hub, *junit, *filter, *bin_dir;
-    bool tap, keep, list;
+    const char *hub, *junit, *filter, *bin_dir, *html;
+    bool tap, keep, list, html_all;
     unsigned shard_k, shard_n;
     char **paths;
     size_t npaths;
@@ -62,6 +63,7 @@ struct job {
     double start, kill_at;
     bool running, done, term_sent;
     struct hr_result result;
+    json_t *report;                 /* the runner's whole result, for --html; NULL if none */
     struct hr_run_opts ro;          /* borrows the job's profile from the cache */
 };
 
@@ -121,6 +123,8 @@ static void usage(FILE *f)
           "  --shard K/N        only the K-th of N deterministic shards\n"
           "  --junit FILE       also write JUnit XML to FILE\n"
           "  --tap              print TAP instead of progress lines\n"
+          "  --html FILE        also write an HTML report: steps, logs, and a sequence diagram per failed run\n"
+          "  --html-all         ... and a diagram for passed runs too\n"
           "  --list             print the planned runs as JSON lines ({\"path\",\"proto\",\"name\"}, or\n"
           "                     {\"path\",\"error\"} for a file that does not parse) instead of running them\n"
           "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
@@ -174,7 +178,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"junit", required_argument, NULL, 'J'}, {"tap", no_argument, NULL, 'T'},
         {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
         {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
-        {"list", no_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"list", no_argument, NULL, 'L'}, {"html", required_argument, NULL, 'W'},
+        {"html-all", no_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL};
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -205,6 +210,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'T': o->tap = true; break;
         case 'k': o->keep = true; break;
         case 'L': o->list = true; break;
+        case 'W': o->html = optarg; break;
+        case 'A': o->html_all = true; break;
         case 'f': o->filter = optarg; break;
         case 'b': o->bin_dir = optarg; break;
         case 's':
@@ -301,12 +308,14 @@ static int start_job(struct job *j, const char *root, size_t idx)
     return 0;
 }
 
-static void finish_job(struct job *j)
+static void finish_job(struct job *j, bool keep_report)
 {
     int ws = 0;
     while (waitpid(j->pid, &ws, 0) < 0 && errno == EINTR)
         ;
     hr_result_from_runner(&j->result, j->out.len ? j->out.data : NULL, ws);
+    if (keep_report && j->out.len)
+        j->report = json_loadb(j->out.data, j->out.len, 0, NULL);
     j->result.seconds = now_s() - j->start;
     dc_buf_cleanup(&j->out);
     j->running = false;
@@ -350,6 +359,22 @@ static int list_plan(const struct hr_job_id *ids, size_t nids, char **files, str
         rc = ids[i].proto ? rc : HR_EXIT_FAIL;
     }
     return rc;
+}
+
+/* One case of the HTML report: the runner's result (steps, parties, trace,
+ * times) with what the scheduler knows on top. */
+static json_t *report_case(const struct job *j, const struct hr_case *c)
+{
+    json_t *o = j->report ? json_deep_copy(j->report) : json_object();
+    static const char *const words[] = {[HR_STATUS_PASS] = "pass", [HR_STATUS_FAIL] = "fail", [HR_STATUS_SKIP] = "skip"};
+    json_object_set_new(o, "name", json_string_nocheck(c->name));   /* in memory only: any bytes */
+    json_object_set_new(o, "file", json_string_nocheck(j->path));
+    json_object_set_new(o, "status", json_string(words[c->status]));
+    json_object_set_new(o, "seconds", json_real(c->seconds));
+    json_object_set_new(o, "reason", c->reason ? json_string_nocheck(c->reason) : json_null());
+    json_object_set_new(o, "details", c->details ? json_string_nocheck(c->details) : json_null());
+    json_object_set_new(o, "warning", j->result.warning ? json_string_nocheck(j->result.warning) : json_null());
+    return o;
 }
 
 /* What both commands need: where dcharness, the executables and the hub
@@ -464,6 +489,23 @@ static int run_main(int argc, char **argv)
         profiles_free(&cache);
         return rc;
     }
+    /* An --html file that cannot be written is a usage error now, not a
+     * surprise after the run. */
+    FILE *html = NULL;
+    if (o.html && !(html = fopen(o.html, "w"))) {
+        fprintf(stderr, "dcharness: --html %s: cannot write it: %s\n", o.html, strerror(errno));
+        for (size_t i = 0; i < nfiles; i++) {
+            hr_scenario_free(scn[i]);
+            free(perr[i]);
+            free(files[i]);
+        }
+        free(ids);
+        free(scn);
+        free(perr);
+        free(files);
+        profiles_free(&cache);
+        return HR_EXIT_USAGE;
+    }
     struct job *jobs = calloc(nids + 1, sizeof *jobs);
     for (size_t i = 0; i < nids; i++) {
         struct job *j = &jobs[i];
@@ -502,6 +544,8 @@ static int run_main(int argc, char **argv)
     char *abs_root = mkdtemp(root) ? realpath(root, NULL) : NULL;   /* runners chdir into it */
     if (!abs_root) {
         fprintf(stderr, "dcharness: cannot create a directory under %s: %s\n", tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        if (html)
+            fclose(html);
         return HR_EXIT_FAIL;
     }
     snprintf(root, sizeof root, "%s", abs_root);
@@ -639,7 +683,7 @@ static int run_main(int argc, char **argv)
                 j->kill_at = now_s() + 60;
             }
             if (j->result_fd < 0) {
-                finish_job(j);
+                finish_job(j, html != NULL);
                 running--;
             }
         }
@@ -679,6 +723,20 @@ static int run_main(int argc, char **argv)
                 fail++;
         }
     }
+    if (html) {   /* before the scenario directories go: it reads their logs */
+        json_t *all = json_array();
+        for (size_t i = 0; i < nids; i++)
+            json_array_append_new(all, report_case(&jobs[i], &cases[i]));
+        struct hr_html_opts ho = {.title = "dcharness", .all = o.html_all};
+        int wrc = hr_html_write_json(html, all, &ho);
+        if (fclose(html) != 0 || wrc < 0) {
+            fprintf(stderr, "dcharness: writing %s failed: %s\n", o.html, strerror(errno));
+            fail++;
+        } else if (!o.tap) {
+            fprintf(out, "HTML report: %s\n", o.html);
+        }
+        json_decref(all);
+    }
     if (o.keep)
         fprintf(out, "%sscenario directories kept under %s\n", o.tap ? "# " : "", root);
     else
@@ -690,6 +748,7 @@ static int run_main(int argc, char **argv)
         free(reruns[i]);
         free(classes[i]);
         hr_result_cleanup(&jobs[i].result);
+        json_decref(jobs[i].report);
     }
     for (size_t i = 0; i < nfiles; i++) {
         hr_scenario_free(scn[i]);
@@ -833,6 +892,8 @@ static int hub_main(int argc, char **argv)
 
 int hr_main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "html"))
+        return hr_html_main(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "hub"))
         return hub_main(argc, argv);
     return run_main(argc, argv);
