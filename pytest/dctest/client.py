@@ -15,15 +15,20 @@ Every timeout here is multiplied by DCTEST_TIMEOUT_MULTIPLIER.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import pathlib
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .hub import _fields, tail
 from .procs import Process, ProcessError, scaled
 
+if TYPE_CHECKING:
+    from .parties import ClientProfile
 
-def _setting_text(value) -> str:
+
+def _setting_text(value: object) -> str:
     """A Python value as dcclient's --set NAME=VALUE text."""
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
@@ -33,8 +38,8 @@ class Client:
     holds every event seen so far. Ownership: stop() must be called (the
     dc_client fixture does); it is idempotent."""
 
-    def __init__(self, binary, workdir, nick: str, *, timeout: float = 10.0, profile=None,
-                 **settings):
+    def __init__(self, binary: str | os.PathLike[str], workdir: str | os.PathLike[str], nick: str, *,
+                 timeout: float = 10.0, profile: ClientProfile | None = None, **settings: Any) -> None:
         """Start `binary` with --nick and a --set per keyword setting
         (description="x", share_size=1024, ...) and wait for its ready line.
         With `profile` (a dctest.parties.ClientProfile other than the
@@ -48,11 +53,11 @@ class Client:
         self.nick, self.workdir = nick, pathlib.Path(workdir)
         self.caps = set(self.profile.caps)
         self.exit_expected = False
-        self.returncode = None
-        self._running_at_stop = None
+        self.returncode: int | None = None
+        self._running_at_stop: bool | None = None
         log = self.workdir / f"{self.kind}.log"
         if self.profile.builtin:
-            argv = [binary, "--nick", nick]
+            argv: list[object] = [binary, "--nick", nick]
             for name, value in settings.items():
                 argv += ["--set", f"{name}={_setting_text(value)}"]
             self.process = Process(argv, name=f"dcclient {nick}", log=log, stdin_pipe=True)
@@ -75,11 +80,11 @@ class Client:
             self.stop()
             raise
 
-    def _skip(self, what: str):
+    def _skip(self, what: str) -> NoReturn:
         import pytest
         pytest.skip(f"{self.nick} ({self.kind}) lacks {what}")
 
-    def need(self, *caps):
+    def need(self, *caps: str) -> None:
         """Skip the test unless this party has every capability in caps."""
         for cap in caps:
             if cap not in self.caps:
@@ -95,18 +100,18 @@ class Client:
 
     @property
     def events(self) -> list[dict]:
-        return self.process.channel.events
+        return self.process.chan.events
 
-    def request(self, cmd: str, timeout: float = 10.0, **args) -> dict:
+    def request(self, cmd: str, timeout: float = 10.0, **args: Any) -> dict:
         """Any control request; arguments that are None are left out. Returns
         the result; raises ProcessError(error text) on ok:false."""
         args = {k: v for k, v in args.items() if v is not None}
-        return self.process.channel.request(cmd, timeout=scaled(timeout), **args)
+        return self.process.chan.request(cmd, timeout=scaled(timeout), **args)
 
-    def wait_for(self, event: str, timeout: float = 10.0, **fields) -> dict:
+    def wait_for(self, event: str, timeout: float = 10.0, **fields: Any) -> dict:
         """The first not-yet-consumed event `event` whose fields equal `fields`
         (from_="bob" stands for the field "from")."""
-        return self.process.channel.wait_for(event, timeout=scaled(timeout), **_fields(fields))
+        return self.process.chan.wait_for(event, timeout=scaled(timeout), **_fields(fields))
 
     # -- the requests of docs/control-protocol.md, in its order
     def ping(self) -> dict:
@@ -134,11 +139,11 @@ class Client:
         """The user list sorted by nick, own entry included."""
         return self.request("users")["users"]
 
-    def get(self, name: str):
+    def get(self, name: str) -> Any:
         """The value of setting `name`."""
         return self.request("get", name=name)["value"]
 
-    def set(self, name: str, value) -> dict:
+    def set(self, name: str, value: Any) -> dict:
         """Change setting `name` (a JSON value of the setting's type)."""
         return self.request("set", name=name, value=value)
 
@@ -146,7 +151,7 @@ class Client:
         """Every setting: [{"name", "type", "value", "default", "description"}]."""
         return self.request("settings")["settings"]
 
-    def share(self, path) -> dict:
+    def share(self, path: str | os.PathLike[str]) -> dict:
         """Share directory `path` (hashed in the background: wait for the
         `share.done` event before others list it)."""
         self.need("share")
@@ -159,7 +164,7 @@ class Client:
         self.need("list")
         return self.request("list", timeout=timeout, nick=nick, path=path)
 
-    def download(self, nick: str, target_dir, path: str | None = None, tth: str | None = None,
+    def download(self, nick: str, target_dir: str | os.PathLike[str], path: str | None = None, tth: str | None = None,
                  name: str | None = None, timeout: float = 300.0) -> dict:
         """Download a file of `nick` (by virtual `path` or `tth`) into
         `target_dir`; replied once it is complete and verified:
@@ -168,7 +173,7 @@ class Client:
         return self.request("download", timeout=timeout, nick=nick, path=path, tth=tth,
                             target_dir=str(target_dir), name=name)
 
-    def mkfile(self, path, size: int = 0, seed: int | None = None, text: bool | None = None,
+    def mkfile(self, path: str | os.PathLike[str], size: int = 0, seed: int | None = None, text: bool | None = None,
                timeout: float = 60.0) -> dict:
         """Write a fixture file of `size` deterministic bytes (same `seed`, same
         bytes; `text`: compressible numbered lines); a `path` string ending
@@ -182,7 +187,7 @@ class Client:
         return self.request("quit")
 
     # -- process
-    def signal(self, sig: int):
+    def signal(self, sig: int) -> None:
         """Send a signal; the client may then exit without failing the test."""
         self.exit_expected = True
         self.process.signal(sig)
@@ -210,7 +215,7 @@ class Client:
             return f"{self.kind} {self.nick} (pid {self.pid}) exited by itself with status {rc}; log: {self.log_path}"
         return None
 
-    def report_sections(self) -> list[tuple[str, str]]:
+    def report_sections(self) -> builtins.list[tuple[str, str]]:   # `list` is a method here
         events = "\n".join(json.dumps(e, ensure_ascii=False) for e in self.events[-40:])
         sections = [(f"dctest {self.kind} {self.nick} log: {self.log_path}", tail(self.log_path))]
         # what the party keeps in its own directory (a daemon's log, ...)

@@ -42,6 +42,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from typing import Any, Callable, Iterable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from .procs import ProcessError, _die_with_parent, free_port, stop_group
@@ -57,7 +58,7 @@ class _PortClash(Exception):
     """A port we picked was taken by someone else between pick and bind."""
 
 
-def _spawn(argv, log: pathlib.Path, cwd=None) -> subprocess.Popen:
+def _spawn(argv: Sequence[object], log: pathlib.Path, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen:
     """Start argv in its own session with stdout and stderr appended to log."""
     with open(log, "ab") as out:
         return subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
@@ -122,10 +123,11 @@ class EiskaltDaemon:
 
     binary = "eiskaltdcpp-daemon"
 
-    def __init__(self, workdir, nick: str, *, share=None, tls: bool = False,
+    def __init__(self, workdir: str | os.PathLike[str], nick: str, *,
+                 share: str | os.PathLike[str] | None = None, tls: bool = False,
                  passive: bool = False, settings: dict | None = None,
                  passwords: dict | None = None, private_id: str | None = None,
-                 spawn=None):
+                 spawn: Callable[..., subprocess.Popen] | None = None) -> None:
         self.dir = pathlib.Path(workdir).resolve()
         self.cfg = self.dir / "config"
         self.nick, self.share, self.tls, self.passive = nick, share, tls, passive
@@ -140,7 +142,7 @@ class EiskaltDaemon:
         self.proc: subprocess.Popen | None = None
         self.rpc_port = 0
         self.ports: dict = {}
-        self.ready_seconds = None
+        self.ready_seconds: float | None = None
 
     def settings(self) -> dict:
         d = self.dir
@@ -158,7 +160,7 @@ class EiskaltDaemon:
         s.update(self.settings_override)
         return s
 
-    def _write_config(self):
+    def _write_config(self) -> None:
         self.cfg.mkdir(parents=True, exist_ok=True)
         rows = []
         for key, value in self.settings().items():
@@ -185,7 +187,7 @@ class EiskaltDaemon:
         self.dir.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         for _ in range(attempts):
-            ports = set()
+            ports: set[int] = set()
             while len(ports) < 4:       # four distinct ports
                 ports.add(free_port())
             self.rpc_port, *rest = ports
@@ -206,8 +208,9 @@ class EiskaltDaemon:
                 raise
         raise PeerError(f"{self.nick}: no free ports after {attempts} attempts")
 
-    def _wait_rpc(self, deadline: float):
+    def _wait_rpc(self, deadline: float) -> None:
         """Ready = JSON-RPC answers with our private ID (not a foreign daemon)."""
+        assert self.proc is not None
         while True:
             if self.proc.poll() is not None:
                 raise PeerError(f"{self.nick}: daemon exited with {self.proc.returncode}\n"
@@ -242,7 +245,7 @@ class EiskaltDaemon:
 
     # -- JSON-RPC -----------------------------------------------------------
 
-    def rpc(self, method: str, timeout: float = 5.0, **params):
+    def rpc(self, method: str, timeout: float = 5.0, **params: Any) -> Any:
         """One JSON-RPC 2.0 call; returns `result`, raises PeerError on `error`."""
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
                            "params": params}).encode()
@@ -259,10 +262,10 @@ class EiskaltDaemon:
             raise PeerError(f"{self.nick}: {method} {params}: {answer['error']}")
         return answer.get("result")
 
-    def hub_add(self, url: str, enc: str = ""):
+    def hub_add(self, url: str, enc: str = "") -> Any:
         return self.rpc("hub.add", huburl=url, enc=enc)
 
-    def hub_del(self, url: str):
+    def hub_del(self, url: str) -> Any:
         return self.rpc("hub.del", huburl=url)
 
     def users(self, url: str) -> list[str]:
@@ -273,7 +276,7 @@ class EiskaltDaemon:
     def user_info(self, url: str, nick: str) -> dict:
         return self.rpc("hub.getuserinfo", huburl=url, nick=nick)
 
-    def wait_users(self, url: str, nicks, timeout: float = 10.0) -> list[str]:
+    def wait_users(self, url: str, nicks: Iterable[str], timeout: float = 10.0) -> list[str]:
         """Poll hub.getusers until every nick in `nicks` is listed (the
         daemon has no push interface for this)."""
         want, deadline = set(nicks), time.monotonic() + timeout
@@ -287,7 +290,7 @@ class EiskaltDaemon:
                                 f"{_tail(self.log_path)}")
             time.sleep(0.01)
 
-    def wait_gone(self, url: str, nick: str, timeout: float = 10.0):
+    def wait_gone(self, url: str, nick: str, timeout: float = 10.0) -> None:
         """Poll hub.getusers until `nick` is no longer listed."""
         deadline = time.monotonic() + timeout
         while nick in self.users(url):
@@ -295,16 +298,16 @@ class EiskaltDaemon:
                 raise PeerError(f"{self.nick}: {nick} still listed on {url} after {timeout}s")
             time.sleep(0.01)
 
-    def login(self, url: str, timeout: float = 10.0, enc: str = ""):
+    def login(self, url: str, timeout: float = 10.0, enc: str = "") -> list[str]:
         """hub.add, then wait until the daemon lists itself on that hub."""
         self.hub_add(url, enc)
         return self.wait_users(url, [self.nick], timeout)
 
-    def pm(self, url: str, nick: str, text: str):
+    def pm(self, url: str, nick: str, text: str) -> None:
         if self.rpc("hub.pm", huburl=url, nick=nick, message=text) != 0:
             raise PeerError(f"{self.nick}: hub.pm to {nick!r} on {url} refused")
 
-    def say(self, url: str, text: str):
+    def say(self, url: str, text: str) -> None:
         if self.rpc("hub.say", huburl=url, message=text) != 0:
             raise PeerError(f"{self.nick}: hub.say on {url} refused (not connected)")
 
@@ -425,8 +428,8 @@ class EiskaltDaemon:
         rc, self.proc = _stop(self.proc, grace), None
         return rc
 
-    def __enter__(self):
+    def __enter__(self) -> "EiskaltDaemon":
         return self.start() if self.proc is None else self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()

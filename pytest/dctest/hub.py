@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import socket
+from typing import Any, Iterable
 
 from .procs import JsonLines, Process, ProcessError, scaled
 
@@ -25,7 +26,7 @@ from .procs import JsonLines, Process, ProcessError, scaled
 _MAX_SOCK_PATH = 100
 
 
-def tail(path, lines: int = 100) -> str:
+def tail(path: str | os.PathLike[str], lines: int = 100) -> str:
     """The last `lines` lines of a text file ("" if it cannot be read)."""
     try:
         text = pathlib.Path(path).read_text(encoding="utf-8", errors="replace")
@@ -34,7 +35,7 @@ def tail(path, lines: int = 100) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def connect_control(path, name: str = "hub control", timeout: float = 10.0) -> JsonLines:
+def connect_control(path: str | os.PathLike[str], name: str = "hub control", timeout: float = 10.0) -> JsonLines:
     """A JsonLines channel over fakehub's control socket at `path`; a path
     over the Unix socket limit is reached through its directory's fd."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -42,15 +43,15 @@ def connect_control(path, name: str = "hub control", timeout: float = 10.0) -> J
     if len(str(path)) <= _MAX_SOCK_PATH:
         sock.connect(str(path))
     else:
-        dfd = os.open(os.path.dirname(path), os.O_PATH)
+        dfd = os.open(os.path.dirname(str(path)), os.O_PATH)
         try:
-            sock.connect(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
+            sock.connect(f"/proc/self/fd/{dfd}/{os.path.basename(str(path))}")
         finally:
             os.close(dfd)
     sock.settimeout(None)
     ch = JsonLines(sock.makefile("r", encoding="utf-8", newline="\n"),
                    sock.makefile("w", encoding="utf-8", newline="\n"), name=name)
-    ch.sock = sock
+    ch._sock = sock   # the channel owns it: close() shuts it down
     return ch
 
 
@@ -69,8 +70,10 @@ class Hub:
 
     Ownership: stop() must be called (the fixtures do); it is idempotent."""
 
-    def __init__(self, proc: Process, *, urls: dict, name: str = "fakehub", pid: int | None = None,
-                 control_path=None, trace_path=None, features=(), grace: float = 3.0):
+    def __init__(self, proc: Process, *, urls: dict[str, str], name: str = "fakehub", pid: int | None = None,
+                 control_path: str | os.PathLike[str] | None = None,
+                 trace_path: str | os.PathLike[str] | None = None, features: Iterable[str] = (),
+                 grace: float = 3.0) -> None:
         self.process, self.name, self.urls = proc, name, dict(urls)
         self.pid = pid or proc.pid
         self.proto = next(iter(self.urls))
@@ -78,10 +81,10 @@ class Hub:
         self.control_path = control_path
         self.trace_path = pathlib.Path(trace_path) if trace_path else None
         self._grace = grace
-        self._control = None
+        self._control: JsonLines | None = None
         self.exit_expected = False   # the test asked the hub to exit
-        self.returncode = None
-        self._running_at_stop = None
+        self.returncode: int | None = None
+        self._running_at_stop: bool | None = None
         if control_path:
             self._control = connect_control(control_path, name=f"{name} control")
             self.request("subscribe")
@@ -103,7 +106,7 @@ class Hub:
         return [json.loads(line) for line in self.trace_path.read_text().splitlines() if line]
 
     # -- control socket (docs/fakehub.md, "Control socket")
-    def request(self, cmd: str, timeout: float = 10.0, **args) -> dict:
+    def request(self, cmd: str, timeout: float = 10.0, **args: Any) -> dict:
         """Any control request; returns its result, raises ProcessError on ok:false."""
         if self._control is None:
             raise ProcessError(f"hub {self.name} has no control socket")
@@ -117,14 +120,14 @@ class Hub:
         return self.request("users")["users"]
 
     def kick(self, nick: str, reason: str | None = None) -> dict:
-        args = {"nick": nick} if reason is None else {"nick": nick, "reason": reason}
+        args: dict[str, Any] = {"nick": nick} if reason is None else {"nick": nick, "reason": reason}
         return self.request("kick", **args)
 
     def raw(self, line: str, nick: str | None = None, all: bool = False,
             proto: str | None = None) -> int:
         """Send a protocol line (no terminator) to one user or to all; returns
         how many got it."""
-        args = {"line": line}
+        args: dict[str, Any] = {"line": line}
         if nick is not None:
             args["nick"] = nick
         if all:
@@ -161,9 +164,10 @@ class Hub:
     def subscribe(self, events: list[str] | None = None) -> dict:
         """Narrow (or widen) the events this hub object receives; it is
         subscribed to all of them from the start."""
-        return self.request("subscribe", **({} if events is None else {"events": events}))
+        args: dict[str, Any] = {} if events is None else {"events": events}
+        return self.request("subscribe", **args)
 
-    def wait_for(self, event: str, timeout: float = 10.0, **fields) -> dict:
+    def wait_for(self, event: str, timeout: float = 10.0, **fields: Any) -> dict:
         """The first not-yet-consumed hub event `event` (login, logout, chat,
         pm, ctm, shutdown) whose fields equal `fields` (from_= for "from")."""
         if self._control is None:
@@ -176,7 +180,7 @@ class Hub:
         return self.request("shutdown")
 
     # -- process
-    def signal(self, sig: int):
+    def signal(self, sig: int) -> None:
         """Send a signal to the hub; it may then exit without failing the test."""
         self.exit_expected = True
         if self.process.proc.poll() is None:
@@ -191,10 +195,7 @@ class Hub:
         the control socket. Returns the exit status."""
         if self.returncode is None:
             if self._control is not None:
-                try:
-                    self._control.sock.close()
-                except OSError:
-                    pass
+                self._control.close()
             self._running_at_stop = self.process.proc.poll() is None
             self.returncode = self.process.stop(grace=scaled(self._grace))
         return self.returncode
@@ -230,8 +231,9 @@ def _option_args(settings: dict) -> list[str]:
     return argv
 
 
-def start_fakehub(binary, workdir, *, protocols=("nmdc", "adc"), timeout: float = 10.0,
-                  **settings) -> Hub:
+def start_fakehub(binary: str | os.PathLike[str], workdir: str | os.PathLike[str], *,
+                  protocols: Iterable[str] = ("nmdc", "adc"), timeout: float = 10.0,
+                  **settings: Any) -> Hub:
     """Start fakehub on 127.0.0.1 port 0 for `protocols`, in `workdir`
     (its working directory, so that the control socket's path stays short
     for bind()) with a control socket and a trace there; `settings` are
@@ -239,7 +241,7 @@ def start_fakehub(binary, workdir, *, protocols=("nmdc", "adc"), timeout: float 
     user=["carol:secret:op"], max_users=2."""
     workdir = pathlib.Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "--control", "hub.sock", "--trace", workdir / "hub.trace"]
+    argv: list[object] = [binary, "--control", "hub.sock", "--trace", workdir / "hub.trace"]
     for proto in protocols:
         argv += [f"--{proto}", "127.0.0.1:0"]
     proc = Process(argv + _option_args(settings), name="fakehub", log=workdir / "hub.log", cwd=workdir)
@@ -255,7 +257,8 @@ def start_fakehub(binary, workdir, *, protocols=("nmdc", "adc"), timeout: float 
         raise
 
 
-def start_profile_hub(dcharness, profile: str, workdir, *, protocols=None, user=(),
+def start_profile_hub(dcharness: str | os.PathLike[str], profile: str, workdir: str | os.PathLike[str], *,
+                      protocols: Iterable[str] | None = None, user: Iterable[str] | str = (),
                       timeout: float = 30.0) -> Hub:
     """The hub of a dcharness hub profile (a name such as uhub, or a .hub
     file), started by `dcharness hub` in `workdir` exactly as a scenario run

@@ -14,21 +14,30 @@ import os
 import pathlib
 import re
 import shlex
+import shutil
 import signal
+from typing import Iterable
 
 
 
-def _share_dir() -> pathlib.Path:
-    """The data dir holding parties/ and profiles: in-tree the repository
-    root (pytest/dctest/..), installed <prefix>/share/dcharness (this file
-    being <prefix>/lib/python3/dist-packages/dctest/parties.py)."""
-    here = pathlib.Path(__file__).resolve()
-    if (here.parents[2] / "parties").is_dir():
-        return here.parents[2]
-    return here.parents[4] / "share" / "dcharness"
+def _share() -> pathlib.Path:
+    """{share}: the directory holding parties/ and the profiles. In a
+    checkout, the repository (pytest/dctest/ is two levels down); installed
+    to a prefix P (cmake --install, the .deb: P/lib/python3/dist-packages/
+    dctest), P/share/dcharness; installed by pip, the share/dcharness beside
+    the dcharness on PATH."""
+    here = pathlib.Path(__file__).resolve().parent
+    candidates = [here.parent.parent, here.parents[3] / "share" / "dcharness"]
+    found = shutil.which("dcharness")
+    if found:
+        candidates.append(pathlib.Path(found).resolve().parent.parent / "share" / "dcharness")
+    for c in candidates:
+        if (c / "parties").is_dir():
+            return c
+    return candidates[0]
 
 
-SHARE = _share_dir()
+SHARE = _share()
 CAPS = frozenset("core share list download resume compress tls passive password live-settings "
                  "user-fields op control-ext".split())
 PLACEHOLDERS = frozenset("bin share dir name nick seed python".split())
@@ -44,23 +53,26 @@ class ClientProfile:
     caps, stop_signal, stop_grace, settings {harness name: party name or
     None = unsupported}, env {NAME: VALUE}, path."""
 
-    def __init__(self, name, path=None):
+    def __init__(self, name: str | None, path: str | None = None) -> None:   # name: None until parsed
         self.name, self.path = name, path
-        self.command, self.caps, self.settings, self.env = [], {"core"}, {}, {}
+        self.command: list[str] = []
+        self.caps: set[str] = {"core"}
+        self.settings: dict[str, str | None] = {}
+        self.env: dict[str, str] = {}
         self.ready_timeout, self.stop_signal, self.stop_grace = 10.0, signal.SIGTERM, 5.0
 
     @property
     def builtin(self) -> bool:
         return self.path is None
 
-    def lacks(self, caps) -> list[str]:
+    def lacks(self, caps: Iterable[str]) -> list[str]:
         return [c for c in caps if c not in self.caps]
 
-    def argv(self, **values) -> list[str]:
+    def argv(self, **values: object) -> list[str]:
         """The command with {placeholders} replaced by values (strings)."""
         return [_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), w) for w in self.command]
 
-    def env_for(self, **values) -> dict:
+    def env_for(self, **values: object) -> dict[str, str]:
         return {k: _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), v) for k, v in self.env.items()}
 
 
@@ -122,14 +134,14 @@ def parse(text: str, path: str = "<profile>") -> ClientProfile:
     return prof
 
 
-def profile_dirs(bin_dir=None) -> list[pathlib.Path]:
-    dirs = [SHARE / "harness" / "profiles", SHARE / "profiles"]
+def profile_dirs(bin_dir: str | os.PathLike[str] | None = None) -> list[pathlib.Path]:
+    dirs = [SHARE / "harness" / "profiles", SHARE / "profiles"]   # in-tree, installed
     if bin_dir:
         dirs.append(pathlib.Path(bin_dir) / ".." / "share" / "dcharness" / "profiles")
     return dirs
 
 
-def load(name_or_path: str, bin_dir=None) -> ClientProfile:
+def load(name_or_path: str, bin_dir: str | os.PathLike[str] | None = None) -> ClientProfile:
     """A profile by name (searched in profile_dirs) or by .client path;
     `dcclient` is built in."""
     if name_or_path == "dcclient":
@@ -145,7 +157,8 @@ def load(name_or_path: str, bin_dir=None) -> ClientProfile:
                        f"{', '.join(str(c) for c in candidates)})")
 
 
-def placeholder_values(profile: ClientProfile, *, bin_dir, workdir, name, nick) -> dict:
+def placeholder_values(profile: ClientProfile, *, bin_dir: str | None, workdir: str | os.PathLike[str],
+                       name: str, nick: str) -> dict[str, str]:
     return {"bin": bin_dir or "", "share": str(SHARE), "dir": str(workdir), "name": name,
             "nick": nick, "seed": str(int.from_bytes(os.urandom(8), "big")),
             "python": "/usr/bin/python3"}

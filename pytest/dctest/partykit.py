@@ -44,6 +44,10 @@ import threading
 import time
 import traceback
 import urllib.parse
+from typing import Any, Callable, Iterable, NoReturn, Sequence, TypeVar
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_LINE = 1 << 20
 _PR_SET_PDEATHSIG = 1
@@ -79,7 +83,8 @@ def scaled(seconds: float) -> float:
     return seconds * (m if m > 0 else 1.0)
 
 
-def wait_until(pred, timeout: float, what: str, interval: float = 0.02, code: str = "timeout"):
+def wait_until(pred: Callable[[], T], timeout: float, what: str, interval: float = 0.02,
+               code: str = "timeout") -> T:
     """Poll pred() until it returns something true; PartyError(code) naming
     `what` after `timeout` (scaled) seconds."""
     deadline = time.monotonic() + scaled(timeout)
@@ -106,7 +111,8 @@ def parse_hub_url(url: str) -> dict:
         port = None
     if not u.hostname or not port:
         raise PartyError("bad-url", f"bad hub URL {url!r}: expected SCHEME://HOST:PORT")
-    kp = urllib.parse.parse_qs(u.query).get("kp", [None])[0]
+    kps = urllib.parse.parse_qs(u.query).get("kp")
+    kp = kps[0] if kps else None
     protocol, tls = schemes[u.scheme]
     if kp and not tls:
         raise PartyError("bad-url", f"bad hub URL {url!r}: kp on a plain URL")
@@ -119,7 +125,7 @@ def parse_hub_url(url: str) -> dict:
 class opt:
     """An optional argument of type `type` (a bare type is required)."""
 
-    def __init__(self, type_):
+    def __init__(self, type_: Any) -> None:
         self.type = type_
 
 
@@ -128,7 +134,7 @@ _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", float: "a 
                dict: "an object", list: "an array"}
 
 
-def _type_ok(value, t) -> bool:
+def _type_ok(value: object, t: Any) -> bool:
     if t is ANY:
         return True
     if t is int:
@@ -161,7 +167,7 @@ class Result:
     """A handler's result plus `then`, called right after the reply is
     written (e.g. connect: the reply, then hub.connected)."""
 
-    def __init__(self, result: dict, then=None):
+    def __init__(self, result: dict, then: Callable[[], object] | None = None) -> None:
         self.result, self.then = result, then
 
 
@@ -173,14 +179,15 @@ class Settings:
     code unsupported; `native` maps a harness name to the wrapped client's
     own name (see native())."""
 
-    def __init__(self, extra=None, unsupported=(), native=None, defaults=None):
+    def __init__(self, extra: dict[str, tuple[Any, Any]] | None = None, unsupported: Iterable[str] = (),
+                 native: dict[str, str] | None = None, defaults: dict[str, Any] | None = None) -> None:
         self.spec = {**CORE_SETTINGS, **(extra or {})}
         self.unsupported = set(unsupported)
         self.native_names = dict(native or {})
         self.values = {n: d for n, (_, d) in self.spec.items()}
         self.values.update(defaults or {})
 
-    def check(self, name: str, value):
+    def check(self, name: str, value: Any) -> Any:
         if name in self.unsupported:
             raise PartyError("unsupported", f"setting '{name}' is not supported by this party")
         if name not in self.spec:
@@ -192,7 +199,7 @@ class Settings:
             raise PartyError("bad-value", f"setting '{name}' must not be negative")
         return float(value) if t is float else value
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
     def native(self) -> dict:
@@ -210,9 +217,10 @@ class UserTable:
     list. Thread-safe."""
 
     def __init__(self, party: "Party"):
-        self.party, self.users, self._lock = party, {}, threading.Lock()
+        self.party, self._lock = party, threading.Lock()
+        self.users: dict[str, dict] = {}
 
-    def put(self, nick: str, **fields):
+    def put(self, nick: str, **fields: Any) -> None:
         user = {"nick": nick, **fields}
         with self._lock:
             old = self.users.get(nick)
@@ -221,19 +229,19 @@ class UserTable:
             self.users[nick] = user
             self.party.emit("user.join" if old is None else "user.update", **user)
 
-    def remove(self, nick: str):
+    def remove(self, nick: str) -> None:
         with self._lock:
             if self.users.pop(nick, None) is not None:
                 self.party.emit("user.leave", nick=nick)
 
-    def sync(self, users: dict):
+    def sync(self, users: dict) -> None:
         """users: {nick: fields} as the client sees them now."""
         for nick in [n for n in self.users if n not in users]:
             self.remove(nick)
         for nick, fields in users.items():
             self.put(nick, **fields)
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget everyone without events (the hub connection is gone)."""
         with self._lock:
             self.users.clear()
@@ -242,13 +250,13 @@ class UserTable:
         with self._lock:
             return [dict(self.users[n]) for n in sorted(self.users)]
 
-    def __contains__(self, nick):
+    def __contains__(self, nick: object) -> bool:
         return nick in self.users
 
 
 # ---- child processes
 
-def _die_with_parent():
+def _die_with_parent() -> None:
     """In the child between fork and exec: SIGKILL when the forking thread dies."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
@@ -260,11 +268,12 @@ class Children:
     stop() signals a child's group, SIGKILLs it after a grace period and
     reaps it; kill_all() is the last resort of the stop path."""
 
-    def __init__(self):
-        self.procs, self._jobs = [], queue.Queue()
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self._jobs: queue.Queue[tuple[list[str], dict, list, threading.Event]] = queue.Queue()
         threading.Thread(target=self._spawner, name="partykit-spawner", daemon=True).start()
 
-    def _spawner(self):
+    def _spawner(self) -> None:
         while True:
             argv, kwargs, box, done = self._jobs.get()
             try:
@@ -274,16 +283,18 @@ class Children:
                 box.append(e)
             done.set()
 
-    def spawn(self, argv, **popen_kwargs) -> subprocess.Popen:
+    def spawn(self, argv: Sequence[object], **popen_kwargs: Any) -> subprocess.Popen:
         """subprocess.Popen(argv, **popen_kwargs) in its own session, with
         PR_SET_PDEATHSIG; raises what Popen raises."""
-        box, done = [], threading.Event()
+        box: list[subprocess.Popen | BaseException] = []
+        done = threading.Event()
         self._jobs.put(([str(a) for a in argv], popen_kwargs, box, done))
         done.wait()
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        self.procs.append(box[0])
-        return box[0]
+        got = box[0]
+        if isinstance(got, BaseException):
+            raise got
+        self.procs.append(got)
+        return got
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 3.0) -> int:
         if proc.poll() is None:
@@ -304,7 +315,7 @@ class Children:
             self.procs.remove(proc)
         return rc
 
-    def kill_all(self):
+    def kill_all(self) -> None:
         for proc in list(self.procs):
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -325,7 +336,8 @@ class Party:
     on EOF/SIGTERM/quit/parent death: leave the hub, stop daemons (children
     are SIGKILLed afterwards anyway)."""
 
-    def __init__(self, name: str, version: str = "0", argv=None, settings: Settings | None = None):
+    def __init__(self, name: str, version: str = "0", argv: Sequence[str] | None = None,
+                 settings: Settings | None = None) -> None:
         self.name, self.version = name, version
         ap = argparse.ArgumentParser(prog=name, description=f"dcharness party {name} (docs/parties.md)")
         ap.add_argument("--dir", help="the party's own directory (default: a new temp dir)")
@@ -352,25 +364,27 @@ class Party:
                 sys.exit(f"{self.name}: --set {item}: {e.text}")
         self.users = UserTable(self)
         self.children = Children()
-        self.hub = None
-        self._commands = {}
+        self.hub: dict[str, Any] | None = None
+        self._commands: dict[str, tuple[dict, Callable[..., Any]]] = {}
         self._out = threading.Lock()
         self._inbox: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
         self._parent = os.getppid()
         self._busy, self._in_flight = threading.Condition(), 0
-        for cmd, spec, fn in ((("ping", {}, lambda: {"pong": True})),
+        builtin: tuple[tuple[str, dict, Callable[..., Any]], ...] = (
+                              ("ping", {}, lambda: {"pong": True}),
                               ("set", {"name": str, "value": ANY}, self._set),
                               ("get", {"name": str}, self._get),
                               ("settings", {}, self._settings),
-                              ("quit", {}, self._quit)):
+                              ("quit", {}, self._quit))
+        for cmd, spec, fn in builtin:
             self._commands[cmd] = (spec, fn)
 
     # -- registering handlers
-    def command(self, name: str, /, **spec):
+    def command(self, name: str, /, **spec: Any) -> Callable[[F], F]:
         """Decorator: fn(**args) -> result dict (or Result, or None = {}) for
         request `name`; spec: {arg: type or opt(type)}."""
-        def register(fn):
+        def register(fn: F) -> F:
             self._commands[name] = (spec, fn)
             return fn
         return register
@@ -379,7 +393,7 @@ class Party:
         return name in self._commands
 
     # -- output
-    def _write(self, obj: dict):
+    def _write(self, obj: dict) -> None:
         data = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8", "replace")
         with self._out:
             try:
@@ -388,38 +402,39 @@ class Party:
                 pass
 
     @staticmethod
-    def _write_all(data: bytes):
+    def _write_all(data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(1, view):]
 
-    def emit(self, event: str, **fields):
+    def emit(self, event: str, **fields: Any) -> None:
         """An event line {"event": event, ...fields}."""
         self._write({"event": event, **fields})
 
-    def log(self, text: str):
+    def log(self, text: str) -> None:
         """A human log line on stderr."""
         sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {self.name}: {text}\n")
         sys.stderr.flush()
 
     # -- hub state helpers
-    def require_hub(self):
+    def require_hub(self) -> dict[str, Any]:
         if self.hub is None:
             raise PartyError("not-connected", "not connected to a hub")
         return self.hub
 
-    def hub_connected(self, url: str, protocol: str, nick: str, **more):
-        self.hub = {"url": url, "protocol": protocol, "nick": nick, **more}
-        self.emit("hub.connected", **self.hub)
+    def hub_connected(self, url: str, protocol: str, nick: str, **more: Any) -> None:
+        hub = {"url": url, "protocol": protocol, "nick": nick, **more}
+        self.hub = hub
+        self.emit("hub.connected", **hub)
 
-    def hub_disconnected(self, reason: str, logged_in: bool = True):
+    def hub_disconnected(self, reason: str, logged_in: bool = True) -> None:
         """The connection ended: forget the users, emit hub.disconnected."""
         self.hub = None
         self.users.clear()
         self.emit("hub.disconnected", reason=reason, logged_in=logged_in)
 
     # -- built-in requests
-    def _set(self, name, value):
+    def _set(self, name: str, value: Any) -> dict:
         value = self.settings.check(name, value)
         old = self.settings.values.get(name)
         self.settings.values[name] = value
@@ -430,7 +445,7 @@ class Party:
             raise
         return {}
 
-    def _get(self, name):
+    def _get(self, name: str) -> dict:
         if name in self.settings.unsupported:
             raise PartyError("unsupported", f"setting '{name}' is not supported by this party")
         if name not in self.settings.spec:
@@ -439,24 +454,24 @@ class Party:
         return {"name": name, "type": {str: "string", int: "int", bool: "bool", float: "double"}.get(t, "string"),
                 "value": self.settings[name]}
 
-    def _settings(self):
+    def _settings(self) -> dict:
         return {"settings": [{**self._get(n), "default": d} for n, (_, d) in self.settings.spec.items()
                              if n not in self.settings.unsupported]}
 
-    def _quit(self):
+    def _quit(self) -> Result:
         return Result({}, then=lambda: self._inbox.put(("stop", "quit")))
 
-    def on_set(self, name: str, value):
+    def on_set(self, name: str, value: Any) -> None:
         """Hook: a setting changed (the store already holds it)."""
 
-    def on_start(self):
+    def on_start(self) -> None:
         """Hook: before the ready line (start what must run first)."""
 
-    def on_stop(self):
+    def on_stop(self) -> None:
         """Hook: leave the hub, stop daemons. Called once."""
 
     # -- the loop
-    def _reader(self):
+    def _reader(self) -> None:
         """stdin -> inbox: whole lines (without \\n, \\r), a marker for each
         overlong line, then EOF."""
         buf, skipping = b"", False
@@ -490,10 +505,10 @@ class Party:
             elif skipping:
                 buf = b""
 
-    def _reply_error(self, rid, code, text):
+    def _reply_error(self, rid: int | str | None, code: str, text: str) -> None:
         self._write({"id": rid, "ok": False, "error": text, "code": code})
 
-    def _handle(self, raw: bytes):
+    def _handle(self, raw: bytes) -> None:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if not raw.strip():
@@ -525,7 +540,7 @@ class Party:
             self._in_flight += 1
         threading.Thread(target=self._run, args=(rid, cmd, fn, args), daemon=True).start()
 
-    def _run(self, rid, cmd, fn, args):
+    def _run(self, rid: int | str | None, cmd: str, fn: Callable[..., Any], args: dict) -> None:
         try:
             self._run_one(rid, cmd, fn, args)
         finally:
@@ -533,7 +548,7 @@ class Party:
                 self._in_flight -= 1
                 self._busy.notify_all()
 
-    def _run_one(self, rid, cmd, fn, args):
+    def _run_one(self, rid: int | str | None, cmd: str, fn: Callable[..., Any], args: dict) -> None:
         try:
             result = fn(**args)
         except PartyError as e:
@@ -548,20 +563,20 @@ class Party:
         if then:
             then()
 
-    def _watch_parent(self):
+    def _watch_parent(self) -> None:
         while not self._stopping.is_set():
             if os.getppid() != self._parent:
                 self._inbox.put(("stop", "parent died"))
                 return
             time.sleep(0.5)
 
-    def _signalled(self, signum, frame):
+    def _signalled(self, signum: int, frame: object) -> None:
         if self._stopping.is_set():        # a second signal: no more waiting
             self.children.kill_all()
             os._exit(0)
         self._inbox.put(("stop", signal.Signals(signum).name))
 
-    def run(self):
+    def run(self) -> NoReturn:
         """Start (on_start), print the ready line, serve requests until EOF,
         a stop signal, quit or the parent's death; then on_stop() and exit 0."""
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

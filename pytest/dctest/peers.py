@@ -21,6 +21,7 @@ import socket
 import ssl
 import subprocess
 import time
+from typing import Any, Iterable, Sequence
 
 from .procs import ProcessError, _die_with_parent, free_port, stop_group
 
@@ -35,7 +36,7 @@ class _PortClash(Exception):
     """A port we picked was taken by someone else between pick and bind."""
 
 
-def _spawn(argv, log: pathlib.Path, cwd=None) -> subprocess.Popen:
+def _spawn(argv: Sequence[object], log: pathlib.Path, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen:
     """Start argv in its own session with stdout and stderr appended to log."""
     with open(log, "ab") as out:
         return subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
@@ -48,7 +49,7 @@ def _stop(proc: subprocess.Popen | None, grace: float) -> int | None:
     return None if proc is None else stop_group(proc, grace)
 
 
-def stop_all(peers, grace: float = 3.0) -> list:
+def stop_all(peers: Iterable[Any], grace: float = 3.0) -> list:
     """Stop several peers together: SIGTERM to every one first, then each
     stop() gets what is left of `grace`. A daemon takes ~1 s to die, so
     stopping N of them costs ~1 s instead of N."""
@@ -110,9 +111,9 @@ class Uhub:
     binary = "uhub"
     plugin_dir = pathlib.Path("/usr/lib/uhub")
 
-    def __init__(self, workdir, *, users: dict | None = None,
+    def __init__(self, workdir: str | os.PathLike[str], *, users: dict | None = None,
                  operators: dict | None = None, tls: bool = False,
-                 extra: dict | None = None, name: str = "uhub"):
+                 extra: dict | None = None, name: str = "uhub") -> None:
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.users, self.operators = dict(users or {}), dict(operators or {})
@@ -122,7 +123,7 @@ class Uhub:
         self.log_path = self.dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
         self.port = 0
-        self.ready_seconds = None
+        self.ready_seconds: float | None = None
 
     @property
     def url(self) -> str:
@@ -183,8 +184,9 @@ class Uhub:
             sock = ctx.wrap_socket(sock)
         return sock
 
-    def _wait_handshake(self, deadline: float):
+    def _wait_handshake(self, deadline: float) -> None:
         """Ready = HSUP answered with ISUP, ISID and our own hub name in IINF."""
+        assert self.proc is not None
         while True:
             if self.proc.poll() is not None:
                 log = _tail(self.log_path)
@@ -201,7 +203,8 @@ class Uhub:
                 continue
             with sock:
                 sock.sendall(b"HSUP ADBASE ADTIGR\n")
-                seen, buf = set(), b""
+                seen: set[str] = set()
+                buf = b""
                 while not {"ISUP", "ISID", "IINF"} <= seen:
                     try:
                         chunk = sock.recv(4096)
@@ -225,10 +228,10 @@ class Uhub:
         rc, self.proc = _stop(self.proc, grace), None
         return rc
 
-    def __enter__(self):
+    def __enter__(self) -> "Uhub":
         return self.start() if self.proc is None else self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

@@ -44,6 +44,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator
 
 import pytest
 
@@ -51,12 +52,15 @@ from .client import Client
 from .hub import Hub, start_fakehub, start_profile_hub
 from .procs import ProcessError
 
+if TYPE_CHECKING:
+    from .parties import ClientProfile
+
 PROTOCOLS = ("nmdc", "adc")                       # the default selection
 ALL_PROTOCOLS = ("nmdc", "adc", "nmdcs", "adcs")  # nmdcs/adcs: the same over TLS
-_TRACKED = pytest.StashKey[list]()
+_TRACKED: pytest.StashKey[list[Hub | Client]] = pytest.StashKey()
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dctest", "Direct Connect fixtures and scenarios (dctest)")
     group.addoption("--dc-proto", metavar="LIST", default=None,
                     help="protocols for dc_proto/dc_hub tests and scenario items: nmdc,adc,nmdcs,adcs "
@@ -76,7 +80,7 @@ def pytest_addoption(parser):
     parser.addini("dc_scenarios", "collect *.scn scenario files as test items", type="bool", default=False)
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dc_hub(**options): fakehub options for the dc_hub fixture "
                                        "(motd='hi', user=['carol:pw:op'], max_users=2; docs/fakehub.md)")
     config.addinivalue_line("markers", "dc_client_caps(*caps): party capabilities the test needs "
@@ -85,13 +89,13 @@ def pytest_configure(config):
     client_profiles(config)
 
 
-def client_profiles(config) -> dict:
+def client_profiles(config: pytest.Config) -> dict[str | None, ClientProfile]:
     """{nick or None (every client): ClientProfile} from --dc-client."""
     from .parties import ProfileError, load
     cached = getattr(config, "_dc_client_profiles", None)
     if cached is not None:
         return cached
-    out = {}
+    out: dict[str | None, ClientProfile] = {}
     for value in config.getoption("dc_client") or []:
         nick, sep, name = value.rpartition("=")
         if name and ("/" in name or name.endswith(".client")):
@@ -100,11 +104,11 @@ def client_profiles(config) -> dict:
             out[nick if sep else None] = load(name, _bin_dir(config))
         except ProfileError as e:
             raise pytest.UsageError(f"--dc-client {value}: {e}")
-    config._dc_client_profiles = out
+    config._dc_client_profiles = out  # type: ignore[attr-defined]
     return out
 
 
-def protocols(config) -> list[str]:
+def protocols(config: pytest.Config) -> list[str]:
     """The protocols chosen with --dc-proto (default nmdc,adc)."""
     value = config.getoption("dc_proto")
     if not value:
@@ -116,7 +120,7 @@ def protocols(config) -> list[str]:
     return chosen
 
 
-def _bin_dir(config) -> pathlib.Path | None:
+def _bin_dir(config: pytest.Config) -> pathlib.Path | None:
     opt = config.getoption("dc_bin_dir")
     if opt:
         return pathlib.Path(opt).resolve()
@@ -129,7 +133,7 @@ def _bin_dir(config) -> pathlib.Path | None:
     return None
 
 
-def bin_path(config, name: str) -> str:
+def bin_path(config: pytest.Config, name: str) -> str:
     """Path of one of our executables (fakehub, dcclient, dcharness)."""
     d = _bin_dir(config)
     path = str(d / name) if d else shutil.which(name)
@@ -139,7 +143,7 @@ def bin_path(config, name: str) -> str:
     return path
 
 
-def hub_profile(config) -> str | None:
+def hub_profile(config: pytest.Config) -> str | None:
     """The --dc-hub profile as dcharness takes it (a name, or a .hub file's
     path from where pytest was invoked), or None for fakehub."""
     name = config.getoption("dc_hub")
@@ -150,7 +154,7 @@ def hub_profile(config) -> str | None:
 
 # ---- scenario files as items (dctest.scenarios)
 
-def pytest_collect_file(file_path, parent):
+def pytest_collect_file(file_path: pathlib.Path, parent: pytest.Collector) -> pytest.Collector | None:
     config = parent.config
     if file_path.suffix == ".scn" and (config.getoption("dc_scenarios") or config.getini("dc_scenarios")):
         from .scenarios import ScenarioFile
@@ -160,7 +164,7 @@ def pytest_collect_file(file_path, parent):
 
 # ---- protocol parametrisation
 
-def _parametrized(metafunc, name: str) -> bool:
+def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
     for mark in metafunc.definition.iter_markers("parametrize"):
         names = mark.args[0]
         if isinstance(names, str):
@@ -170,7 +174,7 @@ def _parametrized(metafunc, name: str) -> bool:
     return False
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "dc_proto" not in metafunc.fixturenames or _parametrized(metafunc, "dc_proto"):
         return
     metafunc.parametrize("dc_proto", protocols(metafunc.config))
@@ -178,14 +182,15 @@ def pytest_generate_tests(metafunc):
 
 # ---- process tracking and teardown
 
-def _track(node, obj):
-    node.stash.setdefault(_TRACKED, []).append(obj)
+def _track(node: pytest.Item, obj: Hub | Client) -> None:
+    tracked: list[Hub | Client] = []
+    node.stash.setdefault(_TRACKED, tracked).append(obj)
 
 
-def _stop_all(node) -> list[str]:
+def _stop_all(node: pytest.Item) -> list[str]:
     """Stop every process the fixtures started for this test, clients before
     hubs; returns the exit-status problems."""
-    objs = node.stash.get(_TRACKED, [])
+    objs: list[Hub | Client] = node.stash.get(_TRACKED, [])
     problems = []
     for obj in sorted(objs, key=lambda o: isinstance(o, Hub)):
         try:
@@ -199,7 +204,7 @@ def _stop_all(node) -> list[str]:
 
 
 @pytest.fixture
-def _dc_processes(request):
+def _dc_processes(request: pytest.FixtureRequest) -> Iterator[None]:
     """Teardown for every process the dc_* fixtures start in one test."""
     yield
     problems = _stop_all(request.node)
@@ -208,10 +213,10 @@ def _dc_processes(request):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
-    objs = item.stash.get(_TRACKED, [])
+    objs: list[Hub | Client] = item.stash.get(_TRACKED, [])
     if not report.failed or not objs:
         return
     if call.when == "call" and not item.config.getoption("usepdb", False):
@@ -228,7 +233,8 @@ def _workdir(tmp_path: pathlib.Path, name: str) -> pathlib.Path:
 
 
 @pytest.fixture
-def dc_hub_factory(request, tmp_path, _dc_processes):
+def dc_hub_factory(request: pytest.FixtureRequest, tmp_path: pathlib.Path,
+                   _dc_processes: None) -> Callable[..., Hub]:
     """dc_hub_factory(protocols=None, **fakehub_options) -> Hub: a new hub
     for this test (protocols: default both), stopped at teardown. With
     --dc-hub PROFILE the profile's hub is started by `dcharness hub` instead
@@ -237,7 +243,7 @@ def dc_hub_factory(request, tmp_path, _dc_processes):
     unknown profile ends the session as a usage error."""
     config = request.config
 
-    def make(protocols=None, **options) -> Hub:
+    def make(protocols: Iterable[str] | None = None, **options: Any) -> Hub:
         profile = hub_profile(config)
         workdir = _workdir(tmp_path, "hub")
         if profile is None:
@@ -259,7 +265,7 @@ def dc_hub_factory(request, tmp_path, _dc_processes):
 
 
 @pytest.fixture
-def dc_hub(request, dc_hub_factory, dc_proto) -> Hub:
+def dc_hub(request: pytest.FixtureRequest, dc_hub_factory: Callable[..., Hub], dc_proto: str) -> Hub:
     """A hub for this test's protocol (dc_proto); hub.url is its URL.
     Options from @pytest.mark.dc_hub(...)."""
     mark = request.node.get_closest_marker("dc_hub")
@@ -274,7 +280,8 @@ def dc_hub(request, dc_hub_factory, dc_proto) -> Hub:
 
 
 @pytest.fixture
-def dc_client(request, tmp_path, _dc_processes):
+def dc_client(request: pytest.FixtureRequest, tmp_path: pathlib.Path,
+              _dc_processes: None) -> Callable[..., Client]:
     """dc_client(nick, profile=None, **settings) -> Client: a party, stopped
     at teardown. profile: a client profile name or .client path; default
     --dc-client NICK=PROFILE, then --dc-client PROFILE, then dcclient.
@@ -290,7 +297,8 @@ def dc_client(request, tmp_path, _dc_processes):
         if lacking:
             pytest.skip(f"{nick + ' ' if nick else ''}({prof.name}) lacks capability {', '.join(lacking)}")
 
-    def make(nick: str, profile=None, **settings) -> Client:
+    def make(nick: str, profile: str | None = None, **settings: Any) -> Client:
+        prof: ClientProfile | None
         if profile is not None:
             try:
                 prof = load(profile, _bin_dir(config))

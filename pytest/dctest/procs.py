@@ -18,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+from typing import IO, Any, Mapping, Sequence
 
 _PR_SET_PDEATHSIG = 1
 
@@ -27,7 +28,7 @@ class ProcessError(Exception):
     code: str | None = None         # a refused request: the party's error code
 
 
-def _die_with_parent():
+def _die_with_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
@@ -62,7 +63,7 @@ class JsonLines:
     Ownership: reads `rfile` on a daemon thread; write() goes to `wfile`.
     Either may be a pipe or a socket file."""
 
-    def __init__(self, rfile, wfile, name: str = "channel"):
+    def __init__(self, rfile: IO[str], wfile: IO[str] | None, name: str = "channel") -> None:
         self._r, self._w, self.name = rfile, wfile, name
         self._lines: queue.Queue = queue.Queue()
         self._replies: dict = {}
@@ -71,10 +72,11 @@ class JsonLines:
         self._next_id = 1
         self._lock = threading.Lock()
         self.closed = False
+        self._sock: socket.socket | None = None   # set by unix(): the channel owns it
         threading.Thread(target=self._reader, daemon=True).start()
 
     @classmethod
-    def unix(cls, path, name: str = "control", timeout: float = 10.0) -> "JsonLines":
+    def unix(cls, path: str | os.PathLike[str], name: str = "control", timeout: float = 10.0) -> "JsonLines":
         """Connect to a JSON-lines Unix socket (fakehub --control, dcclient
         --control-socket). The channel owns the socket: close() it."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -86,10 +88,10 @@ class JsonLines:
         ch._sock = sock
         return ch
 
-    def close(self):
+    def close(self) -> None:
         """Shut the socket down first: closing a file object while the reader
         thread is blocked reading it never returns."""
-        sock = getattr(self, "_sock", None)
+        sock = self._sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -97,19 +99,20 @@ class JsonLines:
                 pass
         for f in (self._r, self._w):
             try:
-                f.close()
+                if f is not None:
+                    f.close()
             except (OSError, ValueError):
                 pass
         if sock is not None:
             sock.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "JsonLines":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _reader(self):
+    def _reader(self) -> None:
         try:
             for raw in self._r:
                 self._lines.put(raw)
@@ -137,11 +140,13 @@ class JsonLines:
             self._replies[msg.get("id")] = msg
         return True
 
-    def send_raw(self, text: str):
+    def send_raw(self, text: str) -> None:
+        if self._w is None:
+            raise ProcessError(f"{self.name}: nothing to write requests to")
         self._w.write(text if text.endswith("\n") else text + "\n")
         self._w.flush()
 
-    def request(self, cmd: str, timeout: float = 10.0, check: bool = True, **args) -> dict:
+    def request(self, cmd: str, timeout: float = 10.0, check: bool = True, **args: Any) -> dict:
         """Send {"id","cmd","args"} and return the reply's result (check=True)
         or the whole reply (check=False)."""
         with self._lock:
@@ -157,7 +162,7 @@ class JsonLines:
             return reply.get("result", {})
         return reply
 
-    def reply(self, rid, timeout: float = 10.0) -> dict:
+    def reply(self, rid: int, timeout: float = 10.0) -> dict:
         deadline = time.monotonic() + timeout
         while rid not in self._replies:
             if self.closed or not self._pump(deadline - time.monotonic()):
@@ -167,7 +172,7 @@ class JsonLines:
                     raise ProcessError(f"{self.name}: no reply to request {rid} in {timeout}s")
         return self._replies.pop(rid)
 
-    def wait_for(self, event: str, timeout: float = 10.0, **fields) -> dict:
+    def wait_for(self, event: str, timeout: float = 10.0, **fields: Any) -> dict:
         """The first not-yet-consumed event named `event` whose fields equal
         `fields`; consumed events are not returned again."""
         deadline = time.monotonic() + timeout
@@ -210,8 +215,9 @@ class Process:
     too and there is no channel (for programs without a JSON ready line).
     Ownership: stop() must be called (fixtures do); it is idempotent."""
 
-    def __init__(self, argv, *, name: str, log: pathlib.Path, env=None,
-                 stdin_pipe: bool = False, cwd=None, stdout_to_log: bool = False):
+    def __init__(self, argv: Sequence[object], *, name: str, log: str | os.PathLike[str],
+                 env: Mapping[str, str] | None = None, stdin_pipe: bool = False,
+                 cwd: str | os.PathLike[str] | None = None, stdout_to_log: bool = False) -> None:
         self.name, self.log_path = name, pathlib.Path(log)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
@@ -222,12 +228,20 @@ class Process:
             env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
             text=True, bufsize=1)
         self.pid = self.proc.pid
-        self.channel = None if stdout_to_log else JsonLines(self.proc.stdout, self.proc.stdin, name=name)
+        assert stdout_to_log or self.proc.stdout is not None
+        self.channel = None if stdout_to_log else JsonLines(self.proc.stdout, self.proc.stdin, name=name)  # type: ignore[arg-type]
+
+    @property
+    def chan(self) -> JsonLines:
+        """The JSON-lines channel; ProcessError for a process that has none."""
+        if self.channel is None:
+            raise ProcessError(f"{self.name} has no JSON-lines channel (its stdout goes to its log)")
+        return self.channel
 
     def wait_ready(self, timeout: float = 10.0) -> dict:
         """The process's first line must be {"event":"ready",...}."""
         try:
-            return self.channel.wait_for("ready", timeout=timeout)
+            return self.chan.wait_for("ready", timeout=timeout)
         except ProcessError as e:
             raise ProcessError(f"{e}\n--- {self.log_path} ---\n{self.log_tail()}")
 
@@ -237,7 +251,7 @@ class Process:
         except OSError:
             return ""
 
-    def signal(self, sig: int):
+    def signal(self, sig: int) -> None:
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
 
@@ -257,10 +271,10 @@ class Process:
         self._log.close()
         return rc
 
-    def __enter__(self):
+    def __enter__(self) -> "Process":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
