@@ -252,6 +252,44 @@ static char *details(struct run *r)
     return dc_buf_steal(&b, NULL);
 }
 
+/* What the HTML report draws (docs/scenarios.md, "HTML report"): the steps
+ * of this protocol with result and times, the parties and their logs, the
+ * trace, and the clock that relates the trace's stamps to the logs'. */
+static void report_run(struct run *r, json_t *res, const double *began, const double *ended)
+{
+    json_t *steps = json_array(), *parties = json_array();
+    int fail_step = -1;
+    for (size_t i = 0; i < r->s->nsteps; i++) {
+        const struct hr_step *st = &r->s->steps[i];
+        if (!(st->protos & r->proto))
+            continue;
+        bool failed = r->why.len && r->step == st;
+        bool ran = began[i] > 0 && (failed || ended[i] > 0);
+        if (failed)
+            fail_step = (int)json_array_size(steps);
+        double end = failed ? r->fail_t - r->t0 : ended[i];
+        json_array_append_new(steps, json_pack("{s:i,s:s,s:s,s:f,s:f}", "line", st->line, "text", st->text,
+                                               "status", failed ? "fail" : ran ? "pass" : "skip",
+                                               "start", ran ? began[i] : 0.0, "seconds", ran ? end - began[i] : 0.0));
+    }
+    for (size_t i = 0; i < r->nparties; i++) {
+        const struct party *p = &r->parties[i];
+        json_t *o = json_pack("{s:s,s:s?}", "name", i ? p->name : "hub", "nick", i ? p->nick : NULL);
+        if (p->log_path[0])
+            json_object_set_new(o, "log", json_string(p->log_path));
+        json_array_append_new(parties, o);
+    }
+    json_object_set_new(res, "steps", steps);
+    json_object_set_new(res, "parties", parties);
+    if (r->trace_path[0])
+        json_object_set_new(res, "trace", json_string(r->trace_path));
+    json_object_set_new(res, "t0", json_real(r->t0));
+    if (r->why.len) {
+        json_object_set_new(res, "fail_at", json_real(r->fail_t - r->t0));
+        json_object_set_new(res, "fail_step", json_integer(fail_step));
+    }
+}
+
 static void run_scenario(struct run *r, int result_fd)
 {
     r->t0 = hr_now();
@@ -260,16 +298,22 @@ static void run_scenario(struct run *r, int result_fd)
         for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
             party_start_client(r, i);
     r->started = !r->why.len;
+    /* When each step started and ended (log time), for the HTML report. */
+    double *began = calloc(r->s->nsteps + 1, sizeof *began), *ended = calloc(r->s->nsteps + 1, sizeof *ended);
+    if (!began || !ended)
+        abort();
     for (size_t i = 0; i < r->s->nsteps && !r->why.len; i++) {
         const struct hr_step *st = &r->s->steps[i];
         if (!(st->protos & r->proto))
             continue;
         r->step = st;
+        began[i] = hr_now() - r->t0;
         if (hr_now() >= r->deadline) {
             run_fail(r, "the scenario timeout (%.1fs) ran out before this step", hr_scenario_timeout(r->s, r->o) / 1000.0);
             break;
         }
         step_run(r, st);
+        ended[i] = hr_now() - r->t0;
     }
     if (!r->why.len)
         r->step = NULL;
@@ -293,6 +337,9 @@ static void run_scenario(struct run *r, int result_fd)
         json_object_set_new(res, "details", json_string(d));
         free(d);
     }
+    report_run(r, res, began, ended);
+    free(began);
+    free(ended);
     char *out = json_dumps(res, JSON_COMPACT);
     for (size_t off = 0, len = strlen(out); off < len;) {
         ssize_t w = write(result_fd, out + off, len - off);

@@ -32,6 +32,7 @@ struct arrow {
     size_t label_len;        /* bytes kept in label (it may hold NULs from a raw line) */
     size_t full_len;         /* bytes the line had */
     size_t hidden, trace_hidden;   /* K_COLLAPSED: arrows and trace lines it stands for */
+    size_t seq;              /* order of reading: ties in time keep it (log stamps are in ms) */
 };
 
 /* Lanes: 0 dcharness, 1 the hub (procs[0]), 2.. the parties, then "other"
@@ -52,6 +53,7 @@ static void add(struct diag *d, struct arrow a)
         if (!d->a)
             abort();
     }
+    a.seq = d->n;
     d->a[d->n++] = a;
 }
 
@@ -235,7 +237,9 @@ static void read_log(struct diag *d, size_t proc)
 static int by_time(const void *va, const void *vb)
 {
     const struct arrow *a = va, *b = vb;
-    return a->t < b->t ? -1 : a->t > b->t;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 /* First word of a label, for "alike" runs. */

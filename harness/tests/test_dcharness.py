@@ -366,6 +366,17 @@ def test_rerun_line_names_a_profile_file_by_its_absolute_path(tmp_path):
     assert again.returncode == 1 and "1 scenario run: 0 passed, 1 failed" in again.stdout, again.stdout
 
 
+def test_html_to_an_unwritable_path_fails_before_anything_runs(tmp_path):
+    tag = uuid.uuid4().hex
+    r = run("run", "--html", tmp_path / "no-such-dir" / "r.html", SCENARIOS / "chat.scn",
+            env={"DCHARNESS_TEST_TAG": tag})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"--html {tmp_path / 'no-such-dir' / 'r.html'}: cannot write it: No such file or directory" in r.stderr
+    assert "PASS" not in r.stdout and "scenario run" not in r.stdout, r.stdout
+    r = run("html", "--out", tmp_path / "r.html", tmp_path / "missing.json")
+    assert r.returncode == 2 and "missing.json" in r.stderr, r.stderr
+
+
 # ---- determinism: -j, shards, TAP ----
 
 def test_parallel_runs_give_the_same_results_as_serial(tmp_path):

@@ -140,7 +140,7 @@ class Hub:
         """Hub chat to everyone, both protocols."""
         return self.request("chat", text=text)
 
-    def fault(self, rule: str | None = None, **fields) -> int:
+    def fault(self, rule: str | None = None, **fields: Any) -> int:
         """Add a fault rule (docs/fakehub.md, "Fault rules"), as text
         (`hub.fault("delay=2s cmd=pm from=alice")`) or as fields
         (`hub.fault(delay="2s", cmd="pm", from_="alice")`; a trailing _ is
@@ -149,9 +149,9 @@ class Hub:
         naming the field."""
         if (rule is None) == (not fields):
             raise ValueError("fault(): give a rule text or fields, not both")
-        if rule is None:
-            rule = {k.replace("_", "-") if k == "half_close" else k: v for k, v in _fields(fields).items()}
-        return self.request("fault", add=rule)["id"]
+        add: str | dict[str, Any] = rule if rule is not None else \
+            {k.replace("_", "-") if k == "half_close" else k: v for k, v in _fields(fields).items()}
+        return self.request("fault", add=add)["id"]
 
     def faults(self) -> list[dict]:
         """The rule table: [{"id", "rule", "action", "matched", "applied", "active"}]."""
