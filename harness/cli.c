@@ -42,7 +42,7 @@
 struct opts {
     unsigned jobs;
     unsigned protos;
-    const char *hub, *junit, *filter, *bin_dir, *html;
+    const char *hub, *junit, *filter, *bin_dir, *html, *json;
     bool tap, keep, list, html_all;
     unsigned shard_k, shard_n;
     char **paths;
@@ -125,6 +125,7 @@ static void usage(FILE *f)
           "  --tap              print TAP instead of progress lines\n"
           "  --html FILE        also write an HTML report: steps, logs, and a sequence diagram per failed run\n"
           "  --html-all         ... and a diagram for passed runs too\n"
+          "  --json FILE        also write each run's result as JSON (what `dcharness html` draws)\n"
           "  --list             print the planned runs as JSON lines ({\"path\",\"proto\",\"name\"}, or\n"
           "                     {\"path\",\"error\"} for a file that does not parse) instead of running them\n"
           "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
@@ -179,7 +180,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
         {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
         {"list", no_argument, NULL, 'L'}, {"html", required_argument, NULL, 'W'},
-        {"html-all", no_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"html-all", no_argument, NULL, 'A'}, {"json", required_argument, NULL, 'O'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL};
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -211,6 +212,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'k': o->keep = true; break;
         case 'L': o->list = true; break;
         case 'W': o->html = optarg; break;
+        case 'O': o->json = optarg; break;
         case 'A': o->html_all = true; break;
         case 'f': o->filter = optarg; break;
         case 'b': o->bin_dir = optarg; break;
@@ -491,9 +493,12 @@ static int run_main(int argc, char **argv)
     }
     /* An --html file that cannot be written is a usage error now, not a
      * surprise after the run. */
-    FILE *html = NULL;
-    if (o.html && !(html = fopen(o.html, "w"))) {
-        fprintf(stderr, "dcharness: --html %s: cannot write it: %s\n", o.html, strerror(errno));
+    FILE *html = NULL, *json = NULL;
+    if ((o.html && !(html = fopen(o.html, "w"))) || (o.json && !(json = fopen(o.json, "w")))) {
+        fprintf(stderr, "dcharness: --%s %s: cannot write it: %s\n", o.html && !html ? "html" : "json",
+                o.html && !html ? o.html : o.json, strerror(errno));
+        if (html)
+            fclose(html);
         for (size_t i = 0; i < nfiles; i++) {
             hr_scenario_free(scn[i]);
             free(perr[i]);
@@ -546,6 +551,8 @@ static int run_main(int argc, char **argv)
         fprintf(stderr, "dcharness: cannot create a directory under %s: %s\n", tmp && *tmp ? tmp : "/tmp", strerror(errno));
         if (html)
             fclose(html);
+        if (json)
+            fclose(json);
         return HR_EXIT_FAIL;
     }
     snprintf(root, sizeof root, "%s", abs_root);
@@ -683,7 +690,7 @@ static int run_main(int argc, char **argv)
                 j->kill_at = now_s() + 60;
             }
             if (j->result_fd < 0) {
-                finish_job(j, html != NULL);
+                finish_job(j, html || json);
                 running--;
             }
         }
@@ -723,19 +730,23 @@ static int run_main(int argc, char **argv)
                 fail++;
         }
     }
-    if (html) {   /* before the scenario directories go: it reads their logs */
+    if (html || json) {   /* before the scenario directories go: the page reads their logs */
         json_t *all = json_array();
         for (size_t i = 0; i < nids; i++)
             json_array_append_new(all, report_case(&jobs[i], &cases[i]));
         struct hr_html_opts ho = {.title = "dcharness", .all = o.html_all};
-        int wrc = hr_html_write_json(html, all, &ho);
-        if (fclose(html) != 0 || wrc < 0) {
+        if (html && (hr_html_write_json(html, all, &ho) < 0 || fclose(html) != 0)) {
             fprintf(stderr, "dcharness: writing %s failed: %s\n", o.html, strerror(errno));
             fail++;
-        } else if (!o.tap) {
+        } else if (html && !o.tap) {
             fprintf(out, "HTML report: %s\n", o.html);
         }
-        json_decref(all);
+        json_t *doc = json_pack("{s:o}", "cases", all);
+        if (json && (json_dumpf(doc, json, JSON_INDENT(1)) < 0 || fclose(json) != 0)) {
+            fprintf(stderr, "dcharness: writing %s failed: %s\n", o.json, strerror(errno));
+            fail++;
+        }
+        json_decref(doc);
     }
     if (o.keep)
         fprintf(out, "%sscenario directories kept under %s\n", o.tap ? "# " : "", root);

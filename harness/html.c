@@ -211,6 +211,8 @@ static void case_section(struct dc_buf *b, size_t idx, const struct hr_html_case
     for (size_t i = 0; i < c->nprocs; i++)
         if (c->procs[i].log_path)
             file_block(b, c->procs[i].name, c->procs[i].log_path);
+    for (size_t i = 0; i < c->nfiles; i++)
+        file_block(b, c->files[i].title, c->files[i].path);
     if (c->trace_path)
         file_block(b, "hub trace", c->trace_path);
     dc_buf_append_str(b, "</section>\n");

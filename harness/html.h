@@ -41,6 +41,11 @@ struct hr_html_proc {
     const char *log_path;   /* <name>.log (stamped lines, docs/scenarios.md), or NULL */
 };
 
+/* Another file to show in a collapsible block. Borrows strings. */
+struct hr_html_file {
+    const char *title, *path;
+};
+
 /* One scenario run. Borrows everything. */
 struct hr_html_case {
     const char *name;        /* "<scenario> [proto]" */
@@ -52,7 +57,10 @@ struct hr_html_case {
     size_t nsteps;
     const struct hr_html_proc *procs;
     size_t nprocs;
+    const struct hr_html_file *files;   /* more logs to show (a pytest party's stderr) */
+    size_t nfiles;
     const char *trace_path;  /* the hub's protocol trace (fakehub --trace), or NULL */
+    const char *driver;      /* who sends the control requests: "dcharness" (NULL), "pytest" */
     double t0;               /* CLOCK_MONOTONIC at log time 0 (trace "t" - t0 = log time) */
     double fail_at;          /* log time of the failure; < 0: none */
     int fail_step;           /* index into steps of the failing one, or -1 */
@@ -67,9 +75,10 @@ struct hr_html_opts {
  * runner's result with name/file/status added, or one case of
  * `dcharness html`'s input:
  *   {"name","file","status":"pass|fail|skip","seconds","reason","details",
- *    "warning","t0","fail_at","fail_step","trace",
+ *    "warning","t0","fail_at","fail_step","trace","driver",
  *    "steps":[{"line","text","status","start","seconds"}],
- *    "parties":[{"name","nick","log"}]}   (the hub first)
+ *    "parties":[{"name","nick","log"}],   (the hub first)
+ *    "files":[{"title","path"}]}         (more logs to show)
  * Missing members are empty. c borrows o's strings (o must outlive it) and
  * owns its steps and procs arrays: hr_html_case_cleanup. */
 void hr_html_case_from_json(struct hr_html_case *c, const json_t *o);

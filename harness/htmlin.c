@@ -27,16 +27,25 @@ void hr_html_case_from_json(struct hr_html_case *c, const json_t *o)
 {
     *c = (struct hr_html_case){.name = str(o, "name"), .file = str(o, "file"), .status = status(str(o, "status")),
                                .seconds = num(o, "seconds", 0), .reason = str(o, "reason"), .details = str(o, "details"),
-                               .warning = str(o, "warning"), .trace_path = str(o, "trace"), .t0 = num(o, "t0", 0),
+                               .warning = str(o, "warning"), .trace_path = str(o, "trace"), .driver = str(o, "driver"), .t0 = num(o, "t0", 0),
                                .fail_at = num(o, "fail_at", -1), .fail_step = (int)num(o, "fail_step", -1)};
     if (!c->name)
         c->name = "(unnamed)";
-    json_t *steps = json_object_get(o, "steps"), *parties = json_object_get(o, "parties");
-    size_t ns = json_array_size(steps), np = json_array_size(parties);
-    struct hr_html_step *st = ns ? calloc(ns, sizeof *st) : NULL;
-    struct hr_html_proc *pr = np ? calloc(np, sizeof *pr) : NULL;
-    if ((ns && !st) || (np && !pr))
+    json_t *steps = json_object_get(o, "steps"), *parties = json_object_get(o, "parties"), *files = json_object_get(o, "files");
+    size_t ns = json_array_size(steps), np = json_array_size(parties), nf = json_array_size(files);
+    struct hr_html_step *st = calloc(ns + 1, sizeof *st);
+    struct hr_html_proc *pr = calloc(np + 1, sizeof *pr);
+    struct hr_html_file *fi = calloc(nf + 1, sizeof *fi);
+    if (!st || !pr || !fi)
         abort();
+    size_t nfi = 0;
+    for (size_t i = 0; i < nf; i++) {
+        json_t *f = json_array_get(files, i);
+        if (str(f, "path"))
+            fi[nfi++] = (struct hr_html_file){.title = str(f, "title") ? str(f, "title") : "", .path = str(f, "path")};
+    }
+    c->files = fi;
+    c->nfiles = nfi;
     for (size_t i = 0; i < ns; i++) {
         json_t *s = json_array_get(steps, i);
         const char *text = str(s, "text");
@@ -62,9 +71,11 @@ void hr_html_case_cleanup(struct hr_html_case *c)
 {
     free((void *)c->steps);
     free((void *)c->procs);
+    free((void *)c->files);
     c->steps = NULL;
     c->procs = NULL;
-    c->nsteps = c->nprocs = 0;
+    c->files = NULL;
+    c->nsteps = c->nprocs = c->nfiles = 0;
 }
 
 int hr_html_write_json(FILE *f, const json_t *cases, const struct hr_html_opts *o)

@@ -334,7 +334,7 @@ static int lane_x(int lane)
 static const char *lane_name(const struct diag *d, size_t lane)
 {
     if (lane == 0)
-        return "dcharness";
+        return d->c->driver ? d->c->driver : "dcharness";
     if ((int)lane == d->other)
         return "other connections";
     return d->c->procs[lane - 1].name;

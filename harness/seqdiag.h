@@ -1,6 +1,7 @@
 /* seqdiag.h: the sequence diagram of one scenario run, as inline SVG.
  *
- * Lifelines: dcharness (the runner, which sends control requests), the hub
+ * Lifelines: dcharness (the runner, which sends control requests; or the
+ * case's driver, e.g. pytest), the hub
  * and each party, in that order. Arrows, in time order (top to bottom, each
  * row stamped with its time since the run's start):
  *   - one per protocol line of the hub trace (party -> hub for "in",

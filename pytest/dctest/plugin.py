@@ -50,6 +50,7 @@ import pytest
 
 from .client import Client
 from .hub import Hub, start_fakehub, start_profile_hub
+from . import htmlreport
 from .procs import ProcessError
 
 if TYPE_CHECKING:
@@ -74,6 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dc-client", metavar="[NICK=]PROFILE", action="append", default=[],
                     help="run dc_client parties from this client profile (a name such as eiskaltdcpp, "
                          "or a .client file); NICK=PROFILE for one nick only; repeatable")
+    group.addoption("--dc-html", metavar="FILE", default=None,
+                    help="write an HTML report of the session (steps, logs, a sequence diagram per failed "
+                         "test) to FILE, drawn by `dcharness html`")
+    group.addoption("--dc-html-all", action="store_true", default=False,
+                    help="with --dc-html: a sequence diagram for passed tests too")
     group.addoption("--dc-scenarios", action="store_true", default=False,
                     help="collect dcharness scenario files (*.scn) as test items (ini: dc_scenarios)")
     parser.addini("dc_bin_dir", "directory holding fakehub, dcclient and dcharness", default="")
@@ -86,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dc_client_caps(*caps): party capabilities the test needs "
                                        "(docs/parties.md); parties lacking one skip the test")
     protocols(config)   # a bad --dc-proto is a usage error before collection
+    htmlreport.configure(config)
     client_profiles(config)
 
 
@@ -212,11 +219,27 @@ def _dc_processes(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail("\n".join(problems), pytrace=False)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    htmlreport.on_setup(item)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    d = _bin_dir(session.config)
+    problem = htmlreport.finish(session.config, str(d / "dcharness") if d else shutil.which("dcharness"))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problem:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    if reporter is not None and htmlreport.enabled(session.config):
+        reporter.write_line(f"dctest: {problem or 'HTML report: ' + session.config.getoption('dc_html')}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     objs: list[Hub | Client] = item.stash.get(_TRACKED, [])
+    htmlreport.on_report(item, call, report, objs)
     if not report.failed or not objs:
         return
     if call.when == "call" and not item.config.getoption("usepdb", False):

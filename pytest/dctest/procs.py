@@ -8,6 +8,7 @@ here outlives its test.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import json
 import os
@@ -73,6 +74,9 @@ class JsonLines:
         self._lock = threading.Lock()
         self.closed = False
         self._sock: socket.socket | None = None   # set by unix(): the channel owns it
+        # (CLOCK_MONOTONIC seconds, "in " sent / "out" received, line): what
+        # went over the channel, for the HTML report's diagram (journal_log).
+        self.journal: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=20000)
         threading.Thread(target=self._reader, daemon=True).start()
 
     @classmethod
@@ -115,6 +119,7 @@ class JsonLines:
     def _reader(self) -> None:
         try:
             for raw in self._r:
+                self.journal.append((time.monotonic(), "out", raw.rstrip("\n")))
                 self._lines.put(raw)
         except (OSError, ValueError):
             pass
@@ -143,8 +148,17 @@ class JsonLines:
     def send_raw(self, text: str) -> None:
         if self._w is None:
             raise ProcessError(f"{self.name}: nothing to write requests to")
+        self.journal.append((time.monotonic(), "in ", text.rstrip("\n")))
         self._w.write(text if text.endswith("\n") else text + "\n")
         self._w.flush()
+
+    def journal_log(self, path: str | os.PathLike[str], t0: float, received: str = "out") -> None:
+        """Write the journal as dcharness logs it (docs/scenarios.md: seconds
+        since t0, "in |" for what was sent, `received` ("out" for a party's
+        stdout, "ctl" for a hub's control socket) for what came back)."""
+        with open(path, "w", encoding="utf-8", errors="replace") as f:
+            for t, tag, line in list(self.journal):
+                f.write(f"{t - t0:8.3f} {received if tag == 'out' else tag}| {line}\n")
 
     def request(self, cmd: str, timeout: float = 10.0, check: bool = True, **args: Any) -> dict:
         """Send {"id","cmd","args"} and return the reply's result (check=True)

@@ -29,6 +29,7 @@ from typing import Any, Iterator
 import pytest
 from _pytest._code.code import TerminalRepr
 
+from . import htmlreport
 from .plugin import bin_path, hub_profile, protocols
 from .procs import _die_with_parent, scaled
 
@@ -60,14 +61,17 @@ class ScenarioFile(pytest.File):
 
 
 class ScenarioItem(pytest.Item):
+    dc_reports_itself = True   # --dc-html: dcharness reports the run, with its steps and parties
     def __init__(self, *, proto: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.proto = proto   # None: the file does not parse; dcharness reports where
 
-    def _argv(self, junit: pathlib.Path) -> list[str]:
+    def _argv(self, junit: pathlib.Path, report: pathlib.Path | None) -> list[str]:
         dcharness = bin_path(self.config, "dcharness")
         argv = [dcharness, "run", *(["--proto", self.proto] if self.proto else []),
                 "--bin-dir", os.path.dirname(dcharness), "--junit", str(junit)]
+        if report is not None:   # the logs must outlive the run for the page
+            argv += ["--keep", "--json", str(report)]
         hub = hub_profile(self.config)
         if hub:
             argv += ["--hub", hub]
@@ -76,10 +80,13 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         with tempfile.TemporaryDirectory(prefix="dctest-scn-") as tmp:
             junit = pathlib.Path(tmp) / "junit.xml"
-            argv = self._argv(junit)
+            kept = htmlreport.keep_dir(self.config, "dctest-scn") if htmlreport.enabled(self.config) else None
+            report = kept / "run.json" if kept else None
+            argv = self._argv(junit, report)
+            env = dict(os.environ, TMPDIR=str(kept)) if kept else None
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                    preexec_fn=_die_with_parent)
+                                    preexec_fn=_die_with_parent, env=env)
             try:
                 out, _ = proc.communicate(timeout=scaled(600))
             except BaseException:   # KeyboardInterrupt, timeout
@@ -91,6 +98,8 @@ class ScenarioItem(pytest.Item):
                     proc.communicate()
                 raise
             cases = list(ET.parse(junit).getroot().iter("testcase")) if junit.exists() else []
+            if report is not None and report.exists():
+                htmlreport.add_cases(self.config, json.loads(report.read_text(errors="replace"))["cases"])
         if len(cases) != 1:
             raise ScenarioFailed(f"{' '.join(argv)}\nexited {proc.returncode} with "
                                  f"{len(cases)} results:\n{out}")
