@@ -5,7 +5,7 @@
  * order (sorted by file then protocol), whatever order jobs finish in, so
  * -j N and -j 1 print the same report.
  */
-#include "harness/cli.h"
+#include "harness/cli_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,15 +34,14 @@
 #include "harness/scenario.h"
 #include "proto/buf.h"
 
-#ifndef HR_PROFILE_DIR
-#define HR_PROFILE_DIR ""
-#endif
-
 /* Command-line options. Borrows argv strings. */
 struct opts {
     unsigned jobs;
     unsigned protos;
     const char *hub, *junit, *filter, *bin_dir, *html, *json;
+    const char *client;             /* --client PROFILE */
+    struct { const char *name, *profile; } named[HR_MAX_CLIENTS]; /* --client NAME=PROFILE */
+    size_t nnamed;
     bool tap, keep, list, html_all;
     unsigned shard_k, shard_n;
     char **paths;
@@ -64,32 +63,41 @@ struct job {
     bool running, done, term_sent;
     struct hr_result result;
     json_t *report;                 /* the runner's whole result, for --html; NULL if none */
-    struct hr_run_opts ro;          /* borrows the job's profile from the cache */
+    struct hr_run_opts ro;          /* borrows the job's profiles from the cache */
+    const struct hr_profile **clients; /* owned array (ro.clients), borrowed profiles */
 };
 
-/* Loaded profiles by name, shared by jobs. Owns the profiles. */
+/* Loaded profiles by kind and name, shared by jobs. Owns the profiles. */
 struct profiles {
-    char *names[16];
-    struct hr_profile *p[16];
+    char *names[64];
+    enum hr_profile_kind kinds[64];
+    struct hr_profile *p[64];
     size_t n;
 };
 
-/* The profile called name (loaded once), or NULL with err filled. */
-static struct hr_profile *profile_get(struct profiles *c, const char *name, const char *const *dirs, struct hr_error *err)
+/* The profile of that kind called name (loaded once), or NULL with err filled. */
+static struct hr_profile *profile_get_kind(struct profiles *c, const char *name, enum hr_profile_kind kind,
+                                           const char *const *dirs, struct hr_error *err)
 {
     for (size_t i = 0; i < c->n; i++)
-        if (!strcmp(c->names[i], name))
+        if (c->kinds[i] == kind && !strcmp(c->names[i], name))
             return c->p[i];
     if (c->n == sizeof c->p / sizeof *c->p) {
-        hr_error_set(err, name, 0, "too many different hub profiles in one run");
+        hr_error_set(err, name, 0, "too many different profiles in one run");
         return NULL;
     }
-    struct hr_profile *p = hr_profile_load(name, dirs, err);
+    struct hr_profile *p = kind == HR_PROFILE_HUB ? hr_profile_load(name, dirs, err) : hr_client_profile_load(name, dirs, err);
     if (p) {
         c->names[c->n] = strdup(name);
+        c->kinds[c->n] = kind;
         c->p[c->n++] = p;
     }
     return p;
+}
+
+static struct hr_profile *profile_get(struct profiles *c, const char *name, const char *const *dirs, struct hr_error *err)
+{
+    return profile_get_kind(c, name, HR_PROFILE_HUB, dirs, err);
 }
 
 static void profiles_free(struct profiles *c)
@@ -108,74 +116,11 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void usage(FILE *f)
-{
-    fputs("usage: dcharness run [options] PATH...\n"
-          "       dcharness hub [--hub PROFILE] [--proto LIST] [--user NICK:PASSWORD[:op]]... [--bin-dir DIR] [--dir DIR]\n"
-          "\n"
-          "dcharness run: run DC scenario files (PATH: *.scn files or directories holding them).\n"
-          "  -j N               run N scenarios at once (default 1)\n"
-          "  --proto LIST       only these protocols: nmdc,adc,nmdcs,adcs (default: nmdc,adc as each file\n"
-          "                     declares; a file declaring nmdc/adc runs for nmdcs/adcs too when asked)\n"
-          "  --hub PROFILE      hub profile name (fakehub, uhub) or .hub file, for every scenario\n"
-          "                     (default: the scenario's `hub profile` line, else fakehub)\n"
-          "  --filter PATTERN   only scenarios whose path or name contains PATTERN (or matches the glob)\n"
-          "  --shard K/N        only the K-th of N deterministic shards\n"
-          "  --junit FILE       also write JUnit XML to FILE\n"
-          "  --tap              print TAP instead of progress lines\n"
-          "  --html FILE        also write an HTML report: steps, logs, and a sequence diagram per failed run\n"
-          "  --html-all         ... and a diagram for passed runs too\n"
-          "  --json FILE        also write each run's result as JSON (what `dcharness html` draws)\n"
-          "  --list             print the planned runs as JSON lines ({\"path\",\"proto\",\"name\"}, or\n"
-          "                     {\"path\",\"error\"} for a file that does not parse) instead of running them\n"
-          "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
-          "  --bin-dir DIR      where fakehub and dcclient are (default: dcharness's own dir)\n"
-          "Exit status: 0 passed, 1 a scenario failed, 2 usage error.\n"
-          "\n"
-          "dcharness hub: start one hub from a profile as a scenario run does, print one JSON line\n"
-          "{\"event\":\"ready\",\"pid\",\"profile\",\"urls\",\"dir\",\"control\",\"trace\",\"features\"} on stdout,\n"
-          "and run until SIGTERM or SIGINT; then stop the hub the profile's way and exit.\n"
-          "  --hub PROFILE      hub profile name or .hub file (default fakehub)\n"
-          "  --proto LIST       protocols the hub must offer (default: every one the profile speaks)\n"
-          "  --user N:P[:op]    a registered user (repeatable)\n"
-          "  --bin-dir DIR      where fakehub is (default: dcharness's own dir)\n"
-          "  --dir DIR          the hub's directory (config files, logs, control socket), kept\n"
-          "                     (default: a new one under $TMPDIR, removed at exit)\n"
-          "Exit status: 0 the hub started and stopped cleanly, 1 it did not (reason on stderr),\n"
-          "2 usage error, 3 the profile cannot offer a protocol or users asked for (reason on stderr).\n"
-          "\n"
-          "Environment: DCTEST_TIMEOUT_MULTIPLIER scales every timeout; DCHARNESS_PROFILE_DIR adds a profile dir.\n", f);
-}
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs("dcharness: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\n(dcharness --help for usage)\n", stderr);
-    return HR_EXIT_USAGE;
-}
-
-/* "nmdc,adc" -> protocol bits; -1 if a name is unknown or none is given. */
-static int parse_protos(const char *arg, unsigned *protos)
-{
-    *protos = 0;
-    for (const char *t = arg; *t;) {
-        size_t n = strcspn(t, ",");
-        char name[8];
-        snprintf(name, sizeof name, "%.*s", (int)n, t);
-        unsigned b = n < sizeof name ? hr_proto_from_name(name) : 0;
-        if (!b)
-            return -1;
-        *protos |= b;
-        t += n + (t[n] == ',');
-    }
-    return *protos ? 0 : -1;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
     static const struct option longopts[] = {
         {"proto", required_argument, NULL, 'p'}, {"hub", required_argument, NULL, 'H'},
+        {"client", required_argument, NULL, 'C'},
         {"junit", required_argument, NULL, 'J'}, {"tap", no_argument, NULL, 'T'},
         {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
         {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
@@ -207,6 +152,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 return usage_error("--proto takes a list of nmdc, adc, nmdcs, adcs, not '%s'", optarg);
             break;
         case 'H': o->hub = optarg; break;
+        case 'C': {
+            /* NAME=PROFILE when NAME is a client name (no '/'); else a profile for all. */
+            const char *eq = strchr(optarg, '=');
+            if (eq && eq > optarg && !memchr(optarg, '/', (size_t)(eq - optarg))) {
+                if (!eq[1])
+                    return usage_error("--client NAME=PROFILE needs a profile after '=': '%s'", optarg);
+                if (o->nnamed == HR_MAX_CLIENTS)
+                    return usage_error("too many --client NAME=PROFILE options (last: '%s')", optarg);
+                o->named[o->nnamed].name = strndup(optarg, (size_t)(eq - optarg));
+                o->named[o->nnamed++].profile = eq + 1;
+            } else {
+                o->client = optarg;
+            }
+            break;
+        }
         case 'J': o->junit = optarg; break;
         case 'T': o->tap = true; break;
         case 'k': o->keep = true; break;
@@ -268,6 +228,18 @@ static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_d
         dc_buf_append_str(&b, " --hub ");
         shell_word(&b, realpath(file, abs) ? abs : o->hub);
     }
+    /* Client profiles by the path of the file loaded, as --hub. */
+    for (size_t i = 0; j->clients && i < j->s->nclients; i++) {
+        const char *name = j->s->clients[i].name, *given = o->client;
+        for (size_t k = 0; k < o->nnamed; k++)
+            if (!strcmp(o->named[k].name, name))
+                given = o->named[k].profile;
+        if (!given)
+            continue;
+        char abs[PATH_MAX];
+        dc_buf_appendf(&b, " --client %s=", name);
+        shell_word(&b, realpath(j->clients[i]->path, abs) ? abs : given);
+    }
     dc_buf_append_str(&b, " --bin-dir ");
     shell_word(&b, bin_dir);
     dc_buf_append_byte(&b, ' ');
@@ -276,15 +248,35 @@ static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_d
     return dc_buf_steal(&b, NULL);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Each client's profile for job j: --client NAME=P, --client P, the
+ * client's profile= option, dcclient. -1 with err (path:line) filled. */
+static int job_clients(struct job *j, const struct opts *o, struct profiles *cache, const char *const *dirs,
+                       struct hr_error *err)
 {
-    (void)st, (void)ftw;
-    return flag == FTW_DP ? rmdir(path) : unlink(path);
+    j->clients = calloc(j->s->nclients + 1, sizeof *j->clients);
+    for (size_t i = 0; i < j->s->nclients; i++) {
+        const struct hr_client *c = &j->s->clients[i];
+        const char *name = o->client ? o->client : c->profile ? c->profile : "dcclient";
+        for (size_t k = 0; k < o->nnamed; k++)
+            if (!strcmp(o->named[k].name, c->name))
+                name = o->named[k].profile;
+        struct hr_error e;
+        if (!(j->clients[i] = profile_get_kind(cache, name, HR_PROFILE_CLIENT, dirs, &e))) {
+            hr_error_set(err, j->path, c->line, "client %s: %s", c->name, e.msg);
+            return -1;
+        }
+    }
+    j->ro.clients = j->clients;
+    return 0;
 }
 
-static void rm_tree(const char *dir)
+/* The longest teardown of a job: the clients' grace, then the hub's. */
+static long job_grace_ms(const struct job *j)
 {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    long g = 0;
+    for (size_t i = 0; j->clients && i < j->s->nclients; i++)
+        g = j->clients[i]->grace_ms > g ? j->clients[i]->grace_ms : g;
+    return g + j->ro.profile->grace_ms;
 }
 
 static int start_job(struct job *j, const char *root, size_t idx)
@@ -305,7 +297,7 @@ static int start_job(struct job *j, const char *root, size_t idx)
     j->start = now_s();
     /* Backstop: a runner that overruns its own deadline plus teardown is killed
      * (its children follow through PR_SET_PDEATHSIG). */
-    j->kill_at = j->start + hr_scenario_timeout(j->s, ro) / 1000.0 + 2 * ro->profile->grace_ms * ro->timeout_mult / 1000.0 + 10;
+    j->kill_at = j->start + hr_scenario_timeout(j->s, ro) / 1000.0 + 2 * job_grace_ms(j) * ro->timeout_mult / 1000.0 + 10;
     j->running = true;
     return 0;
 }
@@ -322,15 +314,6 @@ static void finish_job(struct job *j, bool keep_report)
     dc_buf_cleanup(&j->out);
     j->running = false;
     j->done = true;
-}
-
-static void print_indented(FILE *f, const char *text)
-{
-    for (const char *s = text; *s;) {
-        size_t n = strcspn(s, "\n");
-        fprintf(f, "        %.*s\n", (int)n, s);
-        s += n + (s[n] == '\n');
-    }
 }
 
 static void make_case(struct hr_case *c, const struct job *j, const char *rerun)
@@ -379,46 +362,6 @@ static json_t *report_case(const struct job *j, const struct hr_case *c)
     return o;
 }
 
-/* What both commands need: where dcharness, the executables and the hub
- * profiles are, and the timeout multiplier. dirs borrows share_dir. */
-struct env {
-    char self[PATH_MAX], bin_dir[PATH_MAX], share_dir[PATH_MAX + 64];
-    const char *dirs[4];
-    double mult;
-};
-
-/* 0, or a usage error (printed) to exit with. */
-static int env_init(struct env *e, const char *bin_dir)
-{
-    *e = (struct env){.mult = 1};
-    ssize_t sl = readlink("/proc/self/exe", e->self, sizeof e->self - 1);
-    e->self[sl > 0 ? sl : 0] = '\0';
-    if (bin_dir) {
-        if (!realpath(bin_dir, e->bin_dir))
-            return usage_error("--bin-dir %s does not exist", bin_dir);
-    } else {
-        snprintf(e->bin_dir, sizeof e->bin_dir, "%s", e->self);
-        dirname(e->bin_dir);
-    }
-    /* An installed dcharness finds its profiles in <prefix>/share/dcharness,
-     * beside its own bin/ (cmake --install to any prefix, the .deb). */
-    char share[PATH_MAX + 64];
-    snprintf(share, sizeof share, "%s/../share/dcharness/profiles", e->bin_dir);
-    if (!realpath(share, e->share_dir))
-        snprintf(e->share_dir, sizeof e->share_dir, "%s", share);
-    const char *env_dir = getenv("DCHARNESS_PROFILE_DIR");
-    size_t nd = 0;
-    if (env_dir && *env_dir)
-        e->dirs[nd++] = env_dir;
-    e->dirs[nd++] = e->share_dir;
-    if (*HR_PROFILE_DIR)
-        e->dirs[nd++] = HR_PROFILE_DIR;
-    const char *m = getenv("DCTEST_TIMEOUT_MULTIPLIER");
-    if (m && *m && (!(e->mult = strtod(m, NULL)) || e->mult <= 0 || !isfinite(e->mult)))
-        return usage_error("DCTEST_TIMEOUT_MULTIPLIER must be a positive number, not '%s'", m);
-    return 0;
-}
-
 static int run_main(int argc, char **argv)
 {
     struct opts o;
@@ -434,11 +377,16 @@ static int run_main(int argc, char **argv)
     struct hr_error err;
     struct profiles cache = {.n = 0};
     /* --hub wins over the scenarios' own `hub profile` lines; a bad --hub is a usage error. */
-    if (o.hub && !profile_get(&cache, o.hub, dirs, &err)) {
+    bool bad = o.hub && !profile_get(&cache, o.hub, dirs, &err);
+    bad = bad || (o.client && !profile_get_kind(&cache, o.client, HR_PROFILE_CLIENT, dirs, &err));
+    for (size_t i = 0; i < o.nnamed && !bad; i++)
+        bad = !profile_get_kind(&cache, o.named[i].profile, HR_PROFILE_CLIENT, dirs, &err);
+    if (bad) {
         fprintf(stderr, "dcharness: %s\n", err.msg);
+        profiles_free(&cache);
         return HR_EXIT_USAGE;
     }
-    struct hr_run_opts ro = {.bin_dir = bin_dir, .timeout_mult = mult,
+    struct hr_run_opts ro = {.bin_dir = bin_dir, .share_dir = env.data_dir, .timeout_mult = mult,
                              .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
 
     char **files;
@@ -536,7 +484,14 @@ static int run_main(int argc, char **argv)
             j->result = (struct hr_result){.status = HR_STATUS_FAIL, .reason = msg, .details = strdup(msg)};
             continue;
         }
+        if (job_clients(j, &o, &cache, dirs, &err) < 0) {
+            j->done = true;
+            j->result = (struct hr_result){.status = HR_STATUS_FAIL, .reason = strdup(err.msg), .details = strdup(err.msg)};
+            continue;
+        }
         char *skip = hr_skip_reason(j->s, j->proto, j->ro.profile);
+        if (!skip)
+            skip = hr_client_skip_reason(j->s, j->proto, j->ro.clients);
         if (skip) {
             j->done = true;
             j->result = (struct hr_result){.status = HR_STATUS_SKIP, .reason = skip};
@@ -572,9 +527,17 @@ static int run_main(int argc, char **argv)
         fprintf(out, "TAP version 13\n1..%zu\n", nids);
     else
     {
-        fprintf(out, "dcharness: %zu scenario run%s, hub profile%s", nids, nids == 1 ? "" : "s", cache.n == 1 ? "" : "s");
-        for (size_t i = 0; i < cache.n; i++)
-            fprintf(out, "%s %s (%s)", i ? "," : "", cache.p[i]->name, cache.p[i]->path);
+        fprintf(out, "dcharness: %zu scenario run%s", nids, nids == 1 ? "" : "s");
+        for (int kind = HR_PROFILE_HUB; kind <= HR_PROFILE_CLIENT; kind++) {
+            size_t n = 0;
+            for (size_t i = 0; i < cache.n; i++)
+                n += cache.kinds[i] == (enum hr_profile_kind)kind;
+            for (size_t i = 0, k = 0; i < cache.n; i++)
+                if (cache.kinds[i] == (enum hr_profile_kind)kind)
+                    fprintf(out, "%s %s (%s)", k++ ? "," : kind == HR_PROFILE_HUB ? (n == 1 ? ", hub profile" : ", hub profiles")
+                                                                          : (n == 1 ? "; client profile" : "; client profiles"),
+                            cache.p[i]->name, cache.p[i]->path);
+        }
         fputc('\n', out);
     }
 
@@ -666,7 +629,7 @@ static int run_main(int argc, char **argv)
                     for (size_t q = 0; q < nids; q++)
                         if (jobs[q].running) {
                             kill(jobs[q].pid, interrupted);   /* the runners report which signal it was */
-                            jobs[q].kill_at = now_s() + 2 * jobs[q].ro.profile->grace_ms * mult / 1000.0 + 5;
+                            jobs[q].kill_at = now_s() + 2 * job_grace_ms(&jobs[q]) * mult / 1000.0 + 5;
                         }
                 }
             } else if (j->running && pf[i].fd == j->result_fd) {
@@ -760,6 +723,7 @@ static int run_main(int argc, char **argv)
         free(classes[i]);
         hr_result_cleanup(&jobs[i].result);
         json_decref(jobs[i].report);
+        free(jobs[i].clients);
     }
     for (size_t i = 0; i < nfiles; i++) {
         hr_scenario_free(scn[i]);
@@ -775,6 +739,8 @@ static int run_main(int argc, char **argv)
     free(perr);
     free(files);
     profiles_free(&cache);
+    for (size_t i = 0; i < o.nnamed; i++)
+        free((char *)o.named[i].name);
     close(sigfd);
     if (interrupted) {
         /* Die of the same signal, so callers see an honest status. */
@@ -784,121 +750,6 @@ static int run_main(int argc, char **argv)
         raise(interrupted);
     }
     return fail ? HR_EXIT_FAIL : HR_EXIT_OK;
-}
-
-/* ---- dcharness hub ---- */
-
-/* NICK:PASSWORD[:op] into u (owned strings); -1 if malformed. */
-static int parse_user(const char *arg, struct hr_user *u)
-{
-    const char *c1 = strchr(arg, ':');
-    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-    if (!c1 || c1 == arg || (c2 && strcmp(c2, ":op")))
-        return -1;
-    u->nick = strndup(arg, (size_t)(c1 - arg));
-    u->password = c2 ? strndup(c1 + 1, (size_t)(c2 - c1 - 1)) : strdup(c1 + 1);
-    u->op = c2 != NULL;
-    return 0;
-}
-
-static void free_users(struct hr_user *users, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(users[i].nick);
-        free(users[i].password);
-    }
-    free(users);
-}
-
-static int hub_main(int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        {"hub", required_argument, NULL, 'H'}, {"proto", required_argument, NULL, 'p'},
-        {"user", required_argument, NULL, 'u'}, {"bin-dir", required_argument, NULL, 'b'},
-        {"dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *hub = "fakehub", *bin_dir_opt = NULL, *dir_opt = NULL;
-    unsigned protos = 0;
-    /* Only the users of this scenario are read (hr_hub_serve); it owns them. */
-    struct hr_scenario s = {.name = "hub"};
-    int c, rc = 0;
-    optind = 2;
-    while (!rc && (c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'H': hub = optarg; break;
-        case 'b': bin_dir_opt = optarg; break;
-        case 'd': dir_opt = optarg; break;
-        case 'p':
-            if (parse_protos(optarg, &protos) < 0)
-                rc = usage_error("--proto takes a list of nmdc, adc, nmdcs, adcs, not '%s'", optarg);
-            break;
-        case 'u':
-            if (!(s.users = realloc(s.users, (s.nusers + 1) * sizeof *s.users)))
-                abort();
-            if (parse_user(optarg, &s.users[s.nusers]) < 0)
-                rc = usage_error("--user is NICK:PASSWORD or NICK:PASSWORD:op, not '%s'", optarg);
-            else
-                s.nusers++;
-            break;
-        case 'h': usage(stdout); rc = -1; break;
-        default: rc = usage_error("unknown option%s", "");
-        }
-    }
-    if (!rc && optind < argc)
-        rc = usage_error("dcharness hub takes no arguments besides options, not '%s'", argv[optind]);
-    struct env env;
-    struct hr_error err;
-    struct hr_profile *p = NULL;
-    if (!rc && !(rc = env_init(&env, bin_dir_opt)) && !(p = hr_profile_load(hub, env.dirs, &err))) {
-        fprintf(stderr, "dcharness: %s\n", err.msg);
-        rc = HR_EXIT_USAGE;
-    }
-    /* What the profile cannot offer is refused before anything starts, with
-     * the reason a scenario run gives when it skips. */
-    s.protos = protos ? protos : p ? p->protos : 0;
-    s.needs = s.nusers ? HR_FEAT_REGISTERED_USERS : 0;
-    for (unsigned b = HR_PROTO_NMDC; !rc && b <= HR_PROTO_LAST; b <<= 1) {
-        char *skip = s.protos & b ? hr_skip_reason(&s, b, p) : NULL;
-        if (skip) {
-            fprintf(stderr, "dcharness: %s\n", skip);
-            free(skip);
-            rc = HR_EXIT_SKIP;
-        }
-    }
-    char dir[PATH_MAX];
-    if (!rc) {
-        const char *tmp = getenv("TMPDIR");
-        if (dir_opt)
-            snprintf(dir, sizeof dir, "%s", dir_opt);
-        else
-            snprintf(dir, sizeof dir, "%s/dcharness-hub-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        char *abs = NULL;
-        if ((dir_opt ? mkdir(dir, 0700) == 0 || errno == EEXIST : mkdtemp(dir) != NULL) && (abs = realpath(dir, NULL)))
-            snprintf(dir, sizeof dir, "%s", abs);
-        else {
-            fprintf(stderr, "dcharness: cannot create the hub's directory %s: %s\n", dir, strerror(errno));
-            rc = HR_EXIT_FAIL;
-        }
-        free(abs);
-    }
-    if (!rc) {
-        struct hr_run_opts ro = {.bin_dir = env.bin_dir, .profile = p, .timeout_mult = env.mult,
-                                 .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
-        struct hr_result res;
-        hr_hub_serve(&s, s.protos, dir, &ro, stdout, &res);
-        if (res.warning)
-            fprintf(stderr, "dcharness: warning: %s\n", res.warning);
-        if (res.status == HR_STATUS_FAIL) {
-            fprintf(stderr, "dcharness: %s\n", res.reason);
-            print_indented(stderr, res.details);
-            rc = HR_EXIT_FAIL;
-        }
-        hr_result_cleanup(&res);
-        if (!dir_opt)
-            rm_tree(dir);
-    }
-    hr_profile_free(p);
-    free_users(s.users, s.nusers);
-    return rc < 0 ? HR_EXIT_OK : rc;
 }
 
 int hr_main(int argc, char **argv)

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +41,7 @@ void party_init(struct party *p, const char *name)
     dc_buf_init(&p->outq, 0);
     p->pending = json_array();
     p->replies = json_object();
+    p->sent = json_object();
 }
 
 void party_cleanup(struct party *p)
@@ -56,10 +59,29 @@ void party_cleanup(struct party *p)
     json_decref(p->ready);
     json_decref(p->pending);
     json_decref(p->replies);
+    json_decref(p->sent);
     for (unsigned i = 0; i < HR_RECENT; i++)
         free(p->recent[i]);
     free(p->nick);
     free(p->password);
+    free(p->dir);
+}
+
+const char *party_label(const struct party *p, char *buf, size_t len)
+{
+    if (p->profile)
+        snprintf(buf, len, "%s (profile %s)", p->name, p->profile->name);
+    else
+        snprintf(buf, len, "%s", p->name);
+    return buf;
+}
+
+void party_map_setting(const struct party *p, json_t *args)
+{
+    const char *name = json_string_value(json_object_get(args, "name"));
+    const struct hr_profile_setting *ps = name ? hr_profile_setting(p->profile, name) : NULL;
+    if (ps && ps->party_name)
+        json_object_set_new(args, "name", json_string(ps->party_name));
 }
 
 bool party_silent(const struct party *p)
@@ -75,6 +97,12 @@ static char *json_text(const json_t *v)
     return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 }
 
+/* A contract breach by a client party: fail naming it and the line. */
+static void breach(struct run *r, struct party *p, const char *what, const char *line, size_t len)
+{
+    run_fail(r, "%s %s: %.*s%s", PARTY_LABEL(p), what, (int)(len > 200 ? 200 : len), line, len > 200 ? "..." : "");
+}
+
 void party_line(struct run *r, struct party *p, struct stream *st, char *line, size_t len)
 {
     proc_log(r, p, st->tag, line, len);
@@ -82,11 +110,20 @@ void party_line(struct run *r, struct party *p, struct stream *st, char *line, s
         snprintf(p->last_err, sizeof p->last_err, "%.*s", (int)len, line);
     if (p->ready_kind == HR_READY_LOG && memmem(line, len, p->ready_text, strlen(p->ready_text)))
         p->log_ready = true;
-    if (st == &p->err || len == 0 || line[0] != '{')
+    if (st == &p->err || len == 0)
+        return;
+    bool contract = p->strict && st == p->chan;
+    if (contract && len > HR_MAX_LINE) {
+        breach(r, p, "wrote a stdout line over 1 MiB (the contract's bound)", line, len);
+        return;
+    }
+    if (line[0] != '{' && !contract)
         return;
     json_t *msg = json_loadb(line, len, 0, NULL);
     if (!json_is_object(msg)) {
         json_decref(msg);
+        if (contract)
+            breach(r, p, "wrote a stdout line that is not a JSON object (stdout is for JSON lines only; logs go to stderr)", line, len);
         return;
     }
     json_t *ev = json_object_get(msg, "event");
@@ -97,9 +134,24 @@ void party_line(struct run *r, struct party *p, struct stream *st, char *line, s
         }
         free(p->recent[p->nrecent % HR_RECENT]);
         p->recent[p->nrecent++ % HR_RECENT] = strndup(line, len);
+        if (json_array_size(p->pending) >= HR_MAX_PENDING) {
+            if (!p->flooded)
+                run_fail(r, "%s flooded the harness: %d events nobody expected are pending (later ones are dropped)",
+                         PARTY_LABEL(p), HR_MAX_PENDING);
+            p->flooded = true;
+            json_decref(msg);
+            return;
+        }
         json_array_append_new(p->pending, msg);
     } else {
         char *id = json_text(json_object_get(msg, "id"));
+        if (st == p->chan && !json_object_get(p->sent, id ? id : "null")) {
+            breach(r, p, "replied to an id no request of ours is waiting for", line, len);
+            free(id);
+            json_decref(msg);
+            return;
+        }
+        json_object_del(p->sent, id ? id : "null");
         json_object_set_new(p->replies, id ? id : "null", msg);
         free(id);
     }
@@ -135,15 +187,16 @@ bool party_request(struct run *r, struct party *p, json_t *req, json_t **reply, 
     proc_log(r, p, "in ", line, strlen(line));
     size_t len = strlen(line);
     line[len] = '\n';
+    char key[32];
+    snprintf(key, sizeof key, "%ld", id);
+    json_object_set_new(p->sent, key, json_true());
     int rc = proc_send(r, p, line, len + 1);
     free(line);
     if (rc < 0) {
         run_fail(r, "cannot send the request to %s (%s)", p->name, p->in_fd < 0 ? "no control channel" : strerror(p->write_errno));
         return false;
     }
-    char key[32];
     double started = hr_now();
-    snprintf(key, sizeof key, "%ld", id);
     while (!json_object_get(p->replies, key) && !run_stop_waiting(r, until)) {
         if ((p->exited && party_silent(p)) || p->write_errno)
             break;
@@ -167,6 +220,8 @@ bool party_request(struct run *r, struct party *p, json_t *req, json_t **reply, 
     }
     return false;
 }
+
+static char **expand_list(struct run *r, struct party *p, char *const *tmpls, const struct hr_profile_env *env, size_t n);
 
 /* ---- the hub ---- */
 
@@ -367,7 +422,7 @@ int party_start_hub(struct run *r)
     h->stop_signo = pr->stop_signo;
     h->grace_ms = pr->grace_ms;
     h->known_stop_crash = pr->known_stop_crash;
-    double until = hr_now() + 10 * r->o->timeout_mult;
+    double until = hr_now() + pr->ready_ms * r->o->timeout_mult / 1000.0;
     if (until > r->deadline)
         until = r->deadline;
     if (pr->trace) {
@@ -386,10 +441,14 @@ int party_start_hub(struct run *r)
         if (write_profile_files(r, pr) < 0)
             return -1;
         char **argv = hub_argv(r, pr);
-        if (!argv)
+        char **env = argv ? expand_list(r, h, NULL, pr->env, pr->nenv) : NULL;
+        if (!env) {
+            free_argv(argv);
             return -1;
-        int rc = proc_spawn(r, h, argv, false);
+        }
+        int rc = proc_spawn(r, h, argv, env, false);
         free_argv(argv);
+        free_argv(env);
         if (rc < 0)
             return -1;
         if (wait_ready(r, h, until))
@@ -446,38 +505,24 @@ int party_start_hub(struct run *r)
 
 /* ---- clients ---- */
 
-int party_start_client(struct run *r, size_t i)
+/* `set NAME VALUE` requests for the client's options, before it connects. */
+static int send_options(struct run *r, struct party *p, const struct hr_client *c)
 {
-    const struct hr_client *c = &r->s->clients[i];
-    struct party *p = &r->parties[1 + i];
-    struct lookup_ctx lc = {.r = r};
-    /* Until clients have profiles of their own they stop as the hub does. */
-    p->grace_ms = r->o->profile->grace_ms;
-    if (!(p->nick = run_expand(r, &lc, c->nick, "the client's nick")))
-        return -1;
-    if (c->password && !(p->password = run_expand(r, &lc, c->password, "the client's password")))
-        return -1;
-    char bin[4096];
-    snprintf(bin, sizeof bin, "%s/dcclient", r->o->bin_dir);
-    char *argv[] = {bin, NULL};
-    if (proc_spawn(r, p, argv, true) < 0)
-        return -1;
-    double until = hr_now() + 10 * r->o->timeout_mult;
-    if (!wait_ready(r, p, until < r->deadline ? until : r->deadline))
-        return -1;
+    struct lookup_ctx lc = {.r = r, .party = p};
     for (size_t k = 0; k < c->nsets; k++) {
-        lc.party = p;
         char *v = run_expand(r, &lc, c->sets[k].value, "a client option");
         if (!v)
             return -1;
         json_t *val = c->sets[k].json ? json_loads(v, JSON_DECODE_ANY, NULL) : json_string(v);
         free(v);
-        json_t *req = json_pack("{s:s,s:{s:s,s:o}}", "cmd", "set", "args", "name", c->sets[k].key, "value", val);
+        json_t *args = json_pack("{s:s,s:o}", "name", c->sets[k].key, "value", val);
+        party_map_setting(p, args);
+        json_t *req = json_pack("{s:s,s:o}", "cmd", "set", "args", args);
         json_t *reply = NULL;
         if (!party_request(r, p, req, &reply, hr_now() + r->o->step_timeout_ms * r->o->timeout_mult / 1000))
             return -1;
         if (!json_is_true(json_object_get(reply, "ok"))) {
-            run_fail(r, "client %s refused option %s: %s", c->name, c->sets[k].key,
+            run_fail(r, "client %s refused option %s: %s", PARTY_LABEL(p), c->sets[k].key,
                      json_string_value(json_object_get(reply, "error")));
             json_decref(reply);
             return -1;
@@ -485,4 +530,64 @@ int party_start_client(struct run *r, size_t i)
         json_decref(reply);
     }
     return 0;
+}
+
+/* argv and NAME=VALUE env of the client's profile, expanded; NULL with the
+ * failure recorded. */
+static char **expand_list(struct run *r, struct party *p, char *const *tmpls, const struct hr_profile_env *env, size_t n)
+{
+    struct lookup_ctx lc = {.r = r, .party = p, .in_profile = true};
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        char *v = run_expand(r, &lc, tmpls ? tmpls[i] : env[i].tmpl, p->profile->path);
+        if (!v || (env && asprintf(&out[i], "%s=%s", env[i].name, v) < 0)) {
+            free(v);
+            free_argv(out);
+            return NULL;
+        }
+        if (env)
+            free(v);
+        else
+            out[i] = v;
+    }
+    return out;
+}
+
+int party_start_client(struct run *r, size_t i)
+{
+    const struct hr_client *c = &r->s->clients[i];
+    struct party *p = &r->parties[1 + i];
+    const struct hr_profile *pr = r->o->clients[i];
+    struct lookup_ctx lc = {.r = r};
+    p->profile = pr;
+    p->strict = true;
+    p->stop_signo = pr->stop_signo;
+    p->grace_ms = pr->grace_ms;
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = (uint64_t)hr_now() * 1000003u ^ (uint64_t)getpid() << 20 ^ i;
+    snprintf(p->seed, sizeof p->seed, "%llu", (unsigned long long)seed);
+    if (!(p->nick = run_expand(r, &lc, c->nick, "the client's nick")))
+        return -1;
+    if (c->password && !(p->password = run_expand(r, &lc, c->password, "the client's password")))
+        return -1;
+    if (asprintf(&p->dir, "%s/party-%s", r->dir, p->name) < 0 || (mkdir(p->dir, 0700) < 0 && errno != EEXIST)) {
+        run_fail(r, "cannot create %s/party-%s: %s", r->dir, p->name, strerror(errno));
+        return -1;
+    }
+    char **argv = expand_list(r, p, pr->argv, NULL, pr->argc);
+    char **env = argv ? expand_list(r, p, NULL, pr->env, pr->nenv) : NULL;
+    if (!env) {
+        free_argv(argv);
+        return -1;
+    }
+    int rc = proc_spawn(r, p, argv, env, true);
+    free_argv(argv);
+    free_argv(env);
+    if (rc < 0)
+        return -1;
+    double until = hr_now() + pr->ready_ms * r->o->timeout_mult / 1000.0;
+    if (!wait_ready(r, p, until < r->deadline ? until : r->deadline))
+        return -1;
+    return send_options(r, p, c);
 }

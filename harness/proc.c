@@ -30,7 +30,7 @@ void proc_log(struct run *r, struct party *p, const char *tag, const char *line,
     }
 }
 
-int proc_spawn(struct run *r, struct party *p, char **argv, bool want_stdin)
+int proc_spawn(struct run *r, struct party *p, char **argv, char **env, bool want_stdin)
 {
     int in[2] = {-1, -1}, out[2], err[2];
     snprintf(p->log_path, sizeof p->log_path, "%s/%s.log", r->dir, p->name);
@@ -41,6 +41,11 @@ int proc_spawn(struct run *r, struct party *p, char **argv, bool want_stdin)
     {
         struct dc_buf cmd;
         dc_buf_init(&cmd, 0);
+        if (p->profile) {
+            dc_buf_appendf(&cmd, "%s: profile %s (%s)", p->name, p->profile->name, p->profile->path);
+            proc_log(r, p, "dcharness", cmd.data, cmd.len);
+            dc_buf_reset(&cmd);
+        }
         for (char **a = argv; *a; a++)
             dc_buf_appendf(&cmd, "%s%s", a == argv ? "" : " ", *a);
         proc_log(r, p, "run", cmd.data, cmd.len);
@@ -69,6 +74,8 @@ int proc_spawn(struct run *r, struct party *p, char **argv, bool want_stdin)
         dup2(want_stdin ? in[0] : devnull, 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
+        for (char **e = env; e && *e; e++)
+            putenv(*e);
         if (chdir(r->dir) < 0)
             _exit(127);
         execvp(argv[0], argv);

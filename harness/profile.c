@@ -11,6 +11,8 @@
 
 static const char *const placeholders[] = {
     "bin", "dir", "port", "user", "password", "role", "op_suffix", "ready:", NULL};
+const char *const hr_client_placeholders[] = {
+    "bin", "share", "dir", "name", "nick", "seed", "python", NULL};
 
 char *hr_read_file(const char *path, size_t *len)
 {
@@ -69,6 +71,16 @@ void hr_profile_free(struct hr_profile *p)
     free(p->control);
     free(p->trace);
     free(p->known_stop_crash);
+    for (size_t i = 0; i < p->nenv; i++) {
+        free(p->env[i].name);
+        free(p->env[i].tmpl);
+    }
+    free(p->env);
+    for (size_t i = 0; i < p->nsettings; i++) {
+        free(p->settings[i].name);
+        free(p->settings[i].party_name);
+    }
+    free(p->settings);
     free(p->path);
     free(p->name);
     free(p);
@@ -77,25 +89,50 @@ void hr_profile_free(struct hr_profile *p)
 #define FAIL(...) do { hr_error_set(err, path, l->lineno, __VA_ARGS__); goto fail; } while (0)
 
 /* Check a template's placeholders; copy it. */
-static char *tmpl_dup(const char *t, const char *path, int line, struct hr_error *err)
+static char *tmpl_dup(const char *t, enum hr_profile_kind kind, const char *path, int line, struct hr_error *err)
 {
-    const char *bad = hr_template_check(t, placeholders);
+    const char *bad = hr_template_check(t, kind == HR_PROFILE_CLIENT ? hr_client_placeholders : placeholders);
     if (bad) {
-        hr_error_set(err, path, line, "unknown placeholder in '%s' (known: {bin} {dir} {port} {user} {password} {role} {op_suffix} {ready:KEY})", t);
+        const char *close = strchr(bad, '}');
+        if (kind == HR_PROFILE_CLIENT)
+            hr_error_set(err, path, line, "unknown placeholder %.*s in '%s' (known: {bin} {share} {dir} {name} {nick} {seed} {python})",
+                         (int)(close ? close - bad + 1 : 1), bad, t);
+        else
+            hr_error_set(err, path, line, "unknown placeholder in '%s' (known: {bin} {dir} {port} {user} {password} {role} {op_suffix} {ready:KEY})", t);
         return NULL;
     }
     return strdup(t);
 }
 
-static int words_to(char ***argv, size_t *argc, const struct hr_line *l, const char *path, struct hr_error *err)
+static int words_to(char ***argv, size_t *argc, const struct hr_line *l, enum hr_profile_kind kind,
+                    const char *path, struct hr_error *err)
 {
     *argv = calloc(l->nwords, sizeof **argv);
     if (!*argv)
         return -1;
     for (size_t i = 1; i < l->nwords; i++)
-        if (!((*argv)[(*argc)++] = tmpl_dup(l->words[i].text, path, l->lineno, err)))
+        if (!((*argv)[(*argc)++] = tmpl_dup(l->words[i].text, kind, path, l->lineno, err)))
             return -1;
     return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcmp(s + n - k, suffix);
+}
+
+/* Lines only a hub profile may have, and only a client profile. */
+static const char *const hub_only[] = {"protocols", "features", "per-user", "file", "per-user-file", "port", "url",
+                                       "control", "trace", "known-stop-crash", NULL};
+static const char *const client_only[] = {"caps", "setting", NULL};
+
+static bool in_list(const char *k, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(k, *list))
+            return true;
+    return false;
 }
 
 struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t len,
@@ -109,12 +146,19 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
     if (!p)
         abort();
     p->path = strdup(path);
+    p->kind = ends_with(path, ".client") ? HR_PROFILE_CLIENT : HR_PROFILE_HUB;
+    enum hr_profile_kind kind = p->kind;
     p->stop_signo = 15;
-    p->grace_ms = 3000;
+    p->grace_ms = kind == HR_PROFILE_CLIENT ? 5000 : 3000;
+    p->ready_ms = 10000;
+    p->caps = HR_CAP_CORE;
     for (size_t i = 0; i < nl; i++) {
         l = &lines[i];
         const char *k = l->words[0].text;
         size_t n = l->nwords;
+        if (in_list(k, kind == HR_PROFILE_CLIENT ? hub_only : client_only))
+            FAIL("'%s' is a line of %s profiles; this is a %s profile", k,
+                 kind == HR_PROFILE_CLIENT ? "hub" : "client", kind == HR_PROFILE_CLIENT ? "client" : "hub");
         if (!strcmp(k, "name") && n == 2) {
             free(p->name);
             p->name = hr_template_literal(l->words[1].text);
@@ -133,10 +177,10 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
                 p->features |= b;
             }
         } else if (!strcmp(k, "command") && n >= 2 && !p->argv) {
-            if (words_to(&p->argv, &p->argc, l, path, err) < 0)
+            if (words_to(&p->argv, &p->argc, l, kind, path, err) < 0)
                 goto fail;
         } else if (!strcmp(k, "per-user") && n >= 2 && !p->user_argv) {
-            if (words_to(&p->user_argv, &p->user_argc, l, path, err) < 0)
+            if (words_to(&p->user_argv, &p->user_argc, l, kind, path, err) < 0)
                 goto fail;
         } else if ((!strcmp(k, "file") || !strcmp(k, "per-user-file")) && (n == 3 || n == 2)) {
             if (strchr(l->words[1].text, '/') || l->words[1].text[0] == '.')
@@ -147,13 +191,17 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             struct hr_profile_line *pl = &p->lines[p->nlines++];
             pl->file = strdup(l->words[1].text);
             pl->per_user = k[0] == 'p';
-            if (!(pl->tmpl = tmpl_dup(n == 3 ? l->words[2].text : "", path, l->lineno, err)))
+            if (!(pl->tmpl = tmpl_dup(n == 3 ? l->words[2].text : "", kind, path, l->lineno, err)))
                 goto fail;
         } else if (!strcmp(k, "port") && n == 2 && !strcmp(l->words[1].text, "pick")) {
             p->pick_port = true;
         } else if (!strcmp(k, "ready") && n >= 2) {
             const char *r = l->words[1].text;
-            if (!strcmp(r, "line") && n == 2)
+            if (kind == HR_PROFILE_CLIENT && (strcmp(r, "line") || n > 3 || (n == 3 && (p->ready_ms = hr_parse_duration(l->words[2].text)) <= 0)))
+                FAIL("a client party is ready by its JSON ready line: ready line [TIMEOUT], as in ready line 15s");
+            if (kind == HR_PROFILE_CLIENT)
+                p->ready = HR_READY_LINE;
+            else if (!strcmp(r, "line") && n == 2)
                 p->ready = HR_READY_LINE;
             else if (!strcmp(r, "port") && n == 2)
                 p->ready = HR_READY_PORT;
@@ -169,12 +217,12 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
                 FAIL("url PROTOCOL TEMPLATE, as in: url adc \"adc://127.0.0.1:{port}\"");
             char **slot = &p->url[hr_proto_index(b)];
             free(*slot);
-            if (!(*slot = tmpl_dup(l->words[2].text, path, l->lineno, err)))
+            if (!(*slot = tmpl_dup(l->words[2].text, kind, path, l->lineno, err)))
                 goto fail;
         } else if ((!strcmp(k, "control") || !strcmp(k, "trace")) && n == 2) {
             char **slot = k[0] == 'c' ? &p->control : &p->trace;
             free(*slot);
-            if (!(*slot = tmpl_dup(l->words[1].text, path, l->lineno, err)))
+            if (!(*slot = tmpl_dup(l->words[1].text, kind, path, l->lineno, err)))
                 goto fail;
         } else if (!strcmp(k, "known-stop-crash") && n == 2) {
             free(p->known_stop_crash);
@@ -183,8 +231,43 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             if (!(p->stop_signo = hr_signal_from_name(l->words[1].text)) ||
                 (n == 3 && (p->grace_ms = hr_parse_duration(l->words[2].text)) < 0))
                 FAIL("stop SIGNAL [GRACE], as in: stop TERM 2s");
+        } else if (!strcmp(k, "env") && n == 3) {
+            p->env = realloc(p->env, (p->nenv + 1) * sizeof *p->env);
+            if (!p->env)
+                abort();
+            struct hr_profile_env *e = &p->env[p->nenv++];
+            e->name = hr_template_literal(l->words[1].text);
+            e->tmpl = NULL;
+            if (!e->name || !*e->name || strchr(e->name, '='))
+                FAIL("env NAME VALUE: NAME is a plain variable name, as in env LANG C.UTF-8");
+            if (!(e->tmpl = tmpl_dup(l->words[2].text, kind, path, l->lineno, err)))
+                goto fail;
+        } else if (!strcmp(k, "caps") && n >= 2) {
+            for (size_t j = 1; j < n; j++) {
+                unsigned b = hr_cap_from_name(l->words[j].text);
+                if (!b)
+                    FAIL("unknown capability '%s' (known: core share list download resume compress tls passive password live-settings user-fields op control-ext)",
+                         l->words[j].text);
+                p->caps |= b;
+            }
+        } else if (!strcmp(k, "setting") && n == 3) {
+            char *name = hr_template_literal(l->words[1].text), *to = hr_template_literal(l->words[2].text);
+            if (!name || !to || !*name || !*to) {
+                free(name);
+                free(to);
+                FAIL("setting NAME PARTY_NAME|unsupported, as in: setting description desc");
+            }
+            p->settings = realloc(p->settings, (p->nsettings + 1) * sizeof *p->settings);
+            if (!p->settings)
+                abort();
+            bool unsupported = !strcmp(to, "unsupported");
+            p->settings[p->nsettings++] = (struct hr_profile_setting){name, unsupported ? NULL : to};
+            if (unsupported)
+                free(to);
+        } else if (kind == HR_PROFILE_CLIENT) {
+            FAIL("unknown or malformed client profile line (lines: name, command, ready line [TIMEOUT], caps, stop, setting, env)");
         } else {
-            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash)");
+            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
         }
     }
     l = NULL;
@@ -192,6 +275,8 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
         hr_error_set(err, path, 0, "the profile has no command line");
         goto fail;
     }
+    if (kind == HR_PROFILE_CLIENT)
+        goto named;
     if (!p->protos) {
         hr_error_set(err, path, 0, "the profile has no protocols line");
         goto fail;
@@ -209,6 +294,7 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
         hr_error_set(err, path, 0, "feature hub-control needs a 'control PATH' line");
         goto fail;
     }
+named:
     if (!p->name) {
         const char *b = strrchr(path, '/');
         b = b ? b + 1 : path;
@@ -223,16 +309,17 @@ fail:
     return NULL;
 }
 
-struct hr_profile *hr_profile_load(const char *name, const char *const *dirs, struct hr_error *err)
+static struct hr_profile *load(const char *name, const char *const *dirs, const char *ext, struct hr_error *err)
 {
+    const char *what = !strcmp(ext, ".hub") ? "hub" : "client";
     size_t nl = strlen(name);
     char path[4096];
-    if (strchr(name, '/') || (nl > 4 && !strcmp(name + nl - 4, ".hub"))) {
+    if (strchr(name, '/') || (nl > strlen(ext) && !strcmp(name + nl - strlen(ext), ext))) {
         snprintf(path, sizeof path, "%s", name);
     } else {
         path[0] = '\0';
         for (const char *const *d = dirs; *d; d++) {
-            snprintf(path, sizeof path, "%s/%s.hub", *d, name);
+            snprintf(path, sizeof path, "%s/%s%s", *d, name, ext);
             if (access(path, R_OK) == 0)
                 break;
             path[0] = '\0';
@@ -241,17 +328,40 @@ struct hr_profile *hr_profile_load(const char *name, const char *const *dirs, st
             char where[2048] = "";
             for (const char *const *d = dirs; *d; d++)
                 snprintf(where + strlen(where), sizeof where - strlen(where), "%s%s", d == dirs ? "" : ", ", *d);
-            hr_error_set(err, name, 0, "no hub profile named %s (looked for %s.hub in %s)", name, name, where);
+            hr_error_set(err, name, 0, "no %s profile named %s (looked for %s%s in %s)", what, name, name, ext, where);
             return NULL;
         }
     }
     size_t len;
     char *buf = hr_read_file(path, &len);
     if (!buf) {
-        hr_error_set(err, path, 0, "cannot read hub profile: %s", strerror(errno));
+        hr_error_set(err, path, 0, "cannot read %s profile: %s", what, strerror(errno));
         return NULL;
     }
     struct hr_profile *p = hr_profile_parse(path, buf, len, err);
     free(buf);
+    if (p && p->kind != (!strcmp(ext, ".hub") ? HR_PROFILE_HUB : HR_PROFILE_CLIENT)) {
+        hr_error_set(err, path, 0, "this is a %s profile, where a %s profile is needed", p->kind == HR_PROFILE_HUB ? "hub" : "client", what);
+        hr_profile_free(p);
+        return NULL;
+    }
     return p;
+}
+
+struct hr_profile *hr_profile_load(const char *name, const char *const *dirs, struct hr_error *err)
+{
+    return load(name, dirs, ".hub", err);
+}
+
+struct hr_profile *hr_client_profile_load(const char *name, const char *const *dirs, struct hr_error *err)
+{
+    return load(name, dirs, ".client", err);
+}
+
+const struct hr_profile_setting *hr_profile_setting(const struct hr_profile *p, const char *name)
+{
+    for (size_t i = 0; p && i < p->nsettings; i++)
+        if (!strcmp(p->settings[i].name, name))
+            return &p->settings[i];
+    return NULL;
 }

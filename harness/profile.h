@@ -1,5 +1,6 @@
-/* profile.h: hub profiles — small files saying how to start a hub
- * (harness/profiles/NAME.hub; format in docs/scenarios.md, "Hub profiles").
+/* profile.h: hub and client profiles — small files saying how to start a
+ * hub (harness/profiles/NAME.hub; docs/scenarios.md, "Hub profiles") or a
+ * client party (NAME.client; docs/scenarios.md, "Client profiles").
  *
  * A profile gives the command (templates with {bin} {dir} {port}
  * {ready:KEY}), config file lines written into the scenario dir before the
@@ -26,6 +27,26 @@ enum hr_ready {
     HR_READY_ADC_HANDSHAKE, /* HSUP on {port} is answered with ISID */
 };
 
+/* What a profile starts: NAME.hub files describe hubs, NAME.client files
+ * client parties (docs/parties.md). One parser, one word syntax; each kind
+ * admits its own lines. */
+enum hr_profile_kind {
+    HR_PROFILE_HUB,
+    HR_PROFILE_CLIENT,
+};
+
+/* `setting NAME PARTY_NAME|unsupported` (client profiles). Owns strings. */
+struct hr_profile_setting {
+    char *name;        /* the harness/scenario setting name */
+    char *party_name;  /* the party's own name for it; NULL: unsupported */
+};
+
+/* `env NAME VALUE`: extra environment of the party. Owns strings. */
+struct hr_profile_env {
+    char *name;
+    char *tmpl;
+};
+
 /* A line written to {dir}/file before start. Owns strings. */
 struct hr_profile_line {
     char *file;
@@ -35,6 +56,7 @@ struct hr_profile_line {
 
 /* Owns everything. Templates: see lex.h. */
 struct hr_profile {
+    enum hr_profile_kind kind;
     char *path;
     char *name;
     unsigned protos;      /* hr_proto bits */
@@ -48,6 +70,7 @@ struct hr_profile {
     bool pick_port;       /* {port}: a free port picked by the harness (retried on a clash) */
     enum hr_ready ready;
     char *ready_text;     /* HR_READY_LOG */
+    long ready_ms;        /* how long readiness may take, before scaling (`ready line 15s`; default 10 s) */
     char *url[HR_PROTO_COUNT];   /* hub URL templates, by hr_proto_index */
     char *control;        /* control socket path template, or NULL */
     char *trace;          /* hub trace file template, or NULL */
@@ -55,14 +78,30 @@ struct hr_profile {
     long grace_ms;
     char *known_stop_crash; /* if set: dying by a signal when the harness stops it at
                              * teardown is a warning with this text, not a failure */
+    struct hr_profile_env *env;
+    size_t nenv;
+    /* Client profiles only. */
+    unsigned caps;        /* hr_cap bits (core always) */
+    struct hr_profile_setting *settings;
+    size_t nsettings;
 };
 
+/* A path ending in .client is a client profile, anything else a hub's. */
 struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t len,
                                     struct hr_error *err);
 /* name_or_path: a path (contains '/' or ends in .hub) or a name looked up
  * as DIR/NAME.hub in each of dirs (NULL-terminated). */
 struct hr_profile *hr_profile_load(const char *name_or_path, const char *const *dirs,
                                    struct hr_error *err);
+/* The same for client profiles: a path, or DIR/NAME.client. */
+struct hr_profile *hr_client_profile_load(const char *name_or_path, const char *const *dirs,
+                                          struct hr_error *err);
+/* A client profile's setting entry for a harness setting name, or NULL
+ * (passed through under its own name). */
+const struct hr_profile_setting *hr_profile_setting(const struct hr_profile *p, const char *name);
+
+/* Placeholders of client profile commands and env lines (NULL-terminated). */
+extern const char *const hr_client_placeholders[];
 void hr_profile_free(struct hr_profile *p);
 
 /* Read a whole file (malloc'd, NUL-terminated); NULL with errno set. */

@@ -33,6 +33,7 @@
 #define HR_LOG_TAIL 15
 #define HR_TRACE_TAIL 30
 #define HR_MAX_LINE (1 << 20) /* a longer line from a party is cut and logged as such */
+#define HR_MAX_PENDING 100000 /* unconsumed events a party may pile up before it counts as flooding */
 
 /* One line-buffered input stream of a party. Owns buf. */
 struct stream {
@@ -46,7 +47,8 @@ struct stream {
 struct party {
     char name[64];
     /* How it runs: filled from its profile before the start. */
-    const struct hr_profile *profile; /* the hub's profile; NULL for the built-in dcclient */
+    const struct hr_profile *profile; /* the hub's or the client's */
+    bool strict;                      /* contract framing: every stdout line is a JSON object */
     enum hr_ready ready_kind;
     const char *ready_text;           /* HR_READY_LOG */
     int stop_signo;
@@ -70,9 +72,13 @@ struct party {
     json_t *ready;                    /* its ready line */
     json_t *pending;                  /* events not yet consumed by an expect */
     json_t *replies;                  /* id -> reply */
+    json_t *sent;                     /* id -> true: requests sent and not answered yet */
+    bool flooded;                     /* pending hit HR_MAX_PENDING: later events are dropped */
     char *recent[HR_RECENT];          /* raw event lines, ring */
     unsigned nrecent;
     char *nick, *password;            /* clients: expanded */
+    char *dir;                        /* clients: its own directory in the scenario dir ({dir} of its profile) */
+    char seed[24];                    /* clients: {seed}, a random 64-bit number */
     char last_err[256];               /* its last stderr line, for one-line reasons */
 };
 
@@ -109,10 +115,12 @@ struct run {
 };
 
 /* Placeholder look-up context: the run, the acting party (NULL: none) and,
- * for a hub profile's per-user lines, the user. */
+ * for a hub profile's per-user lines, the user. in_profile: expanding the
+ * party's own profile ({dir} is then the party's directory). */
 struct lookup_ctx {
     struct run *r;
     struct party *party;
+    bool in_profile;
     const char *user, *password, *role, *op_suffix;
 };
 
@@ -132,10 +140,11 @@ const char *run_timeout_text(struct run *r, double until, double started, char *
 /* ---- proc.c ---- */
 /* Append a line to p's log with the time and tag. */
 void proc_log(struct run *r, struct party *p, const char *tag, const char *line, size_t len);
-/* Fork and exec argv with stdout/stderr to pipes, stdin a nonblocking pipe
- * (want_stdin) or /dev/null, in its own process group, killed if this
+/* Fork and exec argv (with env: NAME=VALUE strings added to the
+ * environment, or NULL) with stdout/stderr to pipes, stdin a nonblocking
+ * pipe (want_stdin) or /dev/null, in its own process group, killed if this
  * runner dies. -1 with the failure recorded. */
-int proc_spawn(struct run *r, struct party *p, char **argv, bool want_stdin);
+int proc_spawn(struct run *r, struct party *p, char **argv, char **env, bool want_stdin);
 /* Queue bytes for p's in_fd and write what it takes now; never blocks.
  * -1 (failure not recorded) when p has no channel or the write failed. */
 int proc_send(struct run *r, struct party *p, const char *data, size_t len);
@@ -168,6 +177,11 @@ bool party_wait_ready_line(struct run *r, struct party *p, double until);
 bool party_request(struct run *r, struct party *p, json_t *req, json_t **reply, double until);
 /* Has p's reply/event channel closed? */
 bool party_silent(const struct party *p);
+/* "alice (profile dcclient)", for reasons and reports. Returns buf. */
+const char *party_label(const struct party *p, char *buf, size_t len);
+#define PARTY_LABEL(p) party_label((p), (char[160]){0}, 160)
+/* Put the party's own name of a setting into a `set` request's args. */
+void party_map_setting(const struct party *p, json_t *args);
 int party_start_hub(struct run *r);
 int party_start_client(struct run *r, size_t i);
 

@@ -53,6 +53,49 @@ char *hr_skip_reason(const struct hr_scenario *s, unsigned proto, const struct h
     return r;
 }
 
+/* A setting the client's profile marks unsupported, used by its options or
+ * `set` steps; NULL if none. */
+static const char *unsupported_setting(const struct hr_scenario *s, size_t ci, const struct hr_profile *p)
+{
+    const struct hr_client *c = &s->clients[ci];
+    for (size_t k = 0; k < c->nsets; k++) {
+        const struct hr_profile_setting *ps = hr_profile_setting(p, c->sets[k].key);
+        if (ps && !ps->party_name)
+            return ps->name;
+    }
+    for (size_t i = 0; i < s->nsteps; i++) {
+        const struct hr_step *st = &s->steps[i];
+        if (st->actor != (int)ci || st->kind != HR_STEP_REQUEST || strcmp(st->name, "set"))
+            continue;
+        for (size_t k = 0; k < st->nargs; k++) {
+            const struct hr_profile_setting *ps = !strcmp(st->args[k].key, "name") ? hr_profile_setting(p, st->args[k].value) : NULL;
+            if (ps && !ps->party_name)
+                return ps->name;
+        }
+    }
+    return NULL;
+}
+
+char *hr_client_skip_reason(const struct hr_scenario *s, unsigned proto, const struct hr_profile *const *clients)
+{
+    char *r = NULL, names[256];
+    for (size_t i = 0; clients && i < s->nclients && !r; i++) {
+        const struct hr_profile *p = clients[i];
+        unsigned need = s->clients[i].caps | (proto & HR_PROTO_TLS ? HR_CAP_TLS : 0);
+        unsigned missing = need & ~p->caps;
+        const char *setting = unsupported_setting(s, i, p);
+        if (missing) {
+            if (asprintf(&r, "%s (%s) lacks capabilit%s %s", s->clients[i].name, p->name,
+                         missing & (missing - 1) ? "ies" : "y", hr_cap_names(missing, names, sizeof names)) < 0)
+                r = NULL;
+        } else if (setting) {
+            if (asprintf(&r, "%s (%s) does not support setting %s", s->clients[i].name, p->name, setting) < 0)
+                r = NULL;
+        }
+    }
+    return r;
+}
+
 void run_fail(struct run *r, const char *fmt, ...)
 {
     if (r->why.len)
@@ -78,7 +121,7 @@ double run_step_deadline(struct run *r, const struct hr_step *st)
 
 bool run_stop_waiting(struct run *r, double until)
 {
-    return r->interrupted || hr_now() >= until;
+    return r->interrupted || r->why.len || hr_now() >= until;
 }
 
 const char *run_timeout_text(struct run *r, double until, double started, char *buf, size_t len)
@@ -103,7 +146,7 @@ static const char *lookup(const char *name, size_t len, void *vctx)
     if (IS("proto")) return hr_proto_name(hr_proto_base(r->proto));   /* as hubs and clients name it */
     if (IS("scheme")) return hr_proto_name(r->proto);                /* nmdc adc nmdcs adcs */
     if (IS("tls")) return r->proto & HR_PROTO_TLS ? "true" : "false";
-    if (IS("dir")) return r->dir;
+    if (IS("dir")) return c->in_profile && c->party && c->party->dir ? c->party->dir : r->dir;
     if (IS("bin")) return r->o->bin_dir;
     if (IS("port")) return r->port[0] ? r->port : NULL;
     if (IS("nick")) return c->party ? c->party->nick : NULL;
@@ -111,6 +154,10 @@ static const char *lookup(const char *name, size_t len, void *vctx)
     if (IS("user")) return c->user;
     if (IS("role")) return c->role;
     if (IS("op_suffix")) return c->op_suffix;
+    if (IS("name")) return c->party ? c->party->name : NULL;
+    if (IS("seed")) return c->party && c->party->seed[0] ? c->party->seed : NULL;
+    if (IS("share")) return r->o->share_dir;
+    if (IS("python")) return "/usr/bin/python3";
 #undef IS
     if (len > 6 && !strncmp(name, "ready:", 6) && r->hub->ready) {
         json_t *v = json_object_getn(r->hub->ready, name + 6, len - 6);
@@ -241,7 +288,7 @@ static char *details(struct run *r)
         if (!p->log_path[0])
             continue;
         char *t = proc_log_excerpt(p->log_path, p->log_mark, HR_LOG_TAIL, 5);
-        dc_buf_appendf(&b, "--- %s: %s ---\n%s", p->name, p->log_path, t);
+        dc_buf_appendf(&b, "--- %s: %s ---\n%s", PARTY_LABEL(p), p->log_path, t);
         free(t);
     }
     if (r->trace_path[0]) {
@@ -457,7 +504,7 @@ static char *hub_ready_line(struct run *r, unsigned protos)
             json_object_set_new(urls, hr_proto_name(b), json_string(url));
         free(url);
     }
-    for (unsigned b = 1; b <= HR_FEAT_SIGNALS; b <<= 1) {
+    for (unsigned b = 1; b <= HR_FEAT_HUP; b <<= 1) {   /* every hr_feature bit */
         char name[32];
         if (pr->features & b)
             json_array_append_new(features, json_string(hr_feature_names(b, name, sizeof name)));

@@ -33,7 +33,9 @@ enum hr_status {
 /* Settings shared by every job; borrowed. */
 struct hr_run_opts {
     const char *bin_dir;               /* where fakehub and dcclient live */
-    const struct hr_profile *profile;
+    const struct hr_profile *profile;  /* the hub's */
+    const struct hr_profile *const *clients; /* client i's profile (scenario order); NULL for `dcharness hub` */
+    const char *share_dir;             /* {share}: the dir holding parties/ and profiles/ */
     double timeout_mult;               /* DCTEST_TIMEOUT_MULTIPLIER */
     long scenario_timeout_ms;          /* default when the file sets none (before scaling) */
     long step_timeout_ms;              /* default for steps without `within` */
@@ -53,6 +55,10 @@ void hr_result_cleanup(struct hr_result *r);
 /* Why this scenario cannot run for proto under the profile (malloc'd), or
  * NULL if it can. */
 char *hr_skip_reason(const struct hr_scenario *s, unsigned proto, const struct hr_profile *p);
+/* The same for the client parties (clients[i]: client i's profile): the
+ * first client that lacks a capability its steps need, TLS on nmdcs/adcs, or
+ * a setting it uses, as "bob (eiskaltdcpp) lacks capability resume". */
+char *hr_client_skip_reason(const struct hr_scenario *s, unsigned proto, const struct hr_profile *const *clients);
 
 /* Fork a runner for (s, proto) working in dir (which must exist). On success
  * returns its pid and sets *result_fd (read the JSON result until EOF, then

@@ -25,6 +25,14 @@ static const struct { const char *name; unsigned bit; } features[] = {
     {"hup", HR_FEAT_HUP},
 };
 
+static const struct { const char *name; unsigned bit; } caps[] = {
+    {"core", HR_CAP_CORE}, {"share", HR_CAP_SHARE}, {"list", HR_CAP_LIST},
+    {"download", HR_CAP_DOWNLOAD}, {"resume", HR_CAP_RESUME}, {"compress", HR_CAP_COMPRESS},
+    {"tls", HR_CAP_TLS}, {"passive", HR_CAP_PASSIVE}, {"password", HR_CAP_PASSWORD},
+    {"live-settings", HR_CAP_LIVE_SETTINGS}, {"user-fields", HR_CAP_USER_FIELDS}, {"op", HR_CAP_OP},
+    {"control-ext", HR_CAP_CONTROL_EXT},
+};
+
 static const char *const hr_proto_names[HR_PROTO_COUNT] = {"nmdc", "adc", "nmdcs", "adcs"};
 
 unsigned hr_proto_from_name(const char *name)
@@ -83,6 +91,28 @@ const char *hr_feature_names(unsigned mask, char *buf, size_t len)
     return buf;
 }
 
+unsigned hr_cap_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
+        if (strcmp(name, caps[i].name) == 0)
+            return caps[i].bit;
+    return 0;
+}
+
+const char *hr_cap_names(unsigned mask, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
+        if (mask & caps[i].bit) {
+            int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", caps[i].name);
+            if (n < 0 || (size_t)n >= len - used)
+                break;
+            used += (size_t)n;
+        }
+    return buf;
+}
+
 static void args_free(struct hr_arg *a, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -98,6 +128,7 @@ void hr_scenario_free(struct hr_scenario *s)
         return;
     for (size_t i = 0; i < s->nclients; i++) {
         free(s->clients[i].name);
+        free(s->clients[i].profile);
         free(s->clients[i].nick);
         free(s->clients[i].password);
         args_free(s->clients[i].sets, s->clients[i].nsets);
@@ -230,6 +261,7 @@ static int parse_client(struct parser *p)
     s->clients = grow(s->clients, s->nclients, sizeof *s->clients);
     struct hr_client *c = &s->clients[s->nclients++];
     c->name = strdup(name);
+    c->line = l->lineno;
     for (size_t i = 2; i < l->nwords; i++) {
         struct hr_word *w = &l->words[i];
         if (w->op != '=')
@@ -243,6 +275,10 @@ static int parse_client(struct parser *p)
         } else if (!strncmp(w->text, "password", w->key_len) && w->key_len == 8) {
             free(c->password);
             c->password = strdup(v);
+        } else if (!strncmp(w->text, "profile", w->key_len) && w->key_len == 7) {
+            free(c->profile);
+            if (!(c->profile = hr_template_literal(v)) || !*c->profile)
+                FAIL(p, "profile= names a client profile (dcclient, eiskaltdcpp, or a .client file), without placeholders");
         } else if (kv_arg(p, &c->sets, &c->nsets, w) < 0) {
             return -1;
         }
@@ -287,11 +323,19 @@ static int parse_header(struct parser *p, bool *handled)
         p->seen_timeout = true;
     } else if (is_kw(w0, "needs")) {
         if (l->nwords < 2)
-            FAIL(p, "needs takes feature names: hub-control registered-users signals hup");
+            FAIL(p, "needs takes feature names: hub-control registered-users signals hup, or client capabilities cap:NAME");
         for (size_t i = 1; i < l->nwords; i++) {
+            if (!strncmp(l->words[i].text, "cap:", 4)) {
+                unsigned c = hr_cap_from_name(l->words[i].text + 4);
+                if (!c)
+                    FAIL(p, "unknown capability '%s' (known: core share list download resume compress tls passive password live-settings user-fields op control-ext)",
+                         l->words[i].text + 4);
+                s->needs_caps |= c;
+                continue;
+            }
             unsigned b = hr_feature_from_name(l->words[i].text);
             if (!b)
-                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals hup)", l->words[i].text);
+                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals hup; client capabilities: cap:NAME)", l->words[i].text);
             s->needs |= b;
         }
     } else if (is_kw(w0, "client")) {
@@ -564,6 +608,83 @@ static int parse_step(struct parser *p)
     return 0;
 }
 
+static bool arg_is(const struct hr_step *st, const char *key, const char *value)
+{
+    for (size_t i = 0; i < st->nargs; i++)
+        if (!strcmp(st->args[i].key, key))
+            return !value || !strcmp(st->args[i].value, value);
+    return false;
+}
+
+static bool has_field(const struct hr_step *st, const char *const *fields)
+{
+    for (size_t i = 0; i < st->nmatch; i++)
+        for (const char *const *f = fields; *f; f++)
+            if (!strcmp(st->match[i].field, *f))
+                return true;
+    return false;
+}
+
+/* The capabilities each client's steps need (docs/scenarios.md, "Client
+ * profiles"): what a party without them could only fail by a timeout. */
+static void infer_caps(struct hr_scenario *s)
+{
+    static const char *const core[] = {"ping", "connect", "disconnect", "say", "pm", "users", "quit", "set", NULL};
+    static const char *const user_fields[] = {"description", "email", "share", "tag", NULL};
+    static const char *const op_field[] = {"op", NULL};
+    static const char *const resumed[] = {"resumed_from", NULL};
+    static const char *const compressed[] = {"compressed", NULL};
+    static const struct { const char *cmd; unsigned cap; } cap_cmds[] = {
+        {"share", HR_CAP_SHARE}, {"list", HR_CAP_LIST}, {"download", HR_CAP_DOWNLOAD}};
+    bool connected[HR_MAX_CLIENTS] = {false};
+    for (size_t i = 0; i < s->nclients; i++) {
+        struct hr_client *c = &s->clients[i];
+        c->caps |= HR_CAP_CORE | s->needs_caps;
+        if (c->password)
+            c->caps |= HR_CAP_PASSWORD;
+        for (size_t k = 0; k < c->nsets; k++)
+            if (!strcmp(c->sets[k].key, "active") && !strcmp(c->sets[k].value, "false"))
+                c->caps |= HR_CAP_PASSIVE;
+    }
+    for (size_t i = 0; i < s->nsteps; i++) {
+        const struct hr_step *st = &s->steps[i];
+        if (st->actor < 0)
+            continue;
+        struct hr_client *c = &s->clients[st->actor];
+        if (st->kind == HR_STEP_REQUEST) {
+            bool known = false;
+            for (const char *const *k = core; *k && !known; k++)
+                known = !strcmp(st->name, *k);
+            for (size_t k = 0; k < sizeof cap_cmds / sizeof *cap_cmds; k++)
+                if (!strcmp(st->name, cap_cmds[k].cmd)) {
+                    c->caps |= cap_cmds[k].cap;
+                    known = true;
+                }
+            if (!known)
+                c->caps |= HR_CAP_CONTROL_EXT;
+            if (!strcmp(st->name, "connect"))
+                connected[st->actor] = true;
+            else if (!strcmp(st->name, "disconnect"))
+                connected[st->actor] = false;
+            else if (!strcmp(st->name, "set")) {
+                if (connected[st->actor])
+                    c->caps |= HR_CAP_LIVE_SETTINGS;
+                if (arg_is(st, "name", "active") && arg_is(st, "value", "false"))
+                    c->caps |= HR_CAP_PASSIVE;
+            }
+        } else if (st->kind == HR_STEP_EXPECT) {
+            if (!strncmp(st->name, "user.", 5) && has_field(st, user_fields))
+                c->caps |= HR_CAP_USER_FIELDS;
+            if (!strncmp(st->name, "user.", 5) && has_field(st, op_field))
+                c->caps |= HR_CAP_OP;
+            if (!strcmp(st->name, "transfer.done") && has_field(st, resumed))
+                c->caps |= HR_CAP_RESUME;
+            if (!strcmp(st->name, "transfer.done") && has_field(st, compressed))
+                c->caps |= HR_CAP_COMPRESS;
+        }
+    }
+}
+
 struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t len,
                                       struct hr_error *err)
 {
@@ -593,6 +714,7 @@ struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t 
                          hr_proto_name(s->steps[i].protos & -s->steps[i].protos));
             goto fail;
         }
+    infer_caps(s);
     if (!s->name) {
         const char *b = strrchr(path, '/');
         b = b ? b + 1 : path;

@@ -38,6 +38,31 @@ enum hr_feature {
     HR_FEAT_HUP = 1 << 3,              /* survives HUP (reloads its config) */
 };
 
+/* Client capabilities (docs/parties.md): what a party's profile says it
+ * has; a scenario needs them by `needs cap:NAME` or by what its steps do
+ * (hr_scenario_parse works that out per client). core is implied. */
+enum hr_cap {
+    HR_CAP_CORE = 1 << 0,
+    HR_CAP_SHARE = 1 << 1,
+    HR_CAP_LIST = 1 << 2,
+    HR_CAP_DOWNLOAD = 1 << 3,
+    HR_CAP_RESUME = 1 << 4,
+    HR_CAP_COMPRESS = 1 << 5,
+    HR_CAP_TLS = 1 << 6,
+    HR_CAP_PASSIVE = 1 << 7,
+    HR_CAP_PASSWORD = 1 << 8,
+    HR_CAP_LIVE_SETTINGS = 1 << 9,
+    HR_CAP_USER_FIELDS = 1 << 10,
+    HR_CAP_OP = 1 << 11,
+    HR_CAP_CONTROL_EXT = 1 << 12,
+};
+#define HR_CAP_ALL ((1u << 13) - 1)
+
+/* "resume" -> HR_CAP_RESUME; 0 if unknown. */
+unsigned hr_cap_from_name(const char *name);
+/* Names of the bits set in mask, space separated, into buf. */
+const char *hr_cap_names(unsigned mask, char *buf, size_t len);
+
 /* "nmdc" -> HR_PROTO_NMDC, ... "adcs" -> HR_PROTO_ADCS; 0 if unknown. */
 unsigned hr_proto_from_name(const char *name);
 const char *hr_proto_name(unsigned proto);
@@ -67,10 +92,14 @@ struct hr_match {
     bool contains; /* field~value: case-insensitive substring; else equality */
 };
 
-/* A client declared with `client NAME [nick=..] [password=..] [other=..]`.
- * Owns every string. `sets` become `set` requests right after start. */
+/* A client declared with `client NAME [profile=..] [nick=..] [password=..]
+ * [other=..]`. Owns every string. `sets` become `set` requests right after
+ * start. */
 struct hr_client {
+    int line;
     char *name;
+    char *profile;     /* profile=NAME (a .client profile), or NULL: the run's default */
+    unsigned caps;     /* hr_cap bits its steps and `needs cap:` ask of it */
     char *nick;        /* template; defaults to name */
     char *password;    /* template or NULL */
     struct hr_arg *sets;
@@ -122,6 +151,7 @@ struct hr_scenario {
     char *name;
     unsigned protos;       /* declared protocols */
     unsigned needs;        /* hr_feature bits, declared or implied by steps */
+    unsigned needs_caps;   /* hr_cap bits of `needs cap:NAME` (every client; also in each client's caps) */
     long timeout_ms;       /* 0 = runner default */
     char *hub;             /* `hub profile NAME`: the hub unless --hub says otherwise; NULL = fakehub */
     int hub_line;

@@ -46,6 +46,8 @@ static void step_request(struct run *r, const struct hr_step *st)
         }
         json_object_set_new(args, st->args[i].key, val);
     }
+    if (!strcmp(st->name, "set"))
+        party_map_setting(p, args);
     json_t *req = json_pack("{s:s,s:o}", "cmd", st->name, "args", args);
     json_t *reply = NULL;
     if (!party_request(r, p, req, &reply, run_step_deadline(r, st)))

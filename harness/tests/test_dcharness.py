@@ -264,15 +264,15 @@ def test_failing_scenario_shows_step_reason_logs_trace_and_rerun(tmp_path):
     assert 'expected: event pm from="alice" text="a text nobody sends"' in out
     # the events bob did see, including the PM that came with another text
     assert re.search(r'last events seen by bob:\n.*"event":"pm","from":"alice".*"text":"the real text"', out, re.S), out
-    for name in ("hub", "alice", "bob"):
-        assert re.search(rf"--- {name}: /\S+/{name}\.log ---", out), out
+    for name, profile in (("hub", "fakehub"), ("alice", "dcclient"), ("bob", "dcclient")):
+        assert re.search(rf"--- {name} \(profile {profile}\): /\S+/{name}\.log ---", out), out
     assert re.search(r"--- hub trace: /\S+/hub\.trace ---\n.*\$To: bob From: alice.*\(after the failure:\)", out, re.S), out
     m = re.search(r"rerun: (.*)", out)
     assert m, out
     rerun = m.group(1)
     assert " run --keep --proto nmdc " in rerun and rerun.endswith(str(scn))
     # Without --keep nothing is left in the scenario dirs' root.
-    root = re.search(r"--- hub: (/\S+)/001-", out).group(1)
+    root = re.search(r"--- hub \(profile fakehub\): (/\S+)/001-", out).group(1)
     assert not os.path.exists(root)
 
     # The rerun line reruns exactly that scenario and keeps its directory.

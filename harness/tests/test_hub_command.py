@@ -74,9 +74,9 @@ def test_ready_line_login_and_clean_stop(tmp_path, profile, stop):
             assert ready["control"] == str(tmp_path / "hub" / "hub.sock")
             assert pathlib.Path(ready["control"]).is_socket()
             assert ready["trace"] == str(tmp_path / "hub" / "hub.trace")
-            assert ready["features"] == ["hub-control", "registered-users", "signals"]
+            assert ready["features"] == ["hub-control", "registered-users", "signals", "hup"]
         else:
-            assert (ready["control"], ready["trace"], ready["features"]) == (None, None, ["registered-users"])
+            assert (ready["control"], ready["trace"], ready["features"]) == (None, None, ["registered-users", "hup"])
         for proto, url in ready["urls"].items():
             scheme, addr = url.split("://")
             assert scheme == SCHEMES[proto] and addr.startswith("127.0.0.1:")

@@ -1,6 +1,7 @@
 /* test_profile.c: hub profiles — the shipped ones parse with the expected
  * capabilities, malformed ones are refused at file:line. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <string.h>
 
 #include "harness/profile.h"
@@ -86,7 +87,7 @@ Test(profile, refuses_malformed_profiles)
     refuse("command x\nfile ../etc/passwd x\n",
            "p.hub:2: file names a file inside the hub's dir, without '/': file uhub.conf \"line\"");
     refuse("colour blue\n",
-           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash)");
+           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
     refuse("command x\nprotocols adc\nurl adc x\nfeatures hub-control\n", "p.hub: feature hub-control needs a 'control PATH' line");
 }
 
@@ -96,4 +97,77 @@ Test(profile, unknown_names_say_where_they_were_looked_for)
     struct hr_error err = {{0}};
     cr_assert_null(hr_profile_load("nohub", dirs, &err));
     cr_assert_str_eq(err.msg, "nohub: no hub profile named nohub (looked for nohub.hub in /nonexistent)");
+}
+
+static void refuse_client(const char *text, const char *want)
+{
+    struct hr_error err = {{0}};
+    struct hr_profile *p = hr_profile_parse("p.client", text, strlen(text), &err);
+    cr_assert_null(p, "accepted: %s", text);
+    cr_assert_str_eq(err.msg, want);
+}
+
+Test(profile, dcclient_is_a_client_profile_with_every_capability)
+{
+    const char *dirs[] = {DC_TEST_DATA_DIR "/../../profiles", NULL};
+    struct hr_error err = {{0}};
+    struct hr_profile *p = hr_client_profile_load("dcclient", dirs, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_eq(p->kind, HR_PROFILE_CLIENT);
+    cr_assert_eq(p->caps, HR_CAP_ALL);
+    cr_assert_str_eq(p->argv[0], "{bin}/dcclient");
+    cr_assert_eq(p->ready, HR_READY_LINE);
+    cr_assert_eq(p->ready_ms, 10000);
+    hr_profile_free(p);
+    /* the same name as a hub profile is not found, and a .hub is not a client */
+    cr_assert_null(hr_profile_load("dcclient", dirs, &err));
+    cr_assert_null(hr_client_profile_load(DC_TEST_DATA_DIR "/../../profiles/fakehub.hub", dirs, &err));
+    cr_assert(strstr(err.msg, "this is a hub profile, where a client profile is needed"), "%s", err.msg);
+}
+
+Test(profile, client_profiles_parse_every_line)
+{
+    const char *text = "# a party\nname odd\ncommand {python} {share}/parties/x.py --dir {dir} --seed {seed} --nick {nick} --name {name} {bin}\n"
+                       "ready line 15s\ncaps share list password\nstop INT 8s\n"
+                       "setting slots unsupported\nsetting description desc\nenv LANG C.UTF-8\nenv HOME {dir}\n";
+    struct hr_error err = {{0}};
+    struct hr_profile *p = hr_profile_parse("odd.client", text, strlen(text), &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_eq(p->kind, HR_PROFILE_CLIENT);
+    cr_assert_str_eq(p->name, "odd");
+    cr_assert_eq(p->argc, 11);
+    cr_assert_eq(p->ready_ms, 15000);
+    cr_assert_eq(p->caps, HR_CAP_CORE | HR_CAP_SHARE | HR_CAP_LIST | HR_CAP_PASSWORD);
+    cr_assert_eq(p->stop_signo, SIGINT);
+    cr_assert_eq(p->grace_ms, 8000);
+    cr_assert_null(hr_profile_setting(p, "slots")->party_name);
+    cr_assert_str_eq(hr_profile_setting(p, "description")->party_name, "desc");
+    cr_assert_null(hr_profile_setting(p, "nick"));
+    cr_assert_eq(p->nenv, 2);
+    cr_assert_str_eq(p->env[1].tmpl, "{dir}");
+    hr_profile_free(p);
+    /* defaults: TERM 5s, 10 s to be ready, core only */
+    p = hr_profile_parse("min.client", "command x\n", 10, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_eq(p->grace_ms, 5000);
+    cr_assert_eq(p->stop_signo, SIGTERM);
+    cr_assert_eq(p->caps, HR_CAP_CORE);
+    hr_profile_free(p);
+}
+
+Test(profile, refuses_malformed_client_profiles_at_file_and_line)
+{
+    refuse_client("name x\ncommand x {port}\n",
+                  "p.client:2: unknown placeholder {port} in '{port}' (known: {bin} {share} {dir} {name} {nick} {seed} {python})");
+    refuse_client("command x\ncaps share teleport\n",
+                  "p.client:2: unknown capability 'teleport' (known: core share list download resume compress tls passive password live-settings user-fields op control-ext)");
+    refuse_client("command x\nready port\n", "p.client:2: a client party is ready by its JSON ready line: ready line [TIMEOUT], as in ready line 15s");
+    refuse_client("command x\nready line soon\n", "p.client:2: a client party is ready by its JSON ready line: ready line [TIMEOUT], as in ready line 15s");
+    refuse_client("command x\nurl adc x\n", "p.client:2: 'url' is a line of hub profiles; this is a client profile");
+    refuse_client("command x\ncolour blue\n",
+                  "p.client:2: unknown or malformed client profile line (lines: name, command, ready line [TIMEOUT], caps, stop, setting, env)");
+    refuse_client("command x\nsetting slots\n", "p.client:2: unknown or malformed client profile line (lines: name, command, ready line [TIMEOUT], caps, stop, setting, env)");
+    refuse_client("command x\nenv A=B c\n", "p.client:2: env NAME VALUE: NAME is a plain variable name, as in env LANG C.UTF-8");
+    refuse_client("name x\n", "p.client: the profile has no command line");
+    refuse("command x\nprotocols adc\nurl adc x\ncaps share\n", "p.hub:4: 'caps' is a line of client profiles; this is a hub profile");
 }

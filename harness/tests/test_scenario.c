@@ -207,7 +207,7 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("protocols nmdc dc\n", "t.scn:1: unknown protocol 'dc' (known: nmdc adc nmdcs adcs)");
     refuse("timeout 5 s\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
     refuse("timeout 5m\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
-    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals hup)");
+    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals hup; client capabilities: cap:NAME)");
     refuse("client a\nclient a\n", "t.scn:2: client a is already declared");
     refuse("client hub\n", "t.scn:1: 'hub' is reserved and cannot name a client");
     refuse("client a b\n", "t.scn:1: client options are written key=value, as in password=secret; got 'b'");
@@ -305,4 +305,48 @@ Test(scenario, survives_random_mutations_of_a_good_file)
         else
             cr_assert(strncmp(err.msg, "t.scn", 5) == 0, "round %d: %s", round, err.msg);
     }
+}
+
+static unsigned caps_of(const struct hr_scenario *s, const char *client)
+{
+    for (size_t i = 0; i < s->nclients; i++)
+        if (!strcmp(s->clients[i].name, client))
+            return s->clients[i].caps;
+    cr_assert_fail("no client %s", client);
+    return 0;
+}
+
+Test(scenario, works_out_the_capabilities_each_client_needs)
+{
+    struct hr_error err;
+    struct hr_scenario *s = parse("client alice password=pw\nclient bob active=false\nclient carol profile=eiskaltdcpp\n"
+                                  "alice set description before\n"
+                                  "alice connect\nbob connect\ncarol connect\n"
+                                  "alice set description after\n"
+                                  "alice request share path=/x\nbob request list nick=alice\nbob request download nick=alice path=/a target_dir=/t\n"
+                                  "bob expect transfer.done resumed_from=0 compressed=true\n"
+                                  "carol expect user.join nick=alice description=x op=false\n"
+                                  "carol request mkfile path=/x size=1\n"
+                                  "carol request ping\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(caps_of(s, "alice"), HR_CAP_CORE | HR_CAP_PASSWORD | HR_CAP_LIVE_SETTINGS | HR_CAP_SHARE);
+    cr_assert_eq(caps_of(s, "bob"), HR_CAP_CORE | HR_CAP_PASSIVE | HR_CAP_LIST | HR_CAP_DOWNLOAD | HR_CAP_RESUME | HR_CAP_COMPRESS);
+    cr_assert_eq(caps_of(s, "carol"), HR_CAP_CORE | HR_CAP_USER_FIELDS | HR_CAP_OP | HR_CAP_CONTROL_EXT);
+    cr_assert_str_eq(s->clients[2].profile, "eiskaltdcpp");
+    cr_assert_eq(s->clients[2].line, 3);
+    hr_scenario_free(s);
+
+    /* a set before connecting (or after a disconnect) is no live setting; needs cap: applies to all */
+    s = parse("needs cap:resume cap:tls\nclient a\na connect\na disconnect\na set nick b\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(caps_of(s, "a"), HR_CAP_CORE | HR_CAP_RESUME | HR_CAP_TLS);
+    hr_scenario_free(s);
+}
+
+Test(scenario, refuses_bad_capability_needs_and_profiles)
+{
+    refuse("needs cap:teleport\nclient a\na connect\n",
+           "t.scn:1: unknown capability 'teleport' (known: core share list download resume compress tls passive password live-settings user-fields op control-ext)");
+    refuse("client a profile={nick}\na connect\n",
+           "t.scn:1: profile= names a client profile (dcclient, eiskaltdcpp, or a .client file), without placeholders");
 }

@@ -251,7 +251,7 @@ def start_fakehub(binary: str | os.PathLike[str], workdir: str | os.PathLike[str
         urls = {p: (f"{p}://{ready[p]}/?kp={ready['keyprint']}" if p.endswith("s")
                     else ("dchub://" if p == "nmdc" else "adc://") + ready[p]) for p in protocols}
         return Hub(proc, urls=urls, control_path=workdir / "hub.sock", trace_path=workdir / "hub.trace",
-                   features=("hub-control", "registered-users", "signals"))
+                   features=("hub-control", "registered-users", "signals", "hup"))
     except BaseException:
         proc.stop()
         raise
