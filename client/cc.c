@@ -87,6 +87,7 @@ static void cc_destroy(struct dcc_cc *cc)
         event_free(cc->timer);
     if (cc->inflating)
         inflateEnd(&cc->zs);
+    dcc_upf_cleanup(cc);   /* after the bufferevent that used its rate limit */
     free(cc->zbuf);
     free(cc->rbuf);
     free(cc->nick);
@@ -167,6 +168,11 @@ static int cc_send_adc(struct dcc_cc *cc, struct adc_msg *m)
 
 /* Send the last words, then close once they are out (or on the timer). */
 static void cc_close_after(struct dcc_cc *cc, const char *line, size_t len)
+{
+    dcc_cc_close_after(cc, line, len);
+}
+
+void dcc_cc_close_after(struct dcc_cc *cc, const char *line, size_t len)
 {
     if (!cc->bev)
         return;
@@ -922,6 +928,7 @@ static struct dcc_cc *cc_new(struct dcc_xfer *x, enum dcc_proto proto, bool outg
     cc->proto = proto;
     cc->outgoing = outgoing;
     cc->up_fd = -1;
+    cc->upf_stop = cc->upf_corrupt = -1;
     cc->sniff_fd = -1;
     cc->timer = evtimer_new(x->c->base, cc_timer_cb, cc);
     if (!cc->timer) {

@@ -749,6 +749,14 @@ static void dcc_setting_changed(struct dcc_client *c, const char *name)
         else
             c->tls_stale = true;
     }
+    if (strcmp(name, "hub_read") == 0 && c->bev) {
+        /* A client that stops reading (fault): the hub's output to it piles
+         * up in the socket buffers, then in the hub. */
+        if (dcc_sget_bool(c->settings, DCC_S_HUB_READ))
+            bufferevent_enable(c->bev, EV_READ);
+        else
+            bufferevent_disable(c->bev, EV_READ);
+    }
     const char *announced[] = {"description", "email", "share_size", "slots"};
     for (size_t i = 0; i < sizeof announced / sizeof announced[0]; i++)
         if (strcmp(name, announced[i]) == 0 && c->state == DCC_STATE_ONLINE)

@@ -61,6 +61,17 @@ struct dcc_ctl {
     bool quitting, quit_called;
     void (*quit_cb)(void *ctx);
     void *quit_ctx;               /* borrowed */
+    struct ctl_flood *flood;      /* a paced flood under way, or NULL */
+};
+
+/* A flood sent one line per interval (cmd_flood). Owned by the ctl. */
+struct ctl_flood {
+    struct dcc_ctl *t;            /* borrowed */
+    struct event *ev;             /* owned timer */
+    long count, sent;
+    long size;
+    char *nick;                   /* owned: PMs to it, or NULL: chat */
+    struct timeval every;
 };
 
 /* A list/download request answered when its transfer ends. chan is
@@ -417,6 +428,98 @@ static json_t *cmd_pm(struct dcc_ctl *t, struct ctl_req *r)
     return json_object();
 }
 
+/* One flood line: "flood <i> " padded with x to size bytes. */
+static int ctl_flood_line(struct dcc_client *c, const char *nick, long i, long size, char *err)
+{
+    char *text = malloc((size_t)size + 1);
+    if (!text)
+        return dcc_err(err, "out of memory");
+    int k = snprintf(text, (size_t)size + 1, "flood %ld ", i);
+    memset(text + k, 'x', (size_t)(size - k));
+    text[size] = '\0';
+    int rc = nick ? dcc_client_pm(c, nick, text, err) : dcc_client_say(c, text, err);
+    free(text);
+    return rc;
+}
+
+static void ctl_flood_free(struct dcc_ctl *t)
+{
+    if (!t->flood)
+        return;
+    event_free(t->flood->ev);
+    free(t->flood->nick);
+    free(t->flood);
+    t->flood = NULL;
+}
+
+static void ctl_flood_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ctl_flood *f = arg;
+    struct dcc_ctl *t = f->t;
+    char err[DCC_ERR_LEN] = "";
+    if (ctl_flood_line(t->client, f->nick, f->sent, f->size, err) == 0)
+        f->sent++;
+    if (*err || f->sent == f->count) {
+        json_t *ev = json_pack("{s:s, s:i}", "event", "flood.done", "sent", (int)f->sent);
+        if (ev && *err)
+            json_object_set_new(ev, "error", json_string(err));
+        ctl_flood_free(t);
+        ctl_broadcast(t, ev);
+        return;
+    }
+    evtimer_add(f->ev, &f->every);
+}
+
+/* A flood (fault): count chat lines, or PMs to nick, of size bytes each,
+ * so a hub meets a client that sends more than it should: all at once, or
+ * one per interval ms (then replied at once, and `flood.done` at the end). */
+static json_t *cmd_flood(struct dcc_ctl *t, struct ctl_req *r)
+{
+    json_t *jc = json_object_get(r->args, "count"), *js = json_object_get(r->args, "size");
+    json_t *ji = json_object_get(r->args, "interval");
+    const char *nick = json_string_value(json_object_get(r->args, "nick"));
+    json_int_t count = json_integer_value(jc), size = js ? json_integer_value(js) : 64;
+    json_int_t interval = ji ? json_integer_value(ji) : 0;
+    if (interval < 0 || interval > 60000) {
+        dcc_err(r->err, "interval: %lld is out of range 0..60000 (ms)", (long long)interval);
+        return NULL;
+    }
+    if (t->flood) {
+        dcc_err(r->err, "a flood is already under way");
+        return NULL;
+    }
+    if (count < 1 || count > 100000) {
+        dcc_err(r->err, "count: %lld is out of range 1..100000", (long long)count);
+        return NULL;
+    }
+    if (size < 16 || size > 1048576) {
+        dcc_err(r->err, "size: %lld is out of range 16..1048576", (long long)size);
+        return NULL;
+    }
+    if (interval) {
+        struct ctl_flood *f = calloc(1, sizeof *f);
+        if (!f || (nick && !(f->nick = strdup(nick))) || !(f->ev = evtimer_new(t->base, ctl_flood_cb, f))) {
+            if (f)
+                free(f->nick);
+            free(f);
+            dcc_err(r->err, "out of memory");
+            return NULL;
+        }
+        *f = (struct ctl_flood){.t = t, .ev = f->ev, .count = (long)count, .size = (long)size, .nick = f->nick,
+                                .every = {interval / 1000, (long)(interval % 1000) * 1000}};
+        t->flood = f;
+        evtimer_add(f->ev, &f->every);
+        return json_pack("{s:I}", "queued", count);
+    }
+    json_int_t sent = 0;
+    while (sent < count && ctl_flood_line(t->client, nick, (long)sent, (long)size, r->err) == 0)
+        sent++;
+    if (sent == 0)
+        return NULL;
+    return json_pack("{s:I}", "sent", sent);
+}
+
 static void ctl_add_user(const struct dcc_user *u, void *arg)
 {
     json_array_append_new(arg, ctl_user_json(u));
@@ -690,6 +793,8 @@ static const struct ctl_cmd {
     {"disconnect", cmd_disconnect, {{0}}},
     {"say", cmd_say, {{"text", JSON_STRING, true}}},
     {"pm", cmd_pm, {{"nick", JSON_STRING, true}, {"text", JSON_STRING, true}}},
+    {"flood", cmd_flood, {{"count", JSON_INTEGER, true}, {"size", JSON_INTEGER, false}, {"nick", JSON_STRING, false},
+                          {"interval", JSON_INTEGER, false}}},
     {"users", cmd_users, {{0}}},
     {"get", cmd_get, {{"name", JSON_STRING, true}}},
     {"set", cmd_set, {{"name", JSON_STRING, true}, {"value", -1, true}}},
@@ -1004,6 +1109,7 @@ void dcc_ctl_free(struct dcc_ctl *t)
 {
     if (!t)
         return;
+    ctl_flood_free(t);
     /* The client first: it may not call back into freed channels. */
     dcc_client_free(t->client);
     t->client = NULL;

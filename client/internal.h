@@ -54,7 +54,25 @@ struct ssl_ctx_st;
     X(CC_TLS, "cc_tls", STRING, "auto", 0, 0,                                                     \
       "client connections over TLS with peers that announce it: auto (on TLS hubs), always, never") \
     X(SOURCE_ADDRESS, "source_address", STRING, "", 0, 0,                                         \
-      "local IPv4 address the hub connection is bound to (e.g. 127.0.0.3); empty: the system's choice")
+      "local IPv4 address the hub connection is bound to (e.g. 127.0.0.3); empty: the system's choice") \
+    X(UP_STALL_AFTER, "up_stall_after", INT64, "-1", -1, 9.0e18,                                   \
+      "fault: stop sending an upload's file data after this many bytes, silent; -1 off")         \
+    X(UP_CLOSE_AFTER, "up_close_after", INT64, "-1", -1, 9.0e18,                                   \
+      "fault: close the connection after this many bytes of an upload's file data; -1 off")      \
+    X(UP_CORRUPT_BLOCK, "up_corrupt_block", INT64, "-1", -1, 9.0e18,                               \
+      "fault: change the first byte of this TTH leaf block (0 = first) in uploads; -1 off")      \
+    X(UP_BAD_TTHL, "up_bad_tthl", BOOL, "false", 0, 0,                                             \
+      "fault: send TTH leaves (tthl) that do not match the file's root")                          \
+    X(UP_THROTTLE, "up_throttle", INT64, "0", 0, 1.0e12,                                            \
+      "fault: upload file data at most this many bytes per second; 0 off")                        \
+    X(UP_ERROR, "up_error", STRING, "", 0, 0,                                                      \
+      "fault: answer file requests with this error, \"CODE text\" (e.g. \"151 File Not Available\")") \
+    X(UP_NO_SLOTS, "up_no_slots", BOOL, "false", 0, 0,                                             \
+      "fault: answer file requests with no slots (NMDC $MaxedOut, ADC STA 153)")                  \
+    X(UP_FAULT_COUNT, "up_fault_count", INT, "0", 0, 1000000,                                      \
+      "fault: the up_* faults apply to this many requests, then stop; 0 = to every request")       \
+    X(HUB_READ, "hub_read", BOOL, "true", 0, 0,                                                    \
+      "read the hub connection; false stops reading it (fault: a client that does not read)")
 
 enum dcc_setting_id {
 #define DCC_SETTING_ID(id, ...) DCC_S_##id,

@@ -201,6 +201,10 @@ static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
 
 void dcc_up_more(struct dcc_cc *cc)
 {
+    if (cc->upf_on && cc->up_fd >= 0 && !cc->up_z && cc->bev) {
+        dcc_upf_more(cc);
+        return;
+    }
     if (cc->up_fd >= 0 && !cc->up_z && cc->bev) {
         up_more_tls(cc);
         return;
@@ -265,6 +269,7 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
     } else if (strcmp(type, "tthl") == 0 && up_tth(ident, tth) && (f = dcc_share_by_tth(s, tth))) {
         mem = f->nleaves ? f->leaves : f->tth;
         size = f->nleaves ? f->nleaves * DC_TTH_LEN : DC_TTH_LEN;
+        mem = dcc_upf_tthl(cc, mem, size, &partial);   /* up_bad_tthl: a lying copy */
         f = NULL;
     } else if (strcmp(type, "list") == 0 && dcc_share_partial(s, ident, re1, &partial) == 0) {
         mem = partial.data, size = partial.len;
@@ -277,6 +282,10 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         return;
     }
     uint64_t n = bytes < 0 ? size - (uint64_t)start : (uint64_t)bytes;
+    if (dcc_upf_refuse(cc, type, ident)) {   /* up_error / up_no_slots */
+        dc_buf_cleanup(&partial);
+        return;
+    }
     if (f && f->size > DCC_MINISLOT_SIZE && !cc->holds_slot) {
         if (cc->x->slots_used >= dcc_sget_int(c->settings, DCC_S_SLOTS)) {
             dcc_cc_send_error(cc, 153, "Slots full");
@@ -294,6 +303,9 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         dcc_cc_close(cc, "out of memory");
         return;
     }
+    bool faulty = f && dcc_upf_begin(cc, f, (uint64_t)start, n);   /* up_* faults */
+    if (faulty)
+        zl1 = false;   /* the faults act on the file's bytes as they go out */
     if (zl1) {
         memset(&cc->dz, 0, sizeof cc->dz);
         if (deflateInit(&cc->dz, Z_BEST_SPEED) != Z_OK)
@@ -325,6 +337,17 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         cc->state = DCC_CC_SEND_Z;
         /* Refill at half the queue, so the socket never runs dry. */
         bufferevent_setwatermark(cc->bev, EV_WRITE, UP_OUT_MAX / 2, 0);
+        dcc_up_more(cc);
+    } else if (n && faulty) {   /* read in chunks through the faults (upload_fault.c) */
+        if (lseek(fd, start, SEEK_SET) < 0) {
+            close(fd);
+            dcc_cc_close(cc, "cannot seek in a shared file");
+            return;
+        }
+        cc->up_fd = fd;
+        cc->up_z = false;
+        cc->up_left = n;
+        cc->state = DCC_CC_SEND_Z;
         dcc_up_more(cc);
     } else if (n && cc->tls) {
         if (lseek(fd, start, SEEK_SET) < 0) {

@@ -73,6 +73,14 @@ struct dcc_cc {
     struct dctls_bulk *up_bulk;     /* owned: TLS upload, records collected in up_out */
     struct evbuffer *up_out;        /* owned: ... and written from here in large writes */
     struct event *up_wev;           /* owned: ... when the socket is writable */
+    /* uploader faults of this upload (upload_fault.c); off: -1, -1, NULL */
+    int64_t upf_stop;               /* file bytes after which it stalls or closes */
+    int64_t upf_corrupt;            /* file offset of the byte changed */
+    bool upf_close;                 /* at upf_stop: close (else stall) */
+    bool upf_on;                    /* this upload is faulty: read in chunks, through the faults */
+    uint64_t upf_pos;               /* file offset of the next byte read */
+    uint64_t upf_done;              /* file bytes of this upload read so far */
+    struct ev_token_bucket_cfg *upf_tb;   /* owned: the throttle, or NULL */
     struct dcc_cc *next;
 };
 
@@ -106,6 +114,7 @@ struct dcc_xfer {
     struct dcc_plist *lists;
     long next_id;
     int slots_used;
+    int upf_used;                   /* requests the up_* faults were applied to */
     unsigned seq;                   /* token counter */
 };
 
@@ -131,6 +140,25 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
                 bool re1);
 void dcc_up_more(struct dcc_cc *cc);        /* output drained: continue a compressed upload */
 void dcc_up_cleanup(struct dcc_cc *cc);
+/* Send the last words (may be empty), then close once they are out. */
+void dcc_cc_close_after(struct dcc_cc *cc, const char *line, size_t len);
+
+/* upload_fault.c: the up_* fault settings (docs/control-protocol.md). */
+/* A file request: answer it with up_error / up_no_slots? true if answered. */
+bool dcc_upf_refuse(struct dcc_cc *cc, const char *type, const char *ident);
+/* TTH leaves about to go out: with up_bad_tthl, a changed copy in buf. */
+const void *dcc_upf_tthl(struct dcc_cc *cc, const void *leaves, size_t len, struct dc_buf *buf);
+/* A file upload of [start, start+n) of f begins: set this upload's faults;
+ * true when it has some (it then goes through dcc_upf_clamp/_data). */
+bool dcc_upf_begin(struct dcc_cc *cc, const struct dcc_sfile *f, uint64_t start, uint64_t n);
+/* How much of want may be read now; 0 when the stop point is reached, after
+ * which the upload stalls or closes (done here). */
+size_t dcc_upf_clamp(struct dcc_cc *cc, size_t want);
+/* n file bytes were read into p: corrupt what is due. */
+void dcc_upf_data(struct dcc_cc *cc, uint8_t *p, size_t n);
+/* A faulty upload's next chunks into the output (plain connections). */
+void dcc_upf_more(struct dcc_cc *cc);
+void dcc_upf_cleanup(struct dcc_cc *cc);
 
 /* download.c */
 void dcc_dl_next(struct dcc_cc *cc);        /* cc is idle as downloader: start the next item */
