@@ -188,5 +188,9 @@ int party_start_client(struct run *r, size_t i);
 /* ---- steps.c ---- */
 /* Run one step (the table in steps.c says how). */
 void step_run(struct run *r, const struct hr_step *st);
+/* fault_step.c: `hub fault ...`, and the rules that never matched (from the
+ * trace, after teardown) as the run's warning. */
+void step_fault(struct run *r, const struct hr_step *st);
+void run_fault_report(struct run *r);
 
 #endif

@@ -369,6 +369,7 @@ static void run_scenario(struct run *r, int result_fd)
     if (!r->why.len && proc_bursts_pending(r))
         run_fail(r, "signal bursts were still running when the scenario timeout ran out");
     teardown(r);
+    run_fault_report(r);
     json_t *res = json_object();
     json_object_set_new(res, "status", json_string(r->why.len ? "fail" : "pass"));
     if (r->warning.len && !r->why.len) {

@@ -396,7 +396,7 @@ static int parse_sugar(struct parser *p, struct step_ctx *c)
     struct hr_step *st = c->st;
     int sg = c->sugar;
     if (st->actor == HR_ACTOR_HUB)
-        FAIL(p, "the hub cannot %s; hub verbs: request expect signal exits kill", c->verb);
+        FAIL(p, "the hub cannot %s; hub verbs: request expect signal exits kill fault", c->verb);
     st->kind = HR_STEP_REQUEST;
     st->name = strdup(sugar[sg].cmd);
     c->is_request = true;
@@ -498,6 +498,38 @@ static int parse_exits(struct parser *p, struct step_ctx *c)
     return 0;
 }
 
+/* hub fault FIELD... : key=value words (text~PART too) and bare fields. */
+static int parse_fault(struct parser *p, struct step_ctx *c)
+{
+    struct hr_step *st = c->st;
+    if (st->actor != HR_ACTOR_HUB)
+        FAIL(p, "only the hub takes fault rules: hub fault delay=2s cmd=pm ...");
+    st->kind = HR_STEP_FAULT;
+    st->name = strdup("fault");
+    c->is_request = true;
+    for (; c->i < c->n; c->i++) {
+        const struct hr_word *w = &c->l->words[c->i];
+        if (is_kw(w, "fails") || is_kw(w, "within"))
+            break;
+        if (w->op) {
+            char *key = strndup(w->text, w->key_len);
+            int rc = add_arg(p, &st->args, &st->nargs, key, w, w->text + w->key_len + 1);
+            free(key);
+            if (rc < 0)
+                return -1;
+        } else if (w->quoted) {
+            FAIL(p, "hub fault: '%s' is not a field (fields are key=value or a bare name such as drop)", w->text);
+        } else {
+            if (add_arg(p, &st->args, &st->nargs, w->text, NULL, "") < 0)
+                return -1;
+            st->args[st->nargs - 1].bare = true;
+        }
+    }
+    if (!st->nargs)
+        FAIL(p, "hub fault needs a rule: hub fault drop cmd=pm from=alice count=1 (docs/fakehub.md, \"Fault rules\")");
+    return 0;
+}
+
 static int parse_kill(struct parser *p, struct step_ctx *c)
 {
     (void)p;
@@ -516,6 +548,7 @@ static const struct {
     {"signal", parse_signal},
     {"exits", parse_exits},
     {"kill", parse_kill},
+    {"fault", parse_fault},
 };
 
 static int parse_step(struct parser *p)
@@ -568,7 +601,7 @@ static int parse_step(struct parser *p)
         if (!strcmp(verb, verbs[k].verb))
             rc = verbs[k].parse(p, &c);
     if (rc == -2)
-        FAIL(p, "unknown verb '%s' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill)", verb);
+        FAIL(p, "unknown verb '%s' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill fault)", verb);
     if (rc < 0)
         return -1;
     i = c.i;
@@ -596,6 +629,8 @@ static int parse_step(struct parser *p)
                 st->fail_texts[st->nfail_texts++] = t;
             }
             i--;
+        } else if (st->kind == HR_STEP_EXPECT && is_kw(w, "never") && !st->never) {
+            st->never = true;   /* a fault dropped it: it must not come within the step's time */
         } else if (c.takes_kv && w->op && !st->must_fail) {
             if (kv_arg(p, &st->args, &st->nargs, w) < 0)
                 return -1;
@@ -603,7 +638,12 @@ static int parse_step(struct parser *p)
             FAIL(p, "unexpected '%s' here (a quoted text with spaces needs \"double quotes\")", w->text);
         }
     }
-    if (actor == HR_ACTOR_HUB && (st->kind == HR_STEP_REQUEST || st->kind == HR_STEP_EXPECT))
+    if (st->kind == HR_STEP_FAULT && !st->must_fail) {
+        char why[300];
+        if (hr_fault_check(st, why, sizeof why) < 0)
+            FAIL(p, "%s", why);
+    }
+    if (actor == HR_ACTOR_HUB && (st->kind == HR_STEP_REQUEST || st->kind == HR_STEP_EXPECT || st->kind == HR_STEP_FAULT))
         s->needs |= HR_FEAT_HUB_CONTROL;
     return 0;
 }

@@ -83,6 +83,7 @@ struct hr_arg {
     char *key;
     char *value;   /* template */
     bool json;     /* value is a bare number/true/false/null: sent as JSON, not a string */
+    bool bare;     /* `hub fault`: a field without a value (drop, half-close); value is "" */
 };
 
 /* One event field condition. Owns field and value. */
@@ -119,6 +120,7 @@ enum hr_step_kind {
     HR_STEP_SIGNAL,  /* actor gets signal `signo`, `count` times, `every_ms` apart */
     HR_STEP_EXIT,    /* actor must exit with `status` */
     HR_STEP_KILL,    /* actor gets SIGKILL and is reaped */
+    HR_STEP_FAULT,   /* the hub gets a fault rule (args: its fields) through its control socket */
 };
 
 #define HR_ACTOR_HUB (-1)
@@ -137,6 +139,7 @@ struct hr_step {
     struct hr_match *match; /* EXPECT */
     size_t nmatch;
     bool must_fail;        /* REQUEST ... fails [TEXT...] */
+    bool never;           /* expect ... never: no matching event may come within the step's time */
     char **fail_texts;     /* any of them must occur in the error (case-insensitive) */
     size_t nfail_texts;
     int signo, count;      /* SIGNAL */
@@ -165,6 +168,10 @@ struct hr_scenario {
 
 /* Parse a scenario. Returns a new scenario (hr_scenario_free) or NULL with
  * err filled as "path:line: message". */
+/* A `hub fault` step's fields, checked by fakehub's rule parser
+ * (fault_step.c): 0, or -1 with the field named in err. */
+int hr_fault_check(const struct hr_step *st, char *err, size_t errlen);
+
 struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t len,
                                       struct hr_error *err);
 void hr_scenario_free(struct hr_scenario *s);

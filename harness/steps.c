@@ -104,7 +104,15 @@ static void step_expect(struct run *r, const struct hr_step *st)
     size_t checked = 0;   /* pending events already tested */
     for (;;) {
         for (; checked < json_array_size(p->pending); checked++) {
-            if (event_matches(r, &c, st, json_array_get(p->pending, checked))) {
+            json_t *ev = json_array_get(p->pending, checked);
+            if (event_matches(r, &c, st, ev)) {
+                if (st->never) {
+                    char *s = json_dumps(ev, JSON_COMPACT);
+                    r->focus = p;
+                    run_fail(r, "%s saw a %s event that must never come: %s", p->name, st->name, s ? s : "?");
+                    free(s);
+                    return;
+                }
                 json_array_remove(p->pending, checked);
                 return;
             }
@@ -115,6 +123,8 @@ static void step_expect(struct run *r, const struct hr_step *st)
             break;
         proc_pump(r, until);
     }
+    if (st->never)
+        return;   /* the whole time passed without it (the run's failures are already recorded) */
     r->focus = p;
     if (!r->interrupted)
         run_fail(r, "%s saw no matching %s event within %s%s", p->name, st->name, TIMEOUT_TEXT(r, until, started),
@@ -173,6 +183,7 @@ static step_fn *const handlers[] = {
     [HR_STEP_SIGNAL] = step_signal,
     [HR_STEP_EXIT] = step_exit,
     [HR_STEP_KILL] = step_exit,
+    [HR_STEP_FAULT] = step_fault,
 };
 
 void step_run(struct run *r, const struct hr_step *st)

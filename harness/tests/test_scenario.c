@@ -198,7 +198,7 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("client a\nbob connect\n",
            "t.scn:2: 'bob' is not a declared client, the hub, or a header keyword (declare it first: client bob)");
     refuse("client a\na dance\n",
-           "t.scn:2: unknown verb 'dance' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill)");
+           "t.scn:2: unknown verb 'dance' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill fault)");
     refuse("client a\na pm bob\n", "t.scn:2: pm needs 2 arguments: pm nick text");
     refuse("client a\na say hello world\n",
            "t.scn:2: unexpected 'world' here (a quoted text with spaces needs \"double quotes\")");
@@ -227,7 +227,22 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("hub signal HUP within 1s\n",
            "t.scn:1: a signal step does not wait; put the bound on the next step (hub exits 0 within 2s)");
     refuse("hub exits 300\n", "t.scn:1: exits takes an exit status 0-255 or 'any', got '300'");
-    refuse("hub say hi\n", "t.scn:1: the hub cannot say; hub verbs: request expect signal exits kill");
+    refuse("hub say hi\n", "t.scn:1: the hub cannot say; hub verbs: request expect signal exits kill fault");
+    /* hub fault: fakehub's own rule parser, errors naming the field */
+    refuse("hub fault delay=soon cmd=pm\n",
+           "t.scn:1: hub fault: field \"delay\": bad duration 'soon' (e.g. 250ms, 2s, 1.5s)");
+    refuse("client a\na connect\nhub fault drop colour=red\n",
+           "t.scn:3: hub fault: field \"colour\": unknown field (match: dir proto cmd from to text; actions: drop "
+           "delay replace corrupt duplicate disconnect half-close throttle slice stall; find seed prob gap for count ttl)");
+    refuse("hub fault cmd=pm\n",
+           "t.scn:1: hub fault: field \"action\": missing: one of drop, delay, replace, corrupt, duplicate, "
+           "disconnect, half-close, throttle, slice, stall");
+    refuse("hub fault drop proto=nmdc cmd=EMSG\n",
+           "t.scn:1: hub fault: field \"cmd\": EMSG is an ADC command, but proto is nmdc: the rule could never match");
+    refuse("hub fault\n", "t.scn:1: hub fault needs a rule: hub fault drop cmd=pm from=alice count=1 (docs/fakehub.md, \"Fault rules\")");
+    refuse("client a\na fault drop\n", "t.scn:2: only the hub takes fault rules: hub fault delay=2s cmd=pm ...");
+    refuse("hub fault drop \"a b\"\n",
+           "t.scn:1: hub fault: 'a b' is not a field (fields are key=value or a bare name such as drop)");
     refuse("client a\na request\n", "t.scn:2: request needs a command name: a request CMD [key=value...]");
     refuse("client a\na request users bogus\n", "t.scn:2: unexpected 'bogus' here (a quoted text with spaces needs \"double quotes\")");
     refuse("protocols adc\nclient a\nnmdc: a connect\n",
@@ -349,4 +364,33 @@ Test(scenario, refuses_bad_capability_needs_and_profiles)
            "t.scn:1: unknown capability 'teleport' (known: core share list download resume compress tls passive password live-settings user-fields op control-ext)");
     refuse("client a profile={nick}\na connect\n",
            "t.scn:1: profile= names a client profile (dcclient, eiskaltdcpp, or a .client file), without placeholders");
+}
+
+Test(scenario, hub_fault_steps_and_never)
+{
+    struct hr_error err = {{0}};
+    struct hr_scenario *s = parse("client a\n"
+                                  "hub fault drop=0.5 seed=7 cmd=pm from={nick} text~\"a b\" count=2\n"
+                                  "hub fault half-close within 2s\n"
+                                  "hub fault delay=later fails \"delay\"\n"
+                                  "a expect pm text=x never within 1s\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(s->nsteps, 4);
+    const struct hr_step *f = &s->steps[0];
+    cr_expect_eq(f->kind, HR_STEP_FAULT);
+    cr_expect_eq(f->actor, HR_ACTOR_HUB);
+    cr_assert_eq(f->nargs, 6);
+    cr_expect_str_eq(f->args[0].key, "drop");
+    cr_expect_str_eq(f->args[0].value, "0.5");
+    cr_expect_str_eq(f->args[3].value, "{nick}");
+    cr_expect_str_eq(f->args[4].key, "text");
+    cr_expect_str_eq(f->args[4].value, "a b");
+    cr_expect(!f->args[0].bare);
+    cr_expect(s->steps[1].args[0].bare);
+    cr_expect_str_eq(s->steps[1].args[0].key, "half-close");
+    cr_expect_eq(s->steps[1].timeout_ms, 2000);
+    cr_expect(s->steps[2].must_fail);   /* refused by the hub at run time, not here */
+    cr_expect(s->steps[3].never);
+    cr_expect(s->needs & HR_FEAT_HUB_CONTROL);
+    hr_scenario_free(s);
 }
