@@ -83,7 +83,7 @@ class EiskaltParty(Party):
         self.daemon = None
         self.url = None              # the hub URL as given to hub.add
         self.shares = []
-        self.lists = {}              # nick -> (file list name, tree)
+        self.lists = {}              # nick -> (file list path, tree, their share size then)
         self.pm_seen = {}            # PM log path -> entries already reported
         self.chat_seen = 0
         self.chats = []              # (from, text) of every chat event since connect
@@ -263,8 +263,15 @@ class EiskaltParty(Party):
                     code = "bad-password"
                 else:
                     code = "connect-failed" if failed else "timeout"
-                raise PartyError(code, f"login to {url} as {me!r} failed: {chat or 'no hub message'}"
-                                       f" ({d.nick} log: {d.log_path})")
+                # the words dcclient uses for the same refusal, then the daemon's
+                what = {"keyprint-mismatch": "hub keyprint mismatch",
+                        "bad-password": f"bad password for {me!r}",
+                        "password-required": f"hub requires a password for {me!r}",
+                        "nick-taken": f"nick {me!r} refused by the hub (taken)",
+                        "connect-failed": f"cannot connect to {url}",
+                        "timeout": "login timed out"}[code]
+                raise PartyError(code, f"{what}: login to {url} as {me!r} failed: "
+                                       f"{chat or 'no hub message'} (daemon log: {d.log_path})")
             time.sleep(0.02)
         with self._lock:
             self.users.sync(self._users_now(url))
@@ -303,6 +310,7 @@ class EiskaltParty(Party):
                 pass
             self._last_words(self.url)
         url, self.url = self.url, None
+        self.lists.clear()
         if url:
             try:
                 self.rpc("hub.del", huburl=url)
@@ -377,13 +385,21 @@ class EiskaltParty(Party):
                       key=lambda p: p.stat().st_mtime)[-1]
         tree = _tree(ET.fromstring(xml))
         tree["name"] = ""
-        self.lists[nick] = (name, tree)
+        self.lists[nick] = (name, tree, self.users.users[nick].get("share"))
         self.emit("transfer.done", nick=nick, list=True, path="", tth="", file=str(name),
                   size=name.stat().st_size)
         return name, tree
 
     def list(self, nick, path=None):
-        _, tree = self._fetch_list(nick)
+        # The daemon opens a new client connection to a peer only 60 s after
+        # the last one closed (real-peers.md, quirk 5): a list fetched in this
+        # hub session is reused while the peer's share size is unchanged.
+        self._online(nick)
+        cached = self.lists.get(nick)
+        if cached and cached[2] == self.users.users[nick].get("share"):
+            tree = cached[1]
+        else:
+            _, tree = self._fetch_list(nick)
         node = _find(tree, path or "")
         if node is None:
             raise PartyError("no-such-path", f"no such path in {nick}'s list: {path}")
@@ -395,13 +411,15 @@ class EiskaltParty(Party):
         if not os.path.isdir(target_dir):
             raise PartyError("no-such-dir", f"target_dir {target_dir} does not exist")
         self._online(nick)
-        flist, tree = self.lists.get(nick) or self._fetch_list(nick)
+        flist, tree = (self.lists.get(nick) or self._fetch_list(nick))[:2]
         if tth is not None:
             hit = _by_tth(tree, tth)
             if hit is None:
                 raise PartyError("no-such-path", f"no file with TTH {tth} in {nick}'s list")
             path, node = hit
         else:
+            if any(part in (".", "..") for part in path.split("/")):   # as dcclient says
+                raise PartyError("not-a-file", f"{path} is not a file in {nick}'s list")
             node = _find(tree, path)
             if node is None:
                 raise PartyError("no-such-path", f"no such path in {nick}'s list: {path}")

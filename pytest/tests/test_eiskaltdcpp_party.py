@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dctest import require_binary
+from dctest import ProcessError, require_binary
 
 pytestmark = pytest.mark.interop
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -65,3 +65,40 @@ def test_daemon_dies_with_its_party(dc_client, tmp_path, sig):
     while _alive(daemon):
         assert time.monotonic() < deadline, f"daemon {daemon} outlived its party"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("dc_proto", ["nmdc", "adc"])
+def test_lists_twice_then_downloads_and_refuses_with_codes(dc_hub, dc_client, tmp_path):
+    """A second list of the same peer comes from the list already fetched
+    (a new client connection would wait 60 s: real-peers.md quirk 5), and
+    refusals carry the contract's codes."""
+    require_binary("eiskaltdcpp-daemon")
+    share = tmp_path / "files"
+    (share / "sub").mkdir(parents=True)
+    (share / "sub" / "k.bin").write_bytes(b"k" * 1025)
+    alice = dc_client("alice")
+    bob = dc_client("bob", profile="eiskaltdcpp")
+    alice.share(share)
+    alice.wait_for("share.done")
+    alice.connect(dc_hub.url)
+    bob.connect(dc_hub.url, timeout=30)
+    bob.wait_for("user.join", nick="alice", share=1025)
+    assert bob.list("alice")["tree"]["children"][0]["name"] == "files"
+    t0 = time.monotonic()
+    assert bob.list("alice", path="/files/sub")["tree"]["children"][0]["size"] == 1025
+    assert time.monotonic() - t0 < 5
+    got = tmp_path / "got"
+    got.mkdir()
+    for kwargs, code in (({"path": "/files/nope"}, "no-such-path"), ({"path": "/files/sub"}, "not-a-file"),
+                         ({"path": "/files/../k.bin"}, "not-a-file"), ({"tth": "A" * 39}, "no-such-path")):
+        with pytest.raises(ProcessError) as e:
+            bob.download("alice", got, **kwargs)
+        assert e.value.code == code, (kwargs, e.value)
+    with pytest.raises(ProcessError) as e:
+        bob.download("alice", tmp_path / "missing", path="/files/sub/k.bin")
+    assert e.value.code == "no-such-dir"
+    done = bob.download("alice", got, path="/files/sub/k.bin", name="renamed.bin")
+    assert (got / "renamed.bin").read_bytes() == b"k" * 1025 and done["file"] == str(got / "renamed.bin")
+    with pytest.raises(ProcessError) as e:
+        bob.list("nobody")
+    assert e.value.code == "not-online"
