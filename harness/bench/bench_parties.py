@@ -1,6 +1,13 @@
 #!/usr/bin/python3
-"""bench_parties.py BUILD_DIR [--pms N] [--size MiB]: what a party kind
-costs. The same Alice/Bob session (start both, share, log in until each sees
+"""bench_parties.py BUILD_DIR [--pms N] [--size MiB] [--scenarios PATH...]:
+what a party kind costs.
+
+First, with --scenarios: `dcharness run --client dcclient` and `--client
+eiskaltdcpp` over the same scenario files (fakehub, NMDC and ADC), time per
+scenario run side by side from the JUnit files (a skip shows its reason's
+capability), and the sums over the runs both passed.
+
+Then the session: The same Alice/Bob session (start both, share, log in until each sees
 the other, N PMs Alice->Bob one at a time, Bob fetches Alice's list, Bob
 downloads one file, stop both) through fakehub, NMDC and ADC, with dcclient
 parties and with eiskaltdcpp parties (parties/eiskaltdcpp_party.py), phase
@@ -18,6 +25,8 @@ Prints figures; not a test. Needs eiskaltdcpp-daemon.
 """
 import argparse
 import os
+import subprocess
+import xml.etree.ElementTree as ET
 import pathlib
 import statistics
 import sys
@@ -142,17 +151,50 @@ def bare_daemons(d, url, n_pms, size):
     return out
 
 
+def scenario_times(build, d, kind, paths):
+    """{run name: (status, seconds, reason)} from a dcharness run's JUnit."""
+    junit = d / f"{kind}.xml"
+    subprocess.run([build / "bin" / "dcharness", "run", "--client", kind, "--junit", junit, *paths],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600)
+    out = {}
+    for case in ET.parse(junit).iter("testcase"):
+        skipped, failed = case.find("skipped"), case.find("failure")
+        status = "skip" if skipped is not None else "FAIL" if failed is not None else "pass"
+        reason = (skipped.get("message", "") if skipped is not None else "")
+        out[f"{case.get('classname')}: {case.get('name')}"] = (status, float(case.get("time", 0)), reason)
+    return out
+
+
+def compare_scenarios(build, d, paths):
+    res = {kind: scenario_times(build, d, kind, paths) for kind in ("dcclient", "eiskaltdcpp")}
+    print(f"\nscenario runs (dcharness run --client K, fakehub){'':24}dcclient    eiskaltdcpp")
+    both = [0.0, 0.0]
+    for name in sorted(res["dcclient"]):
+        a, b = res["dcclient"][name], res["eiskaltdcpp"].get(name, ("-", 0.0, ""))
+        cell = lambda r: f"{r[1] * 1000:7.0f} ms" if r[0] == "pass" else f"{r[0]:>10}"
+        why = f"  ({b[2].split(': ', 1)[-1]})" if b[0] == "skip" else ""
+        title, _, proto = name.rpartition(" [")
+        print(f"  {title[:62] + ' [' + proto:<70} {cell(a)}  {cell(b)}{why}")
+        if a[0] == b[0] == "pass":
+            both[0] += a[1]
+            both[1] += b[1]
+    print(f"  {'sum over the runs both passed':<70} {both[0] * 1000:7.0f} ms  {both[1] * 1000:7.0f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("build", type=pathlib.Path)
     ap.add_argument("--pms", type=int, default=10)
     ap.add_argument("--size", type=int, default=4, help="MiB downloaded")
+    ap.add_argument("--scenarios", nargs="*", default=[], help="scenario files/dirs to time per party kind")
     a = ap.parse_args()
     build, size = a.build.resolve(), a.size << 20
     print(f"bench_parties: {a.pms} PMs, one {a.size} MiB download, fakehub on 127.0.0.1; "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-parties-") as tmp:
         d = pathlib.Path(tmp)
+        if a.scenarios:
+            compare_scenarios(build, d, [str(pathlib.Path(p).resolve()) for p in a.scenarios])
         hub, urls = start_hub(build, d)
         try:
             for proto in ("nmdc", "adc"):
