@@ -362,7 +362,26 @@ static json_t *report_case(const struct job *j, const struct hr_case *c)
     return o;
 }
 
-static int run_main(int argc, char **argv)
+/* A relative PATH that is not here names a shipped scenario or directory
+ * (<data dir>/scenarios: installed, <prefix>/share/dcharness/scenarios), so
+ * `dcharness run chat.scn` works from anywhere. Replaced paths are stored
+ * in owned (the caller frees them). */
+static void shipped_paths(struct opts *o, const char *data_dir, char **owned)
+{
+    for (size_t i = 0; i < o->npaths; i++) {
+        struct stat st;
+        char *alt;
+        if (o->paths[i][0] == '/' || stat(o->paths[i], &st) == 0 ||
+            asprintf(&alt, "%s/scenarios/%s", data_dir, o->paths[i]) < 0)
+            continue;
+        if (stat(alt, &st) == 0)
+            o->paths[i] = owned[i] = alt;
+        else
+            free(alt);
+    }
+}
+
+static int run_main(int argc, char **argv, char **owned)
 {
     struct opts o;
     int rc = parse_opts(argc, argv, &o);
@@ -372,6 +391,7 @@ static int run_main(int argc, char **argv)
     struct env env;
     if ((rc = env_init(&env, o.bin_dir)))
         return rc;
+    shipped_paths(&o, env.data_dir, owned);
     const char *self = env.self, *bin_dir = env.bin_dir, *const *dirs = env.dirs;
     double mult = env.mult;
     struct hr_error err;
@@ -391,10 +411,12 @@ static int run_main(int argc, char **argv)
 
     char **files;
     size_t nfiles;
-    if (hr_find_scenarios(o.paths, o.npaths, &files, &nfiles, &err) < 0 || nfiles == 0) {
-        if (nfiles == 0)
+    int found = hr_find_scenarios(o.paths, o.npaths, &files, &nfiles, &err);
+    if (found < 0 || nfiles == 0) {
+        if (found == 0)
             snprintf(err.msg, sizeof err.msg, "no *.scn scenario files found in the given paths");
-        fprintf(stderr, "dcharness: %s\n", err.msg);
+        fprintf(stderr, "dcharness: %s%s%s%s\n", err.msg, found < 0 ? " (nor under " : "",
+                found < 0 ? env.data_dir : "", found < 0 ? "/scenarios)" : "");
         profiles_free(&cache);
         return HR_EXIT_USAGE;
     }
@@ -758,5 +780,12 @@ int hr_main(int argc, char **argv)
         return hr_html_main(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "hub"))
         return hub_main(argc, argv);
-    return run_main(argc, argv);
+    char **owned = calloc((size_t)argc + 1, sizeof *owned);   /* paths run_main replaced */
+    if (!owned)
+        abort();
+    int rc = run_main(argc, argv, owned);
+    for (int i = 0; i < argc; i++)
+        free(owned[i]);
+    free(owned);
+    return rc;
 }

@@ -351,6 +351,21 @@ def test_junit_classnames_do_not_depend_on_checkout_or_cwd(tmp_path):
     assert names == {"scenarios.chat", "scenarios.sub.chat"}, names
 
 
+def test_shipped_scenarios_are_found_by_name_from_anywhere(tmp_path):
+    """A relative PATH that is not in the current directory is looked up in
+    the shipped scenarios (in a build tree the checkout's scenarios/)."""
+    junit = tmp_path / "j.xml"
+    r = subprocess.run([str(dc_bin("dcharness")), "run", "--proto", "adc", "--junit", str(junit), "chat.scn"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"PASS  {SCENARIOS / 'chat.scn'}: " in r.stdout
+    assert set(junit_cases(junit)) == {("scenarios.chat", "main chat reaches everyone [adc]")}
+    (tmp_path / "chat.scn").write_text("protocols adc\nclient alice\nalice shout\n")   # here wins
+    r = subprocess.run([str(dc_bin("dcharness")), "run", "chat.scn"], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 1 and "chat.scn:3: unknown verb 'shout'" in r.stdout, r.stdout
+
+
 def test_rerun_line_names_a_profile_file_by_its_absolute_path(tmp_path):
     """A relative --hub FILE in the rerun line works from any directory."""
     work = tmp_path / "work"
