@@ -15,7 +15,7 @@
 #define LEFT 78          /* the time column */
 #define HEAD 44          /* lifeline heads */
 #define ROW 21
-#define TRACE_MAX (64u << 20)   /* of a trace: its tail */
+#define TRACE_MAX (16u << 20)   /* of a trace: its tail (about 5 s of parsing on a loaded machine) */
 #define LOG_MAX (16u << 20)
 #define LABEL_MAX 4096          /* bytes of an arrow's text kept for its tooltip */
 
@@ -43,6 +43,7 @@ struct diag {
     int other;               /* lane of unknown connections, -1 until needed */
     struct arrow *a;
     size_t n, cap;
+    size_t trace_skipped;    /* bytes at the trace's start not read (TRACE_MAX) */
 };
 
 static void add(struct diag *d, struct arrow a)
@@ -86,13 +87,70 @@ static int party_lane(struct diag *d, const char *nick)
     return d->other;
 }
 
-/* One trace line: parsed, or raw bytes (borrowed from the file buffer) when
- * it is not a JSON object (jansson also refuses what is not UTF-8). */
-struct tline {
-    json_t *o;
-    const char *raw;
-    size_t rawlen;
+/* Calls fn for each non-empty line of buf with the line parsed (NULL when it
+ * is not a JSON object; jansson also refuses what is not UTF-8). Parsed
+ * once per pass and dropped at once, so a large trace costs its text and
+ * the arrows, not a tree of JSON values per line. */
+static void each_line(char *buf, size_t len, void (*fn)(void *ctx, json_t *o, const char *raw, size_t n), void *ctx)
+{
+    for (size_t i = 0; i < len;) {
+        char *nl = memchr(buf + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - buf) - i : len - i;
+        if (n) {
+            json_t *o = json_loadb(buf + i, n, 0, NULL);
+            fn(ctx, json_is_object(o) ? o : NULL, buf + i, n);
+            json_decref(o);
+        }
+        i += n + 1;
+    }
+}
+
+/* conn -> the first nick it had: lines before the nick was accepted have
+ * none, and belong on the same lifeline. */
+static void learn_nick(void *ctx, json_t *o, const char *raw, size_t n)
+{
+    (void)raw, (void)n;
+    json_t *nicks = ctx, *nick = json_object_get(o, "nick"), *conn = json_object_get(o, "conn");
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)json_integer_value(conn));
+    if (json_is_string(nick) && json_is_integer(conn) && !json_object_get(nicks, key))
+        json_object_set(nicks, key, nick);
+}
+
+struct trace_pass {
+    struct diag *d;
+    json_t *nicks;
+    double last_t;
 };
+
+static void trace_arrow(void *ctx, json_t *o, const char *raw, size_t n)
+{
+    struct trace_pass *tp = ctx;
+    struct diag *d = tp->d;
+    json_t *t = json_object_get(o, "t");
+    double at = json_is_number(t) ? json_number_value(t) - d->c->t0 : tp->last_t;
+    tp->last_t = at;
+    if (!o) {   /* not JSON: a raw hub self-arrow */
+        struct arrow a = {.t = at, .from = 1, .to = 1, .kind = K_RAW, .trace = true};
+        set_label(&a, raw, n);
+        add(d, a);
+        return;
+    }
+    json_t *line = json_object_get(o, "line");
+    if (!json_is_string(line))
+        return;   /* login/logout/signal records: the hub's own events, not lines */
+    const char *nick = json_string_value(json_object_get(o, "nick"));
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)json_integer_value(json_object_get(o, "conn")));
+    if (!nick)
+        nick = json_string_value(json_object_get(tp->nicks, key));
+    int party = party_lane(d, nick);
+    const char *dir = json_string_value(json_object_get(o, "dir"));
+    bool in = dir && !strcmp(dir, "in");
+    struct arrow a = {.t = at, .from = in ? party : 1, .to = in ? 1 : party, .kind = K_PROTO, .trace = true};
+    set_label(&a, json_string_value(line), json_string_length(line));
+    add(d, a);
+}
 
 static void read_trace(struct diag *d)
 {
@@ -100,64 +158,11 @@ static void read_trace(struct diag *d)
     char *buf = d->c->trace_path ? hr_html_read_tail(d->c->trace_path, TRACE_MAX, &len, &skipped) : NULL;
     if (!buf)
         return;
-    struct tline *tl = NULL;
-    size_t nt = 0, cap = 0;
-    for (size_t i = 0; i < len;) {
-        char *nl = memchr(buf + i, '\n', len - i);
-        size_t n = nl ? (size_t)(nl - buf) - i : len - i;
-        if (n) {
-            if (nt == cap && !(tl = realloc(tl, (cap = cap ? 2 * cap : 1024) * sizeof *tl)))
-                abort();
-            json_t *o = json_loadb(buf + i, n, 0, NULL);
-            if (!json_is_object(o)) {
-                json_decref(o);
-                o = NULL;
-            }
-            tl[nt++] = (struct tline){o, o ? NULL : buf + i, n};
-        }
-        i += n + 1;
-    }
-    /* conn -> the first nick it had: lines before the nick was accepted
-     * have none, and belong on the same lifeline. */
-    json_t *nicks = json_object();
-    for (size_t i = 0; i < nt; i++) {
-        json_t *nick = json_object_get(tl[i].o, "nick"), *conn = json_object_get(tl[i].o, "conn");
-        char key[32];
-        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(conn));
-        if (json_is_string(nick) && json_is_integer(conn) && !json_object_get(nicks, key))
-            json_object_set(nicks, key, nick);
-    }
-    double last_t = 0;
-    for (size_t i = 0; i < nt; i++) {
-        json_t *o = tl[i].o;
-        json_t *t = json_object_get(o, "t");
-        double at = json_is_number(t) ? json_number_value(t) - d->c->t0 : last_t;
-        last_t = at;
-        if (!o) {
-            struct arrow a = {.t = at, .from = 1, .to = 1, .kind = K_RAW, .trace = true};
-            set_label(&a, tl[i].raw, tl[i].rawlen);
-            add(d, a);
-            continue;
-        }
-        json_t *line = json_object_get(o, "line");
-        if (!json_is_string(line))
-            continue;   /* login/logout/signal records: the hub's own events, not lines */
-        const char *nick = json_string_value(json_object_get(o, "nick"));
-        char key[32];
-        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(json_object_get(o, "conn")));
-        if (!nick)
-            nick = json_string_value(json_object_get(nicks, key));
-        int party = party_lane(d, nick);
-        const char *dir = json_string_value(json_object_get(o, "dir"));
-        bool in = dir && !strcmp(dir, "in");
-        struct arrow a = {.t = at, .from = in ? party : 1, .to = in ? 1 : party, .kind = K_PROTO, .trace = true};
-        set_label(&a, json_string_value(line), json_string_length(line));
-        add(d, a);
-    }
-    for (size_t i = 0; i < nt; i++)
-        json_decref(tl[i].o);
-    json_decref(nicks);
-    free(tl);
+    d->trace_skipped = skipped;
+    struct trace_pass tp = {.d = d, .nicks = json_object()};
+    each_line(buf, len, learn_nick, tp.nicks);
+    each_line(buf, len, trace_arrow, &tp);
+    json_decref(tp.nicks);
     free(buf);
 }
 
@@ -282,8 +287,17 @@ static void choose(struct diag *d)
     } else if (d->n > SD_PASS) {
         hi = SD_PASS;
     }
-    struct arrow *out = calloc(d->n + 3, sizeof *out);
+    struct arrow *out = calloc(d->n + 4, sizeof *out);
     size_t w = 0;
+    if (d->trace_skipped && d->n) {   /* said, not counted: those lines were never read */
+        out[w] = marker(&d->a[0], 0, 0, "");
+        free(out[w].label);
+        if (asprintf(&out[w].label, "the trace's first %zu bytes are not read (the report reads its last %u MiB)",
+                     d->trace_skipped, TRACE_MAX >> 20) < 0)
+            abort();
+        out[w].label_len = out[w].full_len = strlen(out[w].label);
+        w++;
+    }
     size_t traced = 0;
     for (size_t i = 0; i < lo; i++)
         traced += d->a[i].trace;
