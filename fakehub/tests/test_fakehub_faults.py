@@ -286,3 +286,28 @@ def test_ttl_ends_a_rule(hub):
     assert b"$To: bob From: alice $<alice> lost" not in b.seen
     r = ctl.request("fault", list=True)["rules"][0]
     assert (r["applied"], r["active"]) == (1, False)
+
+
+def test_shaping_and_half_close_on_tls_connections(hub):
+    """TLS connections are shaped with libevent's rate limits, not the
+    plain writer: the same rules, the same effects."""
+    h = hub("--fault", "throttle=4000 dir=out to=bob cmd=chat text=go count=1",
+            "--fault", "stall=write for=1s dir=out to=bob cmd=chat text=hold count=1",
+            "--fault", "half-close cmd=chat from=bob text=stop", tls=True, adc=False)
+    a, b = h.nmdc_conn(tls=True).login("alice"), h.nmdc_conn(tls=True).login("bob")
+    line = "<alice> go " + "y" * 990
+    t0 = time.monotonic()
+    for _ in range(12):
+        a.send(line)
+    a.send("<alice> done")
+    b.expect(b"<alice> done", timeout=TIMEOUT * 3)
+    took = time.monotonic() - t0
+    assert took >= 12 * 1000 / 4000 * 0.6, took   # ~2.7 s; the first burst goes at once
+    t0 = time.monotonic()
+    a.send("<alice> hold")
+    b.expect(b"<alice> hold")
+    assert time.monotonic() - t0 >= 0.8
+    b.send("<bob> stop")
+    b.wait_closed()
+    tr = stopped_trace(h)
+    assert sorted(f["action"] for f in faults(tr)) == ["half-close", "stall", "throttle"]
