@@ -1143,10 +1143,10 @@ int dcc_cc_request(struct dcc_xfer *x, const char *nick, char *err)
     struct dcc_client *c = x->c;
     const struct dcc_user *u = dcc_user_find_nick(c, nick);
     if (c->state != DCC_STATE_ONLINE || !u)
-        return dcc_err(err, "user '%s' is not online", nick);
+        return dcc_errc(err, "not-online", "user '%s' is not online", nick);
     bool active = dcc_xfer_port(c) != 0;
     if (!active && !u->active)
-        return dcc_err(err, "cannot connect to '%s': both of us are passive", nick);
+        return dcc_errc(err, "connect-failed", "cannot connect to '%s': both of us are passive", nick);
     char token[32], port[8];
     snprintf(token, sizeof token, "dcc%u", ++x->seq);
     snprintf(port, sizeof port, "%d", x->port);

@@ -50,7 +50,7 @@
 #define DCC_READ_CHUNK 16384
 
 static void dcc_destroy(struct dcc_client *c);
-static void dcc_close(struct dcc_client *c, const char *reason, bool requested);
+static void dcc_close(struct dcc_client *c, const char *reason, const char *code, bool requested);
 
 /* ---- entry/exit of anything that may reach a callback ------------------ */
 
@@ -259,7 +259,7 @@ static void dcc_write_cb(struct bufferevent *bev, void *arg)
     if (c->state != DCC_STATE_CLOSING || evbuffer_get_length(bufferevent_get_output(bev)))
         return;
     dcc_enter(c);
-    dcc_close(c, "disconnected on request", true);
+    dcc_close(c, "disconnected on request", NULL, true);
     dcc_leave(c);
 }
 
@@ -301,7 +301,7 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
             snprintf(c->hub_kp, sizeof c->hub_kp, "%s", kp);
             if (*c->url.kp && !dctls_keyprint_equal(c->url.kp, kp)) {
                 dcc_no_reconnect(c);
-                dcc_fail(c, "hub keyprint mismatch: the URL expects %s, the hub presented %s", c->url.kp, kp);
+                dcc_failc(c, "keyprint-mismatch", "hub keyprint mismatch: the URL expects %s, the hub presented %s", c->url.kp, kp);
                 dcc_leave(c);
                 return;
             }
@@ -310,7 +310,7 @@ static void dcc_event_cb(struct bufferevent *bev, short what, void *arg)
         dcc_xfer_hub_up(c);   /* before our INF: it announces the port */
         c->ops->connected(c);
     } else if (c->state == DCC_STATE_CLOSING) {
-        dcc_close(c, "disconnected on request", true);
+        dcc_close(c, "disconnected on request", NULL, true);
     } else if (what & BEV_EVENT_EOF) {
         /* Read what is left first: a hub often explains itself and closes. */
         dcc_read_cb(bev, c);
@@ -353,16 +353,16 @@ static int dcc_bound_socket(struct dcc_client *c, const char *source, char *err)
     struct sockaddr_in a = {.sin_family = AF_INET};
     struct in_addr hub;
     if (inet_pton(AF_INET, source, &a.sin_addr) != 1)
-        return dcc_err(err, "source_address '%s' is not an IPv4 address", source);
+        return dcc_errc(err, "bad-value", "source_address '%s' is not an IPv4 address", source);
     if (inet_pton(AF_INET, c->url.host, &hub) != 1)
-        return dcc_err(err, "source_address needs a numeric IPv4 hub address, not '%s'", c->url.host);
+        return dcc_errc(err, "bad-value", "source_address needs a numeric IPv4 hub address, not '%s'", c->url.host);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return dcc_err(err, "socket: %s", strerror(errno));
+        return dcc_errc(err, "connect-failed", "socket: %s", strerror(errno));
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         int e = errno;
         close(fd);
-        return dcc_err(err, "cannot bind to source_address %s: %s", source, strerror(e));
+        return dcc_errc(err, "connect-failed", "cannot bind to source_address %s: %s", source, strerror(e));
     }
     return fd;
 }
@@ -389,7 +389,7 @@ static int dcc_open(struct dcc_client *c, char *err)
         char e[DCTLS_ERR_LEN];
         bev = NULL;
         if (dcc_tls_ready(c, err) == 0 && !(bev = dctls_bev_wrap_fd(c->base, fd, c->tls_client, DCTLS_CONNECT, opts, e)))
-            dcc_err(err, "TLS: %s", e);
+            dcc_errc(err, "connect-failed", "TLS: %s", e);
         if (!bev) {
             if (fd >= 0)
                 close(fd);
@@ -419,7 +419,7 @@ static int dcc_open(struct dcc_client *c, char *err)
             bufferevent_free(bev);
             c->bev = NULL;
             c->state = DCC_STATE_IDLE;
-            return dcc_err(err, "cannot set up DNS resolution for %s", c->url.host);
+            return dcc_errc(err, "connect-failed", "cannot set up DNS resolution for %s", c->url.host);
         }
         rc = bufferevent_socket_connect_hostname(bev, c->dns, AF_UNSPEC, c->url.host, c->url.port);
     }
@@ -428,7 +428,7 @@ static int dcc_open(struct dcc_client *c, char *err)
         bufferevent_free(bev);
         c->bev = NULL;
         c->state = DCC_STATE_IDLE;
-        return dcc_err(err, "cannot connect to %s: %s", addr, strerror(e));
+        return dcc_errc(err, "connect-failed", "cannot connect to %s: %s", addr, strerror(e));
     }
     struct timeval tv = dcc_tv(dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT));
     evtimer_add(c->timer, &tv);
@@ -453,7 +453,7 @@ static void dcc_schedule_reconnect(struct dcc_client *c)
 
 /* End the session: release the connection and the user list, report, and
  * schedule a reconnect if wanted. */
-static void dcc_close(struct dcc_client *c, const char *reason, bool requested)
+static void dcc_close(struct dcc_client *c, const char *reason, const char *code, bool requested)
 {
     bool was_online = c->state == DCC_STATE_ONLINE || c->was_online;
     if (c->bev)
@@ -466,21 +466,22 @@ static void dcc_close(struct dcc_client *c, const char *reason, bool requested)
     c->state = DCC_STATE_IDLE;
     c->was_online = false;
     bool again = !requested && !c->no_reconnect && dcc_sget_bool(c->settings, DCC_S_RECONNECT);
-    struct dcc_event ev = {.type = DCC_EVENT_DISCONNECTED, .text = reason, .logged_in = was_online};
+    struct dcc_event ev = {.type = DCC_EVENT_DISCONNECTED, .text = reason, .logged_in = was_online,
+                           .error_code = requested ? NULL : code};
     dcc_emit(c, &ev);
     /* The callback may have connected again or freed the client. */
     if (again && !c->doomed && c->state == DCC_STATE_IDLE)
         dcc_schedule_reconnect(c);
 }
 
-void dcc_fail(struct dcc_client *c, const char *fmt, ...)
+void dcc_failc(struct dcc_client *c, const char *code, const char *fmt, ...)
 {
     char reason[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    dcc_close(c, reason, false);
+    dcc_close(c, reason, code, false);
 }
 
 static void dcc_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -497,7 +498,7 @@ static void dcc_timer_cb(evutil_socket_t fd, short what, void *arg)
         break;
     case DCC_STATE_CONNECTING:
     case DCC_STATE_LOGIN:
-        dcc_fail(c, "login timed out after %g seconds%s%s%s", dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT),
+        dcc_failc(c, "timeout", "login timed out after %g seconds%s%s%s", dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT),
                  c->last_status ? "; last hub message: " : "", c->last_status ? c->last_status : "",
                  c->state == DCC_STATE_CONNECTING && c->url.tls ? "; the TLS handshake did not complete (not a TLS port?)"
                  : c->state == DCC_STATE_LOGIN && !c->hub_rx && !c->url.tls
@@ -505,7 +506,7 @@ static void dcc_timer_cb(evutil_socket_t fd, short what, void *arg)
                      : "");
         break;
     case DCC_STATE_CLOSING:
-        dcc_close(c, "disconnected on request (output not flushed in time)", true);
+        dcc_close(c, "disconnected on request (output not flushed in time)", NULL, true);
         break;
     default:
         break;
@@ -722,7 +723,7 @@ void dcc_share_changed(struct dcc_client *c)
 int dcc_client_share(struct dcc_client *c, const char *dir, char *err)
 {
     if (!dir || !*dir)
-        return dcc_err(err, "no directory given");
+        return dcc_errc(err, "bad-request", "no directory given");
     if (!c->share && !(c->share = dcc_share_new(c)))
         return dcc_err(err, "out of memory");
     return dcc_share_add_root(c->share, dir, err);
@@ -787,19 +788,19 @@ int dcc_client_get(const struct dcc_client *c, const char *name, struct dcc_valu
 static int dcc_check_nick(enum dcc_proto proto, const char *nick, char *err)
 {
     if (!*nick)
-        return dcc_err(err, "no nick set (setting 'nick')");
+        return dcc_errc(err, "bad-request", "no nick set (setting 'nick')");
     for (const unsigned char *p = (const unsigned char *)nick; *p; p++)
         if (*p < 0x20 || (proto == DCC_PROTO_NMDC && strchr(" $|<>", *p)))
-            return dcc_err(err, "nick '%s' is not valid for %s", nick, dcc_proto_name(proto));
+            return dcc_errc(err, "bad-value", "nick '%s' is not valid for %s", nick, dcc_proto_name(proto));
     if (strlen(nick) > 64)
-        return dcc_err(err, "nick '%s' is longer than 64 bytes", nick);
+        return dcc_errc(err, "bad-value", "nick '%s' is longer than 64 bytes", nick);
     return 0;
 }
 
 int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
 {
     if (c->state != DCC_STATE_IDLE && c->state != DCC_STATE_WAIT_RECONNECT)
-        return dcc_err(err, "already %s; disconnect first", dcc_state_name(c->state));
+        return dcc_errc(err, "already-connected", "already %s; disconnect first", dcc_state_name(c->state));
     struct dcc_url u;
     if (dcc_url_parse(url, &u, err) < 0)
         return -1;
@@ -840,9 +841,9 @@ int dcc_client_disconnect(struct dcc_client *c, char *err)
 {
     switch (c->state) {
     case DCC_STATE_IDLE:
-        return dcc_err(err, "not connected");
+        return dcc_errc(err, "not-connected", "not connected");
     case DCC_STATE_CLOSING:
-        return dcc_err(err, "already disconnecting");
+        return dcc_errc(err, "not-connected", "already disconnecting");
     default:
         break;
     }
@@ -855,13 +856,13 @@ int dcc_client_disconnect(struct dcc_client *c, char *err)
         dcc_users_reset(&c->users, c->users.by_sid);
         bufferevent_disable(c->bev, EV_READ);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-            dcc_close(c, "disconnected on request", true);
+            dcc_close(c, "disconnected on request", NULL, true);
         } else {
             struct timeval tv = dcc_tv(DCC_CLOSE_FLUSH_SECONDS);
             evtimer_add(c->timer, &tv);
         }
     } else {
-        dcc_close(c, "disconnected on request", true);
+        dcc_close(c, "disconnected on request", NULL, true);
     }
     dcc_leave(c);
     return 0;
@@ -870,21 +871,21 @@ int dcc_client_disconnect(struct dcc_client *c, char *err)
 int dcc_client_say(struct dcc_client *c, const char *text, char *err)
 {
     if (c->state != DCC_STATE_ONLINE)
-        return dcc_err(err, "not logged in to a hub");
+        return dcc_errc(err, "not-connected", "not logged in to a hub");
     if (!text || !*text)
-        return dcc_err(err, "empty chat message");
+        return dcc_errc(err, "bad-request", "empty chat message");
     return c->ops->say(c, text, err);
 }
 
 int dcc_client_pm(struct dcc_client *c, const char *nick, const char *text, char *err)
 {
     if (c->state != DCC_STATE_ONLINE)
-        return dcc_err(err, "not logged in to a hub");
+        return dcc_errc(err, "not-connected", "not logged in to a hub");
     if (!text || !*text)
-        return dcc_err(err, "empty private message");
+        return dcc_errc(err, "bad-request", "empty private message");
     const struct dcc_user *u = dcc_user_find_nick(c, nick);
     if (!u)
-        return dcc_err(err, "user '%s' is not online", nick ? nick : "(null)");
+        return dcc_errc(err, "not-online", "user '%s' is not online", nick ? nick : "(null)");
     return c->ops->pm(c, u, text, err);
 }
 

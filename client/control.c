@@ -89,9 +89,12 @@ struct ctl_req {
     struct dcc_chan *chan;        /* borrowed */
     json_t *id;                   /* borrowed from the parsed request */
     json_t *args;                 /* borrowed; an object (possibly empty) */
-    char err[DCC_ERR_LEN];
+    char err[DCC_ERR_LEN];        /* message, and its code (dcc_err_code) */
     bool deferred;                /* the handler stored the id; reply later */
 };
+
+/* Fail a request with a message and a stable code (docs/control-protocol.md). */
+#define ctl_fail(r, code, ...) ((void)dcc_errc((r)->err, (code), __VA_ARGS__))
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -140,9 +143,12 @@ static void ctl_reply_ok(struct dcc_chan *ch, json_t *id, json_t *result)
     ctl_send(ch, json_pack("{s:O?,s:b,s:o}", "id", id, "ok", 1, "result", result ? result : json_object()));
 }
 
-static void ctl_reply_err(struct dcc_chan *ch, json_t *id, const char *error)
+static json_t *ctl_str(const char *s);
+
+/* code: a stable code (docs/parties.md); error: the human text. */
+static void ctl_reply_err(struct dcc_chan *ch, json_t *id, const char *error, const char *code)
 {
-    ctl_send(ch, json_pack("{s:O?,s:b,s:s}", "id", id, "ok", 0, "error", error));
+    ctl_send(ch, json_pack("{s:O?,s:b,s:o,s:s}", "id", id, "ok", 0, "error", ctl_str(error), "code", code));
 }
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
@@ -206,11 +212,11 @@ static json_t *ctl_session_json(struct dcc_ctl *t)
     return j;
 }
 
-static void ctl_resolve(struct ctl_pending *p, json_t *result, const char *error)
+static void ctl_resolve(struct ctl_pending *p, json_t *result, const char *error, const char *code)
 {
     if (p->id) {
         if (error)
-            ctl_reply_err(p->chan, p->id, error);
+            ctl_reply_err(p->chan, p->id, error, code ? code : "internal");
         else
             ctl_reply_ok(p->chan, p->id, result), result = NULL;
         json_decref(p->id);
@@ -260,14 +266,14 @@ static void ctl_xresolve(struct dcc_ctl *t, const struct dcc_event *ev)
             continue;
         *pp = p->next;
         if (ev->type == DCC_EVENT_TRANSFER_FAILED) {
-            ctl_reply_err(p->chan, p->id, ev->text);
+            ctl_reply_err(p->chan, p->id, ev->text, ev->error_code ? ev->error_code : "transfer-failed");
         } else if (x->is_list) {
             const struct dc_fl_node *n = x->list ? dc_fl_node_find((struct dc_fl_node *)x->list, p->path) : NULL;
             if (n)
                 ctl_reply_ok(p->chan, p->id, json_pack("{s:I,s:o,s:s,s:o}", "id", (json_int_t)x->id, "nick",
                                                        ctl_str(x->nick), "path", p->path, "tree", ctl_tree_json(n)));
             else
-                ctl_reply_err(p->chan, p->id, "no such path in the list");
+                ctl_reply_err(p->chan, p->id, "no such path in the list", "no-such-path");
         } else {
             json_t *r = ctl_transfer_json("", x);
             json_object_del(r, "event");
@@ -301,13 +307,13 @@ static void ctl_event_cb(struct dcc_client *c, const struct dcc_event *ev, void 
         j = json_pack("{s:s}", "event", "hub.connected");
         json_object_update(j, json_t_tmp = ctl_session_json(t));
         json_decref(json_t_tmp);
-        ctl_resolve(&t->connect, ctl_session_json(t), NULL);
+        ctl_resolve(&t->connect, ctl_session_json(t), NULL, NULL);
         break;
     case DCC_EVENT_DISCONNECTED:
         j = json_pack("{s:s,s:o,s:b}", "event", "hub.disconnected", "reason", ctl_str(ev->text), "logged_in",
                       ev->logged_in);
-        ctl_resolve(&t->connect, NULL, ev->text);
-        ctl_resolve(&t->disconnect, json_object(), NULL);
+        ctl_resolve(&t->connect, NULL, ev->text, ev->error_code ? ev->error_code : "connect-failed");
+        ctl_resolve(&t->disconnect, json_object(), NULL, NULL);
         break;
     case DCC_EVENT_RECONNECTING:
         j = json_pack("{s:s,s:f}", "event", "hub.reconnecting", "delay", ev->delay);
@@ -387,7 +393,7 @@ static json_t *cmd_connect(struct dcc_ctl *t, struct ctl_req *r)
     }
     if (dcc_client_connect(t->client, json_string_value(json_object_get(r->args, "url")), r->err) < 0)
         return NULL;
-    ctl_resolve(&t->connect, NULL, "superseded by a newer connect");
+    ctl_resolve(&t->connect, NULL, "superseded by a newer connect", "connect-failed");
     t->connect.chan = r->chan;
     t->connect.id = json_incref(r->id);
     r->deferred = true;
@@ -397,7 +403,7 @@ static json_t *cmd_connect(struct dcc_ctl *t, struct ctl_req *r)
 static json_t *cmd_disconnect(struct dcc_ctl *t, struct ctl_req *r)
 {
     if (t->disconnect.id) {
-        snprintf(r->err, sizeof r->err, "already disconnecting");
+        ctl_fail(r, "not-connected", "already disconnecting");
         return NULL;
     }
     /* Registered first: the DISCONNECTED event may come synchronously. */
@@ -592,7 +598,7 @@ static json_t *cmd_set(struct dcc_ctl *t, struct ctl_req *r)
     json_t *j = json_object_get(r->args, "value");
     const struct dcc_setting_info *info = dcc_setting_find(name);
     if (!info) {
-        snprintf(r->err, sizeof r->err, "unknown setting '%s'", name);
+        ctl_fail(r, "unknown-setting", "unknown setting '%s'", name);
         return NULL;
     }
     /* The JSON type must match: no "5" for an int. */
@@ -617,7 +623,7 @@ static json_t *cmd_set(struct dcc_ctl *t, struct ctl_req *r)
         break;
     }
     if (!ok) {
-        snprintf(r->err, sizeof r->err, "setting '%s' is of type %s, not %s", name, dcc_type_name(info->type),
+        ctl_fail(r, "bad-value", "setting '%s' is of type %s, not %s", name, dcc_type_name(info->type),
                  ctl_json_type(j ? (int)json_typeof(j) : JSON_NULL));
         return NULL;
     }
@@ -653,7 +659,7 @@ static json_t *ctl_defer(struct dcc_ctl *t, struct ctl_req *r, long xid, const c
     struct ctl_xpending *p = calloc(1, sizeof *p);
     if (!p || !(p->path = strdup(path ? path : ""))) {
         free(p);
-        snprintf(r->err, sizeof r->err, "out of memory");
+        ctl_fail(r, "internal", "out of memory");
         return NULL;
     }
     p->xid = xid;
@@ -713,24 +719,24 @@ static json_t *cmd_mkfile(struct dcc_ctl *t, struct ctl_req *r)
     json_t *seedj = json_object_get(r->args, "seed"), *textj = json_object_get(r->args, "text");
     uint64_t x = seedj ? (uint64_t)json_integer_value(seedj) : 1;
     if (textj && !json_is_boolean(textj)) {
-        snprintf(r->err, sizeof r->err, "mkfile: argument 'text' must be a boolean");
+        ctl_fail(r, "bad-request", "mkfile: argument 'text' must be a boolean");
         return NULL;
     }
     if (size < 0 || size > ((json_int_t)1 << 40)) {
-        snprintf(r->err, sizeof r->err, "mkfile: size must be 0..2^40");
+        ctl_fail(r, "bad-request", "mkfile: size must be 0..2^40");
         return NULL;
     }
     size_t plen = strlen(path);
     if (plen && path[plen - 1] == '/') {   /* a directory (possibly empty) */
         if (ctl_mkparents(path) < 0) {
-            snprintf(r->err, sizeof r->err, "mkfile: cannot create %s: %s", path, strerror(errno));
+            ctl_fail(r, "internal", "mkfile: cannot create %s: %s", path, strerror(errno));
             return NULL;
         }
         return json_pack("{s:s,s:I}", "path", path, "size", (json_int_t)0);
     }
     int fd = ctl_mkparents(path) < 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(r->err, sizeof r->err, "mkfile: cannot create %s: %s", path, strerror(errno));
+        ctl_fail(r, "internal", "mkfile: cannot create %s: %s", path, strerror(errno));
         return NULL;
     }
     x = x ? x : 0x9E3779B97F4A7C15u;
@@ -760,7 +766,7 @@ static json_t *cmd_mkfile(struct dcc_ctl *t, struct ctl_req *r)
     free(buf);
     ok = close(fd) == 0 && ok;
     if (!ok) {
-        snprintf(r->err, sizeof r->err, "mkfile: cannot write %s", path);
+        ctl_fail(r, "internal", "mkfile: cannot write %s", path);
         return NULL;
     }
     return json_pack("{s:s,s:I}", "path", path, "size", size);
@@ -820,13 +826,13 @@ static int ctl_check_args(const struct ctl_cmd *cmd, json_t *args, char *err)
             if (strcmp(cmd->args[i].name, key) == 0)
                 a = &cmd->args[i];
         if (!a)
-            return dcc_err(err, "%s: unknown argument '%s'", cmd->name, key);
+            return dcc_errc(err, "bad-request", "%s: unknown argument '%s'", cmd->name, key);
         if (a->type >= 0 && (int)json_typeof(v) != a->type)
-            return dcc_err(err, "%s: argument '%s' must be %s", cmd->name, key, ctl_json_type(a->type));
+            return dcc_errc(err, "bad-request", "%s: argument '%s' must be %s", cmd->name, key, ctl_json_type(a->type));
     }
     for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].name; i++)
         if (cmd->args[i].required && !json_object_get(args, cmd->args[i].name))
-            return dcc_err(err, "%s: missing argument '%s'", cmd->name, cmd->args[i].name);
+            return dcc_errc(err, "bad-request", "%s: missing argument '%s'", cmd->name, cmd->args[i].name);
     return 0;
 }
 
@@ -838,11 +844,11 @@ static void ctl_request(struct dcc_chan *ch, const char *line, size_t len)
     struct ctl_req r = {.chan = ch};
     json_t *id = req ? json_object_get(req, "id") : NULL;
     if (!req) {
-        ctl_reply_err(ch, NULL, "request is not valid JSON");
+        ctl_reply_err(ch, NULL, "request is not valid JSON", "bad-request");
         return;
     }
     if (id && !json_is_integer(id) && !json_is_string(id) && !json_is_null(id)) {
-        ctl_reply_err(ch, NULL, "request id must be an integer or a string");
+        ctl_reply_err(ch, NULL, "request id must be an integer or a string", "bad-request");
         goto out;
     }
     r.id = id;
@@ -850,35 +856,35 @@ static void ctl_request(struct dcc_chan *ch, const char *line, size_t len)
     json_t *args = json_is_object(req) ? json_object_get(req, "args") : NULL;
     const struct ctl_cmd *cmd = NULL;
     if (!json_is_object(req)) {
-        ctl_reply_err(ch, NULL, "request must be a JSON object");
+        ctl_reply_err(ch, NULL, "request must be a JSON object", "bad-request");
         goto out;
     }
     if (!json_is_string(cmdj)) {
-        ctl_reply_err(ch, id, "request has no \"cmd\" string");
+        ctl_reply_err(ch, id, "request has no \"cmd\" string", "bad-request");
         goto out;
     }
     for (size_t i = 0; i < sizeof ctl_cmds / sizeof ctl_cmds[0]; i++)
         if (strcmp(ctl_cmds[i].name, json_string_value(cmdj)) == 0)
             cmd = &ctl_cmds[i];
     if (!cmd) {
-        snprintf(r.err, sizeof r.err, "unknown command '%s'", json_string_value(cmdj));
-        ctl_reply_err(ch, id, r.err);
+        ctl_fail(&r, "unknown-command", "unknown command '%s'", json_string_value(cmdj));
+        ctl_reply_err(ch, id, r.err, dcc_err_code(r.err));
         goto out;
     }
     if (args && !json_is_object(args) && !json_is_null(args)) {
-        ctl_reply_err(ch, id, "\"args\" must be an object");
+        ctl_reply_err(ch, id, "\"args\" must be an object", "bad-request");
         goto out;
     }
     json_t *empty = json_object();
     r.args = json_is_object(args) ? args : empty;
     if (ctl_check_args(cmd, r.args, r.err) < 0) {
-        ctl_reply_err(ch, id, r.err);
+        ctl_reply_err(ch, id, r.err, dcc_err_code(r.err));
     } else {
         json_t *result = cmd->fn(t, &r);
         if (result)
             ctl_reply_ok(ch, id, result);
         else if (!r.deferred)
-            ctl_reply_err(ch, id, r.err[0] ? r.err : "failed");
+            ctl_reply_err(ch, id, r.err[0] ? r.err : "failed", dcc_err_code(r.err));
     }
     json_decref(empty);
 out:
@@ -918,7 +924,7 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
             size_t len = evbuffer_get_length(in);
             if (len > DCC_CTL_MAX_LINE) {
                 if (!ch->discarding)
-                    ctl_reply_err(ch, NULL, "request line longer than 1048576 bytes; ignored");
+                    ctl_reply_err(ch, NULL, "request line longer than 1048576 bytes; ignored", "bad-request");
                 ch->discarding = true;
                 evbuffer_drain(in, len);
             }
@@ -927,7 +933,7 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
         size_t n = (size_t)p.pos;
         if (ch->discarding || n > DCC_CTL_MAX_LINE) {
             if (!ch->discarding)
-                ctl_reply_err(ch, NULL, "request line longer than 1048576 bytes; ignored");
+                ctl_reply_err(ch, NULL, "request line longer than 1048576 bytes; ignored", "bad-request");
             ch->discarding = false;
             evbuffer_drain(in, n + 1);
             continue;

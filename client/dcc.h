@@ -30,7 +30,8 @@
  * by the library; the client is not thread-safe otherwise.
  *
  * Conventions: int functions return 0 or -1 and, on -1, write a message to the
- * caller's err buffer (DCC_ERR_LEN bytes; err may be NULL). A function that
+ * caller's err buffer (DCC_ERR_LEN bytes; err may be NULL) and, in its last
+ * DCC_ERR_CODE_LEN bytes, a stable code (dcc_err_code). A function that
  * fails synchronously never calls the event callback for that failure.
  */
 #ifndef DC_CLIENT_DCC_H
@@ -42,6 +43,12 @@
 
 #define DCC_VERSION "0.1"
 #define DCC_ERR_LEN 256
+#define DCC_ERR_CODE_LEN 24   /* the last bytes of an err buffer hold its code */
+
+/* The stable, machine-readable code of the error in err (docs/parties.md:
+ * not-online, nick-taken, bad-url, ...), written beside the message by the
+ * failing call; "internal" when none was set. */
+const char *dcc_err_code(const char *err);
 
 struct event_base;
 struct dcc_client;
@@ -197,6 +204,8 @@ struct dcc_event {
     int code;
     double delay;
     bool logged_in;
+    const char *error_code;    /* DISCONNECTED (not on request), TRANSFER_FAILED: a stable code
+                                * (docs/parties.md), e.g. nick-taken, transfer-failed; else NULL */
 };
 
 /* Callbacks may call any dcc_client_* function on the client that is calling

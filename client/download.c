@@ -126,7 +126,8 @@ static void dl_unlink(struct dcc_dl *d)
     d->cc = NULL;
 }
 
-static bool dl_emit(struct dcc_dl *d, enum dcc_event_type type, const char *text, const struct dc_fl_node *list)
+static bool dl_emit(struct dcc_dl *d, enum dcc_event_type type, const char *text, const char *code,
+                    const struct dc_fl_node *list)
 {
     double secs = d->t0 > 0 ? dl_now() - d->t0 : 0;
     struct dcc_transfer_info t = {
@@ -136,13 +137,14 @@ static bool dl_emit(struct dcc_dl *d, enum dcc_event_type type, const char *text
         .resumed_from = d->resumed_from, .received = d->received, .seconds = secs,
         .speed = secs > 0 ? (double)d->received / secs : 0, .compressed = d->compressed, .tls = d->tls, .list = list,
     };
-    struct dcc_event ev = {.type = type, .transfer = &t, .text = text};
+    struct dcc_event ev = {.type = type, .transfer = &t, .text = text, .error_code = code};
     return dcc_emit_any(d->x->c, &ev);
 }
 
-/* End d with TRANSFER_FAILED. The .part stays. */
-static void dl_fail(struct dcc_dl *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void dl_fail(struct dcc_dl *d, const char *fmt, ...)
+/* End d with TRANSFER_FAILED and a stable code (docs/parties.md). The .part stays. */
+static void dl_failc(struct dcc_dl *d, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define dl_fail(d, ...) dl_failc((d), "transfer-failed", __VA_ARGS__)
+static void dl_failc(struct dcc_dl *d, const char *code, const char *fmt, ...)
 {
     char why[512];
     va_list ap;
@@ -152,7 +154,7 @@ static void dl_fail(struct dcc_dl *d, const char *fmt, ...)
     dl_pipe_abort(d);   /* the .part is final before anyone hears of the failure */
     dl_unlink(d);
     dcc_log(d->x->c, "download %ld from %s failed: %s", d->id, d->nick, why);
-    dl_emit(d, DCC_EVENT_TRANSFER_FAILED, why, NULL);
+    dl_emit(d, DCC_EVENT_TRANSFER_FAILED, why, code, NULL);
     dl_free(d);
 }
 
@@ -205,7 +207,7 @@ static int dl_resolve(struct dcc_dl *d)
     const struct dc_fl_node *n = NULL;
     uint8_t tth[DC_TTH_LEN];
     if (d->req_tth && dc_base32_decode(d->req_tth, strlen(d->req_tth), tth, sizeof tth) != DC_TTH_LEN) {
-        dl_fail(d, "'%s' is not a base32 TTH", d->req_tth);
+        dl_failc(d, "bad-request", "'%s' is not a base32 TTH", d->req_tth);
         return -1;
     }
     if (p && d->req_path)
@@ -213,7 +215,8 @@ static int dl_resolve(struct dcc_dl *d)
     else if (p)
         n = dl_find_tth(p->tree, tth);
     if (!n || n->is_dir || (d->req_tth && memcmp(n->tth, tth, DC_TTH_LEN) != 0)) {
-        dl_fail(d, "%s is not a file in %s's list", d->req_path ? d->req_path : d->req_tth, d->nick);
+        dl_failc(d, n && n->is_dir ? "not-a-file" : "no-such-path", "%s is not a file in %s's list",
+                 d->req_path ? d->req_path : d->req_tth, d->nick);
         return -1;
     }
     memcpy(d->tth, n->tth, DC_TTH_LEN);
@@ -725,7 +728,7 @@ int dcc_dl_commit(struct dcc_cc *cc, size_t n)
     double now = dl_now();
     if (now - d->last_progress >= DL_PROGRESS_EVERY) {
         d->last_progress = now;
-        if (!dl_emit(d, DCC_EVENT_TRANSFER_PROGRESS, NULL, NULL))
+        if (!dl_emit(d, DCC_EVENT_TRANSFER_PROGRESS, NULL, NULL, NULL))
             return -1;
     }
     return 0;
@@ -810,7 +813,7 @@ static void dl_finish_list(struct dcc_dl *d)
     p->tree = tree;
     d->received = d->mem.len;
     dl_unlink(d);
-    dl_emit(d, DCC_EVENT_TRANSFER_DONE, NULL, tree);
+    dl_emit(d, DCC_EVENT_TRANSFER_DONE, NULL, NULL, tree);
     dl_free(d);
 }
 
@@ -837,7 +840,7 @@ static void dl_finish_file(struct dcc_dl *d)
     dl_unlink(d);
     dcc_log(d->x->c, "downloaded %s from %s: %llu bytes, TTH %s", d->final_path, d->nick,
             (unsigned long long)d->size, d->tth_b32);
-    dl_emit(d, DCC_EVENT_TRANSFER_DONE, NULL, NULL);
+    dl_emit(d, DCC_EVENT_TRANSFER_DONE, NULL, NULL, NULL);
     dl_free(d);
 }
 
@@ -883,7 +886,7 @@ void dcc_dl_on_error(struct dcc_cc *cc, int code, const char *text)
         dl_start_file(d);    /* no leaves for it: verify the whole file against the root */
         return;
     }
-    dl_fail(d, "%s answered: %s (%d)", d->nick, *text ? text : "error", code);
+    dl_failc(d, "refused", "%s answered: %s (%d)", d->nick, *text ? text : "error", code);
     if (!cc->x->c->doomed)
         dcc_dl_next(cc);
 }
@@ -900,7 +903,7 @@ void dcc_dl_refused(struct dcc_xfer *x, const char *nick, const char *why)
     for (struct dcc_dl *d = x->dls, *next; d; d = next) {
         next = d->next;
         if (d->started && !d->cc && strcmp(d->nick, nick) == 0) {
-            dl_fail(d, "%s", why);
+            dl_failc(d, "refused", "%s", why);
             next = x->dls;   /* the callback may have changed the queue */
             if (x->c->doomed)
                 return;
@@ -928,7 +931,7 @@ static void dl_timer_cb(evutil_socket_t fd, short what, void *arg)
             struct timeval tv = {(time_t)t, (suseconds_t)((t - (double)(time_t)t) * 1e6)};
             evtimer_add(d->timer, &tv);
         } else {
-            dl_fail(d, "%s did not connect within transfer_timeout", d->nick);
+            dl_failc(d, "timeout", "%s did not connect within transfer_timeout", d->nick);
         }
     }
     dcc_leave(c);
@@ -992,12 +995,12 @@ static struct dcc_dl *dl_new(struct dcc_xfer *x, const char *nick, bool is_list,
 static int dl_check_peer(struct dcc_client *c, const char *nick, char *err)
 {
     if (c->state != DCC_STATE_ONLINE)
-        return dcc_err(err, "not logged in to a hub");
+        return dcc_errc(err, "not-connected", "not logged in to a hub");
     const struct dcc_user *u = nick ? dcc_user_find_nick(c, nick) : NULL;
     if (!u)
-        return dcc_err(err, "user '%s' is not online", nick ? nick : "(null)");
+        return dcc_errc(err, "not-online", "user '%s' is not online", nick ? nick : "(null)");
     if (u->self)
-        return dcc_err(err, "cannot download from ourselves");
+        return dcc_errc(err, "bad-request", "cannot download from ourselves");
     return 0;
 }
 
@@ -1018,13 +1021,13 @@ long dcc_client_download(struct dcc_client *c, const struct dcc_download_req *r,
     if (dl_check_peer(c, r->nick, err) < 0)
         return -1;
     if (!r->path == !r->tth)
-        return dcc_err(err, "give exactly one of path and tth");
+        return dcc_errc(err, "bad-request", "give exactly one of path and tth");
     if (r->tth && strlen(r->tth) != DC_TTH_BASE32_LEN)
-        return dcc_err(err, "'%s' is not a base32 TTH", r->tth);
+        return dcc_errc(err, "bad-request", "'%s' is not a base32 TTH", r->tth);
     if (!r->target_dir || stat(r->target_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return dcc_err(err, "target directory '%s' does not exist", r->target_dir ? r->target_dir : "(null)");
+        return dcc_errc(err, "no-such-dir", "target directory '%s' does not exist", r->target_dir ? r->target_dir : "(null)");
     if (r->name && (!*r->name || strchr(r->name, '/') || strcmp(r->name, ".") == 0 || strcmp(r->name, "..") == 0))
-        return dcc_err(err, "'%s' is not a file name", r->name);
+        return dcc_errc(err, "bad-request", "'%s' is not a file name", r->name);
     struct dcc_xfer *x = c->xfer;
     bool need_list = !dl_plist(x, r->nick);
     for (struct dcc_dl *o = x->dls; o && need_list; o = o->next)

@@ -117,7 +117,7 @@ static void adc_on_gpa(struct dcc_client *c, struct adc_msg *m)
 {
     const char *pw = dcc_setting_s(c, DCC_S_PASSWORD);
     if (!*pw) {
-        dcc_fail(c, "hub requires a password for '%s' and none is set", c->nick);
+        dcc_failc(c, "password-required", "hub requires a password for '%s' and none is set", c->nick);
         return;
     }
     size_t slen = strlen(m->pos[0]);
@@ -211,12 +211,14 @@ static void adc_on_sta(struct dcc_client *c, struct adc_msg *m)
 {
     if (m->type != 'I')
         return;            /* STA from other users is about C-C, not handled */
-    int sev = 0, code;
+    int sev = 0, code = 0;
     if (adc_sta_split(m->pos[0], &sev, &code) < 0)
         sev = 0;
     const char *text = m->pos[1];
     if (dcc_status(c, (int)strtol(m->pos[0], NULL, 10), text) && sev == ADC_STA_SEV_FATAL)
-        dcc_fail(c, "%s (ADC %s)", *text ? text : "hub refused us", m->pos[0]);
+        /* ADC STA 22: nick taken, 23: bad password (the ADC spec's error codes). */
+        dcc_failc(c, code == 22 ? "nick-taken" : code == 23 ? "bad-password" : "connect-failed", "%s (ADC %s)",
+                  *text ? text : "hub refused us", m->pos[0]);
 }
 
 static void adc_on_msg(struct dcc_client *c, struct adc_msg *m)

@@ -90,7 +90,7 @@ static void nmdc_on_getpass(struct dcc_client *c, struct nmdc_msg *m)
     (void)m;
     const char *pw = dcc_setting_s(c, DCC_S_PASSWORD);
     if (!*pw) {
-        dcc_fail(c, "hub requires a password for '%s' and none is set", c->nick);
+        dcc_failc(c, "password-required", "hub requires a password for '%s' and none is set", c->nick);
         return;
     }
     dc_buf_reset(&c->out);
@@ -100,13 +100,13 @@ static void nmdc_on_getpass(struct dcc_client *c, struct nmdc_msg *m)
 static void nmdc_on_badpass(struct dcc_client *c, struct nmdc_msg *m)
 {
     (void)m;
-    dcc_fail(c, "bad password for '%s'", c->nick);
+    dcc_failc(c, "bad-password", "bad password for '%s'", c->nick);
 }
 
 static void nmdc_on_denide(struct dcc_client *c, struct nmdc_msg *m)
 {
     (void)m;
-    dcc_fail(c, "nick '%s' refused by the hub (taken or invalid)%s%s", c->nick,
+    dcc_failc(c, "nick-taken", "nick '%s' refused by the hub (taken or invalid)%s%s", c->nick,
              c->last_status ? ": " : "", c->last_status ? c->last_status : "");
 }
 

@@ -89,6 +89,8 @@ bool dcc_sget_bool(const struct dcc_settings *s, enum dcc_setting_id id);
 
 /* Write a message to err (DCC_ERR_LEN, may be NULL); always returns -1. */
 int dcc_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with a stable code (docs/parties.md), e.g. "not-online". */
+int dcc_errc(char *err, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* One protocol: what the core calls. Tables are const and live in
  * hub_nmdc.c / hub_adc.c. */
@@ -150,7 +152,9 @@ struct dcc_client {
 int dcc_send(struct dcc_client *c, const void *data, size_t len);
 int dcc_send_out(struct dcc_client *c);        /* send c->out and reset it */
 /* Close the session with a reason (not requested): DISCONNECTED, maybe reconnect. */
-void dcc_fail(struct dcc_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dcc_failc(struct dcc_client *c, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* End the session with a failure whose code is connect-failed. */
+#define dcc_fail(c, ...) dcc_failc((c), "connect-failed", __VA_ARGS__)
 void dcc_log(struct dcc_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Emit an event. Returns false when the session is over afterwards (the
  * callback disconnected or freed the client): the caller must stop. */

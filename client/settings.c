@@ -73,14 +73,14 @@ static int dcc_lookup(const char *name, char *err)
 {
     int i = dcc_setting_index(name);
     if (i < 0)
-        dcc_err(err, "unknown setting '%s'", name ? name : "(null)");
+        dcc_errc(err, "unknown-setting", "unknown setting '%s'", name ? name : "(null)");
     return i;
 }
 
 static int dcc_range(const struct dcc_setting_info *info, double v, char *err)
 {
     if (v < info->min || v > info->max)
-        return dcc_err(err, "setting '%s' must be between %g and %g", info->name, info->min, info->max);
+        return dcc_errc(err, "bad-value", "setting '%s' must be between %g and %g", info->name, info->min, info->max);
     return 0;
 }
 
@@ -91,18 +91,18 @@ int dcc_settings_set(struct dcc_settings *s, const char *name, const struct dcc_
         return -1;
     const struct dcc_setting_info *info = &dcc_setting_table[i];
     if (!v || v->type != info->type)
-        return dcc_err(err, "setting '%s' is of type %s, not %s", name, dcc_type_name(info->type),
+        return dcc_errc(err, "bad-value", "setting '%s' is of type %s, not %s", name, dcc_type_name(info->type),
                        v ? dcc_type_name(v->type) : "null");
     union dcc_slot *slot = &s->v[i];
     switch (info->type) {
     case DCC_TYPE_STRING: {
         if (!v->u.s)
-            return dcc_err(err, "setting '%s' needs a string, not null", name);
+            return dcc_errc(err, "bad-value", "setting '%s' needs a string, not null", name);
         if (i == DCC_S_CC_TLS && strcmp(v->u.s, "auto") && strcmp(v->u.s, "always") && strcmp(v->u.s, "never"))
-            return dcc_err(err, "setting '%s' must be auto, always or never", name);
+            return dcc_errc(err, "bad-value", "setting '%s' must be auto, always or never", name);
         struct in_addr ia;
         if (i == DCC_S_SOURCE_ADDRESS && *v->u.s && inet_pton(AF_INET, v->u.s, &ia) != 1)
-            return dcc_err(err, "setting '%s' must be an IPv4 address such as 127.0.0.3 (or empty), not '%s'", name, v->u.s);
+            return dcc_errc(err, "bad-value", "setting '%s' must be an IPv4 address such as 127.0.0.3 (or empty), not '%s'", name, v->u.s);
         char *copy = strdup(v->u.s);
         if (!copy)
             return dcc_err(err, "out of memory");
@@ -122,14 +122,14 @@ int dcc_settings_set(struct dcc_settings *s, const char *name, const struct dcc_
         return 0;
     case DCC_TYPE_DOUBLE:
         if (!isfinite(v->u.d) || dcc_range(info, v->u.d, err) < 0)
-            return isfinite(v->u.d) ? -1 : dcc_err(err, "setting '%s' must be a finite number", name);
+            return isfinite(v->u.d) ? -1 : dcc_errc(err, "bad-value", "setting '%s' must be a finite number", name);
         slot->d = v->u.d;
         return 0;
     case DCC_TYPE_BOOL:
         slot->b = v->u.b;
         return 0;
     }
-    return dcc_err(err, "setting '%s' has a bad type", name);
+    return dcc_errc(err, "bad-value", "setting '%s' has a bad type", name);
 }
 
 int dcc_settings_get(const struct dcc_settings *s, const char *name, struct dcc_value *out, char *err)
@@ -193,7 +193,7 @@ int dcc_settings_set_text(struct dcc_settings *s, const char *name, const char *
         break;
     }
     if (!ok)
-        return dcc_err(err, "setting '%s' is of type %s; '%s' is not a valid %s", name,
+        return dcc_errc(err, "bad-value", "setting '%s' is of type %s; '%s' is not a valid %s", name,
                        dcc_type_name(info->type), text ? text : "(null)", dcc_type_name(info->type));
     return dcc_settings_set(s, name, &v, err);
 }
@@ -229,13 +229,37 @@ int64_t dcc_sget_i64(const struct dcc_settings *s, enum dcc_setting_id id) { ret
 double dcc_sget_double(const struct dcc_settings *s, enum dcc_setting_id id) { return s->v[id].d; }
 bool dcc_sget_bool(const struct dcc_settings *s, enum dcc_setting_id id) { return s->v[id].b; }
 
-int dcc_err(char *err, const char *fmt, ...)
+static int dcc_verrc(char *err, const char *code, const char *fmt, va_list ap)
 {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, DCC_ERR_LEN, fmt, ap);
-        va_end(ap);
+        vsnprintf(err, DCC_ERR_LEN - DCC_ERR_CODE_LEN, fmt, ap);
+        snprintf(err + DCC_ERR_LEN - DCC_ERR_CODE_LEN, DCC_ERR_CODE_LEN, "%s", code);
     }
     return -1;
+}
+
+int dcc_err(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dcc_verrc(err, "internal", fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int dcc_errc(char *err, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dcc_verrc(err, code, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *dcc_err_code(const char *err)
+{
+    const char *code = err + DCC_ERR_LEN - DCC_ERR_CODE_LEN;
+    if (!*code || !memchr(code, '\0', DCC_ERR_CODE_LEN))
+        return "internal";
+    return code;
 }

@@ -512,17 +512,17 @@ int dcc_share_add_root(struct dcc_share *s, const char *dir, char *err)
     char real[PATH_MAX];
     struct stat st;
     if (!realpath(dir, real) || stat(real, &st) < 0)
-        return dcc_err(err, "cannot share %s: %s", dir, strerror(errno));
+        return dcc_errc(err, errno == ENOENT || errno == ENOTDIR ? "no-such-dir" : "internal", "cannot share %s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return dcc_err(err, "cannot share %s: not a directory", dir);
+        return dcc_errc(err, "no-such-dir", "cannot share %s: not a directory", dir);
     const char *name = strcmp(real, "/") == 0 ? "root" : strrchr(real, '/') + 1;
     if (!dcc_utf8_valid(name))
-        return dcc_err(err, "cannot share %s: its name is not valid UTF-8", dir);
+        return dcc_errc(err, "bad-value", "cannot share %s: its name is not valid UTF-8", dir);
     for (size_t i = 0; i < s->nroots; i++) {
         if (share_inside(s->roots[i], real) || share_inside(real, s->roots[i]) || strcmp(real, s->roots[i]) == 0)
-            return dcc_err(err, "cannot share %s: it overlaps the shared %s", dir, s->roots[i]);
+            return dcc_errc(err, "bad-value", "cannot share %s: it overlaps the shared %s", dir, s->roots[i]);
         if (dc_fl_node_find(s->tree, name))
-            return dcc_err(err, "cannot share %s: a shared directory is already named '%s'", dir, name);
+            return dcc_errc(err, "bad-value", "cannot share %s: a shared directory is already named '%s'", dir, name);
     }
     char **roots = realloc(s->roots, (s->nroots + 1) * sizeof *roots);
     if (!roots)

@@ -42,7 +42,7 @@ static int dcc_url_query(const char *url, const char *q, struct dcc_url *out, ch
             for (size_t i = 7; ok && i < vlen; i++)
                 ok = v[i] && strchr(b32, v[i]) != NULL;
             if (!ok)
-                return dcc_err(err, "bad hub URL '%s': kp must be SHA256/ and 52 base32 characters", url);
+                return dcc_errc(err, "bad-url", "bad hub URL '%s': kp must be SHA256/ and 52 base32 characters", url);
             memcpy(out->kp, v, vlen);
             out->kp[vlen] = '\0';
         }
@@ -56,14 +56,14 @@ int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
     memset(out, 0, sizeof *out);
     const char *sep = url ? strstr(url, "://") : NULL;
     if (!sep)
-        return dcc_err(err, "bad hub URL '%s': expected scheme://host[:port]", url ? url : "(null)");
+        return dcc_errc(err, "bad-url", "bad hub URL '%s': expected scheme://host[:port]", url ? url : "(null)");
     const struct dcc_scheme *sch = NULL;
     for (size_t i = 0; i < sizeof dcc_schemes / sizeof dcc_schemes[0]; i++)
         if (strlen(dcc_schemes[i].name) == (size_t)(sep - url) &&
             strncasecmp(url, dcc_schemes[i].name, (size_t)(sep - url)) == 0)
             sch = &dcc_schemes[i];
     if (!sch)
-        return dcc_err(err, "bad hub URL '%s': unknown scheme (use dchub://, nmdc://, adc://, nmdcs:// or adcs://)",
+        return dcc_errc(err, "bad-url", "bad hub URL '%s': unknown scheme (use dchub://, nmdc://, adc://, nmdcs:// or adcs://)",
                        url);
 
     const char *host = sep + 3, *end = host + strlen(host);
@@ -72,7 +72,7 @@ int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
         if (dcc_url_query(url, query + 1, out, err) < 0)
             return -1;
         if (*out->kp && !sch->tls)
-            return dcc_err(err, "bad hub URL '%s': ?kp= needs a TLS URL (adcs:// or nmdcs://)", url);
+            return dcc_errc(err, "bad-url", "bad hub URL '%s': ?kp= needs a TLS URL (adcs:// or nmdcs://)", url);
         end = query;
     }
     if (end > host && end[-1] == '/')
@@ -81,7 +81,7 @@ int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
     if (*host == '[') {                       /* [v6]:port */
         hend = memchr(host, ']', (size_t)(end - host));
         if (!hend)
-            return dcc_err(err, "bad hub URL '%s': unterminated '['", url);
+            return dcc_errc(err, "bad-url", "bad hub URL '%s': unterminated '['", url);
         host++;
         rest = hend + 1;
     } else {
@@ -92,26 +92,26 @@ int dcc_url_parse(const char *url, struct dcc_url *out, char *err)
     }
     size_t hlen = (size_t)(hend - host);
     if (hlen == 0)
-        return dcc_err(err, "bad hub URL '%s': no host", url);
+        return dcc_errc(err, "bad-url", "bad hub URL '%s': no host", url);
     if (hlen >= sizeof out->host)
-        return dcc_err(err, "bad hub URL '%s': host name too long", url);
+        return dcc_errc(err, "bad-url", "bad hub URL '%s': host name too long", url);
     for (size_t i = 0; i < hlen; i++)
         if ((unsigned char)host[i] <= ' ' || strchr("/?#@", host[i]))
-            return dcc_err(err, "bad hub URL '%s': bad character in host", url);
+            return dcc_errc(err, "bad-url", "bad hub URL '%s': bad character in host", url);
     unsigned long port = sch->default_port;
     if (rest < end && *rest == ':') {
         char *pend;
         const char *p = rest + 1;
         if (p >= end || *p < '0' || *p > '9')
-            return dcc_err(err, "bad hub URL '%s': bad port", url);
+            return dcc_errc(err, "bad-url", "bad hub URL '%s': bad port", url);
         port = strtoul(p, &pend, 10);
         if (pend != end || port == 0 || port > 65535)
-            return dcc_err(err, "bad hub URL '%s': bad port", url);
+            return dcc_errc(err, "bad-url", "bad hub URL '%s': bad port", url);
     } else if (rest != end) {
-        return dcc_err(err, "bad hub URL '%s': unexpected text after the host", url);
+        return dcc_errc(err, "bad-url", "bad hub URL '%s': unexpected text after the host", url);
     }
     if (port == 0)
-        return dcc_err(err, "bad hub URL '%s': %s:// needs a port", url, sch->name);
+        return dcc_errc(err, "bad-url", "bad hub URL '%s': %s:// needs a port", url, sch->name);
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
     out->port = (uint16_t)port;

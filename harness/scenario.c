@@ -150,6 +150,9 @@ void hr_scenario_free(struct hr_scenario *s)
         for (size_t j = 0; j < st->nfail_texts; j++)
             free(st->fail_texts[j]);
         free(st->fail_texts);
+        for (size_t j = 0; j < st->nfail_codes; j++)
+            free(st->fail_codes[j]);
+        free(st->fail_codes);
     }
     free(s->clients);
     free(s->users);
@@ -622,8 +625,20 @@ static int parse_step(struct parser *p)
                 FAIL(p, "only requests can be expected to fail (connect, say, pm, set, request ...)");
             st->must_fail = true;
             for (i++; i < n && !is_kw(&l->words[i], "within"); i++) {
+                const struct hr_word *fw = &l->words[i];
                 char *t;
-                if (literal(p, &l->words[i], "an expected error text", &t) < 0)
+                if (fw->op == '=' && fw->key_len == 4 && !strncmp(fw->text, "code", 4)) {
+                    if (!(t = hr_template_literal(fw->text + 5)) || !*t) {
+                        free(t);
+                        FAIL(p, "fails code=CODE names an error code, as in fails code=not-online");
+                    }
+                    st->fail_codes = grow(st->fail_codes, st->nfail_codes, sizeof *st->fail_codes);
+                    st->fail_codes[st->nfail_codes++] = t;
+                    continue;
+                }
+                if (fw->op)
+                    FAIL(p, "after fails: error texts (\"not online\") or code=CODE, not '%s'", fw->text);
+                if (literal(p, fw, "an expected error text", &t) < 0)
                     return -1;
                 st->fail_texts = grow(st->fail_texts, st->nfail_texts, sizeof *st->fail_texts);
                 st->fail_texts[st->nfail_texts++] = t;

@@ -142,6 +142,8 @@ struct hr_step {
     bool never;           /* expect ... never: no matching event may come within the step's time */
     char **fail_texts;     /* any of them must occur in the error (case-insensitive) */
     size_t nfail_texts;
+    char **fail_codes;     /* fails code=X: the reply's "code" must be one of them */
+    size_t nfail_codes;
     int signo, count;      /* SIGNAL */
     long every_ms;         /* SIGNAL: >0 runs in the background */
     int status;            /* EXIT: expected exit status, or -1 for any */

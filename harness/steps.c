@@ -60,7 +60,22 @@ static void step_request(struct run *r, const struct hr_step *st)
         free(res);
     } else if (!ok && !st->must_fail) {
         run_fail(r, "%s's %s failed: %s", p->name, st->name, error ? error : "(no error text)");
-    } else if (!ok && st->nfail_texts) {
+    } else if (!ok && st->nfail_codes) {
+        const char *code = json_string_value(json_object_get(reply, "code"));
+        bool found = false;
+        for (size_t i = 0; i < st->nfail_codes && !found; i++)
+            found = code && !strcmp(code, st->fail_codes[i]);
+        if (!found) {
+            struct dc_buf b;
+            dc_buf_init(&b, 0);
+            for (size_t i = 0; i < st->nfail_codes; i++)
+                dc_buf_appendf(&b, "%s%s", i ? " or " : "", st->fail_codes[i]);
+            run_fail(r, "%s's %s failed as expected, but with code %s (\"%s\"), not %s", p->name, st->name,
+                     code ? code : "(none)", error ? error : "", b.data);
+            dc_buf_cleanup(&b);
+        }
+    }
+    if (!ok && st->must_fail && st->nfail_texts && !r->why.len) {
         bool found = false;
         for (size_t i = 0; i < st->nfail_texts && !found; i++)
             found = error && strcasestr(error, st->fail_texts[i]);

@@ -56,14 +56,14 @@ def test_two_dcclients_log_in_list_users_and_exchange_pms(fakehub, dcclient, pro
     assert a.wait_for("user.leave", nick="bob")
     assert nicks(a) == ["alice"]
     err = b.request("pm", nick="alice", text="x", check=False)
-    assert not err["ok"] and "not logged in" in err["error"]
+    assert not err["ok"] and "not logged in" in err["error"] and err["code"] == "not-connected"
 
 
 def test_pm_to_someone_offline_is_an_error(fakehub, dcclient):
     ch = dcclient().channel
     ch.request("connect", url=fakehub.adc_url, nick="solo")
     r = ch.request("pm", nick="ghost", text="hi", check=False)
-    assert r == {"id": r["id"], "ok": False, "error": "user 'ghost' is not online"}
+    assert r == {"id": r["id"], "ok": False, "error": "user 'ghost' is not online", "code": "not-online"}
 
 
 @pytest.mark.parametrize("proto", ["nmdc", "adc"])
@@ -73,6 +73,7 @@ def test_nick_taken_comes_back_with_the_hubs_reason(fakehub, dcclient, proto):
     r = second.request("connect", url=fakehub.url(proto), nick="same", check=False)
     assert r["ok"] is False
     assert "taken" in r["error"].lower() or "in use" in r["error"].lower(), r["error"]
+    assert r["code"] == "nick-taken", r
     ev = second.wait_for("hub.disconnected")
     assert ev["logged_in"] is False and ev["reason"] == r["error"]
     assert second.request("ping") == {"pong": True}
@@ -83,9 +84,9 @@ def test_password_login_and_bad_password(fakehub_factory, dcclient, proto):
     hub = fakehub_factory("--user", "carol:s3cret")
     good, bad, none = dcclient().channel, dcclient().channel, dcclient().channel
     r = bad.request("connect", url=hub.url(proto), nick="carol", password="wrong", check=False)
-    assert not r["ok"] and ("password" in r["error"].lower()), r["error"]
+    assert not r["ok"] and ("password" in r["error"].lower()) and r["code"] == "bad-password", r
     r = none.request("connect", url=hub.url(proto), nick="carol", check=False)
-    assert not r["ok"] and "password" in r["error"].lower(), r["error"]
+    assert not r["ok"] and "password" in r["error"].lower() and r["code"] == "password-required", r
     assert good.request("connect", url=hub.url(proto), nick="carol", password="s3cret")["nick"] == "carol"
 
 
@@ -94,7 +95,7 @@ def bad_line(ch, line: str) -> str:
     its one reply (id null)."""
     ch.send_raw(line)
     r = ch.reply(None, timeout=5)
-    assert r["ok"] is False and r["id"] is None
+    assert r["ok"] is False and r["id"] is None and r["code"] == "bad-request", r
     return r["error"]
 
 
@@ -106,10 +107,13 @@ def test_malformed_and_unknown_requests_get_one_error_each(dcclient):
     assert "id must be" in bad_line(ch, '{"id": [1], "cmd": "ping"}')
     assert "no \"cmd\"" in bad_line(ch, '{"args": {}}')
 
+    codes = {}
+
     def err(req: dict) -> str:
         ch.send_raw(json.dumps(req))
         r = ch.reply(req.get("id"), timeout=5)
         assert r["ok"] is False and r["id"] == req.get("id"), r
+        codes[req.get("id")] = r["code"]
         return r["error"]
 
     assert err({"id": 2, "cmd": "frobnicate"}) == "unknown command 'frobnicate'"
@@ -129,6 +133,11 @@ def test_malformed_and_unknown_requests_get_one_error_each(dcclient):
     assert "not connected" in err({"id": 14, "cmd": "disconnect"})
     assert "not logged in" in err({"id": 15, "cmd": "say", "args": {"text": "hi"}})
     assert err({"id": "str-id", "cmd": "nope"}) == "unknown command 'nope'"
+    # ... each with its stable code (docs/control-protocol.md)
+    assert codes == {2: "unknown-command", 3: "bad-request", 4: "bad-request", 5: "bad-request", 6: "bad-request",
+                     7: "bad-request", 8: "unknown-setting", 9: "bad-value", 10: "bad-value", 11: "bad-value",
+                     12: "bad-url", 16: "bad-value", 13: "bad-url", 14: "not-connected", 15: "not-connected",
+                     "str-id": "unknown-command"}
     # Still alive and well, settings unchanged by the failures.
     assert ch.request("ping") == {"pong": True}
     assert ch.request("get", name="slots") == {"name": "slots", "type": "int", "value": 2}
@@ -172,7 +181,7 @@ def test_ping_is_answered_while_a_connect_is_pending(dcclient):
         assert time.monotonic() - t0 < 1.0, "ping waited for the connect"
         assert 1 not in ch._replies, "connect replied before the login finished"
         r = ch.reply(1, timeout=10)
-        assert r["ok"] is False and "timed out" in r["error"]
+        assert r["ok"] is False and "timed out" in r["error"] and r["code"] == "timeout", r
         conn.close()
     finally:
         srv.close()

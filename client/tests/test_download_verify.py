@@ -114,7 +114,7 @@ def test_corrupt_block_is_caught_and_cut(tmp_path, fakehub, dcclient, proto):
     t.start()
     r = bob.channel.request("download", nick="liar", path="/files/f.bin", target_dir=str(got),
                             check=False, timeout=30)
-    assert r["ok"] is False and "block 3" in r["error"], r
+    assert r["ok"] is False and "block 3" in r["error"] and r["code"] == "transfer-failed", r
     t.join(10)
     assert not t.is_alive()
     assert not (got / "f.bin").exists()

@@ -87,6 +87,7 @@ Test(settings, unknown_name_is_an_error)
     struct dcc_value v = {.type = DCC_TYPE_INT, .u.i = 1};
     cr_assert_eq(dcc_settings_set(s, "no_such_thing", &v, err), -1);
     cr_assert(strstr(err, "unknown setting 'no_such_thing'"), "%s", err);
+    cr_assert_str_eq(dcc_err_code(err), "unknown-setting");
     struct dcc_value g;
     cr_assert_eq(dcc_settings_get(s, "nope", &g, err), -1);
     cr_assert(strstr(err, "nope"), "%s", err);
@@ -173,4 +174,21 @@ Test(settings, client_wraps_its_own_store)
     dcc_client_free(a);
     dcc_client_free(b);
     event_base_free(base);
+}
+
+Test(settings, errors_carry_stable_codes)
+{
+    struct dcc_value v = {.type = DCC_TYPE_STRING, .u.s = "5"};
+    cr_assert_eq(dcc_settings_set(s, "slots", &v, err), -1);
+    cr_assert_str_eq(dcc_err_code(err), "bad-value");
+    cr_assert_eq(dcc_settings_set_text(s, "slots", "-4", err), -1);
+    cr_assert_str_eq(dcc_err_code(err), "bad-value");
+    struct dcc_url u;
+    cr_assert_eq(dcc_url_parse("http://x", &u, err), -1);
+    cr_assert_str_eq(dcc_err_code(err), "bad-url");
+    cr_assert(strstr(err, "unknown scheme"), "%s", err);   /* the message stays readable */
+    /* a buffer no call wrote a code into reads as internal */
+    char fresh[DCC_ERR_LEN];
+    memset(fresh, 'x', sizeof fresh);
+    cr_assert_str_eq(dcc_err_code(fresh), "internal");
 }

@@ -228,7 +228,7 @@ def test_resume_after_uploader_killed(fakehub, dcclient, tmp_path, proto):
     alice.signal(signal.SIGKILL)
     alice.expect_rc = -signal.SIGKILL
     reply = b.reply("dl1", timeout=60)
-    assert reply["ok"] is False
+    assert reply["ok"] is False and reply["code"] == "transfer-failed", reply
     have = part.stat().st_size
     assert 0 < have < size and not (target / "big.bin").exists()
     wait_gone = time.monotonic() + 10

@@ -159,3 +159,14 @@ def test_bad_profiles_are_errors_at_file_and_line(tmp_path):
     scn = scenario(tmp_path, "scenario x\nprotocols nmdc\n\nclient alice profile=nothere\nalice request ping\n", "x.scn")
     r = run("run", scn)
     assert r.returncode == 1 and f"{scn}:4: client alice: " in r.stdout, r.stdout
+
+
+def test_fails_code_matches_the_reply_code(tmp_path):
+    prof = odd_profile(tmp_path, "ok")
+    ok = scenario(tmp_path, PING + "alice say hi fails code=not-connected\n", "ok.scn")
+    assert run("run", "--client", prof, ok).returncode == 0
+    bad = scenario(tmp_path, PING + "alice say hi fails code=nick-taken code=bad-password\n", "bad.scn")
+    r = run("run", "--client", prof, bad)
+    assert r.returncode == 1
+    assert ("why: alice's say failed as expected, but with code not-connected (\"not connected to a hub\"), "
+            "not nick-taken or bad-password") in r.stdout, r.stdout

@@ -394,3 +394,20 @@ Test(scenario, hub_fault_steps_and_never)
     cr_expect(s->needs & HR_FEAT_HUB_CONTROL);
     hr_scenario_free(s);
 }
+
+Test(scenario, fails_matches_error_codes_or_texts)
+{
+    struct hr_error err;
+    struct hr_scenario *s = parse("client a\na pm nobody hi fails code=not-online code=bad-request\n"
+                                  "a connect fails \"taken\" within 2s\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert(s->steps[0].must_fail);
+    cr_assert_eq(s->steps[0].nfail_codes, 2);
+    cr_assert_str_eq(s->steps[0].fail_codes[1], "bad-request");
+    cr_assert_eq(s->steps[0].nfail_texts, 0);
+    cr_assert_eq(s->steps[1].nfail_texts, 1);
+    cr_assert_eq(s->steps[1].timeout_ms, 2000);
+    hr_scenario_free(s);
+    refuse("client a\na pm x y fails code=\n", "t.scn:2: fails code=CODE names an error code, as in fails code=not-online");
+    refuse("client a\na pm x y fails colour=red\n", "t.scn:2: after fails: error texts (\"not online\") or code=CODE, not 'colour=red'");
+}
