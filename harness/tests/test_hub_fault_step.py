@@ -50,3 +50,12 @@ def test_never_fails_when_the_event_comes(tmp_path):
     assert r.returncode == 1
     assert f"step: {scn}:11: bob expect pm text=kept never within 500ms" in r.stdout, r.stdout
     assert "bob saw a pm event that must never come" in r.stdout
+
+
+def test_fault_scenarios_pass():
+    """scenarios/faults/ in this build (CI runs this file against the ASan
+    build too, so the fault scenarios pass sanitized as well)."""
+    r = subprocess.run([str(dc_bin("dcharness")), "run", "-j", "2", str(ROOT / "scenarios" / "faults")],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout[-5000:]
+    assert "16 scenario runs: 16 passed, 0 failed, 0 skipped" in r.stdout, r.stdout[-3000:]
