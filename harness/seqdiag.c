@@ -351,7 +351,7 @@ static const char *lane_name(const struct diag *d, size_t lane)
         return d->c->driver ? d->c->driver : "dcharness";
     if ((int)lane == d->other)
         return "other connections";
-    return d->c->procs[lane - 1].name;
+    return lane - 1 < d->c->nprocs ? d->c->procs[lane - 1].name : "hub";   /* a case that names no parties */
 }
 
 static const char *const KIND_CLASS[] = {"proto", "request", "event", "reply", "raw", "collapsed"};

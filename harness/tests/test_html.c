@@ -225,6 +225,31 @@ Test(html, page_with_a_failed_run, .init = make_run, .fini = remove_run)
     free(page);
 }
 
+Test(html, a_trace_without_parties_still_draws, .init = make_run, .fini = remove_run)
+{
+    /* dcharness html input that names only a trace: the hub lifeline and
+     * one for every connection, nothing read out of bounds */
+    struct hr_html_case c = {.name = "trace only", .status = HR_STATUS_FAIL, .trace_path = paths[3], .t0 = 100.0,
+                             .fail_at = 0.2, .fail_step = -1, .reason = "r"};
+    char *page;
+    size_t len;
+    FILE *f = open_memstream(&page, &len);
+    struct hr_html_opts o = {.title = NULL};
+    cr_assert_eq(hr_html_write(f, &c, 1, &o), 0);
+    fclose(f);
+    xmlDocPtr doc = xmlReadMemory(page, (int)len, "report.html", "UTF-8", XML_PARSE_NONET | XML_PARSE_HUGE);
+    cr_assert_not_null(doc);
+    xmlXPathContextPtr x = xmlXPathNewContext(doc);
+    cr_assert_eq(count(x, "//g[@class='lifeline']"), 3);   /* dcharness, hub, other connections */
+    cr_assert_eq(count(x, "//g[@class='lifeline'][@data-proc='other connections']"), 1);
+    long shown = count(x, "//g[@data-src='trace']");
+    long hidden = count(x, "sum(//g[@class='collapsed']/@data-trace-hidden)");
+    cr_assert_eq(shown + hidden, (long)trace_lines);
+    xmlXPathFreeContext(x);
+    xmlFreeDoc(doc);
+    free(page);
+}
+
 Test(html, all_draws_passed_runs_and_bounds_a_long_trace, .init = make_run, .fini = remove_run)
 {
     /* a long passed run: 3000 more alternating lines */
