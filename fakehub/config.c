@@ -37,6 +37,7 @@ static const struct fh_opt fh_opts[] = {
     {"max-output", FH_OPT_UINT, FH_OFF(max_output), 4096, 1U << 30, "BYTES", "queued output per connection before it is dropped (default 4 MiB)"},
     {"rate-limit", FH_OPT_UINT, FH_OFF(rate_limit), 0, 1000000, "LINES", "lines per second per connection, burst twice that; 0 = off (default 500)"},
     {"tls-timeout", FH_OPT_UINT, FH_OFF(tls_timeout), 0, 86400, "SECONDS", "accept to TLS handshake done on adcs/nmdcs ports; 0 = off (default 5)"},
+    {"lenient", FH_OPT_UINT, FH_OFF(lenient), 0, 1, "[=0|1]", "1: relay lines that break a protocol rule instead of refusing them, still reporting each violation (default 0: strict)"},
     {"user", FH_OPT_STR, 0, 0, 0, "\"NICK PASSWORD [op]\"", "registered user (repeatable; command line: NICK:PASSWORD[:op])"},
     {"fault", FH_OPT_STR, 0, 0, 0, "RULE", "fault rule, e.g. \"delay=2s cmd=pm\" (repeatable; docs/fakehub.md)"},
 };

@@ -39,6 +39,7 @@ struct fh_config {
     unsigned max_output;      /* bytes queued to one connection before it is dropped */
     unsigned rate_limit;      /* lines per second per connection (burst 2x); 0 = off */
     unsigned tls_timeout;     /* seconds from accept to TLS handshake done; 0 = off */
+    unsigned lenient;         /* 1: relay what a protocol rule refuses (still reported) */
     struct fh_user_cfg *users;
     size_t nusers;
     char **faults;            /* owned: fault rules (text form), checked when set; the hub

@@ -32,10 +32,11 @@ enum fh_ctl_event {
     FH_EV_CHAT = 1u << 2,
     FH_EV_PM = 1u << 3,
     FH_EV_CTM = 1u << 4,
+    FH_EV_VIOLATION = 1u << 5,
 };
 static const struct { const char *name; unsigned bit; } fh_ctl_events[] = {
     {"login", FH_EV_LOGIN}, {"logout", FH_EV_LOGOUT}, {"chat", FH_EV_CHAT},
-    {"pm", FH_EV_PM}, {"ctm", FH_EV_CTM},
+    {"pm", FH_EV_PM}, {"ctm", FH_EV_CTM}, {"violation", FH_EV_VIOLATION},
 };
 
 /* One controller connection. Owned by its fh_control list. */
@@ -270,7 +271,7 @@ static json_t *fh_ctl_subscribe(struct fh_ctl_client *cl, json_t *args, const ch
                (!name || strcmp(name, fh_ctl_events[k].name) != 0))
             k++;
         if (k == sizeof fh_ctl_events / sizeof fh_ctl_events[0]) {
-            *err = "subscribe: unknown event (login, logout, chat, pm, ctm)";
+            *err = "subscribe: unknown event (login, logout, chat, pm, ctm, violation)";
             return NULL;
         }
         mask |= fh_ctl_events[k].bit;
@@ -459,6 +460,18 @@ static void fh_ctl_ctm(const struct fh_conn *from, const struct fh_conn *to, enu
                                           kind == FH_CTM ? "ctm" : "rcm"));
 }
 
+static void fh_ctl_violation(const struct fh_conn *c, const struct fh_violation *v, void *ctx)
+{
+    bool l1;
+    json_t *o = json_pack("{s:s, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:o}", "event", "violation",
+                          "conn", (json_int_t)c->id, "nick", fh_ctl_str(c->nick), "proto",
+                          fh_proto_name(c->proto), "rule", v->rule, "section", v->section, "what",
+                          v->what, "action", v->action, "line", fh_json_bytes(v->line, v->len, &l1));
+    if (o && v->detail)
+        json_object_set_new(o, "detail", fh_ctl_str(v->detail));
+    fh_ctl_emit(ctx, FH_EV_VIOLATION, o);
+}
+
 static void fh_ctl_shutdown_hook(void *ctx)
 {
     struct fh_control *ctl = ctx;
@@ -505,7 +518,7 @@ struct fh_control *fh_control_new(struct fh_hub *hub, const char *path, char *er
     const struct fh_hooks hooks = {
         .version = FH_HOOKS_VERSION, .size = sizeof hooks, .name = "control",
         .login = fh_ctl_login, .logout = fh_ctl_logout, .chat = fh_ctl_chat_ev, .pm = fh_ctl_pm,
-        .ctm = fh_ctl_ctm, .shutdown = fh_ctl_shutdown_hook,
+        .ctm = fh_ctl_ctm, .shutdown = fh_ctl_shutdown_hook, .violation = fh_ctl_violation,
     };
     if (fh_hub_add_hooks(hub, &hooks, ctl) < 0) {
         snprintf(err, FH_ERR_LEN, "cannot register the control hooks");

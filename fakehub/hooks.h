@@ -75,6 +75,19 @@ struct fh_verdict {
     bool any_recipient;
 };
 
+/* A client broke one of the hub's protocol rules (fakehub/strict.h; every
+ * rule is listed in docs/fakehub.md). Static strings except line. */
+struct fh_violation {
+    const char *rule;      /* "adc-msg-me" */
+    const char *section;   /* where the rule is written ("ADC 1.0.4 MSG: ME") */
+    const char *what;      /* the rule in words */
+    const char *detail;    /* this instance ("ME2"), or NULL */
+    const char *action;    /* "refused", "stripped", "replaced", "ignored",
+                              "disconnected", or "relayed" (lenient mode) */
+    const char *line;      /* the offending line, no terminator; any bytes */
+    size_t len;
+};
+
 /* Filled by the hook writer; the hub copies it at registration. Every
  * callback takes the registration's ctx last (project rule 4). */
 struct fh_hooks {
@@ -111,6 +124,8 @@ struct fh_hooks {
      * filter, so an unused interface costs nothing. */
     void (*filter)(const struct fh_conn *c, const struct fh_conn *from, enum fh_dir dir,
                    const char *line, size_t len, struct fh_verdict *v, void *ctx);
+    /* A client broke a protocol rule; called before the hub acts on it. */
+    void (*violation)(const struct fh_conn *c, const struct fh_violation *v, void *ctx);
 };
 
 /* Accessors, valid during a hook call (the connection may be freed after). */

@@ -1206,9 +1206,10 @@ static void fh_dump(struct fh_hub *hub)
 {
     const struct fh_counters *n = &hub->n;
     fh_log(hub, "state dump: %u users (max %u); counters: accepted=%lu logins=%lu lines_in=%lu "
-           "lines_out=%lu errors=%lu kicks=%lu overflows=%lu sighup=%lu sigusr1=%lu reloads=%lu",
+           "lines_out=%lu errors=%lu kicks=%lu overflows=%lu violations=%lu sighup=%lu sigusr1=%lu "
+           "reloads=%lu",
            hub->nusers, hub->cfg.max_users, n->accepted, n->logins, n->lines_in, n->lines_out,
-           n->errors, n->kicks, n->overflows, n->sighup, n->sigusr1, n->reloads);
+           n->errors, n->kicks, n->overflows, n->violations, n->sighup, n->sigusr1, n->reloads);
     static const char *const states[] = {"open", "closing", "dead"};
     static const char *const logins[] = {"start", "identify", "verify", "hello", "normal"};
     char ip[FH_IP_LEN];

@@ -12,6 +12,7 @@
  * fatal: ISTA with the code from §3.7, IQUI, close.
  */
 #include "fakehub/hub_internal.h"
+#include "fakehub/strict.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,15 +95,13 @@ void fh_adc_left(struct fh_conn *c)
 /* ---- INF storage ---------------------------------------------------------- */
 
 /* The INF value the hub keeps and relays for a client's field: NULL for PD
- * (the PID is secret: never stored, never relayed), the real address for a
- * non-empty I4 (never trust a claimed one, pitfall 14; written to ip). */
-static const char *fh_adc_inf_value(const struct fh_conn *c, const struct adc_named *f,
-                                    char ip[FH_IP_LEN])
+ * (the PID is secret: never stored, never relayed) and for a field
+ * fh_adc_inf_check stripped (its code cleared); I4/I6 arrive here already
+ * replaced by the real address where the rules say so. */
+static const char *fh_adc_inf_value(const struct adc_named *f)
 {
-    if (strcmp(f->code, "PD") == 0)
+    if (f->code[0] == '\0' || (f->code[0] == 'P' && f->code[1] == 'D'))
         return NULL;
-    if (strcmp(f->code, "I4") == 0 && *f->value)
-        return fh_conn_ip(c, ip);
     return f->value;
 }
 
@@ -136,7 +135,6 @@ static uint16_t fh_adc_field_at(const struct fh_msg *line, const char *code)
  * the INF (CID and SU are looked up in it). */
 static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_named *upd, size_t n)
 {
-    char ip[FH_IP_LEN];
     struct dc_buf b;
     dc_buf_init(&b, 0);
     int rc = dc_buf_appendf(&b, "BINF %s", c->sid);
@@ -149,7 +147,7 @@ static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_named *upd, size
                 tok_end = end;
             char code[3] = {tok[0], tok[1], '\0'};
             long i = fh_adc_last(upd, n, code);
-            const char *v = i >= 0 ? fh_adc_inf_value(c, &upd[i], ip) : NULL;
+            const char *v = i >= 0 ? fh_adc_inf_value(&upd[i]) : NULL;
             if (!v)
                 rc |= dc_buf_append_byte(&b, ' ') | dc_buf_append(&b, tok, (size_t)(tok_end - tok));
             else if (*v)
@@ -158,7 +156,7 @@ static int fh_adc_inf_merge(struct fh_conn *c, const struct adc_named *upd, size
         }
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const char *v = fh_adc_inf_value(c, &upd[i], ip);
+        const char *v = fh_adc_inf_value(&upd[i]);
         if (v && *v && (!c->inf || !fh_adc_field_at(c->inf, upd[i].code)) &&
             fh_adc_last(upd, n, upd[i].code) == (long)i)
             rc |= fh_adc_put(&b, upd[i].code, v);
@@ -229,15 +227,170 @@ static struct fh_conn *fh_adc_relay(struct fh_conn *c, const struct adc_msg *m, 
     return t;
 }
 
+/* ---- protocol rules (strict.h) ---------------------------------------------- */
+
+/* "CODEvalue" of a named field for a violation's detail, cut short. */
+static const char *fh_adc_detail(const struct adc_named *f, char out[64])
+{
+    snprintf(out, 64, "%s%.48s", f->code, f->value);
+    return out;
+}
+
+/* A recoverable refusal (severity 1): the line is dropped, the sender told
+ * which rule it broke. */
+static void fh_adc_refuse(struct fh_conn *c, const char *code, const char *flag, enum fh_rule r,
+                          const char *detail)
+{
+    char text[160];
+    snprintf(text, sizeof text, "Protocol violation %s: %s", fh_rule_get(r)->id, detail);
+    fh_adc_sta(c, code, flag, text);
+}
+
+/* Integer INF fields (ADC 1.0.4 INF: "integer"; AW's values from its text;
+ * U4/U6 are ports). CT is the hub's (fh_adc_inf_check strips it). */
+static const struct {
+    char code[3];
+    long long min, max;
+} fh_adc_int_fields[] = {
+    {"SS", 0, INT64_MAX}, {"SF", 0, INT64_MAX}, {"US", 0, INT64_MAX}, {"DS", 0, INT64_MAX},
+    {"SL", 0, INT64_MAX}, {"AS", 0, INT64_MAX}, {"AM", 0, INT64_MAX}, {"HN", 0, INT64_MAX},
+    {"HR", 0, INT64_MAX}, {"HO", 0, INT64_MAX}, {"AW", 0, 2}, {"U4", 1, 65535}, {"U6", 1, 65535},
+};
+/* Text INF fields: user-entered, so any code point >= 32 (NI: above 32). */
+static const char fh_adc_text_fields[][3] = {"NI", "DE", "EM", "VE", "AP"};
+
+/* Which rule, if any, the value of INF field f breaks (CT and I4/I6 apart). */
+static enum fh_rule fh_adc_field_rule(const struct adc_named *f)
+{
+    for (size_t k = 0; k < sizeof fh_adc_text_fields / sizeof fh_adc_text_fields[0]; k++)
+        if (!memcmp(f->code, fh_adc_text_fields[k], 2))
+            return fh_text_ok(f->value, f->code[0] == 'N' ? 33 : 32) ? FH_R_COUNT : FH_R_ADC_INF_TEXT;
+    for (size_t k = 0; k < sizeof fh_adc_int_fields / sizeof fh_adc_int_fields[0]; k++)
+        if (!memcmp(f->code, fh_adc_int_fields[k].code, 2))
+            return fh_int_in(f->value, fh_adc_int_fields[k].min, fh_adc_int_fields[k].max)
+                       ? FH_R_COUNT : FH_R_ADC_INF_INT;
+    if (f->code[0] == 'S' && f->code[1] == 'U')
+        return fh_su_ok(f->value) ? FH_R_COUNT : FH_R_ADC_INF_SU;
+    return FH_R_COUNT;
+}
+
+/* Hold a client's INF to the rules before anything of it is kept: CT is
+ * stripped (code cleared, so fh_adc_inf_value skips it); I4/I6 of the
+ * connection's family become its real address (ip holds it), of the other
+ * family are stripped; bad text, integers or SU refuse the whole INF (fatal
+ * at login, ISTA 143 later). Returns false when refused. */
+static bool fh_adc_inf_check(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len,
+                             char ip[FH_IP_LEN])
+{
+    bool login = c->login != FH_LOGIN_NORMAL;
+    char detail[64];
+    for (size_t i = 0; i < m->nnamed; i++) {
+        struct adc_named *f = &m->named[i];
+        if (f->code[0] == 'C' && f->code[1] == 'T') {
+            if (fh_violation(c, FH_R_ADC_INF_CT, "stripped", fh_adc_detail(f, detail), line, len))
+                f->code[0] = '\0';
+            continue;
+        }
+        if (!*f->value)
+            continue;   /* an empty value deletes the field: always allowed */
+        if (f->code[0] == 'I' && (f->code[1] == '4' || f->code[1] == '6')) {
+            bool own = (f->code[1] == '6') == fh_ip_is_v6(c->ip);
+            enum fh_ip_check k = fh_ip_check(f->value, f->code[1] == '6', c->ip);
+            if (k == FH_IP_MATCH)
+                continue;
+            if (k != FH_IP_ZERO && !fh_violation(c, FH_R_ADC_INF_IP, own ? "replaced" : "stripped",
+                                                 fh_adc_detail(f, detail), line, len))
+                continue;
+            if (own)
+                f->value = (char *)fh_conn_ip(c, ip);
+            else
+                f->code[0] = '\0';
+            continue;
+        }
+        enum fh_rule r = fh_adc_field_rule(f);
+        if (r == FH_R_COUNT ||
+            !fh_violation(c, r, login ? "disconnected" : "refused", fh_adc_detail(f, detail), line, len))
+            continue;
+        char flag[5] = {'F', 'B', f->code[0], f->code[1], '\0'};
+        if (login)
+            fh_conn_fail(c, "243", flag, "INF field invalid");
+        else
+            fh_adc_refuse(c, "143", flag, r, detail);
+        return false;
+    }
+    return true;
+}
+
+/* MSG flags: ME is 1 or 0 (empty: unset); PM is the sender's own SID.
+ * Returns false when the message was refused. */
+static bool fh_adc_msg_check(struct fh_conn *c, const struct adc_msg *m, const char *line, size_t len)
+{
+    char detail[64];
+    for (size_t i = 0; i < m->nnamed; i++) {
+        const struct adc_named *f = &m->named[i];
+        enum fh_rule r;
+        if (f->code[0] == 'M' && f->code[1] == 'E') {
+            if (!f->value[0] || ((f->value[0] == '0' || f->value[0] == '1') && !f->value[1]))
+                continue;
+            r = FH_R_ADC_MSG_ME;
+        } else if (f->code[0] == 'P' && f->code[1] == 'M') {
+            if (strcmp(f->value, m->src_sid) == 0)
+                continue;
+            r = FH_R_ADC_MSG_PM;
+        } else {
+            continue;
+        }
+        if (fh_violation(c, r, "refused", fh_adc_detail(f, detail), line, len)) {
+            fh_adc_refuse(c, "140", NULL, r, detail);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* SCH: LE, GE, EQ sizes, TY 1 or 2. Returns false when refused. */
+static bool fh_adc_sch_check(struct fh_conn *c, const struct adc_msg *m, const char *line, size_t len)
+{
+    char detail[64];
+    for (size_t i = 0; i < m->nnamed; i++) {
+        const struct adc_named *f = &m->named[i];
+        bool size = (f->code[0] == 'L' || f->code[0] == 'G' || f->code[0] == 'E') &&
+                    f->code[1] == (f->code[0] == 'E' ? 'Q' : 'E');
+        bool ty = f->code[0] == 'T' && f->code[1] == 'Y';
+        if ((!size && !ty) || fh_int_in(f->value, ty ? 1 : 0, ty ? 2 : INT64_MAX))
+            continue;
+        if (fh_violation(c, FH_R_ADC_SCH, "refused", fh_adc_detail(f, detail), line, len)) {
+            fh_adc_refuse(c, "140", NULL, FH_R_ADC_SCH, detail);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- handlers -------------------------------------------------------------- */
 
 typedef void fh_adc_handler(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len);
 
 static void fh_adc_sup(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
 {
-    (void)line, (void)len;
-    if (c->login == FH_LOGIN_NORMAL)
-        return;   /* a feature update; nothing here depends on it */
+    if (c->login == FH_LOGIN_NORMAL) {
+        /* A feature update: nothing here depends on one, but without BASE or
+         * the session hash the session cannot go on (ADC-TST SUP). */
+        for (size_t i = 0; i < m->nnamed; i++) {
+            const char *v = m->named[i].value;
+            bool tigr = !strcmp(v, "TIGR");
+            if (strcmp(m->named[i].code, "RM") || (strcmp(v, "BASE") && !tigr))
+                continue;
+            char detail[64];
+            if (fh_violation(c, FH_R_ADC_SUP_REMOVE, "disconnected",
+                             fh_adc_detail(&m->named[i], detail), line, len)) {
+                fh_conn_fail(c, "245", tigr ? "FCTIGR" : "FCBASE",
+                             tigr ? "TIGR support removed" : "BASE support removed");
+                return;
+            }
+        }
+        return;
+    }
     bool base = false, tigr = false;
     for (size_t i = 0; i < m->nnamed; i++)
         if (strcmp(m->named[i].code, "AD") == 0) {
@@ -245,10 +398,12 @@ static void fh_adc_sup(struct fh_conn *c, struct adc_msg *m, const char *line, s
             tigr |= !strcmp(m->named[i].value, "TIGR");
         }
     if (!base) {
+        fh_violation(c, FH_R_ADC_SUP_BASE, "disconnected", NULL, line, len);
         fh_conn_fail(c, "245", "FCBASE", "BASE support required");
         return;
     }
     if (!tigr) {
+        fh_violation(c, FH_R_ADC_SUP_HASH, "disconnected", NULL, line, len);
         fh_conn_fail(c, "247", NULL, "No common hash algorithm");
         return;
     }
@@ -291,9 +446,12 @@ void fh_adc_list_done(struct fh_conn *c)
 }
 
 /* First BINF: every check uhub does (notes §3.4), each with its STA code. */
-static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
+static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
 {
     struct fh_hub *hub = c->hub;
+    char ip[FH_IP_LEN];
+    if (!fh_adc_inf_check(c, m, line, len, ip))
+        return;
     static const char *const need[] = {"ID", "PD", "NI"};
     const char *val[3] = {NULL, NULL, NULL};
     for (size_t i = 0; i < m->nnamed; i++)
@@ -301,6 +459,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
             if (strcmp(m->named[i].code, need[k]) == 0) {
                 if (val[k]) {
                     char flag[5] = {'F', 'B', need[k][0], need[k][1], '\0'};
+                    fh_violation(c, FH_R_ADC_INF_IDENTITY, "disconnected", flag + 2, line, len);
                     fh_conn_fail(c, "243", flag, "INF field given twice");
                     return;
                 }
@@ -309,6 +468,7 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
     for (size_t k = 0; k < 3; k++)
         if (!val[k] || !*val[k]) {
             char flag[5] = {'F', 'M', need[k][0], need[k][1], '\0'};
+            fh_violation(c, FH_R_ADC_INF_IDENTITY, "disconnected", flag, line, len);
             fh_conn_fail(c, "243", flag, "INF field missing");
             return;
         }
@@ -317,10 +477,12 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
     case FH_CID_OK:
         break;
     case FH_CID_BAD_PID:
+        fh_violation(c, FH_R_ADC_INF_IDENTITY, "disconnected", "PID not a Tiger hash", line, len);
         fh_conn_fail(c, "227", "FBPD", "Invalid PID");
         return;
     case FH_CID_BAD_CID:
     case FH_CID_MISMATCH:
+        fh_violation(c, FH_R_ADC_INF_IDENTITY, "disconnected", "CID is not Tiger(PID)", line, len);
         fh_conn_fail(c, "243", "FBID", "CID does not match PID");
         return;
     }
@@ -365,11 +527,15 @@ static void fh_adc_login_inf(struct fh_conn *c, struct adc_msg *m)
 }
 
 /* Later BINF: merge and relay; ID and PD cannot change, NI must stay unique. */
-static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
+static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
 {
+    char ip[FH_IP_LEN];
+    if (!fh_adc_inf_check(c, m, line, len, ip))
+        return;
     for (size_t i = 0; i < m->nnamed; i++) {
         const char *code = m->named[i].code, *v = m->named[i].value;
         if (strcmp(code, "ID") == 0 && !fh_adc_value_is(fh_adc_inf_cid(c), v)) {
+            fh_violation(c, FH_R_ADC_INF_IDENTITY, "refused", "ID changed", line, len);
             fh_adc_sta(c, "143", "FBID", "CID cannot change");
             return;
         }
@@ -392,13 +558,12 @@ static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
         free(c->nick);
         c->nick = nick;
     }
-    /* Relayed: the update alone, as sent but for PD and I4. */
-    char ip[FH_IP_LEN];
+    /* Relayed: the update alone, as sent but for PD and what the rules changed. */
     struct dc_buf b;
     dc_buf_init(&b, 0);
     int rc = dc_buf_appendf(&b, "BINF %s", c->sid);
     for (size_t i = 0; i < m->nnamed && rc == 0; i++) {
-        const char *v = fh_adc_inf_value(c, &m->named[i], ip);
+        const char *v = fh_adc_inf_value(&m->named[i]);
         if (v)
             rc |= fh_adc_put(&b, m->named[i].code, v);
     }
@@ -412,11 +577,10 @@ static void fh_adc_update_inf(struct fh_conn *c, struct adc_msg *m)
 
 static void fh_adc_inf(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
 {
-    (void)line, (void)len;
     if (c->login == FH_LOGIN_IDENTIFY)
-        fh_adc_login_inf(c, m);
+        fh_adc_login_inf(c, m, line, len);
     else
-        fh_adc_update_inf(c, m);
+        fh_adc_update_inf(c, m, line, len);
 }
 
 static void fh_adc_pas(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
@@ -437,6 +601,8 @@ static void fh_adc_pas(struct fh_conn *c, struct adc_msg *m, const char *line, s
 
 static void fh_adc_msg(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
 {
+    if (m->nnamed && !fh_adc_msg_check(c, m, line, len))
+        return;
     struct fh_conn *t = fh_adc_relay(c, m, line, len);
     if (!t)
         return;
@@ -464,6 +630,24 @@ static void fh_adc_route_only(struct fh_conn *c, struct adc_msg *m, const char *
     fh_adc_relay(c, m, line, len);
 }
 
+static void fh_adc_sch(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    if (fh_adc_sch_check(c, m, line, len))
+        fh_adc_relay(c, m, line, len);
+}
+
+/* A command a client may not send to the hub (contexts without T): refused
+ * with "access denied" for that command (ADC 1.0.4 STA 25, FC), never relayed,
+ * so a client's QUI can never make others drop a user. */
+static void fh_adc_not_to_hub(struct fh_conn *c, struct adc_msg *m, const char *line, size_t len)
+{
+    char fc[7] = {'F', 'C', m->type, m->cmd[0], m->cmd[1], m->cmd[2], '\0'};
+    if (fh_violation(c, FH_R_ADC_CONTEXT, "refused", fc + 2, line, len))
+        fh_adc_sta(c, "125", fc, "Command not accepted from a client");
+    else if (fh_adc_route(m->type) != FH_ROUTE_HUB)
+        fh_adc_relay(c, m, line, len);
+}
+
 /* One row of the static dispatch table (nothing owned). */
 struct fh_adc_cmd {
     unsigned code;
@@ -480,8 +664,15 @@ static const struct fh_adc_cmd fh_adc_cmds[] = {
     {ADC_CMD('C', 'T', 'M'), "DE", FH_S(FH_LOGIN_NORMAL), fh_adc_ctm},
     {ADC_CMD('R', 'C', 'M'), "DE", FH_S(FH_LOGIN_NORMAL), fh_adc_ctm},
     {ADC_CMD('S', 'T', 'A'), "HDE", ~0u, fh_adc_sta_in},
-    {ADC_CMD('S', 'C', 'H'), "BDEF", FH_S(FH_LOGIN_NORMAL), fh_adc_route_only},
+    {ADC_CMD('S', 'C', 'H'), "BDEF", FH_S(FH_LOGIN_NORMAL), fh_adc_sch},
     {ADC_CMD('R', 'E', 'S'), "DE", FH_S(FH_LOGIN_NORMAL), fh_adc_route_only},
+    /* Contexts F only (hub to client) and C only (client to client). */
+    {ADC_CMD('Q', 'U', 'I'), "BDEFH", ~0u, fh_adc_not_to_hub},
+    {ADC_CMD('S', 'I', 'D'), "BDEFH", ~0u, fh_adc_not_to_hub},
+    {ADC_CMD('G', 'P', 'A'), "BDEFH", ~0u, fh_adc_not_to_hub},
+    {ADC_CMD('G', 'E', 'T'), "BDEFH", ~0u, fh_adc_not_to_hub},
+    {ADC_CMD('G', 'F', 'I'), "BDEFH", ~0u, fh_adc_not_to_hub},
+    {ADC_CMD('S', 'N', 'D'), "BDEFH", ~0u, fh_adc_not_to_hub},
 };
 
 void fh_adc_line(struct fh_conn *c, char *line, size_t len)
@@ -493,36 +684,32 @@ void fh_adc_line(struct fh_conn *c, char *line, size_t len)
     if (adc_msg_parse(line, len, &m, &why) < 0) {
         char text[160];
         snprintf(text, sizeof text, "Malformed message: %s", why ? why : "parse error");
+        fh_violation(c, FH_R_ADC_SYNTAX, "disconnected", why, line, len);
         fh_conn_fail(c, "240", NULL, text);
         return;
     }
     char fc[7] = {'F', 'C', m.type, m.cmd[0], m.cmd[1], m.cmd[2], '\0'};
     enum fh_route r = fh_adc_route(m.type);
-    if (r == FH_ROUTE_INVALID) {
-        fh_conn_fail(c, "240", fc, "Message type not accepted from a client");
-        goto out;
-    }
-    if (r != FH_ROUTE_HUB && strcmp(m.src_sid, c->sid) != 0) {
-        fh_conn_fail(c, "240", fc, "Wrong sender SID");   /* spoofing (pitfall 11) */
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof fh_adc_cmds / sizeof fh_adc_cmds[0]; i++) {
-        const struct fh_adc_cmd *d = &fh_adc_cmds[i];
-        if (d->code != m.code)
-            continue;
-        if (!strchr(d->types, m.type))
-            fh_conn_fail(c, "240", fc, "Message type not valid for this command");
-        else if (!(d->states & FH_S(c->login)))
-            fh_conn_fail(c, "244", fc, "Command not valid in this state");
-        else
-            d->fn(c, &m, line, len);
-        goto out;
-    }
-    /* Unknown command: route by type letter once logged in (ADC §3.1). */
-    if (c->login != FH_LOGIN_NORMAL)
+    const struct fh_adc_cmd *d = NULL;
+    for (size_t i = 0; i < sizeof fh_adc_cmds / sizeof fh_adc_cmds[0] && !d; i++)
+        if (fh_adc_cmds[i].code == m.code)
+            d = &fh_adc_cmds[i];
+    /* Type, then state, then sender: a command out of its state gets 244
+     * even before the client can know its SID (ADC-TST "MSG in PROTOCOL"). */
+    if (r == FH_ROUTE_INVALID || (d && !strchr(d->types, m.type))) {
+        fh_violation(c, FH_R_ADC_TYPE, "disconnected", fc + 2, line, len);
+        fh_conn_fail(c, "240", fc, r == FH_ROUTE_INVALID ? "Message type not accepted from a client"
+                                                         : "Message type not valid for this command");
+    } else if (d ? !(d->states & FH_S(c->login)) : c->login != FH_LOGIN_NORMAL) {
+        fh_violation(c, FH_R_ADC_STATE, "disconnected", fc + 2, line, len);
         fh_conn_fail(c, "244", fc, "Command not valid in this state");
-    else if (r != FH_ROUTE_HUB)
-        fh_adc_relay(c, &m, line, len);
-out:
+    } else if (r != FH_ROUTE_HUB && strcmp(m.src_sid, c->sid) != 0) {
+        fh_violation(c, FH_R_ADC_SID, "disconnected", m.src_sid, line, len);
+        fh_conn_fail(c, "240", fc, "Wrong sender SID");   /* spoofing (pitfall 11) */
+    } else if (d) {
+        d->fn(c, &m, line, len);
+    } else if (r != FH_ROUTE_HUB) {
+        fh_adc_relay(c, &m, line, len);   /* unknown command: routed by type letter (ADC §3.1) */
+    }
     adc_msg_cleanup(&m);
 }

@@ -160,7 +160,7 @@ struct fh_hook_reg {
 
 /* Counters for the SIGUSR1 dump; a value member of struct fh_hub. */
 struct fh_counters {
-    unsigned long accepted, logins, lines_in, lines_out, errors, kicks, overflows;
+    unsigned long accepted, logins, lines_in, lines_out, errors, kicks, overflows, violations;
     unsigned long sighup, sigusr1, reloads;
 };
 

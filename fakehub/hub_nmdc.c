@@ -13,6 +13,7 @@
  * table of message type, allowed login states and handler.
  */
 #include "fakehub/hub_internal.h"
+#include "fakehub/strict.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -205,13 +206,16 @@ static void fh_nmdc_deny(struct fh_conn *c, const char *nick, const char *why)
     fh_conn_close(c, why, true);
 }
 
-static void fh_nmdc_validate(struct fh_conn *c, const char *nick)
+static void fh_nmdc_validate(struct fh_conn *c, const char *nick, const char *line, size_t len)
 {
     struct fh_hub *hub = c->hub;
     if (!c->key_ok) {
+        fh_violation(c, FH_R_NMDC_KEY, "disconnected", "nick before $Key", line, len);
         fh_conn_fail(c, NULL, NULL, "Send the key before the nick");
         return;
     }
+    if (!nmdc_nick_valid(nick, strlen(nick)))   /* the notes' rule; fh_nick_valid adds the hub's own */
+        fh_violation(c, FH_R_NMDC_NICK, "disconnected", nick, line, len);
     if (!nmdc_nick_valid(nick, strlen(nick)) || !fh_nick_valid(nick)) {
         fh_nmdc_deny(c, nick, "invalid nick");
         return;
@@ -269,8 +273,10 @@ static void fh_nmdc_key(struct fh_conn *c, struct nmdc_msg *m, const char *line,
     bool ok = nmdc_lock_to_key(lock, strlen(lock), &want) == 0 && len >= 5 &&
               len - 5 == want.len && memcmp(line + 5, want.data, want.len) == 0;
     dc_buf_cleanup(&want);
-    if (!ok)
+    if (!ok) {
+        fh_violation(c, FH_R_NMDC_KEY, "disconnected", NULL, line, len);
         fh_conn_fail(c, NULL, NULL, "Wrong key for our lock");
+    }
     else
         c->key_ok = true;
 }
@@ -279,10 +285,11 @@ static void fh_nmdc_validatenick(struct fh_conn *c, struct nmdc_msg *m, const ch
 {
     (void)line, (void)len;
     if (c->nick) {
+        fh_violation(c, FH_R_NMDC_STATE, "disconnected", "$ValidateNick twice", line, len);
         fh_conn_fail(c, NULL, NULL, "ValidateNick sent twice");
         return;
     }
-    fh_nmdc_validate(c, m->nick);
+    fh_nmdc_validate(c, m->nick, line, len);
 }
 
 static void fh_nmdc_mypass(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
@@ -302,6 +309,13 @@ static void fh_nmdc_mypass(struct fh_conn *c, struct nmdc_msg *m, const char *li
 static void fh_nmdc_ignore(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     (void)c, (void)m, (void)line, (void)len;
+}
+
+/* A hub-to-client or client-client command sent to the hub: ignored as
+ * before (there is no one to relay it to), but reported. */
+static void fh_nmdc_not_to_hub(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
+{
+    fh_violation(c, FH_R_NMDC_CONTEXT, "ignored", m->name, line, len);
 }
 
 static void fh_nmdc_getnicklist(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
@@ -330,6 +344,7 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
     const char *nick = m->myinfo.nick;
     if (c->login == FH_LOGIN_START && !c->nick) {
         if (!(c->nmdc_feats & FH_NMDC_QUICKLIST)) {
+            fh_violation(c, FH_R_NMDC_STATE, "disconnected", "$MyINFO before $ValidateNick", line, len);
             fh_conn_fail(c, NULL, NULL, "MyINFO before ValidateNick");
             return;
         }
@@ -338,10 +353,11 @@ static void fh_nmdc_myinfo(struct fh_conn *c, struct nmdc_msg *m, const char *li
             fh_conn_close(c, "out of memory", false);
             return;
         }
-        fh_nmdc_validate(c, nick);
+        fh_nmdc_validate(c, nick, line, len);
         return;
     }
     if (!nick || !c->nick || strcmp(nick, c->nick) != 0) {
+        fh_violation(c, FH_R_NMDC_SENDER, "disconnected", nick, line, len);
         fh_conn_fail(c, NULL, NULL, "MyINFO must carry your own nick");
         return;
     }
@@ -369,6 +385,7 @@ static void fh_nmdc_getinfo(struct fh_conn *c, struct nmdc_msg *m, const char *l
 static void fh_nmdc_chat(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (!m->nick || strcmp(m->nick, c->nick) != 0) {
+        fh_violation(c, FH_R_NMDC_SENDER, "disconnected", m->nick, line, len);
         fh_conn_fail(c, NULL, NULL, "Chat must be sent as <your nick>");
         return;
     }
@@ -391,6 +408,7 @@ static struct fh_conn *fh_nmdc_target(struct fh_conn *c, const char *nick)
 static void fh_nmdc_to(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (!m->from || strcmp(m->from, c->nick) != 0 || (m->nick && strcmp(m->nick, c->nick) != 0)) {
+        fh_violation(c, FH_R_NMDC_SENDER, "disconnected", m->from, line, len);
         fh_conn_fail(c, NULL, NULL, "PMs must be From: your own nick");
         return;
     }
@@ -401,11 +419,33 @@ static void fh_nmdc_to(struct fh_conn *c, struct nmdc_msg *m, const char *line, 
     FH_HOOK(c->hub, pm, c, t, m->text ? m->text : "");
 }
 
+/* Is host (the $ConnectToMe address, "1.2.3.4" or "[::1]") the address c
+ * connects from? */
+static bool fh_nmdc_ctm_ip_ok(const struct fh_conn *c, const char *host)
+{
+    char h[FH_IP_LEN];
+    size_t n = host ? strlen(host) : 0;
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
+        snprintf(h, sizeof h, "%.*s", (int)(n - 2), host + 1);
+    else
+        snprintf(h, sizeof h, "%s", host ? host : "");
+    return fh_ip_check(h, fh_ip_is_v6(c->ip), c->ip) == FH_IP_MATCH;
+}
+
 static void fh_nmdc_ctm(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     bool rcm = m->type == NMDC_REVCONNECTTOME;
     if (rcm && (!m->from || strcmp(m->from, c->nick) != 0)) {
+        fh_violation(c, FH_R_NMDC_SENDER, "disconnected", m->from, line, len);
         fh_conn_fail(c, NULL, NULL, "RevConnectToMe must name you first");
+        return;
+    }
+    if (!rcm && !fh_nmdc_ctm_ip_ok(c, m->host) &&
+        fh_violation(c, FH_R_NMDC_CTM_IP, "refused", m->host, line, len)) {
+        char ip[FH_IP_LEN], text[200];
+        snprintf(text, sizeof text, "$ConnectToMe refused: give your own address %s (nmdc-ctm-ip)",
+                 fh_conn_ip(c, ip));
+        fh_nmdc_hub_chat(c, text);
         return;
     }
     struct fh_conn *t = fh_nmdc_target(c, m->nick);
@@ -418,6 +458,7 @@ static void fh_nmdc_ctm(struct fh_conn *c, struct nmdc_msg *m, const char *line,
 static void fh_nmdc_search(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (m->search.passive && (!m->search.source || strcmp(m->search.source, c->nick) != 0)) {
+        fh_violation(c, FH_R_NMDC_SENDER, "disconnected", m->search.source, line, len);
         fh_conn_fail(c, NULL, NULL, "Passive search must be Hub:<your nick>");
         return;
     }
@@ -433,6 +474,7 @@ static void fh_nmdc_search(struct fh_conn *c, struct nmdc_msg *m, const char *li
 static void fh_nmdc_sr(struct fh_conn *c, struct nmdc_msg *m, const char *line, size_t len)
 {
     if (!m->sr.nick || strcmp(m->sr.nick, c->nick) != 0) {
+        fh_violation(c, FH_R_NMDC_SENDER, "disconnected", m->sr.nick, line, len);
         fh_conn_fail(c, NULL, NULL, "SR must carry your own nick");
         return;
     }
@@ -472,6 +514,30 @@ static const struct fh_nmdc_cmd fh_nmdc_cmds[] = {
     {NMDC_REVCONNECTTOME, FH_USER, fh_nmdc_ctm},
     {NMDC_SEARCH, FH_USER, fh_nmdc_search},
     {NMDC_SR, FH_USER, fh_nmdc_sr},
+    /* Only hubs send these (notes §2.2-2.6) ... */
+    {NMDC_LOCK, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_VALIDATEDENIDE, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_HELLO, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_GETPASS, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_BADPASS, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_LOGEDIN, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_NICKLIST, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_OPLIST, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_BOTLIST, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_HUBNAME, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_HUBTOPIC, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_HUBISFULL, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_USERIP, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_QUIT, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_FORCEMOVE, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_ZON, FH_ANY, fh_nmdc_not_to_hub},
+    /* ... and these go between clients (§2.10-2.11). */
+    {NMDC_MYNICK, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_DIRECTION, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_ADCGET, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_ADCSND, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_MAXEDOUT, FH_ANY, fh_nmdc_not_to_hub},
+    {NMDC_ERROR, FH_ANY, fh_nmdc_not_to_hub},
 };
 
 void fh_nmdc_line(struct fh_conn *c, char *line, size_t len)
@@ -483,11 +549,13 @@ void fh_nmdc_line(struct fh_conn *c, char *line, size_t len)
     if (nmdc_msg_parse(line, len, &m, &why) < 0) {
         static const char vn[] = "$ValidateNick ";
         if (c->login == FH_LOGIN_START && len > sizeof vn - 1 && !memcmp(line, vn, sizeof vn - 1)) {
+            fh_violation(c, FH_R_NMDC_NICK, "disconnected", line + sizeof vn - 1, line, len);
             fh_nmdc_deny(c, line + sizeof vn - 1, "invalid nick");   /* the codec refused the nick */
             return;
         }
         char text[160];
         snprintf(text, sizeof text, "Malformed message: %s", why ? why : "parse error");
+        fh_violation(c, FH_R_NMDC_SYNTAX, "disconnected", why, line, len);
         fh_conn_fail(c, NULL, NULL, text);
         return;
     }
@@ -495,10 +563,12 @@ void fh_nmdc_line(struct fh_conn *c, char *line, size_t len)
         const struct fh_nmdc_cmd *d = &fh_nmdc_cmds[i];
         if (d->type != m.type)
             continue;
-        if (d->states & FH_S(c->login))
+        if (d->states & FH_S(c->login)) {
             d->fn(c, &m, line, len);
-        else
+        } else {
+            fh_violation(c, FH_R_NMDC_STATE, "disconnected", m.name, line, len);
             fh_conn_fail(c, NULL, NULL, "Command not valid at this point of the login");
+        }
         break;
     }
     /* Anything else (unknown commands, hub-to-client ones) is ignored (§4.1). */

@@ -71,6 +71,8 @@ int main(int argc, char **argv)
         key[klen] = '\0';
         if (eq) {
             val = eq + 1;
+        } else if (strcmp(key, "lenient") == 0) {
+            val = "1";   /* a flag on the command line; `lenient = 0|1` in a config file */
         } else if (i + 1 < argc) {
             val = argv[++i];
         } else {

@@ -105,6 +105,27 @@ static void fh_trace_logout(const struct fh_conn *c, const char *reason, void *c
     fh_trace_put(ctx, o);
 }
 
+/* {"event":"violation","conn","nick","proto","rule","section","detail"?,
+ * "action","line"}: what a client did wrong, next to its "in" line. */
+static void fh_trace_violation(const struct fh_conn *c, const struct fh_violation *v, void *ctx)
+{
+    bool l1;
+    json_t *o = fh_trace_user_event("violation", c);
+    json_t *l = fh_json_bytes(v->line, v->len, &l1);
+    if (!o || !l) {
+        json_decref(o);
+        json_decref(l);
+        return;
+    }
+    json_object_set_new(o, "rule", json_string(v->rule));
+    json_object_set_new(o, "section", json_string(v->section));
+    if (v->detail)
+        json_object_set_new(o, "detail", fh_json_bytes(v->detail, strlen(v->detail), &l1));
+    json_object_set_new(o, "action", json_string(v->action));
+    json_object_set_new(o, "line", l);
+    fh_trace_put(ctx, o);
+}
+
 static const char *fh_signame(int signo)
 {
     switch (signo) {
@@ -159,6 +180,7 @@ struct fh_trace *fh_trace_new(struct fh_hub *hub, const char *path, char *err)
         .version = FH_HOOKS_VERSION, .size = sizeof hooks, .name = "trace",
         .login = fh_trace_login, .logout = fh_trace_logout, .line = fh_trace_line,
         .signal = fh_trace_signal, .shutdown = fh_trace_shutdown,
+        .violation = fh_trace_violation,
     };
     if (fh_hub_add_hooks(hub, &hooks, t) < 0) {
         snprintf(err, FH_ERR_LEN, "cannot register the trace hooks");

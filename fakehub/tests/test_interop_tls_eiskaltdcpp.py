@@ -15,6 +15,7 @@ import time
 import pytest
 
 from dctest import JsonLines, Process, ProcessError, require_binary
+from strictkit import daemon_violations
 
 pytestmark = pytest.mark.interop
 
@@ -37,6 +38,9 @@ def fakehub(tmp_path, bin_path):
         print(f"--- fakehub exit {rc}; stderr ---\n{p.log_tail(60)}")
         if trace.exists():
             print(f"--- {trace} ---\n{trace.read_text(errors='replace')[-20000:]}")
+    # The real client breaks none of fakehub's protocol rules (docs/fakehub.md
+    # lists what it does break, if anything, and why it is accepted here).
+    assert daemon_violations(trace) == []
 
 
 @pytest.fixture
