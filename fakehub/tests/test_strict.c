@@ -34,6 +34,14 @@ Test(strict, integers_in_range)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_expect_not(fh_int_in(bad[i], 0, i < 12 ? 10 : INT64_MAX), "accepted '%s'", bad[i]);
     cr_expect_not(fh_int_in("9223372036854775808", 0, INT64_MAX));
+    cr_expect(fh_int_in("-9223372036854775808", INT64_MIN, 0));
+    cr_expect(fh_int_in("-5", -9, -1));
+    cr_expect_not(fh_int_in("-0", -9, -1));
+    cr_expect_not(fh_int_in("0", 1, 65535));
+    cr_expect(fh_int_in("1", 1, 65535));
+    cr_expect(fh_int_in("65535", 1, 65535));
+    cr_expect_not(fh_int_in("65536", 1, 65535));
+    cr_expect(fh_int_in("007", 0, 10));
 }
 
 Test(strict, text_code_points)
@@ -69,6 +77,13 @@ Test(strict, ip_fields_against_an_ipv4_connection)
     cr_expect_eq(fh_ip_check("127.0.0.256", false, v4_127_0_0_1), FH_IP_INVALID);
     cr_expect_eq(fh_ip_check("localhost", false, v4_127_0_0_1), FH_IP_INVALID);
     cr_expect_eq(fh_ip_check("127.0.0.x", false, v4_127_0_0_1), FH_IP_INVALID);
+    const char *bad4[] = {"", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4 ", " 1.2.3.4", "+1.2.3.4",
+                          "1.2.3.0004", "1.2.3.-4", "1.2.3.4.", "::1"};
+    for (size_t i = 0; i < sizeof bad4 / sizeof bad4[0]; i++)
+        cr_expect_eq(fh_ip_check(bad4[i], false, v4_127_0_0_1), FH_IP_INVALID, "'%s'", bad4[i]);
+    cr_expect_eq(fh_ip_check("127.000.0.01", false, v4_127_0_0_1), FH_IP_INVALID);
+    cr_expect_eq(fh_ip_check("127.0.0.1", false, v4_127_0_0_1), FH_IP_MATCH);
+    cr_expect_eq(fh_ip_check("255.255.255.255", false, v4_127_0_0_1), FH_IP_WRONG);
     cr_expect_eq(fh_ip_check("2001:db8::1", true, v4_127_0_0_1), FH_IP_OTHER_FAMILY);
     cr_expect_eq(fh_ip_check("::", true, v4_127_0_0_1), FH_IP_ZERO);
     cr_expect_eq(fh_ip_check("2001:db8::g1", true, v4_127_0_0_1), FH_IP_INVALID);
