@@ -889,6 +889,20 @@ int dcc_client_pm(struct dcc_client *c, const char *nick, const char *text, char
     return c->ops->pm(c, u, text, err);
 }
 
+int dcc_client_raw(struct dcc_client *c, const char *line, char *err)
+{
+    if (c->state != DCC_STATE_ONLINE)
+        return dcc_err(err, "not logged in to a hub");
+    if (!line || !*line || strchr(line, c->ops->delim))
+        return dcc_err(err, "a raw line must be non-empty and without the protocol's terminator ('%s')",
+                       c->ops->delim == '|' ? "|" : "\\n");
+    dc_buf_reset(&c->out);
+    if (dc_buf_append_str(&c->out, line) < 0 || dc_buf_append_byte(&c->out, c->ops->delim) < 0 ||
+        dcc_send_out(c) < 0)
+        return dcc_err(err, "cannot queue the raw line");
+    return 0;
+}
+
 enum dcc_state dcc_client_state(const struct dcc_client *c)
 {
     return c->state;

@@ -526,6 +526,13 @@ static json_t *cmd_flood(struct dcc_ctl *t, struct ctl_req *r)
     return json_pack("{s:I}", "sent", sent);
 }
 
+static json_t *cmd_raw(struct dcc_ctl *t, struct ctl_req *r)
+{
+    if (dcc_client_raw(t->client, json_string_value(json_object_get(r->args, "line")), r->err) < 0)
+        return NULL;
+    return json_object();
+}
+
 static void ctl_add_user(const struct dcc_user *u, void *arg)
 {
     json_array_append_new(arg, ctl_user_json(u));
@@ -802,6 +809,7 @@ static const struct ctl_cmd {
     {"flood", cmd_flood, {{"count", JSON_INTEGER, true}, {"size", JSON_INTEGER, false}, {"nick", JSON_STRING, false},
                           {"interval", JSON_INTEGER, false}}},
     {"users", cmd_users, {{0}}},
+    {"raw", cmd_raw, {{"line", JSON_STRING, true}}},
     {"get", cmd_get, {{"name", JSON_STRING, true}}},
     {"set", cmd_set, {{"name", JSON_STRING, true}, {"value", -1, true}}},
     {"settings", cmd_settings, {{0}}},

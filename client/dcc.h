@@ -252,6 +252,11 @@ int dcc_client_disconnect(struct dcc_client *c, char *err);
  * here). Requires DCC_STATE_ONLINE; pm requires the nick to be online. */
 int dcc_client_say(struct dcc_client *c, const char *text, char *err);
 int dcc_client_pm(struct dcc_client *c, const char *nick, const char *text, char *err);
+/* Queue one protocol line to the hub exactly as given (the terminator is
+ * added): for tests of hubs, which need a client that breaks the protocol
+ * on purpose. Requires DCC_STATE_ONLINE; the line must not hold the
+ * protocol's terminator ('|' NMDC, LF ADC). */
+int dcc_client_raw(struct dcc_client *c, const char *line, char *err);
 
 enum dcc_state dcc_client_state(const struct dcc_client *c);
 const char *dcc_state_name(enum dcc_state s);

@@ -314,3 +314,26 @@ def test_source_address_binds_the_hub_connection(dcclient, scheme):
         assert peer[0] == "127.0.0.3"
     err = p.channel.request("set", name="source_address", value="10.0.0.300", check=False)
     assert "must be an IPv4 address" in err["error"], err
+
+
+@pytest.mark.parametrize("proto, line, rule", [
+    ("nmdc", "$ConnectToMe bob 10.0.0.1:4000", "nmdc-ctm-ip"),
+    ("adc", "HQUI AAAB", "adc-context"),
+])
+def test_raw_line_reaches_the_hub_as_given(fakehub_factory, dcclient, tmp_path, proto, line, rule):
+    """`raw` queues a line unchanged (here one fakehub refuses and reports);
+    a line with the protocol's terminator, or while offline, is an error."""
+    hub = fakehub_factory("--control", tmp_path / "ctl.sock")
+    alice = dcclient(name="alice").channel
+    err = alice.request("raw", line="x", check=False)
+    assert not err["ok"] and "not logged in" in err["error"]
+    with JsonLines.unix(hub.ready["control"], name="fakehub-control") as ctl:
+        ctl.request("subscribe", events=["violation"])
+        alice.request("connect", url=hub.url(proto), nick="alice", timeout=10)
+        assert alice.request("raw", line=line) == {}
+        v = ctl.wait_for("violation", rule=rule)
+        assert v["line"] == line and v["nick"] == "alice"
+    term = "|" if proto == "nmdc" else "\n"
+    for bad in ("", f"a{term}b"):
+        err = alice.request("raw", line=bad, check=False)
+        assert not err["ok"] and "terminator" in err["error"]
