@@ -42,7 +42,7 @@ struct opts {
     const char *client;             /* --client PROFILE */
     struct { const char *name, *profile; } named[HR_MAX_CLIENTS]; /* --client NAME=PROFILE */
     size_t nnamed;
-    bool tap, keep, list, html_all;
+    bool tap, keep, list, html_all, strict;
     unsigned shard_k, shard_n;
     char **paths;
     size_t npaths;
@@ -125,7 +125,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"keep", no_argument, NULL, 'k'}, {"filter", required_argument, NULL, 'f'},
         {"shard", required_argument, NULL, 's'}, {"bin-dir", required_argument, NULL, 'b'},
         {"list", no_argument, NULL, 'L'}, {"html", required_argument, NULL, 'W'},
-        {"html-all", no_argument, NULL, 'A'}, {"json", required_argument, NULL, 'O'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"html-all", no_argument, NULL, 'A'}, {"json", required_argument, NULL, 'O'}, {"strict", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     *o = (struct opts){.jobs = 1, .protos = HR_PROTO_ALL};
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -174,6 +175,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'W': o->html = optarg; break;
         case 'O': o->json = optarg; break;
         case 'A': o->html_all = true; break;
+        case 'S': o->strict = true; break;
         case 'f': o->filter = optarg; break;
         case 'b': o->bin_dir = optarg; break;
         case 's':
@@ -240,6 +242,8 @@ static char *rerun_cmd(const struct opts *o, const char *self, const char *bin_d
         dc_buf_appendf(&b, " --client %s=", name);
         shell_word(&b, realpath(j->clients[i]->path, abs) ? abs : given);
     }
+    if (o->strict)
+        dc_buf_append_str(&b, " --strict");
     dc_buf_append_str(&b, " --bin-dir ");
     shell_word(&b, bin_dir);
     dc_buf_append_byte(&b, ' ');
@@ -407,7 +411,8 @@ static int run_main(int argc, char **argv, char **owned)
         return HR_EXIT_USAGE;
     }
     struct hr_run_opts ro = {.bin_dir = bin_dir, .share_dir = env.data_dir, .timeout_mult = mult,
-                             .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
+                             .scenario_timeout_ms = 30000, .step_timeout_ms = 5000,
+                             .strict = o.strict};
 
     char **files;
     size_t nfiles;

@@ -45,6 +45,8 @@ void usage(FILE *f)
           "  --list             print the planned runs as JSON lines ({\"path\",\"proto\",\"name\"}, or\n"
           "                     {\"path\",\"error\"} for a file that does not parse) instead of running them\n"
           "  --keep             keep each scenario's directory (logs, hub trace) and say where\n"
+          "  --strict           fail any run in which the hub reports a protocol violation, as if\n"
+          "                     every scenario declared `strict` (fakehub's trace has them)\n"
           "  --bin-dir DIR      where fakehub and dcclient are (default: dcharness's own dir)\n"
           "Exit status: 0 passed, 1 a scenario failed, 2 usage error.\n"
           "\n"

@@ -111,6 +111,8 @@ struct run {
     bool started;               /* hub and clients were up; steps ran */
     struct party *focus;        /* whose events to show on failure */
     char trace_path[4096];      /* the hub's trace file, "" if none */
+    struct dc_buf violations;   /* the trace's violation records, by party, for the report */
+    size_t nviolations;
     double fail_t;              /* CLOCK_MONOTONIC time of the failure (fakehub's trace uses it too) */
 };
 
@@ -136,6 +138,12 @@ bool run_stop_waiting(struct run *r, double until);
 /* "5.0s" or "the scenario timeout (30.0s)", for "... within %s". Returns buf. */
 const char *run_timeout_text(struct run *r, double until, double started, char *buf, size_t len);
 #define TIMEOUT_TEXT(r, until, started) run_timeout_text((r), (until), (started), (char[64]){0}, 64)
+
+/* ---- violations.c ---- */
+/* Read the protocol violations the hub's trace records (after teardown, when
+ * the trace is complete) into r->violations / r->nviolations; then fail the
+ * run if it is strict, else note them in r->warning. */
+void run_check_violations(struct run *r);
 
 /* ---- proc.c ---- */
 /* Append a line to p's log with the time and tag. */

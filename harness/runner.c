@@ -260,7 +260,8 @@ static char *details(struct run *r)
     if (r->step)
         dc_buf_appendf(&b, "step: %s:%d: %s\n", r->s->path, r->step->line, r->step->text);
     else
-        dc_buf_appendf(&b, "step: (%s)\n", r->started ? "teardown" : "starting the hub and the clients");
+        dc_buf_appendf(&b, "step: (%s)\n", !r->started ? "starting the hub and the clients"
+                                           : r->nviolations ? "after the steps: the run is strict" : "teardown");
     dc_buf_appendf(&b, "why: %s\n", r->why.data);
     if (r->step && r->step->kind == HR_STEP_EXPECT) {
         dc_buf_appendf(&b, "expected: event %s", r->step->name);
@@ -291,6 +292,9 @@ static char *details(struct run *r)
         dc_buf_appendf(&b, "--- %s: %s ---\n%s", PARTY_LABEL(p), p->log_path, t);
         free(t);
     }
+    if (r->nviolations)
+        dc_buf_appendf(&b, "--- protocol violations the hub reported (%zu), by party ---\n%s", r->nviolations,
+                       r->violations.data);
     if (r->trace_path[0]) {
         char *t = proc_log_excerpt(r->trace_path, proc_trace_offset(r->trace_path, r->fail_t), HR_TRACE_TAIL, 5);
         dc_buf_appendf(&b, "--- hub trace: %s ---\n%s", r->trace_path, t);
@@ -370,6 +374,7 @@ static void run_scenario(struct run *r, int result_fd)
         run_fail(r, "signal bursts were still running when the scenario timeout ran out");
     teardown(r);
     run_fault_report(r);
+    run_check_violations(r);
     json_t *res = json_object();
     json_object_set_new(res, "status", json_string(r->why.len ? "fail" : "pass"));
     if (r->warning.len && !r->why.len) {
@@ -420,6 +425,7 @@ static void run_init(struct run *r, const struct hr_scenario *s, unsigned proto,
     r->sigfd = become_runner();
     dc_buf_init(&r->why, 0);
     dc_buf_init(&r->warning, 0);
+    dc_buf_init(&r->violations, 0);
     r->nparties = s->nclients + 1;
     r->parties = calloc(r->nparties, sizeof *r->parties);
     r->hub = &r->parties[0];
@@ -436,6 +442,7 @@ static void run_cleanup(struct run *r)
     free(r->bursts);
     dc_buf_cleanup(&r->why);
     dc_buf_cleanup(&r->warning);
+    dc_buf_cleanup(&r->violations);
     if (r->sigfd >= 0)
         close(r->sigfd);
 }

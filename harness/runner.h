@@ -39,6 +39,7 @@ struct hr_run_opts {
     double timeout_mult;               /* DCTEST_TIMEOUT_MULTIPLIER */
     long scenario_timeout_ms;          /* default when the file sets none (before scaling) */
     long step_timeout_ms;              /* default for steps without `within` */
+    bool strict;                       /* --strict: every scenario as if it declared `strict` */
 };
 
 /* The outcome of one job. Owns its strings. */

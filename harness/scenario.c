@@ -324,6 +324,10 @@ static int parse_header(struct parser *p, bool *handled)
         if (l->nwords != 2 || (s->timeout_ms = hr_parse_duration(l->words[1].text)) <= 0)
             FAIL(p, "timeout needs one duration, as in: timeout 20s (units: ms, s)");
         p->seen_timeout = true;
+    } else if (is_kw(w0, "strict")) {
+        if (l->nwords != 1)
+            FAIL(p, "strict takes no arguments: the run fails on any protocol violation the hub reports");
+        s->strict = true;
     } else if (is_kw(w0, "needs")) {
         if (l->nwords < 2)
             FAIL(p, "needs takes feature names: hub-control registered-users signals hup, or client capabilities cap:NAME");

@@ -158,6 +158,7 @@ struct hr_scenario {
     unsigned needs;        /* hr_feature bits, declared or implied by steps */
     unsigned needs_caps;   /* hr_cap bits of `needs cap:NAME` (every client; also in each client's caps) */
     long timeout_ms;       /* 0 = runner default */
+    bool strict;           /* `strict`: a protocol violation the hub reports fails the run */
     char *hub;             /* `hub profile NAME`: the hub unless --hub says otherwise; NULL = fakehub */
     int hub_line;
     struct hr_client *clients;

@@ -469,3 +469,47 @@ def test_sigterm_stops_everything(tmp_path):
     assert_none_left(tag, timeout=0.5)
     assert not list(tmp_path.glob("dcharness-*")), "scenario dirs not removed"
     p.stop()
+
+
+# ---- protocol violations (strict) ----
+
+def test_shipped_suite_is_clean_under_strict(tmp_path):
+    """--strict: any protocol violation fakehub reports fails the run. The
+    shipped suite (dcclient only) commits none, plain and over TLS."""
+    r = run("run", "-j", "2", "--strict", "--proto", "nmdc,adc,nmdcs,adcs", SCENARIOS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{4 * len(SHIPPED)} passed, 0 failed" in r.stdout
+    assert "violation" not in r.stdout
+
+
+def test_misbehaving_client_passes_with_a_warning_unless_strict(tmp_path):
+    scn = DATA / "misbehaving.scn"
+    r = run("run", scn)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "hub reported 2 protocol violations (not strict): mallory 2 (nmdc-ctm-ip nmdc-context)" in r.stdout
+    assert "hub reported 1 protocol violation (not strict): mallory 1 (adc-context)" in r.stdout
+
+    r = run("run", "--strict", scn)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout
+    assert "the hub reported 2 protocol violations and the run is strict: mallory 2" in out
+    assert "the hub reported 1 protocol violation and the run is strict: mallory 1 (adc-context)" in out
+    assert "--- protocol violations the hub reported (2), by party ---\n        mallory:\n" in out
+    assert ("  nmdc-ctm-ip (notes §2.8 (hubs should check the IP)): refused [10.0.0.1]; "
+            "line: $ConnectToMe bob 10.0.0.1:4000") in out
+    assert "  nmdc-context (" in out and "): ignored [$Hello]; line: $Hello mallory" in out
+    assert "  adc-context (ADC 1.0.4 BASE messages: Contexts): refused [HQUI]; line: HQUI AAAB MSspoofed" in out
+    assert " --strict " in out   # the rerun line keeps it
+
+    # The declaration does the same as the option.
+    declared = tmp_path / "declared.scn"
+    declared.write_text(scn.read_text().replace("protocols nmdc adc\n", "protocols nmdc adc\nstrict\n"))
+    r = run("run", "--proto", "adc", declared)
+    assert r.returncode == 1 and "the run is strict" in r.stdout, r.stdout + r.stderr
+
+
+def test_strict_declaration_takes_no_arguments(tmp_path):
+    bad = tmp_path / "bad.scn"
+    bad.write_text("strict please\nclient a\na connect\n")
+    r = run("run", bad)
+    assert r.returncode == 1 and "bad.scn:1: strict takes no arguments" in r.stdout, r.stdout
