@@ -100,3 +100,17 @@ def test_caps_marker_and_option_skip(pytester):
     result = pytester.runpytest("-p", "dctest.plugin", "--dc-client", "nosuchparty")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--dc-client nosuchparty: no client profile 'nosuchparty'*"])
+
+
+def test_toyworker_passes_the_core_scenarios(bin_path, tmp_path):
+    """dcharness runs the shipped core scenarios with every client a
+    toyworker (NMDC: the worker speaks nothing else); what needs more than
+    the core is skipped naming the capability."""
+    import subprocess
+    scn = ROOT / "scenarios"
+    core = [scn / f"{n}.scn" for n in ("pm-both-ways", "chat", "nick-taken", "client-vanishes", "hub-kick")]
+    r = subprocess.run([str(bin_path("dcharness")), "run", "--proto", "nmdc", "--client", TOY,
+                        *map(str, core), scn / "transfer-small.scn"],
+                       capture_output=True, text=True, timeout=300)
+    assert "6 scenario runs: 5 passed, 0 failed, 1 skipped" in r.stdout, r.stdout + r.stderr
+    assert "alice (toyworker) lacks capabilities share control-ext" in r.stdout

@@ -15,7 +15,8 @@ import sys
 import threading
 
 out_lock = threading.Lock()
-state = {"sock": None, "name": None, "users": set(), "logged_in": threading.Event()}
+state = {"sock": None, "name": None, "users": set(), "logged_in": threading.Event(),
+         "refused": None}
 
 
 def say(obj):
@@ -91,7 +92,8 @@ def handle(cmd):
         sender, _, body = cmd[1:].partition("> ")
         say({"note": "shout", "sender": sender, "body": unesc(body)})
     elif cmd.startswith(("$ValidateDenide", "$BadPass", "$GetPass")):
-        say({"note": "closed", "why": f"refused: {cmd}"})
+        state["refused"] = "nick taken" if cmd.startswith("$ValidateDenide") else "password wanted"
+        state["logged_in"].set()        # wakes op_login
 
 
 def op_login(address, name):
@@ -102,6 +104,9 @@ def op_login(address, name):
     threading.Thread(target=reader, args=(state["sock"],), daemon=True).start()
     if not state["logged_in"].wait(10):
         raise RuntimeError("login timed out")
+    if state["refused"]:
+        op_bye()
+        raise RuntimeError(state["refused"])
     return {"name": name}
 
 

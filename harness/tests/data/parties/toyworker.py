@@ -33,8 +33,11 @@ def call(op, **args):
     reply = box[1]
     if reply["status"] != "ok":
         reason = reply["reason"]
-        code = "not-online" if "no such user" in reason else "connect-failed" if op == "login" else "internal"
-        raise PartyError(code, reason)
+        if "no such user" in reason:
+            raise PartyError("not-online", f"user '{args['target']}' is not online")
+        if reason == "nick taken":
+            raise PartyError("nick-taken", f"nick '{args['name']}' refused by the hub (taken)")
+        raise PartyError("connect-failed" if op == "login" else "internal", reason)
     return reply.get("data")
 
 
