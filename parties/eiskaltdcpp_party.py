@@ -42,6 +42,8 @@ from dctest.eiskaltdcpp import EiskaltDaemon, PeerError, _PM_LINE  # noqa: E402
 # harness setting -> DCPlusPlus.xml setting
 NATIVE = {"nick": "Nick", "description": "Description", "email": "EMail", "slots": "Slots"}
 _CHAT = re.compile(r"^\[[0-9:]+\] <([^>]*)> (.*)$", re.S)
+# a line of the daemon's -v output that starts a record (anything else continues one)
+_REC_START = re.compile(r"^(\S+://\S+ |Connecting to |Connected to |Connection failed \[|Received signal|JSONRPC:)")
 
 
 def _tree(elem) -> dict:
@@ -85,8 +87,8 @@ class EiskaltParty(Party):
         self.shares = []
         self.lists = {}              # nick -> (file list path, tree, their share size then)
         self.pm_seen = {}            # PM log path -> entries already reported
-        self.chat_seen = 0
-        self.chats = []              # (from, text) of every chat event since connect
+        self._chat_idx = 0           # out_lines index up to which chat was reported
+        self._out_t = 0.0            # when the last stdout line arrived
         self.out_lines = []          # the daemon's stdout, line by line
         self._out_mark = 0           # out_lines index at the last hub.add
         self._pending_url = None     # the URL a favourite (password) is written for
@@ -114,7 +116,8 @@ class EiskaltParty(Party):
             for raw in proc.stdout:
                 out.write(raw)
                 out.flush()
-                self.out_lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.out_lines.append(raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r"))
+                self._out_t = time.monotonic()
 
     def _ensure_daemon(self, password=None):
         with self._lock:
@@ -125,15 +128,15 @@ class EiskaltParty(Party):
                                    .digest()[:24]).decode().rstrip("=")
             native = {NATIVE[k]: s[k] for k in NATIVE}
             native["RequireTLS"] = 0
-            self.daemon = EiskaltDaemon(pathlib.Path(self.dir) / "daemon", s["nick"], tls=True,
-                                        passive=not s["active"], settings=native, private_id=pid,
-                                        spawn=self._spawn,
-                                        passwords={self._pending_url: password} if password else None)
+            d = EiskaltDaemon(pathlib.Path(self.dir) / "daemon", s["nick"], tls=True,
+                              passive=not s["active"], settings=native, private_id=pid,
+                              spawn=self._spawn,
+                              passwords={self._pending_url: password} if password else None)
             try:
-                self.daemon.start(timeout=scaled(15))
+                d.start(timeout=scaled(15))
             except PeerError as e:
-                self.daemon = None
                 raise PartyError("internal", f"eiskaltdcpp-daemon did not start: {e}")
+            self.daemon = d
             for path in self.shares:
                 self._share_add(path)
             threading.Thread(target=self._poll, daemon=True).start()
@@ -145,17 +148,29 @@ class EiskaltParty(Party):
         except (OSError, PeerError) as e:
             raise PartyError("internal", f"eiskaltdcpp-daemon {method}: {e}")
 
+    def on_start(self):
+        # Start the daemon now, in the background (about 0.5 s, more on a
+        # loaded machine), so that connect is only the login; settings sent
+        # meanwhile wait for it (on_set takes the same lock) and go by RPC.
+        def start():
+            try:
+                self._ensure_daemon()
+            except PartyError as e:
+                self.log(str(e))          # the first request that needs it retries
+        threading.Thread(target=start, daemon=True).start()
+
     def on_set(self, name, value):
-        if self.daemon is None:
-            return                                    # goes into the config at start
-        if name == "active":
-            raise PartyError("unsupported", "active can only be set before the daemon starts "
-                             "(before share/connect)")
-        if self.hub and name in ("description", "email", "slots"):
-            # settings.getset is not re-announced until the daemon's next
-            # info timer (about a minute): no live-settings capability.
-            raise PartyError("unsupported", f"eiskaltdcpp-daemon cannot re-announce {name} while connected")
-        self.rpc("settings.getset", key=NATIVE[name], value=str(value))
+        with self._lock:
+            if self.daemon is None or name == "password":
+                return                    # into the config at start / used at connect
+            if self.hub and name in ("description", "email", "slots", "active"):
+                # settings.getset is not re-announced until the daemon's own
+                # info timer: no live-settings capability.
+                raise PartyError("unsupported", f"eiskaltdcpp-daemon cannot re-announce {name} while connected")
+            if name == "active":
+                self.rpc("settings.getset", key="IncomingConnections", value="0" if value else "3")
+            else:
+                self.rpc("settings.getset", key=NATIVE[name], value=str(value))
 
     # -- the poll thread: the daemon's state as events
     def _poll(self):
@@ -193,18 +208,31 @@ class EiskaltParty(Party):
             if self.hub is not None:
                 self.users.sync(self._users_now(url))
 
-    def _poll_chat(self, url):
-        text = self.rpc("hub.getchat", huburl=url, separator="\x1e") or ""
-        lines = [l for l in text.split("\x1e") if l]
-        for line in lines[self.chat_seen:]:
-            line = line.replace("\r\n", "\n")
-            m = _CHAT.match(line)
+    def _poll_chat(self, url, force=False):
+        """Main chat from the -v stdout: `URL Public: [time] <nick> text`,
+        a multi-line text going on in the lines that follow (one write, so
+        they come together: a record at the end is complete once stdout was
+        quiet for 40 ms). hub.getchat is no source: it drops a line that
+        arrives in the same second as the previous read."""
+        head, lines = f"{url} Public: ", self.out_lines
+        n, j = len(lines), self._chat_idx
+        while j < n:
+            if not lines[j].startswith(head):
+                j += 1
+                continue
+            k = j + 1
+            while k < n and not _REC_START.match(lines[k]):
+                k += 1
+            if k == n and not force and time.monotonic() - self._out_t < 0.04:
+                break                     # the record may still grow
+            text = "\n".join([lines[j][len(head):]] + lines[j + 1:k])
+            m = _CHAT.match(text)
             if m:
-                self.chats.append((m.group(1), m.group(2)))
                 self.emit("chat", **{"from": m.group(1), "text": m.group(2)})
             else:
-                self.emit("hub.status", text=line)
-        self.chat_seen = len(lines)
+                self.emit("hub.status", text=text)
+            j = k
+        self._chat_idx = j
 
     def _poll_pms(self):
         logs = pathlib.Path(self.daemon.dir) / "logs" / "PM"
@@ -234,11 +262,15 @@ class EiskaltParty(Party):
             self._set("nick", nick)
         password = password or self.settings["password"] or None
         self._pending_url = url
-        if password and self.daemon is not None:
-            self._restart(url, password)
+        if password:
+            with self._lock:              # waits for a start in progress
+                running = self.daemon is not None
+            if running:                   # its favourites are read at start only
+                self._restart(url, password)
         d = self._ensure_daemon(password)
         self.rpc("settings.getset", key="UseTLS", value="1" if hub["tls"] else "0")
-        self.chat_seen, self._out_mark, self.url, self.chats = 0, len(self.out_lines), url, []
+        self._out_mark = self._chat_idx = len(self.out_lines)
+        self.url = url
         me = self.settings["nick"]
         self.log(f"hub.add {url}: {self.rpc('hub.add', huburl=url, enc='')!r}")
         deadline = time.monotonic() + scaled(15)
@@ -250,7 +282,7 @@ class EiskaltParty(Party):
                 self.rpc("hub.del", huburl=url)
                 self.url = None
                 said = "\n".join(self.out_lines[self._out_mark:])
-                low = chat.lower()
+                low = (chat + "\n" + said).lower()
                 if "keyprint mismatch" in said.lower():
                     code, chat = "keyprint-mismatch", chat or said
                 elif "password" in low:
@@ -287,28 +319,9 @@ class EiskaltParty(Party):
             self.daemon = None
             self._poll_stop = threading.Event()
 
-    def _last_words(self, url):
-        """Chat the daemon printed (-v) but hub.getchat no longer returns
-        once the hub closed: e.g. "Hub is shutting down"."""
-        head, records = f"{url} Public: ", []
-        for line in self.out_lines[self._out_mark:]:
-            if line.startswith(head):
-                records.append(line[len(head):])
-            elif records and not line.startswith(("Connection failed [", url)):
-                records[-1] += "\n" + line
-        for rec in records:
-            m = _CHAT.match(rec)
-            if m and (m.group(1), m.group(2)) not in self.chats:
-                self.chats.append((m.group(1), m.group(2)))
-                self.emit("chat", **{"from": m.group(1), "text": m.group(2)})
-
     def _leave(self, reason, logged_in=True):
         if self.url and self.hub is not None:
-            try:
-                self._poll_chat(self.url)
-            except PartyError:
-                pass
-            self._last_words(self.url)
+            self._poll_chat(self.url, force=True)        # the hub's last words
         url, self.url = self.url, None
         self.lists.clear()
         if url:
