@@ -92,7 +92,9 @@ class EiskaltParty(Party):
         self.out_lines = []          # the daemon's stdout, line by line
         self._out_mark = 0           # out_lines index at the last hub.add
         self._pending_url = None     # the URL a favourite (password) is written for
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()   # held while the daemon starts or restarts
+        self._state = threading.Lock()   # guards daemon/_dirty for on_set
+        self._dirty = set()              # settings set while the daemon was not up
         self._poll_stop = threading.Event()
         for name, spec, fn in (
                 ("connect", {"url": str, "nick": opt(str), "password": opt(str)}, self.connect),
@@ -136,7 +138,11 @@ class EiskaltParty(Party):
                 d.start(timeout=scaled(15))
             except PeerError as e:
                 raise PartyError("internal", f"eiskaltdcpp-daemon did not start: {e}")
-            self.daemon = d
+            with self._state:
+                self.daemon, dirty = d, self._dirty
+                self._dirty = set()
+            for name in dirty:            # set while it started (also those in its config)
+                self._apply(name, self.settings[name])
             for path in self.shares:
                 self._share_add(path)
             threading.Thread(target=self._poll, daemon=True).start()
@@ -151,7 +157,7 @@ class EiskaltParty(Party):
     def on_start(self):
         # Start the daemon now, in the background (about 0.5 s, more on a
         # loaded machine), so that connect is only the login; settings sent
-        # meanwhile wait for it (on_set takes the same lock) and go by RPC.
+        # meanwhile are answered at once and applied by RPC once it is up.
         def start():
             try:
                 self._ensure_daemon()
@@ -160,17 +166,23 @@ class EiskaltParty(Party):
         threading.Thread(target=start, daemon=True).start()
 
     def on_set(self, name, value):
-        with self._lock:
-            if self.daemon is None or name == "password":
-                return                    # into the config at start / used at connect
-            if self.hub and name in ("description", "email", "slots", "active"):
-                # settings.getset is not re-announced until the daemon's own
-                # info timer: no live-settings capability.
-                raise PartyError("unsupported", f"eiskaltdcpp-daemon cannot re-announce {name} while connected")
-            if name == "active":
-                self.rpc("settings.getset", key="IncomingConnections", value="0" if value else "3")
-            else:
-                self.rpc("settings.getset", key=NATIVE[name], value=str(value))
+        with self._state:
+            if self.daemon is None:       # not started yet, or starting: applied after start
+                self._dirty.add(name)
+                return
+        self._apply(name, value)
+
+    def _apply(self, name, value):
+        if name in ("password", "share_size"):
+            return                        # used at connect / not supported
+        if self.hub and name in ("description", "email", "slots", "active"):
+            # settings.getset is not re-announced while connected: no
+            # live-settings capability.
+            raise PartyError("unsupported", f"eiskaltdcpp-daemon cannot re-announce {name} while connected")
+        if name == "active":
+            self.rpc("settings.getset", key="IncomingConnections", value="0" if value else "3")
+        else:
+            self.rpc("settings.getset", key=NATIVE[name], value=str(value))
 
     # -- the poll thread: the daemon's state as events
     def _poll(self):
@@ -316,7 +328,7 @@ class EiskaltParty(Party):
         with self._lock:
             self._poll_stop.set()
             self.daemon.stop()
-            self.daemon = None
+            self.daemon = None  # (under _lock: no start runs)
             self._poll_stop = threading.Event()
 
     def _leave(self, reason, logged_in=True):
