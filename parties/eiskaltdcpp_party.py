@@ -443,8 +443,6 @@ class EiskaltParty(Party):
                 raise PartyError("no-such-path", f"no file with TTH {tth} in {nick}'s list")
             path, node = hit
         else:
-            if any(part in (".", "..") for part in path.split("/")):   # as dcclient says
-                raise PartyError("not-a-file", f"{path} is not a file in {nick}'s list")
             node = _find(tree, path)
             if node is None:
                 raise PartyError("no-such-path", f"no such path in {nick}'s list: {path}")

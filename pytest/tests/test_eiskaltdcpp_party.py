@@ -90,7 +90,7 @@ def test_lists_twice_then_downloads_and_refuses_with_codes(dc_hub, dc_client, tm
     got = tmp_path / "got"
     got.mkdir()
     for kwargs, code in (({"path": "/files/nope"}, "no-such-path"), ({"path": "/files/sub"}, "not-a-file"),
-                         ({"path": "/files/../k.bin"}, "not-a-file"), ({"tth": "A" * 39}, "no-such-path")):
+                         ({"path": "/files/../k.bin"}, "no-such-path"), ({"tth": "A" * 39}, "no-such-path")):
         with pytest.raises(ProcessError) as e:
             bob.download("alice", got, **kwargs)
         assert e.value.code == code, (kwargs, e.value)
