@@ -31,6 +31,7 @@
 
 #include "proto/base32.h"
 #include "proto/filelist.h"
+#include "proto/fixture.h"
 
 /* One controller connection. Owned by the ctl's list. */
 struct dcc_chan {
@@ -697,86 +698,32 @@ static json_t *cmd_download(struct dcc_ctl *t, struct ctl_req *r)
     return xid < 0 ? NULL : ctl_defer(t, r, xid, NULL);
 }
 
-/* mkdir -p of path's parent directories. */
-static int ctl_mkparents(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
-        *p = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
-
-/* Fixture files for scenarios (which cannot create files themselves):
- * size bytes from a seeded xorshift64* stream, or with text=true numbered
- * text lines (compressible). The same seed gives the same bytes, and a
- * shorter file is a prefix of a longer one, so a scenario can write a
- * partial download (.part) and know the TTH in advance. Blocks the client
- * while writing; meant for test set-up. A path ending in '/' creates that
- * directory (and its parents) only. */
+/* Fixture files for scenarios (proto/fixture.h: the bytes dcharness's
+ * `fixture` step writes too): size bytes from a seeded xorshift64* stream,
+ * or with text=true numbered text lines. Blocks the client while writing;
+ * meant for test set-up. A path ending in '/' creates that directory. */
 static json_t *cmd_mkfile(struct dcc_ctl *t, struct ctl_req *r)
 {
     (void)t;
     const char *path = json_string_value(json_object_get(r->args, "path"));
     json_int_t size = json_integer_value(json_object_get(r->args, "size"));
     json_t *seedj = json_object_get(r->args, "seed"), *textj = json_object_get(r->args, "text");
-    uint64_t x = seedj ? (uint64_t)json_integer_value(seedj) : 1;
     if (textj && !json_is_boolean(textj)) {
         ctl_fail(r, "bad-request", "mkfile: argument 'text' must be a boolean");
         return NULL;
     }
-    if (size < 0 || size > ((json_int_t)1 << 40)) {
+    if (size < 0 || size > DC_FIXTURE_MAX_SIZE) {
         ctl_fail(r, "bad-request", "mkfile: size must be 0..2^40");
         return NULL;
     }
+    char why[512];
     size_t plen = strlen(path);
-    if (plen && path[plen - 1] == '/') {   /* a directory (possibly empty) */
-        if (ctl_mkparents(path) < 0) {
-            ctl_fail(r, "internal", "mkfile: cannot create %s: %s", path, strerror(errno));
-            return NULL;
-        }
-        return json_pack("{s:s,s:I}", "path", path, "size", (json_int_t)0);
-    }
-    int fd = ctl_mkparents(path) < 0 ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        ctl_fail(r, "internal", "mkfile: cannot create %s: %s", path, strerror(errno));
+    if (dc_fixture_write(path, size, seedj ? (uint64_t)json_integer_value(seedj) : 1, json_is_true(textj), why,
+                         sizeof why) < 0) {
+        ctl_fail(r, "internal", "mkfile: %s", why);
         return NULL;
     }
-    x = x ? x : 0x9E3779B97F4A7C15u;
-    char *buf = malloc(1 << 20);
-    uint64_t line = 0;
-    size_t pending = 0;   /* text: bytes of the current line still to emit */
-    char text[40];
-    bool ok = buf != NULL;
-    for (json_int_t left = size; ok && left > 0;) {
-        size_t n = left < (1 << 20) ? (size_t)left : (1 << 20);
-        for (size_t i = 0; i < n; i++) {
-            if (json_is_true(textj)) {
-                if (!pending)
-                    pending = (size_t)snprintf(text, sizeof text, "dcharness fixture line %010llu\n",
-                                               (unsigned long long)line++);
-                buf[i] = text[strlen(text) - pending--];
-            } else {
-                if (i % 8 == 0) {
-                    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
-                }
-                buf[i] = (char)((x * 0x2545F4914F6CDD1Du) >> (8 * (i % 8)));
-            }
-        }
-        ok = ctl_write_all(fd, buf, n) == 0;
-        left -= (json_int_t)n;
-    }
-    free(buf);
-    ok = close(fd) == 0 && ok;
-    if (!ok) {
-        ctl_fail(r, "internal", "mkfile: cannot write %s", path);
-        return NULL;
-    }
-    return json_pack("{s:s,s:I}", "path", path, "size", size);
+    return json_pack("{s:s,s:I}", "path", path, "size", plen && path[plen - 1] == '/' ? (json_int_t)0 : size);
 }
 
 static json_t *cmd_quit(struct dcc_ctl *t, struct ctl_req *r)

@@ -8,6 +8,7 @@
 #include "harness/scenario.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +255,7 @@ static int parse_client(struct parser *p)
     for (const char *c = name; *c; c++)
         if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '-'))
             FAIL(p, "client name '%s' may only hold letters, digits, '_' and '-' (set nick=\"...\" for any other nick)", name);
-    if (!strcmp(name, "hub") || !strcmp(name, "nmdc:") || !strcmp(name, "adc:"))
+    if (!strcmp(name, "hub") || !strcmp(name, "fixture") || !strcmp(name, "nmdc:") || !strcmp(name, "adc:"))
         FAIL(p, "'%s' is reserved and cannot name a client", name);
     for (size_t i = 0; i < s->nclients; i++)
         if (!strcmp(s->clients[i].name, name))
@@ -558,6 +559,41 @@ static const struct {
     {"fault", parse_fault},
 };
 
+/* fixture file PATH [size=N] [seed=S] [text=true] | fixture dir PATH: files
+ * the harness writes itself (proto/fixture.h, the bytes of dcclient's
+ * mkfile), so that any party can share them. */
+static int parse_fixture(struct parser *p, struct hr_step *st, size_t i)
+{
+    struct hr_line *l = p->line;
+    size_t n = l->nwords;
+    const struct hr_word *vw = &l->words[i++];
+    bool file = is_kw(vw, "file");
+    if (!file && !is_kw(vw, "dir"))
+        FAIL(p, "write: fixture file PATH [size=N] [seed=S] [text=true], or fixture dir PATH");
+    if (i >= n || l->words[i].op)
+        FAIL(p, "fixture %s needs a path, as in: fixture %s \"{dir}/share/one.bin\"", vw->text, vw->text);
+    st->kind = HR_STEP_FIXTURE;
+    st->name = strdup(vw->text);
+    if (add_arg(p, &st->args, &st->nargs, "path", &l->words[i], l->words[i].text) < 0)
+        return -1;
+    for (i++; i < n; i++) {
+        const struct hr_word *w = &l->words[i];
+        const char *v = w->text + w->key_len + 1;
+        char *e;
+        bool size = w->key_len == 4 && !strncmp(w->text, "size", 4), seed = w->key_len == 4 && !strncmp(w->text, "seed", 4);
+        bool text = w->key_len == 4 && !strncmp(w->text, "text", 4);
+        if (!file || w->op != '=' || !(size || seed || text))
+            FAIL(p, "unexpected '%s' (fixture file PATH takes size=N seed=S text=true; fixture dir PATH nothing)", w->text);
+        if ((size || seed) && (!*v || strtoull(v, &e, 10) == ULLONG_MAX || *e || *v == '-'))
+            FAIL(p, "%.*s= takes a number, not '%s'", (int)w->key_len, w->text, v);
+        if (text && strcmp(v, "true") && strcmp(v, "false"))
+            FAIL(p, "text= is true or false, not '%s'", v);
+        if (kv_arg(p, &st->args, &st->nargs, w) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_step(struct parser *p)
 {
     struct hr_line *l = p->line;
@@ -577,6 +613,15 @@ static int parse_step(struct parser *p)
         FAIL(p, "a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub profile, hub user)");
     const struct hr_word *aw = &l->words[i++];
     int actor = HR_ACTOR_HUB;
+    if (is_kw(aw, "fixture")) {
+        s->steps = grow(s->steps, s->nsteps, sizeof *s->steps);
+        struct hr_step *st = &s->steps[s->nsteps++];
+        st->line = l->lineno;
+        st->text = strdup(l->raw);
+        st->protos = protos;
+        st->actor = HR_ACTOR_HUB;   /* no party acts: the harness does */
+        return parse_fixture(p, st, i);
+    }
     if (!is_kw(aw, "hub")) {
         actor = -2;
         for (size_t c = 0; c < s->nclients; c++)

@@ -121,6 +121,7 @@ enum hr_step_kind {
     HR_STEP_EXIT,    /* actor must exit with `status` */
     HR_STEP_KILL,    /* actor gets SIGKILL and is reaped */
     HR_STEP_FAULT,   /* the hub gets a fault rule (args: its fields) through its control socket */
+    HR_STEP_FIXTURE, /* the harness writes a fixture file or dir (name "file"/"dir"; args path, size, seed, text) */
 };
 
 #define HR_ACTOR_HUB (-1)

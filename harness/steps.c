@@ -9,7 +9,10 @@
  */
 #include "harness/run.h"
 
+#include "proto/fixture.h"
+
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +192,35 @@ static void step_exit(struct run *r, const struct hr_step *st)
     }
 }
 
+/* fixture file/dir: written by the harness itself (proto/fixture.h). */
+static void step_fixture(struct run *r, const struct hr_step *st)
+{
+    struct lookup_ctx c = {.r = r};
+    char *path = NULL;
+    long long size = 0;
+    unsigned long long seed = 1;
+    bool text = false;
+    for (size_t i = 0; i < st->nargs; i++) {
+        if (!strcmp(st->args[i].key, "path") && !(path = run_expand(r, &c, st->args[i].value, "the fixture path")))
+            return;
+        if (!strcmp(st->args[i].key, "size"))
+            size = strtoll(st->args[i].value, NULL, 10);
+        if (!strcmp(st->args[i].key, "seed"))
+            seed = strtoull(st->args[i].value, NULL, 10);
+        if (!strcmp(st->args[i].key, "text"))
+            text = !strcmp(st->args[i].value, "true");
+    }
+    char *target = path;
+    if (!strcmp(st->name, "dir") && (!*path || path[strlen(path) - 1] != '/') && asprintf(&target, "%s/", path) < 0)
+        target = NULL;
+    char why[512];
+    if (!target || dc_fixture_write(target, size, seed, text, why, sizeof why) < 0)
+        run_fail(r, "fixture %s: %s", st->name, target ? why : "out of memory");
+    if (target != path)
+        free(target);
+    free(path);
+}
+
 typedef void step_fn(struct run *r, const struct hr_step *st);
 
 /* The verb table, by step kind. */
@@ -199,6 +231,7 @@ static step_fn *const handlers[] = {
     [HR_STEP_EXIT] = step_exit,
     [HR_STEP_KILL] = step_exit,
     [HR_STEP_FAULT] = step_fault,
+    [HR_STEP_FIXTURE] = step_fixture,
 };
 
 void step_run(struct run *r, const struct hr_step *st)

@@ -170,3 +170,22 @@ def test_fails_code_matches_the_reply_code(tmp_path):
     assert r.returncode == 1
     assert ("why: alice's say failed as expected, but with code not-connected (\"not connected to a hub\"), "
             "not nick-taken or bad-password") in r.stdout, r.stdout
+
+
+def test_fixture_steps_write_the_files_for_any_party(tmp_path):
+    """A party without control-ext runs a scenario with fixture files: the
+    harness writes them, with mkfile's bytes."""
+    prof = odd_profile(tmp_path, "ok")
+    scn = scenario(tmp_path, 'scenario fx\nprotocols nmdc\nclient alice\n'
+                   'fixture file "{dir}/share/a b/one.bin" size=1 seed=3\nfixture dir "{dir}/got"\n'
+                   'fixture file "{dir}/t.txt" size=40 text=true\nalice request ping\n')
+    r = run("run", "--keep", "--client", prof, scn)
+    assert r.returncode == 0, r.stdout
+    kept = re.search(r"kept under (\S+)", r.stdout).group(1)
+    sdir = next(os.path.dirname(p) for p in pathlib_glob(kept, "alice.log"))
+    assert open(os.path.join(sdir, "share", "a b", "one.bin"), "rb").read() == bytes([0x57])   # xorshift64* of seed 3, first byte
+    assert os.path.isdir(os.path.join(sdir, "got"))
+    assert open(os.path.join(sdir, "t.txt")).read() == "dcharness fixture line 0000000000\ndcharn"
+    bad = scenario(tmp_path, "scenario bad\nprotocols nmdc\nclient alice\nfixture file /proc/nope/x size=1\n", "bad.scn")
+    r = run("run", "--client", prof, bad)
+    assert r.returncode == 1 and "why: fixture file: cannot create /proc/nope/x" in r.stdout, r.stdout

@@ -411,3 +411,26 @@ Test(scenario, fails_matches_error_codes_or_texts)
     refuse("client a\na pm x y fails code=\n", "t.scn:2: fails code=CODE names an error code, as in fails code=not-online");
     refuse("client a\na pm x y fails colour=red\n", "t.scn:2: after fails: error texts (\"not online\") or code=CODE, not 'colour=red'");
 }
+
+Test(scenario, fixture_steps_are_written_by_the_harness)
+{
+    struct hr_error err;
+    struct hr_scenario *s = parse("client a\nfixture file \"{dir}/share/one.bin\" size=1 seed=3\n"
+                                  "adc: fixture dir {dir}/got\nfixture file x text=true\na connect\n", &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(s->nsteps, 4);
+    cr_assert_eq(s->steps[0].kind, HR_STEP_FIXTURE);
+    cr_assert_str_eq(s->steps[0].name, "file");
+    cr_assert_str_eq(s->steps[0].args[0].value, "{dir}/share/one.bin");
+    cr_assert_eq(s->steps[0].nargs, 3);
+    cr_assert_str_eq(s->steps[1].name, "dir");
+    cr_assert_eq(s->steps[1].protos, HR_PROTO_ADC | HR_PROTO_ADCS);
+    cr_assert_eq(s->needs & HR_FEAT_HUB_CONTROL, 0);   /* the hub plays no part */
+    cr_assert_eq(s->clients[0].caps, HR_CAP_CORE);      /* nor does a party: no control-ext */
+    hr_scenario_free(s);
+    refuse("client a\nfixture socket x\n", "t.scn:2: write: fixture file PATH [size=N] [seed=S] [text=true], or fixture dir PATH");
+    refuse("client a\nfixture file\n", "t.scn:2: fixture file needs a path, as in: fixture file \"{dir}/share/one.bin\"");
+    refuse("client a\nfixture file x size=big\n", "t.scn:2: size= takes a number, not 'big'");
+    refuse("client a\nfixture dir x size=1\n", "t.scn:2: unexpected 'size=1' (fixture file PATH takes size=N seed=S text=true; fixture dir PATH nothing)");
+    refuse("client fixture\n", "t.scn:1: 'fixture' is reserved and cannot name a client");
+}
