@@ -657,7 +657,21 @@ void dcc_dl_on_snd(struct dcc_cc *cc, const char *type, const char *ident, int64
     }
     bool ok;
     switch (d->phase) {
-    case DL_PH_LIST: ok = strcmp(type, "file") == 0 && (uint64_t)bytes <= DL_LIST_MAX; break;
+    case DL_PH_LIST: {
+        /* A list is held whole until parsed: one that says up front it is
+         * bigger than list_max_bytes (compressed is smaller) is refused
+         * before any of it arrives. */
+        uint64_t max = (uint64_t)dcc_sget_i64(cc->x->c->settings, DCC_S_LIST_MAX_BYTES);
+        if (strcmp(type, "file") == 0 && bytes >= 0 && (uint64_t)bytes > max) {
+            dl_fail(d, "%s's file list is %lld bytes, over list_max_bytes (%llu)", d->nick, (long long)bytes,
+                    (unsigned long long)max);
+            if (!cc->x->c->doomed)
+                dcc_cc_close(cc, "file list too large");   /* its data would follow */
+            return;
+        }
+        ok = strcmp(type, "file") == 0 && (uint64_t)bytes <= DL_LIST_MAX;
+        break;
+    }
     case DL_PH_TTHL:
         ok = strcmp(type, "tthl") == 0 && bytes % DC_TTH_LEN == 0 && bytes > 0 && (uint64_t)bytes <= DL_TTHL_MAX;
         break;
@@ -789,9 +803,19 @@ static void dl_finish_list(struct dcc_dl *d)
 {
     char err[DC_FL_ERR_LEN] = "";
     struct dc_buf src = d->mem;   /* a cursor over the same bytes */
-    struct dc_fl_node *tree = dc_fl_read_tree(dl_mem_source, &src, NULL, err);
+    const struct dcc_settings *s = d->x->c->settings;
+    struct dc_fl_limits lim = {
+        .max_entries = (uint64_t)dcc_sget_i64(s, DCC_S_LIST_MAX_ENTRIES),
+        .max_bytes = (uint64_t)dcc_sget_i64(s, DCC_S_LIST_MAX_BYTES),
+    };
+    struct dc_fl_node *tree = dc_fl_read_tree_limited(dl_mem_source, &src, &lim, NULL, err);
     if (!tree) {
-        dl_fail(d, "%s's file list is not valid: %s", d->nick, err);
+        if (lim.over_entries || lim.over_bytes)
+            dl_fail(d, "%s's file list is over %s (%llu): %s", d->nick,
+                    lim.over_entries ? "list_max_entries" : "list_max_bytes",
+                    (unsigned long long)(lim.over_entries ? lim.max_entries : lim.max_bytes), err);
+        else
+            dl_fail(d, "%s's file list is not valid: %s", d->nick, err);
         return;
     }
     struct dcc_plist *p = dl_plist(d->x, d->nick);

@@ -72,7 +72,11 @@ struct ssl_ctx_st;
     X(UP_FAULT_COUNT, "up_fault_count", INT, "0", 0, 1000000,                                      \
       "fault: the up_* faults apply to this many requests, then stop; 0 = to every request")       \
     X(HUB_READ, "hub_read", BOOL, "true", 0, 0,                                                    \
-      "read the hub connection; false stops reading it (fault: a client that does not read)")
+      "read the hub connection; false stops reading it (fault: a client that does not read)") \
+    X(LIST_MAX_ENTRIES, "list_max_entries", INT64, "2000000", 1, 9.0e18,                          \
+      "most directories + files a peer's file list may hold; a longer one fails the list request") \
+    X(LIST_MAX_BYTES, "list_max_bytes", INT64, "536870912", 1, 9.0e18,                            \
+      "most bytes a peer's file list may have uncompressed (XML); a larger one fails the request")
 
 enum dcc_setting_id {
 #define DCC_SETTING_ID(id, ...) DCC_S_##id,
@@ -204,6 +208,21 @@ struct dcc_sfile {
     struct dc_fl_node *node;       /* borrowed: its entry in the share tree */
 };
 
+/* A line of the hash cache (data_dir/hashes.txt): "dev ino size mtime_ns
+ * TTH leaves|- realpath". Owns real and leaves. */
+struct dcc_hcache {
+    char *real;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+    uint8_t tth[DC_TTH_LEN];
+    uint8_t *leaves;
+    size_t nleaves;
+};
+/* Parse one line (without its '\n'): 0, or -1 for a damaged line (e is
+ * then empty). The file is ours, but anything may have written it. */
+int dcc_hcache_parse(const char *line, struct dcc_hcache *e);
+void dcc_hcache_cleanup(struct dcc_hcache *e);
+
 struct dcc_share;
 struct dcc_share *dcc_share_new(struct dcc_client *c);
 void dcc_share_free(struct dcc_share *s);
@@ -238,5 +257,8 @@ void dcc_cc_nmdc_rcm(struct dcc_client *c, const char *from);
 void dcc_cc_adc_ctm(struct dcc_client *c, const struct dcc_user *u, const char *proto, uint16_t port,
                     const char *token);
 void dcc_cc_adc_rcm(struct dcc_client *c, const struct dcc_user *u, const char *proto, const char *token);
+/* Take fd (connected, e.g. a socketpair in fuzzers) as an incoming client
+ * connection, as if accepted on our listener. */
+void dcc_cc_adopt(struct dcc_client *c, int fd);
 
 #endif

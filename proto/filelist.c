@@ -457,6 +457,8 @@ struct fl_reader {
     int skip_depth;           /* >= 0: inside an ignored element at this depth */
     struct fl_level *levels;  /* owned: [0] = root, [i] = i-th open directory */
     size_t nlevels, levels_cap;
+    struct dc_fl_limits *lim; /* borrowed, may be NULL */
+    uint64_t entries, bytes;  /* seen so far, against lim */
 };
 
 static void fl_fail(struct fl_reader *r, const char *fmt, ...)
@@ -502,10 +504,25 @@ static int fl_bz_start(struct fl_reader *r)
     return 0;
 }
 
-/* The bytes XML parsing sees: decompressed or passed through. */
+static int fl_io_read_raw(struct fl_reader *r, char *buf, int len);
+
+/* The bytes XML parsing sees, counted against the byte limit: a few MB of
+ * bzip2 can expand a thousandfold, so the limit is on what comes out. */
 static int fl_io_read(void *ctx, char *buf, int len)
 {
     struct fl_reader *r = ctx;
+    int n = fl_io_read_raw(r, buf, len);
+    if (n > 0 && r->lim && r->lim->max_bytes && (r->bytes += (uint64_t)n) > r->lim->max_bytes) {
+        r->lim->over_bytes = true;
+        fl_fail(r, "the list is larger than %llu bytes (uncompressed)", (unsigned long long)r->lim->max_bytes);
+        return -1;
+    }
+    return n;
+}
+
+/* The bytes XML parsing sees: decompressed or passed through. */
+static int fl_io_read_raw(struct fl_reader *r, char *buf, int len)
+{
     if (r->failed)
         return -1;
     if (r->mode == fl_in_unknown) {
@@ -728,6 +745,12 @@ static int fl_on_element(struct fl_reader *r, xmlTextReaderPtr x)
         return fl_on_root(r, x, elem);
     bool empty = xmlTextReaderIsEmptyElement(x) == 1;
     int rc = 0;
+    if ((strcmp(elem, "Directory") == 0 || strcmp(elem, "File") == 0) && r->lim && r->lim->max_entries &&
+        ++r->entries > r->lim->max_entries) {
+        r->lim->over_entries = true;
+        fl_fail(r, "the list has more than %llu entries", (unsigned long long)r->lim->max_entries);
+        return -1;
+    }
     char *name = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Name");
     if (strcmp(elem, "Directory") == 0) {
         char *inc = (char *)xmlTextReaderGetAttribute(x, BAD_CAST "Incomplete");
@@ -795,11 +818,19 @@ static int fl_on_node(struct fl_reader *r, xmlTextReaderPtr x)
 int dc_fl_read(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
                void *cb_ctx, char *err)
 {
+    return dc_fl_read_limited(source, source_ctx, cb, cb_ctx, NULL, err);
+}
+
+int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
+                       void *cb_ctx, struct dc_fl_limits *lim, char *err)
+{
     const struct dc_fl_callbacks none = {0};   /* cb == NULL: validate only */
     struct fl_reader r = {
         .source = source, .source_ctx = source_ctx, .cb = cb ? cb : &none, .cb_ctx = cb_ctx,
-        .err = err, .mode = fl_in_unknown, .skip_depth = -1,
+        .err = err, .mode = fl_in_unknown, .skip_depth = -1, .lim = lim,
     };
+    if (lim)
+        lim->over_entries = lim->over_bytes = false;
     if (err != NULL)
         err[0] = '\0';
     r.in = malloc(FL_BZ_BUF);
@@ -887,6 +918,12 @@ static int fl_build_file(const char *name, uint64_t size, const uint8_t tth[DC_T
 struct dc_fl_node *dc_fl_read_tree(dc_fl_source_cb source, void *source_ctx,
                                    char **base_out, char *err)
 {
+    return dc_fl_read_tree_limited(source, source_ctx, NULL, base_out, err);
+}
+
+struct dc_fl_node *dc_fl_read_tree_limited(dc_fl_source_cb source, void *source_ctx,
+                                           struct dc_fl_limits *lim, char **base_out, char *err)
+{
     /* Not static: a const table of function pointers would still be a
      * relocated (writable before relro) data symbol. */
     const struct dc_fl_callbacks cbs = {
@@ -899,7 +936,7 @@ struct dc_fl_node *dc_fl_read_tree(dc_fl_source_cb source, void *source_ctx,
         return NULL;
     }
     b.cur = b.root;
-    if (dc_fl_read(source, source_ctx, &cbs, &b, err) != 0) {
+    if (dc_fl_read_limited(source, source_ctx, &cbs, &b, lim, err) != 0) {
         dc_fl_node_free(b.root);
         free(b.base);
         return NULL;

@@ -101,4 +101,17 @@ long dc_fl_source_stdio(void *buf, size_t cap, void *ctx);   /* ctx is a FILE* *
 struct dc_fl_node *dc_fl_read_tree(dc_fl_source_cb source, void *source_ctx,
                                    char **base_out, char *err);
 
+/* Bounds on a list from an untrusted peer: a few MB of bzip2 can expand to
+ * gigabytes. Going over one stops the read with an error, and the flag says
+ * which one (the caller names its setting). Plain value, owned by the caller. */
+struct dc_fl_limits {
+    uint64_t max_entries;         /* Directory + File elements; 0: no limit */
+    uint64_t max_bytes;           /* XML bytes after bzip2; 0: no limit */
+    bool over_entries, over_bytes;   /* out */
+};
+int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
+                       void *cb_ctx, struct dc_fl_limits *lim, char *err);
+struct dc_fl_node *dc_fl_read_tree_limited(dc_fl_source_cb source, void *source_ctx,
+                                           struct dc_fl_limits *lim, char **base_out, char *err);
+
 #endif
