@@ -989,6 +989,25 @@ static void ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
     ctl_send(ch, ctl_ready_json());
 }
 
+/* A listening Unix socket at sun's path, mode 0600 whatever the umask: a
+ * controller can make dcclient read (share) and write (mkfile, download)
+ * files as its owner, so only the owner may connect. Bound, then
+ * restricted, then listening: nobody can connect before the mode is set
+ * (connect needs listen). The fd, or -1 with errno. */
+static evutil_socket_t ctl_bind(const struct sockaddr_un *sun)
+{
+    evutil_socket_t fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (const struct sockaddr *)sun, sizeof *sun) < 0 || chmod(sun->sun_path, 0600) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int dcc_ctl_listen(struct dcc_ctl *t, const char *path, char *err)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -1000,8 +1019,12 @@ int dcc_ctl_listen(struct dcc_ctl *t, const char *path, char *err)
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path);    /* a stale socket from an earlier run */
-    t->listener = evconnlistener_new_bind(t->base, ctl_accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-                                          (struct sockaddr *)&sun, (int)sizeof sun);
+    evutil_socket_t fd = ctl_bind(&sun);
+    if (fd >= 0 && !(t->listener = evconnlistener_new(t->base, ctl_accept_cb, t,
+                                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16, fd))) {
+        close(fd);
+        errno = ENOMEM;
+    }
     if (!t->listener)
         return dcc_err(err, "cannot listen on %s: %s", path, strerror(errno));
     t->socket_path = strdup(path);

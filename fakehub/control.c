@@ -488,6 +488,24 @@ static void fh_ctl_shutdown_hook(void *ctx)
 
 /* ---- setup ---------------------------------------------------------------------- */
 
+/* A listening Unix socket at sun's path, mode 0600 whatever the umask: the
+ * socket drives the hub (kick, raw lines, shutdown), so only its owner may
+ * connect. Bound, then restricted, then listening: nobody can connect
+ * before the mode is set (connect needs listen). The fd, or -1 with errno. */
+static evutil_socket_t fh_ctl_bind(const struct sockaddr_un *sun)
+{
+    evutil_socket_t fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (const struct sockaddr *)sun, sizeof *sun) < 0 || chmod(sun->sun_path, 0600) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 struct fh_control *fh_control_new(struct fh_hub *hub, const char *path, char *err)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -507,9 +525,10 @@ struct fh_control *fh_control_new(struct fh_hub *hub, const char *path, char *er
     }
     ctl->hub = hub;
     ctl->reap_ev = event_new(fh_hub_base(hub), -1, 0, fh_ctl_reap_cb, ctl);
-    ctl->l = evconnlistener_new_bind(fh_hub_base(hub), fh_ctl_accept_cb, ctl,
-                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-                                     (struct sockaddr *)&sun, sizeof sun);
+    evutil_socket_t fd = fh_ctl_bind(&sun);
+    if (fd >= 0 && !(ctl->l = evconnlistener_new(fh_hub_base(hub), fh_ctl_accept_cb, ctl,
+                                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16, fd)))
+        close(fd);
     if (!ctl->l || !ctl->reap_ev) {
         snprintf(err, FH_ERR_LEN, "--control %s: %s", path, strerror(errno));
         fh_control_free(ctl);
