@@ -1024,6 +1024,12 @@ static void cc_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct so
     dcc_cc_arm(cc, cc_timeout(cc));
 }
 
+void dcc_cc_adopt(struct dcc_client *c, evutil_socket_t fd)
+{
+    evutil_make_socket_nonblocking(fd);
+    cc_accept_cb(NULL, fd, NULL, 0, c->xfer);
+}
+
 /* ---- requests from and to the hub --------------------------------------- */
 
 void dcc_xfer_hub_up(struct dcc_client *c)

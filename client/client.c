@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -367,8 +368,9 @@ static int dcc_bound_socket(struct dcc_client *c, const char *source, char *err)
     return fd;
 }
 
-/* One connection attempt to c->url. 0, or -1 with err. */
-static int dcc_open(struct dcc_client *c, char *err)
+/* One connection attempt to c->url, or (adopted >= 0) the session on an
+ * already-connected socket. 0, or -1 with err. */
+static int dcc_open(struct dcc_client *c, evutil_socket_t adopted, char *err)
 {
     c->gen++;
     dc_buf_reset(&c->line);
@@ -381,9 +383,9 @@ static int dcc_open(struct dcc_client *c, char *err)
      * file) must not reach the event callback inside dcc_client_connect. */
     int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
     struct bufferevent *bev;
-    int fd = -1;
+    int fd = adopted;
     const char *source = dcc_setting_s(c, DCC_S_SOURCE_ADDRESS);
-    if (*source && (fd = dcc_bound_socket(c, source, err)) < 0)
+    if (fd < 0 && *source && (fd = dcc_bound_socket(c, source, err)) < 0)
         return -1;
     if (c->url.tls) {
         char e[DCTLS_ERR_LEN];
@@ -406,6 +408,14 @@ static int dcc_open(struct dcc_client *c, char *err)
     /* Cap input: one frame of max_line bytes plus its delimiter. */
     bufferevent_setwatermark(bev, EV_READ, 0, (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE) + 1);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    struct timeval tv = dcc_tv(dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT));
+    if (adopted >= 0) {
+        /* Connected already: the connect event arrives from the loop, as
+         * after a TCP connect. */
+        bufferevent_trigger_event(bev, BEV_EVENT_CONNECTED, 0);
+        evtimer_add(c->timer, &tv);
+        return 0;
+    }
 
     char addr[300];
     struct sockaddr_storage ss;
@@ -430,7 +440,6 @@ static int dcc_open(struct dcc_client *c, char *err)
         c->state = DCC_STATE_IDLE;
         return dcc_errc(err, "connect-failed", "cannot connect to %s: %s", addr, strerror(e));
     }
-    struct timeval tv = dcc_tv(dcc_sget_double(c->settings, DCC_S_LOGIN_TIMEOUT));
     evtimer_add(c->timer, &tv);
     return 0;
 }
@@ -493,7 +502,7 @@ static void dcc_timer_cb(evutil_socket_t fd, short what, void *arg)
     dcc_enter(c);
     switch (c->state) {
     case DCC_STATE_WAIT_RECONNECT:
-        if (dcc_open(c, err) < 0)
+        if (dcc_open(c, -1, err) < 0)
             dcc_fail(c, "%s", err);
         break;
     case DCC_STATE_CONNECTING:
@@ -797,7 +806,30 @@ static int dcc_check_nick(enum dcc_proto proto, const char *nick, char *err)
     return 0;
 }
 
+static int dcc_prepare(struct dcc_client *c, const char *url, char *err);
+
 int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
+{
+    return dcc_prepare(c, url, err) < 0 ? -1 : dcc_open(c, -1, err);
+}
+
+int dcc_client_adopt(struct dcc_client *c, const char *url, int fd, char *err)
+{
+    if (fd < 0)
+        return dcc_err(err, "no socket");
+    int rc = strncasecmp(url, "adcs:", 5) == 0 || strncasecmp(url, "nmdcs:", 6) == 0
+                 ? dcc_err(err, "an adopted hub connection is never TLS: %s", url)
+                 : evutil_make_socket_nonblocking(fd) < 0 ? dcc_err(err, "fcntl: %s", strerror(errno))
+                 : dcc_prepare(c, url, err);
+    if (rc < 0) {
+        close(fd);
+        return -1;
+    }
+    return dcc_open(c, fd, err);   /* closes fd on failure */
+}
+
+/* Checks and session state for a connect to url (dcc_open follows). */
+static int dcc_prepare(struct dcc_client *c, const char *url, char *err)
 {
     if (c->state != DCC_STATE_IDLE && c->state != DCC_STATE_WAIT_RECONNECT)
         return dcc_errc(err, "already-connected", "already %s; disconnect first", dcc_state_name(c->state));
@@ -834,7 +866,7 @@ int dcc_client_connect(struct dcc_client *c, const char *url, char *err)
     c->attempt = 0;
     c->no_reconnect = false;
     c->cc_tls = want_cc_tls;
-    return dcc_open(c, err);
+    return 0;
 }
 
 int dcc_client_disconnect(struct dcc_client *c, char *err)

@@ -244,6 +244,11 @@ int dcc_client_get(const struct dcc_client *c, const char *name, struct dcc_valu
  * arrives as DCC_EVENT_CONNECTED, or DCC_EVENT_DISCONNECTED with the reason
  * (nick taken, bad password, hub refusal, network error, login timeout). */
 int dcc_client_connect(struct dcc_client *c, const char *url, char *err);
+/* The same over fd, a socket already connected to the hub (a socketpair in
+ * tests and fuzzers): no name lookup, no TCP connect, no TLS URLs. The
+ * protocol comes from url. The client owns fd from the call on (it is
+ * closed on failure). */
+int dcc_client_adopt(struct dcc_client *c, const char *url, int fd, char *err);
 /* Leave the hub: flush what is queued, close, then DCC_EVENT_DISCONNECTED
  * ("disconnected on request"); no reconnect follows. Also cancels a pending
  * connect or reconnect. -1 when there is nothing to disconnect. */

@@ -47,16 +47,6 @@
 #define DCC_HASH_STEP_MS 20
 #define DCC_SHARE_MAX_DEPTH 64
 
-/* A cached hash. Owned by the share's cache array. */
-struct dcc_hcache {
-    char *real;
-    uint64_t dev, ino, size;
-    int64_t mtime_ns;
-    uint8_t tth[DC_TTH_LEN];
-    uint8_t *leaves;
-    size_t nleaves;
-};
-
 /* The share. Owns its roots, files, tree, lists, cache and hashing state. */
 struct dcc_share {
     struct dcc_client *c;             /* borrowed: the owner */
@@ -111,6 +101,41 @@ static void share_cache_path(struct dcc_share *s, char *path, size_t cap)
     snprintf(path, cap, "%s/hashes.txt", dcc_setting_s(s->c, DCC_S_DATA_DIR));
 }
 
+int dcc_hcache_parse(const char *line, struct dcc_hcache *e)
+{
+    char tth[64], leaves[32768];
+    int off = 0;
+    unsigned long long dev, ino, size;
+    long long mt;
+    memset(e, 0, sizeof *e);
+    if (sscanf(line, "%llu %llu %llu %lld %63s %32767s %n", &dev, &ino, &size, &mt, tth, leaves, &off) != 6 ||
+        !off || dc_base32_decode(tth, strlen(tth), e->tth, sizeof e->tth) != DC_TTH_LEN)
+        return -1;
+    if (strcmp(leaves, "-") != 0) {
+        size_t l = strlen(leaves), cap = l * 5 / 8 + 1;
+        e->leaves = malloc(cap);
+        int got = e->leaves ? dc_base32_decode(leaves, l, e->leaves, cap) : -1;
+        if (got <= 0 || got % DC_TTH_LEN) {
+            dcc_hcache_cleanup(e);
+            return -1;
+        }
+        e->nleaves = (size_t)got / DC_TTH_LEN;
+    }
+    if (!(e->real = strdup(line + off))) {
+        dcc_hcache_cleanup(e);
+        return -1;
+    }
+    e->dev = dev, e->ino = ino, e->size = size, e->mtime_ns = mt;
+    return 0;
+}
+
+void dcc_hcache_cleanup(struct dcc_hcache *e)
+{
+    free(e->real);
+    free(e->leaves);
+    memset(e, 0, sizeof *e);
+}
+
 static void share_cache_load(struct dcc_share *s)
 {
     char path[PATH_MAX + 32];
@@ -127,34 +152,15 @@ static void share_cache_load(struct dcc_share *s)
     while ((n = getline(&line, &lcap, f)) > 0) {
         if (line[n - 1] == '\n')
             line[--n] = '\0';
-        struct dcc_hcache e = {0};
-        char tth[64], leaves[32768];
-        int off = 0;
-        unsigned long long dev, ino, size;
-        long long mt;
-        if (sscanf(line, "%llu %llu %llu %lld %63s %32767s %n", &dev, &ino, &size, &mt, tth, leaves, &off) != 6 ||
-            !off || dc_base32_decode(tth, strlen(tth), e.tth, sizeof e.tth) != DC_TTH_LEN)
+        struct dcc_hcache e;
+        if (dcc_hcache_parse(line, &e) < 0)
             continue;   /* a damaged line only costs a rehash */
-        if (strcmp(leaves, "-") != 0) {
-            size_t l = strlen(leaves), cap = l * 5 / 8 + 1;
-            e.leaves = malloc(cap);
-            int got = e.leaves ? dc_base32_decode(leaves, l, e.leaves, cap) : -1;
-            if (got <= 0 || got % DC_TTH_LEN) {
-                free(e.leaves);
-                continue;
-            }
-            e.nleaves = (size_t)got / DC_TTH_LEN;
-        }
         struct dcc_hcache *grown = realloc(s->cache, (s->ncache + 1) * sizeof *grown);
-        e.real = strdup(line + off);
-        if (grown)
-            s->cache = grown;
-        if (!grown || !e.real) {
-            free(e.real);
-            free(e.leaves);
+        if (!grown) {
+            dcc_hcache_cleanup(&e);
             break;
         }
-        e.dev = dev, e.ino = ino, e.size = size, e.mtime_ns = mt;
+        s->cache = grown;
         s->cache[s->ncache++] = e;
     }
     free(line);

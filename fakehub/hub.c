@@ -1075,6 +1075,15 @@ static void fh_adcs_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
     fh_accept(arg, fd, sa, FH_PROTO_ADC, true);
 }
 
+int fh_hub_adopt(struct fh_hub *hub, int fd, bool adc)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || evutil_make_socket_nonblocking(fd) < 0)
+        return -1;
+    fh_accept(hub, fd, (struct sockaddr *)&sin, adc ? FH_PROTO_ADC : FH_PROTO_NMDC, false);
+    return 0;
+}
+
 /* ---- hub-wide actions --------------------------------------------------- */
 
 void fh_hub_kick(struct fh_hub *hub, struct fh_conn *c, const char *reason)

@@ -72,6 +72,11 @@ int fh_hub_fault_add(struct fh_hub *hub, const char *rule, char *err);
  * broadcast line passed every filter (struct fh_verdict.any_recipient). */
 void fh_hub_filters_changed(struct fh_hub *hub);
 
+/* Take fd, a connected socket (a socketpair in fuzzers), as a plain client
+ * connection from 127.0.0.1, as if accepted on the NMDC or ADC port. The
+ * hub owns fd afterwards (also when it refuses it). 0, or -1 (fd not taken). */
+int fh_hub_adopt(struct fh_hub *hub, int fd, bool adc);
+
 /* Register a hook set (copied; ctx borrowed). -1 on a version/size mismatch. */
 int fh_hub_add_hooks(struct fh_hub *hub, const struct fh_hooks *hooks, void *ctx);
 
