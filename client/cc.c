@@ -525,6 +525,31 @@ static void cc_nmdc_check(struct dcc_cc *cc)
     cc_ready(cc);
 }
 
+/* The transfer commands from before ADCGet. DC++-family downloaders never
+ * send them to a peer that announces ADCGet (as we do): they mark such a
+ * peer an old client and do not download from it at all. Only a pre-ADCGet
+ * client would, and it gets an $Error at once and the connection closes, as
+ * DC++ answers $GetListLen, instead of silence until our idle timeout
+ * (docs/control-protocol.md, "Legacy NMDC transfer commands"). True if
+ * name was one of them (and the connection is closing). */
+static bool cc_nmdc_legacy(struct dcc_cc *cc, const char *name)
+{
+    static const char *const legacy[] = {"$Get", "$Send", "$GetListLen", "$GetBlock", "$UGetBlock",
+                                         "$GetZBlock", "$UGetZBlock"};
+    size_t i = 0;
+    while (i < sizeof legacy / sizeof legacy[0] && strcmp(name, legacy[i]) != 0)
+        i++;
+    if (i == sizeof legacy / sizeof legacy[0])
+        return false;
+    char line[128];
+    int n = snprintf(line, sizeof line, "$Error %s|",
+                     strcmp(name, "$GetListLen") == 0 ? "GetListLength not supported"
+                                                      : "Legacy transfer commands are not supported, use ADCGet");
+    dcc_log(cc_client(cc), "client connection with %s: refused the legacy %s", cc->nick ? cc->nick : "?", name);
+    cc_close_after(cc, line, (size_t)n);
+    return true;
+}
+
 static void cc_nmdc_line(struct dcc_cc *cc, char *line, size_t len)
 {
     struct dcc_client *c = cc_client(cc);
@@ -606,12 +631,15 @@ static void cc_nmdc_line(struct dcc_cc *cc, char *line, size_t len)
         if (cc->state == DCC_CC_WAIT_SND)
             dcc_dl_on_error(cc, 153, "no free upload slots");
         break;
+    case NMDC_UNKNOWN:
+        cc_nmdc_legacy(cc, m.name);   /* any other unknown command: ignored */
+        break;
     default:
-        break;   /* unknown or irrelevant: ignored */
+        break;   /* irrelevant: ignored */
     }
     dc_buf_cleanup(&b);
     nmdc_msg_cleanup(&m);
-    if (!cc->closed)
+    if (!cc->closed && !cc->flush_close)
         cc_nmdc_check(cc);
 }
 
