@@ -25,6 +25,7 @@ static const char *const fz_logins[] = {
 /* One hub per process, built again whenever an input left it stopping
  * (the shutdown request) or holding connections. */
 static struct fh_hub *fz_hub;
+static struct event_base *fz_base;   /* the hub's, kept across hubs */
 static char fz_path[64];
 
 static struct fh_hub *fz_hub_get(void)
@@ -37,7 +38,9 @@ static struct fh_hub *fz_hub_get(void)
         .adc_addr = "127.0.0.1:0", .control_path = fz_path, .log_path = "/dev/null",
     };
     char err[FH_ERR_LEN];
-    if (!(fz_hub = fh_hub_new(&opts, err))) {
+    if (!fz_base && !(fz_base = event_base_new()))
+        abort();
+    if (!(fz_hub = fh_hub_new(fz_base, &opts, err))) {
         fprintf(stderr, "fh_hub_new: %s\n", err);
         abort();
     }

@@ -65,6 +65,7 @@ static void fz_send(struct fz_conn *c, const uint8_t *p, size_t n, struct dc_buf
  * it stopping or holding connections: a fresh hub per input would cost more
  * than the input itself. */
 static struct fh_hub *fz_hub;
+static struct event_base *fz_base;   /* the hub's, kept across hubs */
 
 static struct fh_hub *fz_hub_get(void)
 {
@@ -81,7 +82,9 @@ static struct fh_hub *fz_hub_get(void)
         .trace_path = getenv("FZ_TRACE") ? getenv("FZ_TRACE") : "/dev/null", .log_path = "/dev/null",
     };
     char err[FH_ERR_LEN];
-    if (!(fz_hub = fh_hub_new(&opts, err))) {
+    if (!fz_base && !(fz_base = event_base_new()))
+        abort();
+    if (!(fz_hub = fh_hub_new(fz_base, &opts, err))) {
         fprintf(stderr, "fh_hub_new: %s\n", err);
         abort();
     }
