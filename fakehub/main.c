@@ -38,8 +38,25 @@ static void fh_usage(FILE *out)
           "SIGUSR1 state dump to the log.\n", out);
 }
 
+/* The signals the hub handles in its loop (fakehub/hub.c). */
+static void fh_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+}
+
 int main(int argc, char **argv)
 {
+    /* Blocked until the hub's loop handles them: a SIGTERM in the first
+     * milliseconds (while the certificate is written, say) waits and then
+     * shuts the hub down cleanly, instead of killing it mid-write. */
+    sigset_t set;
+    fh_signal_set(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     struct fh_hub_opts opts = {0};
     struct fh_kv *ov = calloc((size_t)argc, sizeof *ov);
     char **owned = calloc((size_t)argc, sizeof *owned);   /* converted --user values */
@@ -134,6 +151,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    sigprocmask(SIG_UNBLOCK, &set, NULL);   /* the hub watches them now; pending ones arrive */
     json_t *ready = fh_hub_ready_json(hub);
     char *line = ready ? json_dumps(ready, JSON_COMPACT) : NULL;
     json_decref(ready);
@@ -151,13 +169,6 @@ int main(int argc, char **argv)
     /* Shutdown is done: signals arriving from now on (a storm's tail) must
      * not hit the default handlers that freeing the hub's signal events
      * restores. Blocked, they stay pending and die with the process. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
     fh_hub_free(hub);
     event_base_free(base);

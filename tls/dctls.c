@@ -183,8 +183,26 @@ struct dctls_cert *dctls_cert_generate(const char *cn, char *err)
     return dctls_cert_wrap(x, key, NULL, err);
 }
 
-/* Write one PEM file via a temp name and rename, so a reader never sees half
- * a file. */
+/* An unnamed file in path's directory (O_TMPFILE), so nothing is left
+ * behind if the process dies while writing; -1 where the file system has
+ * no O_TMPFILE (the caller then writes a named temp file). */
+static int dctls_tmpfile(const char *path, mode_t mode)
+{
+    char dir[4096] = ".";
+    const char *slash = strrchr(path, '/');
+    if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if (slash && (size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else if (slash)
+        return -1;
+    return open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+}
+
+/* Write one PEM file atomically: into an unnamed file (or, without
+ * O_TMPFILE, a temp name), linked as path.<pid>.tmp only once complete and
+ * renamed over path at once. A reader never sees half a file, and a process
+ * killed while writing leaves nothing (with O_TMPFILE). */
 static int dctls_write_pem(const char *path, const struct dctls_cert *c, bool key, char *err)
 {
     char tmp[4096];
@@ -192,10 +210,14 @@ static int dctls_write_pem(const char *path, const struct dctls_cert *c, bool ke
         dctls_fail(err, "%s: path too long", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, key ? 0600 : 0644);
+    mode_t mode = key ? 0600 : 0644;
+    int fd = dctls_tmpfile(path, mode);
+    bool unnamed = fd >= 0;
+    if (!unnamed)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        dctls_fail(err, "%s: %s", tmp, strerror(errno));
+        dctls_fail(err, "%s: %s", unnamed ? path : tmp, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -203,8 +225,16 @@ static int dctls_write_pem(const char *path, const struct dctls_cert *c, bool ke
     int ok = key ? PEM_write_PrivateKey(f, c->key, NULL, NULL, 0, NULL, NULL)
                  : PEM_write_X509(f, c->x509);
     errno = 0;
+    if (ok == 1 && fflush(f) == 0 && fsync(fd) == 0 && unnamed) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        unlink(tmp);   /* a leftover of an earlier process with our pid */
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0)
+            ok = 0;
+    }
+    int e = errno;
     if (fclose(f) != 0 || ok != 1 || rename(tmp, path) < 0) {
-        dctls_fail(err, "writing %s: %s", path, errno ? strerror(errno) : "PEM error");
+        dctls_fail(err, "writing %s: %s", path, e ? strerror(e) : errno ? strerror(errno) : "PEM error");
         unlink(tmp);
         return -1;
     }
