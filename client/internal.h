@@ -73,6 +73,8 @@ struct ssl_ctx_st;
       "fault: the up_* faults apply to this many requests, then stop; 0 = to every request")       \
     X(HUB_READ, "hub_read", BOOL, "true", 0, 0,                                                    \
       "read the hub connection; false stops reading it (fault: a client that does not read)") \
+    X(SHARE_HIDDEN, "share_hidden", BOOL, "false", 0, 0,                                         \
+      "share files and directories whose name starts with '.' (read when a directory is shared)") \
     X(LIST_MAX_ENTRIES, "list_max_entries", INT64, "2000000", 1, 9.0e18,                          \
       "most directories + files a peer's file list may hold; a longer one fails the list request") \
     X(LIST_MAX_BYTES, "list_max_bytes", INT64, "536870912", 1, 9.0e18,                            \

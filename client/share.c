@@ -263,11 +263,15 @@ static int share_scan(struct dcc_share *s, size_t root, const char *dir, const c
         return 0;
     }
     int rc = 0;
+    /* Hidden (dot) files and directories stay out unless share_hidden says
+     * otherwise, as in DC++: editor backups, .git, .ssh under a shared home. */
+    bool hidden = dcc_sget_bool(s->c->settings, DCC_S_SHARE_HIDDEN);
     for (int i = 0; i < n; i++) {
         const char *name = ents[i]->d_name;
         char path[PATH_MAX], vpath[PATH_MAX], real[PATH_MAX];
         struct stat st;
-        if (rc < 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || !dcc_utf8_valid(name) ||
+        if (rc < 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || (name[0] == '.' && !hidden) ||
+            !dcc_utf8_valid(name) ||
             snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path ||
             snprintf(vpath, sizeof vpath, "%s/%s", vdir, name) >= (int)sizeof vpath || lstat(path, &st) < 0)
             goto next;
