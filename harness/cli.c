@@ -30,6 +30,7 @@
 #include "harness/plan.h"
 #include "harness/profile.h"
 #include "harness/report.h"
+#include "harness/rundir.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
 #include "proto/buf.h"
@@ -525,11 +526,9 @@ static int run_main(int argc, char **argv, char **owned)
         }
     }
 
-    char root[PATH_MAX];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/dcharness-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    char *abs_root = mkdtemp(root) ? realpath(root, NULL) : NULL;   /* runners chdir into it */
-    if (!abs_root) {
+    char root[PATH_MAX];   /* absolute: runners chdir into it */
+    if (hr_rundir_create("dcharness", root, sizeof root) < 0) {
+        const char *tmp = getenv("TMPDIR");
         fprintf(stderr, "dcharness: cannot create a directory under %s: %s\n", tmp && *tmp ? tmp : "/tmp", strerror(errno));
         if (html)
             fclose(html);
@@ -738,10 +737,12 @@ static int run_main(int argc, char **argv, char **owned)
         }
         json_decref(doc);
     }
-    if (o.keep)
+    if (o.keep) {
+        hr_rundir_keep(root);
         fprintf(out, "%sscenario directories kept under %s\n", o.tap ? "# " : "", root);
-    else
+    } else {
         rm_tree(root);
+    }
 
     for (size_t i = 0; i < nids; i++) {
         free(jobs[i].name);

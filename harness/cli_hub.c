@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "harness/profile.h"
+#include "harness/rundir.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
 
@@ -92,15 +93,13 @@ int hub_main(int argc, char **argv)
     }
     char dir[PATH_MAX];
     if (!rc) {
-        const char *tmp = getenv("TMPDIR");
-        if (dir_opt)
-            snprintf(dir, sizeof dir, "%s", dir_opt);
-        else
-            snprintf(dir, sizeof dir, "%s/dcharness-hub-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         char *abs = NULL;
-        if ((dir_opt ? mkdir(dir, 0700) == 0 || errno == EEXIST : mkdtemp(dir) != NULL) && (abs = realpath(dir, NULL)))
-            snprintf(dir, sizeof dir, "%s", abs);
-        else {
+        snprintf(dir, sizeof dir, "%s", dir_opt ? dir_opt : "$TMPDIR/dcharness-hub-XXXXXX");
+        if (dir_opt ? (mkdir(dir, 0700) == 0 || errno == EEXIST) && (abs = realpath(dir, NULL))
+                    : hr_rundir_create("dcharness-hub", dir, sizeof dir) == 0) {
+            if (abs)
+                snprintf(dir, sizeof dir, "%s", abs);
+        } else {
             fprintf(stderr, "dcharness: cannot create the hub's directory %s: %s\n", dir, strerror(errno));
             rc = HR_EXIT_FAIL;
         }

@@ -509,3 +509,37 @@ def test_strict_declaration_takes_no_arguments(tmp_path):
     bad.write_text("strict please\nclient a\na connect\n")
     r = run("run", bad)
     assert r.returncode == 1 and "bad.scn:1: strict takes no arguments" in r.stdout, r.stdout
+
+
+def test_a_killed_runs_directory_is_removed_by_the_next_run(tmp_path):
+    """A SIGKILLed dcharness cannot remove its scenario directory; the next
+    run removes it (its owner process is gone), and leaves alone those whose
+    owner lives, those whose pid was reused by another process, and those
+    without an owner file (a --keep'd run)."""
+    tag = uuid.uuid4().hex
+    p = start_hanging(tmp_path, tag)
+    killed = list(tmp_path.glob("dcharness-*"))
+    assert len(killed) == 1 and (killed[0] / "owner").exists()
+    os.kill(p.pid, signal.SIGKILL)
+    assert p.wait(timeout=10) == -signal.SIGKILL
+    assert_none_left(tag)
+    p.stop()
+    assert killed[0].exists()
+    live = tmp_path / "dcharness-live01"       # owned by this very test process
+    reused = tmp_path / "dcharness-reuse1"     # our pid, but another start time
+    kept = tmp_path / "dcharness-kept01"       # no owner file
+    for d in (live, reused, kept):
+        d.mkdir()
+    start = open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[19]
+    (live / "owner").write_text(f"{os.getpid()} {start}\n")
+    (reused / "owner").write_text(f"{os.getpid()} {int(start) + 1}\n")
+    env = {"TMPDIR": str(tmp_path)}
+    r = run("run", "--filter", "main chat", SCENARIOS / "chat.scn", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    left = sorted(d.name for d in tmp_path.glob("dcharness-*"))
+    assert left == ["dcharness-kept01", "dcharness-live01"], left
+    # --keep: the kept directory loses its owner file, so it stays for good.
+    r = run("run", "--keep", "--filter", "main chat", SCENARIOS / "chat.scn", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = set(tmp_path.glob("dcharness-*")) - {live, kept}
+    assert len(new) == 1 and not (new.pop() / "owner").exists()
