@@ -12,6 +12,7 @@ import socket
 import pytest
 
 from dccproc import dcclient, fakehub, fakehub_factory  # noqa: F401 (fixtures)
+from dctest.procs import scaled
 from test_upload_errors import Wire, lock_to_key
 
 pytestmark = pytest.mark.sanitize
@@ -49,6 +50,7 @@ class Mallory:
     def __init__(self, hub_addr: str):
         host, port = hub_addr.rsplit(":", 1)
         self.hub = Wire(socket.create_connection((host, int(port))), b"|")
+        self.hub.s.settimeout(scaled(30))   # the ASan build on a loaded machine
         lock = self.hub.until(b"$Lock ").split(b" ")[1]
         self.hub.send(b"$Supports NoHello NoGetINFO |$Key " + lock_to_key(lock) + b"|$ValidateNick mallory|")
         self.hub.until(b"$Hello mallory")
@@ -60,6 +62,7 @@ class Mallory:
         ctm = self.hub.until(b"$ConnectToMe mallory ").decode()
         ip, port = ctm.split(" ")[2].split(":")
         cc = Wire(socket.create_connection((ip, int(port))), b"|")
+        cc.s.settimeout(scaled(30))
         try:
             cc.send(b"$MyNick mallory|$Lock EXTENDEDPROTOCOLmal Pk=raw|")
             lock = cc.until(b"$Lock ").split(b" ")[1]
@@ -68,7 +71,7 @@ class Mallory:
             get = cc.until(b"$ADCGET ")
             assert get.startswith(b"$ADCGET file files.xml.bz2 0 -1"), get
             cc.send(b"$ADCSND file files.xml.bz2 0 %d|" % len(data))
-            cc.s.settimeout(60)
+            cc.s.settimeout(scaled(60))
             cc.send(data)
             # Closing with unread input would reset the connection and could
             # drop data alice has not read yet: wait until she hangs up
