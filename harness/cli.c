@@ -536,8 +536,6 @@ static int run_main(int argc, char **argv, char **owned)
             fclose(json);
         return HR_EXIT_FAIL;
     }
-    snprintf(root, sizeof root, "%s", abs_root);
-    free(abs_root);
 
     sigset_t set;
     sigemptyset(&set);
