@@ -358,6 +358,8 @@ static void free_argv(char **argv)
 static char **hub_argv(struct run *r, const struct hr_profile *pr)
 {
     size_t n = pr->argc + pr->user_argc * r->s->nusers;
+    for (int ix = 0; ix < HR_PROTO_COUNT; ix++)
+        n += pr->proto_argc[ix];
     char **argv = calloc(n + 1, sizeof *argv);
     size_t k = 0;
     for (size_t i = 0; i < pr->argc; i++) {
@@ -365,6 +367,12 @@ static char **hub_argv(struct run *r, const struct hr_profile *pr)
         if (!(argv[k++] = run_expand(r, &c, pr->argv[i], pr->path)))
             goto fail;
     }
+    for (unsigned b = HR_PROTO_NMDC; b <= HR_PROTO_LAST; b <<= 1)
+        for (size_t i = 0; (r->hub_protos & b) && i < pr->proto_argc[hr_proto_index(b)]; i++) {
+            struct lookup_ctx c = {.r = r};
+            if (!(argv[k++] = run_expand(r, &c, pr->proto_argv[hr_proto_index(b)][i], pr->path)))
+                goto fail;
+        }
     for (size_t u = 0; u < r->s->nusers; u++)
         for (size_t i = 0; i < pr->user_argc; i++) {
             const struct hr_user *us = &r->s->users[u];
@@ -553,7 +561,25 @@ static char **expand_list(struct run *r, struct party *p, char *const *tmpls, co
     return out;
 }
 
-int party_start_client(struct run *r, size_t i)
+/* A placeholder only the started hub can fill. */
+static bool names_the_hub(const char *tmpl)
+{
+    return tmpl && (strstr(tmpl, "{hub_") || strstr(tmpl, "{port}") || strstr(tmpl, "{ready:"));
+}
+
+bool party_client_needs_hub(const struct run *r, size_t i)
+{
+    const struct hr_client *c = &r->s->clients[i];
+    const struct hr_profile *pr = r->o->clients[i];
+    bool needs = names_the_hub(c->nick) || names_the_hub(c->password);
+    for (size_t k = 0; k < pr->argc; k++)
+        needs = needs || names_the_hub(pr->argv[k]);
+    for (size_t k = 0; k < pr->nenv; k++)
+        needs = needs || names_the_hub(pr->env[k].tmpl);
+    return needs;
+}
+
+int party_spawn_client(struct run *r, size_t i)
 {
     const struct hr_client *c = &r->s->clients[i];
     struct party *p = &r->parties[1 + i];
@@ -584,10 +610,15 @@ int party_start_client(struct run *r, size_t i)
     int rc = proc_spawn(r, p, argv, env, true);
     free_argv(argv);
     free_argv(env);
-    if (rc < 0)
-        return -1;
-    double until = hr_now() + pr->ready_ms * r->o->timeout_mult / 1000.0;
+    p->ready_since = hr_now();
+    return rc;
+}
+
+int party_ready_client(struct run *r, size_t i)
+{
+    struct party *p = &r->parties[1 + i];
+    double until = p->ready_since + r->o->clients[i]->ready_ms * r->o->timeout_mult / 1000.0;
     if (!wait_ready(r, p, until < r->deadline ? until : r->deadline))
         return -1;
-    return send_options(r, p, c);
+    return send_options(r, p, &r->s->clients[i]);
 }

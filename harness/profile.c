@@ -62,6 +62,11 @@ void hr_profile_free(struct hr_profile *p)
         free(p->lines[i].file);
         free(p->lines[i].tmpl);
     }
+    for (int k = 0; k < HR_PROTO_COUNT; k++) {
+        for (size_t i = 0; i < p->proto_argc[k]; i++)
+            free(p->proto_argv[k][i]);
+        free(p->proto_argv[k]);
+    }
     free(p->argv);
     free(p->user_argv);
     free(p->lines);
@@ -182,6 +187,20 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
         } else if (!strcmp(k, "per-user") && n >= 2 && !p->user_argv) {
             if (words_to(&p->user_argv, &p->user_argc, l, kind, path, err) < 0)
                 goto fail;
+        } else if (!strcmp(k, "per-protocol") && n >= 3 && kind == HR_PROFILE_HUB) {
+            /* Listeners a run needs only for its protocol: a TLS one costs the
+             * hub a certificate and OpenSSL's start, tens of ms per run. */
+            unsigned b = hr_proto_from_name(l->words[1].text);
+            if (!b)
+                FAIL("per-protocol: unknown protocol '%s' (known: nmdc adc nmdcs adcs)", l->words[1].text);
+            int ix = hr_proto_index(b);
+            if (p->proto_argv[ix])
+                FAIL("per-protocol %s given twice", l->words[1].text);
+            if (!(p->proto_argv[ix] = calloc(n, sizeof *p->proto_argv[ix])))
+                abort();
+            for (size_t j = 2; j < n; j++)
+                if (!(p->proto_argv[ix][p->proto_argc[ix]++] = tmpl_dup(l->words[j].text, kind, path, l->lineno, err)))
+                    goto fail;
         } else if ((!strcmp(k, "file") || !strcmp(k, "per-user-file")) && (n == 3 || n == 2)) {
             if (strchr(l->words[1].text, '/') || l->words[1].text[0] == '.')
                 FAIL("file names a file inside the hub's dir, without '/': file uhub.conf \"line\"");
@@ -267,7 +286,7 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
         } else if (kind == HR_PROFILE_CLIENT) {
             FAIL("unknown or malformed client profile line (lines: name, command, ready line [TIMEOUT], caps, stop, setting, env)");
         } else {
-            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
+            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, per-protocol, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
         }
     }
     l = NULL;

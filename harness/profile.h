@@ -65,6 +65,8 @@ struct hr_profile {
     size_t argc;
     char **user_argv;     /* appended once per registered user */
     size_t user_argc;
+    char **proto_argv[HR_PROTO_COUNT];   /* appended only when the hub must offer that protocol */
+    size_t proto_argc[HR_PROTO_COUNT];
     struct hr_profile_line *lines;
     size_t nlines;
     bool pick_port;       /* {port}: a free port picked by the harness (retried on a clash) */

@@ -57,6 +57,7 @@ struct party {
     /* The process. */
     pid_t pid;
     int pidfd;
+    double ready_since;               /* client: spawned at (its ready line is due ready_ms later) */
     struct stream out, err, ctl;      /* ctl: the hub's control socket (fd -1 if none) */
     struct stream *chan;              /* where replies and events arrive: &out or &ctl */
     int in_fd;                        /* where requests go (nonblocking), -1 if nowhere */
@@ -93,6 +94,7 @@ struct burst {
 struct run {
     const struct hr_scenario *s;
     unsigned proto;
+    unsigned hub_protos;              /* protocols the hub must offer (per-protocol profile args) */
     const char *dir;
     const struct hr_run_opts *o;
     struct party *parties;      /* [0] the hub, [1 + i] client i of the scenario */
@@ -191,7 +193,12 @@ const char *party_label(const struct party *p, char *buf, size_t len);
 /* Put the party's own name of a setting into a `set` request's args. */
 void party_map_setting(const struct party *p, json_t *args);
 int party_start_hub(struct run *r);
-int party_start_client(struct run *r, size_t i);
+/* Clients start in two halves, so they all start at once (and with the
+ * hub, unless their nick or password names something of it): spawn, then
+ * wait for the ready line and apply the client's options. */
+bool party_client_needs_hub(const struct run *r, size_t i);
+int party_spawn_client(struct run *r, size_t i);
+int party_ready_client(struct run *r, size_t i);
 
 /* ---- steps.c ---- */
 /* Run one step (the table in steps.c says how). */

@@ -345,9 +345,17 @@ static void run_scenario(struct run *r, int result_fd)
 {
     r->t0 = hr_now();
     r->deadline = r->t0 + hr_scenario_timeout(r->s, r->o) / 1000.0;
-    if (party_start_hub(r) == 0)
+    /* Everything starts at once: the clients need the hub only at their
+     * connect step, so their start overlaps the hub's, and each other's. */
+    for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
+        if (!party_client_needs_hub(r, i))
+            party_spawn_client(r, i);
+    if (!r->why.len && party_start_hub(r) == 0)
         for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
-            party_start_client(r, i);
+            if (party_client_needs_hub(r, i))
+                party_spawn_client(r, i);
+    for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
+        party_ready_client(r, i);
     r->started = !r->why.len;
     /* When each step started and ended (log time), for the HTML report. */
     double *began = calloc(r->s->nsteps + 1, sizeof *began), *ended = calloc(r->s->nsteps + 1, sizeof *ended);
@@ -421,7 +429,7 @@ static int become_runner(void)
 static void run_init(struct run *r, const struct hr_scenario *s, unsigned proto, const char *dir,
                      const struct hr_run_opts *opts)
 {
-    *r = (struct run){.s = s, .proto = proto, .dir = dir, .o = opts};
+    *r = (struct run){.s = s, .proto = proto, .hub_protos = proto, .dir = dir, .o = opts};
     r->sigfd = become_runner();
     dc_buf_init(&r->why, 0);
     dc_buf_init(&r->warning, 0);
@@ -534,6 +542,7 @@ void hr_hub_serve(const struct hr_scenario *s, unsigned protos, const char *dir,
 {
     struct run r;
     run_init(&r, s, protos & -protos, dir, opts);   /* any one of them */
+    r.hub_protos = protos;                          /* but listening on all */
     r.t0 = hr_now();
     r.deadline = r.t0 + 1e9;   /* no scenario timeout: the hub runs until it is stopped */
     char *line = party_start_hub(&r) == 0 ? hub_ready_line(&r, protos) : NULL;

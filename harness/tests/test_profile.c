@@ -27,6 +27,13 @@ Test(profile, fakehub_speaks_both_protocols_with_every_feature)
     cr_assert_eq(p->ready, HR_READY_LINE);
     cr_assert_str_eq(p->argv[0], "{bin}/fakehub");
     cr_assert_str_eq(p->url[1], "adc://{ready:adc}");
+    /* TLS listeners only for runs over TLS (their certificate costs a start) */
+    for (size_t i = 0; i < p->argc; i++)
+        cr_assert(!strstr(p->argv[i], "--adcs") && !strstr(p->argv[i], "--nmdcs"), "%s", p->argv[i]);
+    cr_assert_eq(p->proto_argc[hr_proto_index(HR_PROTO_ADCS)], 2);
+    cr_assert_str_eq(p->proto_argv[hr_proto_index(HR_PROTO_ADCS)][0], "--adcs");
+    cr_assert_str_eq(p->proto_argv[hr_proto_index(HR_PROTO_NMDCS)][0], "--nmdcs");
+    cr_assert_eq(p->proto_argc[hr_proto_index(HR_PROTO_NMDC)], 0);
     hr_profile_free(p);
 }
 
@@ -87,8 +94,10 @@ Test(profile, refuses_malformed_profiles)
     refuse("command x\nfile ../etc/passwd x\n",
            "p.hub:2: file names a file inside the hub's dir, without '/': file uhub.conf \"line\"");
     refuse("colour blue\n",
-           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
+           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, per-protocol, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
     refuse("command x\nprotocols adc\nurl adc x\nfeatures hub-control\n", "p.hub: feature hub-control needs a 'control PATH' line");
+    refuse("command x\nper-protocol tls --tls\n", "p.hub:2: per-protocol: unknown protocol 'tls' (known: nmdc adc nmdcs adcs)");
+    refuse("command x\nper-protocol adcs --a\nper-protocol adcs --b\n", "p.hub:3: per-protocol adcs given twice");
 }
 
 Test(profile, unknown_names_say_where_they_were_looked_for)
