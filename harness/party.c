@@ -159,7 +159,7 @@ void party_line(struct run *r, struct party *p, struct stream *st, char *line, s
 
 bool party_wait_ready_line(struct run *r, struct party *p, double until)
 {
-    double started = hr_now();
+    double started = p->ready_since > 0 ? p->ready_since : hr_now();   /* a client's wait began at its spawn */
     while (!p->ready && !p->exited && !run_stop_waiting(r, until))
         proc_pump(r, until);
     if (p->ready)
