@@ -3,8 +3,8 @@
 harness adds to a scenario, next to the floor measured in the same run.
 
 Floor: what any driver must do for a two-client scenario: start fakehub
-(the run's protocol's listener only) and, once it is ready, two dcclients
-at once, read their ready lines, ask alice one local request (`users`),
+(the run's protocol's listener only) and two dcclients, all at once (the
+clients need the hub only to connect), read the three ready lines, ask alice one local request (`users`),
 then SIGTERM the clients, wait for them, SIGTERM the hub, wait for it
 (started from this script with posix_spawn, timed with the monotonic clock).
 Harness: `dcharness run --proto nmdc floor.scn` for a scenario doing exactly
@@ -87,9 +87,8 @@ def stop(pids):
 def floor_once(bin_dir: pathlib.Path, tmp: pathlib.Path) -> float:
     t0 = time.monotonic()
     hub, hub_in, hub_out = spawn([str(bin_dir / "fakehub"), "--nmdc", "127.0.0.1:0"])
-    read_lines([hub_out], {hub_out: 1})
     clients = [spawn([str(bin_dir / "dcclient"), "--data-dir", str(tmp / n)]) for n in ("alice", "bob")]
-    read_lines([c[2] for c in clients], {c[2]: 1 for c in clients})
+    read_lines([hub_out] + [c[2] for c in clients], {fd: 1 for fd in [hub_out] + [c[2] for c in clients]})
     os.write(clients[0][1], b'{"id":1,"cmd":"users"}\n')
     read_lines([clients[0][2]], {clients[0][2]: 1})
     stop([c[0] for c in clients])
