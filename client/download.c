@@ -793,6 +793,8 @@ static long dl_mem_source(void *buf, size_t cap, void *ctx)
 {
     struct dc_buf *m = ctx;   /* len counts down what is left; data advances */
     size_t n = m->len < cap ? m->len : cap;
+    if (!n)   /* also an empty list (SND ... 0 0), whose data was never allocated (NULL) */
+        return 0;
     memcpy(buf, m->data, n);
     m->data += n;
     m->len -= n;
