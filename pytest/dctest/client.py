@@ -181,6 +181,20 @@ class Client:
         self.need("control-ext")
         return self.request("mkfile", timeout=timeout, path=str(path), size=size, seed=seed, text=text)
 
+    def raw(self, line: str) -> dict:
+        """Send one protocol line to the hub exactly as given (for tests of a
+        hub's handling of bad input; docs/control-protocol.md)."""
+        self.need("control-ext")
+        return self.request("raw", line=line)
+
+    def flood(self, count: int, size: int | None = None, nick: str | None = None,
+              interval: int | None = None) -> dict:
+        """A fault (docs/control-protocol.md): send `count` chat lines (or PMs
+        to `nick`) of `size` bytes, all at once or one per `interval` ms
+        (then a `flood.done` event follows)."""
+        self.need("control-ext")
+        return self.request("flood", count=count, size=size, nick=nick, interval=interval)
+
     def quit(self) -> dict:
         """Leave the hub and exit 0."""
         self.exit_expected = True
