@@ -308,7 +308,19 @@ def test_tls_upload_cut_by_a_killed_downloader(tlshub, dcclient, tmp_path, proto
         if n == "bob1":
             bob.channel.send_raw(json.dumps({"id": 999, "cmd": "download", "args": {
                 "nick": "alice", "path": "/share/big.bin", "target_dir": str(target)}}))
-            bob.channel.wait_for("transfer.progress", timeout=60 * MULT)
+            # On a quiet machine 64 MiB cross loopback in ~0.1 s, before any
+            # progress event: stop bob1 once the file upload has begun, so
+            # the uploader is stuck mid-file on a full socket when bob1 dies.
+            bob.channel.wait_for("transfer.done", timeout=60 * MULT, list=True)
+            deadline = time.monotonic() + 30 * MULT
+            while True:
+                bob.signal(signal.SIGSTOP)
+                # the list went first: the second upload is the file's
+                if alice.log_path.read_text().count("upload to bob1: file") >= 2:
+                    break
+                assert time.monotonic() < deadline, "alice never started the upload to bob1"
+                bob.signal(signal.SIGCONT)
+                time.sleep(0.005)
             bob.signal(signal.SIGKILL)
             bob.wait(10)
             bob.expect_rc = -signal.SIGKILL

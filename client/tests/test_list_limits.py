@@ -8,6 +8,7 @@ import bz2
 import json
 import os
 import socket
+import time
 
 import pytest
 
@@ -86,6 +87,12 @@ class Mallory:
 
 
 def list_request(alice, rid: str):
+    # mallory saw alice in the list, but alice may not have seen mallory yet:
+    # a list request then would be refused as not-online.
+    deadline = time.monotonic() + scaled(30)
+    while not any(u["nick"] == "mallory" for u in alice.channel.request("users")["users"]):
+        assert time.monotonic() < deadline, "alice never saw mallory join"
+        time.sleep(0.01)
     alice.channel.send_raw(json.dumps({"id": rid, "cmd": "list", "args": {"nick": "mallory"}}))
 
 

@@ -189,6 +189,13 @@ def test_unexpected_exit_fails_teardown_but_a_requested_one_does_not(pytester, i
                                  "*dcclient alice (pid *) exited by itself with status -9*"])
 
 
+def sigint_default() -> None:
+    """A child started from a non-interactive shell's background job inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: give the
+    inner pytest the default disposition, as a terminal's Ctrl-C finds it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_keyboard_interrupt_tears_everything_down(pytester, inner):
     """A real SIGINT to an inner pytest blocked in a test: the fixtures'
     teardown must stop the hub with SIGTERM (its trace ends with the
@@ -204,7 +211,8 @@ def test_keyboard_interrupt_tears_everything_down(pytester, inner):
             time.sleep(60)
     """)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *inner.args, "--dc-proto", "nmdc", str(test)],
-                            cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + scaled(30)
         while not inner.entries() and time.monotonic() < deadline and proc.poll() is None:

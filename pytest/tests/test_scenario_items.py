@@ -28,6 +28,13 @@ alice expect hub.connected
 """
 
 
+def sigint_default() -> None:
+    """A child started from a non-interactive shell's background job inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: give the
+    inner pytest the default disposition, as a terminal's Ctrl-C finds it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def scenario_dir(pytester, monkeypatch):
     """pytester's dir holding a passing, a failing and an ADC-only scenario."""
@@ -120,7 +127,8 @@ def test_interrupted_item_leaves_nothing_running(pytester):
     env = dict(os.environ, DCTEST_SCN_TAG=tag, DCTEST_SCN_LEFT=str(left_file))
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *ARGS, "--dc-scenarios", "hang.scn"],
                             cwd=pytester.path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_default)
     ns = {}
     exec(TAGGED, ns)
     try:
