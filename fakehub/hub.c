@@ -864,10 +864,13 @@ static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
     size_t len = c->partial_len;
     if (len)
         memcpy(buf, c->partial, len);
-    ssize_t n = recv(fd, buf + len, hub->line_cap - len, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
+    /* A full buffer holds lines kept by a read stall: handle them first. */
+    ssize_t n = len < hub->line_cap ? recv(fd, buf + len, hub->line_cap - len, 0) : -1;
+    if (n < 0 && (len == hub->line_cap || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (!len || c->read_stalled)
+            return;
+        n = 0;   /* no new bytes: the lines a read stall kept (fh_read_on in intercept.c) */
+    } else if (n <= 0) {
         fh_conn_close(c, n == 0 ? "connection closed by peer" : "socket error", false);
         return;
     }
@@ -886,7 +889,8 @@ static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
     }
     len += (size_t)n;
     size_t start = 0;
-    while (c->state == FH_CONN_OPEN) {
+    /* A line can stall reading (a fault): the lines after it wait with it. */
+    while (c->state == FH_CONN_OPEN && !c->read_stalled) {
         char *end = memchr(buf + start, delim, len - start);
         size_t ll = end ? (size_t)(end - (buf + start)) : len - start;
         if (ll > hub->cfg.max_line) {
@@ -917,7 +921,7 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
     c->last_in = fh_now_ms(hub);
-    while (c->state == FH_CONN_OPEN) {
+    while (c->state == FH_CONN_OPEN && !c->read_stalled) {
         struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
         size_t avail = evbuffer_get_length(in);
         if ((p.pos < 0 && avail > hub->cfg.max_line) || (p.pos >= 0 && (size_t)p.pos > hub->cfg.max_line)) {

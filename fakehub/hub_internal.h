@@ -126,6 +126,7 @@ struct fh_conn {
     bool dirty;                         /* on hub->dirty: a write is due this pass */
     bool key_ok;                        /* NMDC: $Key matched our lock */
     bool shaped;                        /* has a struct fh_shaped on hub->shaped (intercept.c) */
+    bool read_stalled;                  /* a stall fault stopped reading: buffered lines wait too */
     bool half_closed;                   /* shutdown(SHUT_WR) done or due: output is discarded */
     char sid[5];                        /* ADC */
     uint16_t cid_at;                    /* ADC: the CID's offset in inf->data, 0 until known */

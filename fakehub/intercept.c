@@ -262,15 +262,24 @@ static struct fh_shaped *fh_shaped_of(const struct fh_conn *c)
     return NULL;
 }
 
+/* Stopping reading also holds the complete lines already read; resuming
+ * hands them to the read callback at once (from the loop, not from here:
+ * a line's own fault can resume reading). */
 static void fh_read_on(struct fh_conn *c, bool on)
 {
+    c->read_stalled = !on;
     if (c->tls) {
-        if (on)
+        if (on) {
             bufferevent_enable(c->bev, EV_READ);
-        else
+            if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+                bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+        } else {
             bufferevent_disable(c->bev, EV_READ);
+        }
     } else if (on) {
         event_add(c->rev, NULL);
+        if (c->partial_len)
+            event_active(c->rev, EV_READ, 0);
     } else {
         event_del(c->rev);
     }
