@@ -8,7 +8,10 @@
  * Reader: xmlTextReader over xmlReaderForIO; the IO callback sniffs "BZh" and
  * then either passes bytes through or runs them through BZ2_bzDecompress
  * (multi-stream files, as pbzip2 writes, are accepted). libxml2 errors go to a
- * per-reader structured handler, never to stderr. A DOCTYPE is refused, so no
+ * per-reader structured handler, never to stderr; the errors libxml2 raises
+ * without a parser context (encoding conversion: "encoder error") go to its
+ * thread's handlers, which are pointed at this read while it runs and put
+ * back when it ends (fl_xml_handlers). A DOCTYPE is refused, so no
  * entity can be declared and expanded (XXE, billion laughs); XML_PARSE_NONET
  * and no NOENT/DTDLOAD flags are a second line of defence. Duplicate names are
  * found with one small hash set per open directory level, reused across
@@ -459,6 +462,7 @@ struct fl_reader {
     size_t nlevels, levels_cap;
     struct dc_fl_limits *lim; /* borrowed, may be NULL */
     uint64_t entries, bytes;  /* seen so far, against lim */
+    xmlTextReaderPtr x;       /* owned by dc_fl_read_limited; for error positions */
 };
 
 static void fl_fail(struct fl_reader *r, const char *fmt, ...)
@@ -586,16 +590,66 @@ static int fl_io_read_raw(struct fl_reader *r, char *buf, int len)
     }
 }
 
-static void fl_xml_error(void *ctx, xmlErrorPtr e)
+/* One libxml2 message as the read's error. A parser error carries its own
+ * line and column; one raised without a parser context (encoding conversion,
+ * I/O) has none, so it names where the parser stood. */
+static void fl_xml_fail(struct fl_reader *r, int line, int col, const char *msg)
 {
-    struct fl_reader *r = ctx;
-    if (e == NULL || e->level == XML_ERR_WARNING)
-        return;
-    const char *msg = e->message ? e->message : "unknown error";
     size_t len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
         len--;
-    fl_fail(r, "XML error at line %d: %.*s", e->line, (int)len, msg);
+    if (line > 0)
+        fl_fail(r, "XML error at line %d, column %d: %.*s", line, col, (int)len, msg);
+    else if (r->x != NULL)
+        fl_fail(r, "XML error near line %d, column %d: %.*s", xmlTextReaderGetParserLineNumber(r->x),
+                xmlTextReaderGetParserColumnNumber(r->x), (int)len, msg);
+    else
+        fl_fail(r, "XML error: %.*s", (int)len, msg);
+}
+
+static void fl_xml_error(void *ctx, xmlErrorPtr e)
+{
+    if (e == NULL || e->level == XML_ERR_WARNING)
+        return;
+    fl_xml_fail(ctx, e->line, e->int2, e->message ? e->message : "unknown error");
+}
+
+/* libxml2's "generic" channel: messages printed without an xmlError, e.g.
+ * xmlParseChunk's "encoder error". */
+static void fl_xml_generic(void *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fl_xml_generic(void *ctx, const char *fmt, ...)
+{
+    char msg[DC_FL_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fl_xml_fail(ctx, 0, 0, msg);
+}
+
+/* The calling thread's libxml2 error handlers (thread-local in libxml2),
+ * saved while a read has its own installed. */
+struct fl_xml_saved {
+    xmlStructuredErrorFunc serror;
+    void *serror_ctx;
+    xmlGenericErrorFunc generic;
+    void *generic_ctx;
+};
+
+/* install: point the thread's handlers at r, saving the caller's in s;
+ * otherwise put s back. Errors libxml2 raises with a parser context still
+ * go to the reader's own handler (xmlTextReaderSetStructuredErrorHandler). */
+static void fl_xml_handlers(struct fl_reader *r, struct fl_xml_saved *s, bool install)
+{
+    if (install) {
+        *s = (struct fl_xml_saved){xmlStructuredError, xmlStructuredErrorContext, xmlGenericError,
+                                   xmlGenericErrorContext};
+        xmlSetStructuredErrorFunc(r, fl_xml_error);
+        xmlSetGenericErrorFunc(r, fl_xml_generic);
+    } else {
+        xmlSetStructuredErrorFunc(s->serror_ctx, s->serror);
+        xmlSetGenericErrorFunc(s->generic_ctx, s->generic);
+    }
 }
 
 /* A fresh (or reused) level for a directory that was just opened. */
@@ -834,12 +888,15 @@ int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc
     if (err != NULL)
         err[0] = '\0';
     r.in = malloc(FL_BZ_BUF);
+    struct fl_xml_saved saved;
+    fl_xml_handlers(&r, &saved, true);
     xmlTextReaderPtr x = NULL;
     if (r.in == NULL)
         fl_fail(&r, "out of memory");
     else if ((x = xmlReaderForIO(fl_io_read, NULL, &r, NULL, NULL, XML_PARSE_NONET)) == NULL)
         fl_fail(&r, "cannot create the XML reader");
     if (x != NULL) {
+        r.x = x;
         xmlTextReaderSetStructuredErrorHandler(x, fl_xml_error, &r);
         int rc = 0;
         /* Stop at the first error, also a non-fatal one libxml2 only reports
@@ -853,8 +910,10 @@ int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc
         /* rc == 0 only after the IO callback reported EOF (libxml2 must
          * rule out trailing content), so a truncated or corrupt bzip2
          * tail has been seen by then: no draining needed. */
+        r.x = NULL;
         xmlFreeTextReader(x);
     }
+    fl_xml_handlers(&r, &saved, false);
     if (r.bz_live)
         BZ2_bzDecompressEnd(&r.bz);
     for (size_t i = 0; i < r.levels_cap; i++) {

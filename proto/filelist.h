@@ -13,7 +13,11 @@
  * '/' or '\', bad Size or TTH values are errors with a reason.
  *
  * No globals: libxml2's process-wide parser init is idempotent and done by
- * libxml2 itself on first use.
+ * libxml2 itself on first use. A read points the calling thread's libxml2
+ * error handlers (xmlSetStructuredErrorFunc, xmlSetGenericErrorFunc;
+ * thread-local in libxml2) at itself while it runs and restores the caller's
+ * before it returns, so libxml2's messages become the read's error (the first
+ * one, with its line and column) instead of text on stderr.
  */
 #ifndef DC_PROTO_FILELIST_H
 #define DC_PROTO_FILELIST_H
