@@ -784,6 +784,8 @@ int hr_main(int argc, char **argv)
         return hr_html_main(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "hub"))
         return hub_main(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "check-party"))
+        return check_main(argc, argv);
     char **owned = calloc((size_t)argc + 1, sizeof *owned);   /* paths run_main replaced */
     if (!owned)
         abort();

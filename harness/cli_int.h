@@ -1,5 +1,5 @@
 /* cli_int.h: internals shared by the dcharness commands (cli.c: run,
- * cli_hub.c: hub): usage, option helpers, the environment. */
+ * cli_hub.c: hub, cli_check.c: check-party): usage, option helpers, the environment. */
 #ifndef HR_CLI_INT_H
 #define HR_CLI_INT_H
 
@@ -29,5 +29,6 @@ void rm_tree(const char *dir);
 /* text, each line indented by 8 spaces. */
 void print_indented(FILE *f, const char *text);
 int hub_main(int argc, char **argv);
+int check_main(int argc, char **argv);   /* cli_check.c */
 
 #endif

@@ -24,6 +24,7 @@
 void usage(FILE *f)
 {
     fputs("usage: dcharness run [options] PATH...\n"
+          "       dcharness check-party [options] PROFILE\n"
           "       dcharness hub [--hub PROFILE] [--proto LIST] [--user NICK:PASSWORD[:op]]... [--bin-dir DIR] [--dir DIR]\n"
           "\n"
           "dcharness run: run DC scenario files (PATH: *.scn files or directories holding them).\n"
@@ -61,6 +62,17 @@ void usage(FILE *f)
           "                     (default: a new one under $TMPDIR, removed at exit)\n"
           "Exit status: 0 the hub started and stopped cleanly, 1 it did not (reason on stderr),\n"
           "2 usage error, 3 the profile cannot offer a protocol or users asked for (reason on stderr).\n"
+          "\n"
+          "dcharness check-party PROFILE: run the party contract's checks (docs/parties.md) for the core and\n"
+          "each capability the client profile claims, against fakehub, with the party as alice and dcclient\n"
+          "as bob; one line per check: ok, FAIL and what is wrong, or skip and why.\n"
+          "  --proto LIST       nmdc, adc or nmdc,adc (default both)\n"
+          "  --only TEXT        only the checks whose name contains TEXT\n"
+          "  --json             one JSON object per check instead ({\"check\",\"cap\",\"proto\",\"status\",\"reason\"})\n"
+          "  -v, --verbose      with each failure its details: logs of alice, bob and the hub, the hub trace\n"
+          "  --keep             keep the work dir (always kept when a check failed)\n"
+          "  --bin-dir DIR      where fakehub and dcclient are (default: dcharness's own dir)\n"
+          "Exit status: 0 every check the profile's capabilities call for passed, 1 one failed, 2 usage error.\n"
           "\n"
           "Environment: DCTEST_TIMEOUT_MULTIPLIER scales every timeout; DCHARNESS_PROFILE_DIR adds a profile dir.\n", f);
 }

@@ -141,6 +141,17 @@ bool run_stop_waiting(struct run *r, double until);
 const char *run_timeout_text(struct run *r, double until, double started, char *buf, size_t len);
 #define TIMEOUT_TEXT(r, until, started) run_timeout_text((r), (until), (started), (char[64]){0}, 64)
 
+/* A run driven by other code than the scenario loop (checkparty.c) uses
+ * these as hr_hub_serve does: init (blocks SIGTERM/SIGINT into r->sigfd,
+ * makes the caller a subreaper), start parties (party.c), drive them,
+ * teardown (stop, grace, SIGKILL of each group, reap; a bad stop becomes
+ * the run's failure), details (the failure report), cleanup. */
+void run_init(struct run *r, const struct hr_scenario *s, unsigned proto, const char *dir,
+              const struct hr_run_opts *opts);
+void run_teardown(struct run *r);
+char *run_details(struct run *r);   /* malloc'd */
+void run_cleanup(struct run *r);
+
 /* ---- violations.c ---- */
 /* Read the protocol violations the hub's trace records (after teardown, when
  * the trace is complete) into r->violations / r->nviolations; then fail the

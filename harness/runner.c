@@ -426,7 +426,7 @@ static int become_runner(void)
     return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-static void run_init(struct run *r, const struct hr_scenario *s, unsigned proto, const char *dir,
+void run_init(struct run *r, const struct hr_scenario *s, unsigned proto, const char *dir,
                      const struct hr_run_opts *opts)
 {
     *r = (struct run){.s = s, .proto = proto, .hub_protos = proto, .dir = dir, .o = opts};
@@ -442,7 +442,7 @@ static void run_init(struct run *r, const struct hr_scenario *s, unsigned proto,
         party_init(&r->parties[1 + i], s->clients[i].name);
 }
 
-static void run_cleanup(struct run *r)
+void run_cleanup(struct run *r)
 {
     for (size_t i = 0; i < r->nparties; i++)
         party_cleanup(&r->parties[i]);
@@ -490,6 +490,17 @@ pid_t hr_job_spawn(const struct hr_scenario *s, unsigned proto, const char *dir,
     run_scenario(&r, 3);
     run_cleanup(&r);
     _exit(0);
+}
+
+/* For runs driven by other code than the step loop (check-party). */
+void run_teardown(struct run *r)
+{
+    teardown(r);
+}
+
+char *run_details(struct run *r)
+{
+    return details(r);
 }
 
 /* ---- `dcharness hub` ---- */

@@ -3,9 +3,16 @@
 and event names) wrapped with the party kit. This is the worked example of
 docs/parties.md: the kit does framing, settings, the ready line, the stop
 path and the user events; this file only maps requests and notifications.
-Capabilities: core only (NMDC, no shares, no passwords)."""
+Capabilities: core only (NMDC, no shares, no passwords).
+
+TOYWORKER_BREAK (comma-separated, for check-party's tests; unset in the
+shipped profile) makes it get things wrong on purpose: pm-text (a received
+PM keeps its first line only), hub-nick (hub.connected without nick),
+pm-code (pm to an offline nick is `internal`), say-hang (say never
+replies), op-type (users entries carry "op" as a string)."""
 import itertools
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -13,9 +20,12 @@ import threading
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT / "pytest"))
-from dctest.partykit import Party, PartyError, Result, opt, parse_hub_url  # noqa: E402
+from dctest.partykit import Party, PartyError, Result, Settings, opt, parse_hub_url  # noqa: E402
 
-party = Party("toyworker", version="1")
+BREAK = set(filter(None, os.environ.get("TOYWORKER_BREAK", "").split(",")))
+# What its profile marks unsupported, the party refuses so (check-party checks it).
+party = Party("toyworker", version="1",
+              settings=Settings(unsupported=("description", "email", "share_size", "slots", "active")))
 worker = party.children.spawn([sys.executable, str(pathlib.Path(__file__).with_name("toy_nmdc_worker.py"))],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 pending, seqs, lock = {}, itertools.count(1), threading.Lock()
@@ -34,7 +44,7 @@ def call(op, **args):
     if reply["status"] != "ok":
         reason = reply["reason"]
         if "no such user" in reason:
-            raise PartyError("not-online", f"user '{args['target']}' is not online")
+            raise PartyError("internal" if "pm-code" in BREAK else "not-online", f"user '{args['target']}' is not online")
         if reason == "nick taken":
             raise PartyError("nick-taken", f"nick '{args['name']}' refused by the hub (taken)")
         raise PartyError("connect-failed" if op == "login" else "internal", reason)
@@ -56,7 +66,8 @@ def notes():
         elif msg["note"] == "shout":
             party.emit("chat", **{"from": msg["sender"], "text": msg["body"]})
         elif msg["note"] == "privmsg":
-            party.emit("pm", **{"from": msg["sender"], "to": party.settings["nick"], "text": msg["body"]})
+            body = msg["body"].split("\n")[0] if "pm-text" in BREAK else msg["body"]
+            party.emit("pm", **{"from": msg["sender"], "to": party.settings["nick"], "text": body})
         elif msg["note"] == "closed" and party.hub is not None:
             party.hub_disconnected(msg["why"])
 
@@ -76,7 +87,8 @@ def connect(url, nick=None, password=None):
     call("login", address=f"{hub['host']}:{hub['port']}", name=nick)
     info = {"url": url, "protocol": "nmdc", "nick": nick}
     party.hub = info
-    return Result(info, then=lambda: party.emit("hub.connected", **info))
+    event = {k: v for k, v in info.items() if k != "nick" or "hub-nick" not in BREAK}
+    return Result(info, then=lambda: party.emit("hub.connected", **event))
 
 
 @party.command("disconnect")
@@ -89,6 +101,8 @@ def disconnect():
 @party.command("say", text=str)
 def say(text):
     party.require_hub()
+    if "say-hang" in BREAK:
+        threading.Event().wait()
     call("shout", body=text)
 
 
@@ -100,7 +114,8 @@ def pm(nick, text):
 
 @party.command("users")
 def users():
-    return {"users": party.users.list()}
+    users = party.users.list()
+    return {"users": [dict(u, op="no") for u in users] if "op-type" in BREAK else users}
 
 
 party.on_stop = lambda: party.hub and call("bye")
