@@ -543,7 +543,9 @@ int hr_check_party(const struct hr_check_opts *o)
                 stop = true;
                 break;
             }
-            print_result(o, c, proto, out, why, details);
+            /* the TLS check runs over nmdcs/adcs: say so */
+            unsigned shown = c->flags & CK_TLS ? (proto == HR_PROTO_NMDC ? HR_PROTO_NMDCS : HR_PROTO_ADCS) : proto;
+            print_result(o, c, shown, out, why, details);
             nok += out == OUT_OK;
             nfail += out == OUT_FAIL;
             nskip += out == OUT_SKIP;
@@ -553,6 +555,8 @@ int hr_check_party(const struct hr_check_opts *o)
                 fprintf(o->json ? stderr : o->out, "check-party: stopped: the hub or alice did not start (see above)\n");
                 stop = true;
             }
+            if (out != OUT_FAIL)   /* only failures' logs are worth keeping */
+                rm_tree(dir);
             free(why);
             free(details);
         }

@@ -37,7 +37,7 @@ def lines(out):
     """{(check, proto): (status, rest)} from check-party's text output."""
     got = {}
     for line in out.splitlines():
-        m = re.match(r"(\S+)\s+(\S+)\s+(nmdc|adc|-)\s+(ok|FAIL|skip)\s*(.*)$", line)
+        m = re.match(r"(\S+)\s+(\S+)\s+(nmdcs?|adcs?|-)\s+(ok|FAIL|skip)\s*(.*)$", line)
         if m:
             got[(m.group(2), m.group(3))] = (m.group(4), m.group(5))
     return got
@@ -58,7 +58,8 @@ def test_dcclient_passes_every_capability_on_both_protocols(tmp_path):
     caps = {x["cap"] for x in res}
     assert caps >= {"core", "share", "list", "download", "resume", "compress", "passive", "password",
                     "live-settings", "user-fields", "op", "tls"}
-    assert {x["proto"] for x in res} == {"nmdc", "adc"}
+    assert {x["proto"] for x in res} == {"nmdc", "adc", "nmdcs", "adcs"}
+    assert {x["proto"] for x in res if x["cap"] == "tls"} == {"nmdcs", "adcs"}
     assert len(res) >= 50
     assert not list(tmp_path.glob("dcharness-check-*")), "a passing check-party leaves no work dir"
 
@@ -99,7 +100,10 @@ def test_a_broken_worker_gets_each_defect_named(tmp_path):
     # What it does right still passes.
     for name in ("ready", "requests", "connect", "nick-taken", "disconnect", "quit", "stop-signal"):
         assert got[(name, "nmdc")][0] == "ok", (name, r.stdout)
-    assert re.search(r"check-party: logs kept under \S+", r.stderr)
+    kept = re.search(r"check-party: logs kept under (\S+)", r.stderr).group(1)
+    # only the failed checks' logs are kept
+    assert sorted(d.split("-", 1)[1] for d in os.listdir(kept) if d[0].isdigit()) == \
+        ["chat-nmdc", "not-online-nmdc", "pm-nmdc", "user-events-nmdc", "users-nmdc"]
     assert time.monotonic() - t0 < 90
 
 
