@@ -71,7 +71,7 @@ enum ck_flags {
 
 #define CK_PASSWORD "s3cret"
 #define CK_TIMEOUT 5.0        /* seconds for a reply or an event (scaled) */
-#define CK_CONNECT_TIMEOUT 15.0
+#define CK_CONNECT_TIMEOUT 30.0   /* a party may wait on its own bound (eiskaltdcpp: 15 s) before it can say why a login failed */
 
 typedef void ck_fn(struct ck *k);
 
