@@ -119,9 +119,11 @@ def test_a_missing_required_event_field_is_named(tmp_path):
 
 
 def odd_profile(tmp_path, mode):
+    # A short ready bound only where it is the point: a loaded machine may
+    # take seconds to start Python.
     p = tmp_path / f"odd-{mode}.client"
     p.write_text(f"name odd-{mode}\ncommand {{python}} {ODD} --mode {mode} --nick {{nick}}\n"
-                 "ready line 2s\ncaps core\nstop TERM 2s\n")
+                 f"ready line {'2s' if mode == 'noready' else '15s'}\ncaps core\nstop TERM 2s\n")
     return p
 
 
