@@ -312,7 +312,9 @@ static bool connect_unsupported(struct ck *k, struct party *p, const char *cmd, 
 
 bool ck_code(struct ck *k, struct party *p, const char *cmd, json_t *args, const char *code, const char *what)
 {
-    json_t *reply = ck_call(k, p, cmd, args, CK_CONNECT_TIMEOUT);
+    /* A login, or a list fetched first, may take its time to fail. */
+    bool slow = !strcmp(cmd, "connect") || !strcmp(cmd, "list") || !strcmp(cmd, "download");
+    json_t *reply = ck_call(k, p, cmd, args, slow ? CK_CONNECT_TIMEOUT : CK_TIMEOUT);
     if (!reply)
         return false;
     const char *got = json_string_value(json_object_get(reply, "code"));

@@ -168,3 +168,21 @@ def test_a_sigkilled_check_party_leaves_no_process(tmp_path):
         p.kill()
         p.communicate()
     assert_none_left(tag, timeout=5)
+
+
+def test_sigint_tears_the_check_down_and_dies_of_it(tmp_path):
+    tag = uuid.uuid4().hex
+    prof = broken_profile(tmp_path, ["say-hang"])
+    env = dict(os.environ, DCHARNESS_TEST_TAG=tag, TMPDIR=str(tmp_path))
+    p = subprocess.Popen([str(dc_bin("dcharness")), "check-party", "--only", "chat", "--proto", "nmdc", str(prof)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    try:
+        wait_for_tagged(tag, ["fakehub", "toyworker.py", "dcclient"])
+        p.send_signal(signal.SIGINT)
+        p.wait(20)   # the parties' grace periods at most
+    finally:
+        p.kill()
+        out, err = p.communicate()
+    assert p.returncode == -signal.SIGINT, (out, err)
+    assert b"logs kept under" in err
+    assert_none_left(tag)
