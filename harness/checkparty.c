@@ -153,13 +153,21 @@ bool ck_text(struct ck *k, json_t *obj, const char *what, const char *f, const c
     if (!v)
         return false;
     if (strcmp(json_string_value(v), want)) {
-        char *got = json_dumps(v, JSON_ENCODE_ANY), *exp = json_dumps(json_string(want), JSON_ENCODE_ANY);
+        char *got = json_dumps(v, JSON_ENCODE_ANY), *exp = ck_quote(want);
         ck_fail(k, "%s has \"%s\": %s, not %s", what, f, got ? got : "?", exp ? exp : "?");
         free(got);
         free(exp);
         return false;
     }
     return true;
+}
+
+char *ck_quote(const char *s)
+{
+    json_t *j = json_string(s);
+    char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return q ? q : strdup("(not UTF-8)");
 }
 
 /* An event's fields against the schema. */

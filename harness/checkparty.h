@@ -116,6 +116,8 @@ bool ck_wait_exit(struct ck *k, struct party *p, double secs);
 /* bob shares a fixture dir {dir}/bobshare with one.bin (size bytes, seed
  * 7, text when text) and sub/two.bin; false recorded. */
 bool ck_bob_shares(struct ck *k, long long size, bool text);
+/* s as a JSON string literal, for messages (malloc'd). */
+char *ck_quote(const char *s);
 /* A path inside the check's dir (malloc'd). */
 char *ck_path(struct ck *k, const char *rel);
 

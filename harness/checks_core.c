@@ -225,7 +225,7 @@ static void same_text(struct ck *k, json_t *ev, const char *who, const char *kin
     const char *got = json_string_value(json_object_get(ev, "text"));
     if (!got || !strcmp(got, text))
         return;
-    char *g = json_dumps(json_string(got), JSON_ENCODE_ANY), *w = json_dumps(json_string(text), JSON_ENCODE_ANY);
+    char *g = ck_quote(got), *w = ck_quote(text);
     ck_fail(k, "%s text altered: %s sent %s, %s reported %s", kind, sender, w, who, g);
     free(g);
     free(w);
