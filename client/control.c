@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #include "proto/base32.h"
-#include "proto/filelist.h"
+#include "proto/fltree.h"
 #include "proto/fixture.h"
 
 /* One controller connection. Owned by the ctl's list. */
@@ -227,19 +227,21 @@ static void ctl_resolve(struct ctl_pending *p, json_t *result, const char *error
     p->chan = NULL;
 }
 
-static json_t *ctl_tree_json(const struct dc_fl_node *n)
+/* Recursive: the depth of a peer's list is bounded by the reader (libxml2's
+ * nesting limit). */
+static json_t *ctl_tree_json(const struct dc_fl_tree *t, dc_fl_id n)
 {
-    if (!n->is_dir) {
+    if (!dc_fl_tree_is_dir(t, n)) {
         char tth[DC_TTH_BASE32_LEN + 1];
-        dc_base32_encode(n->tth, DC_TTH_LEN, tth, sizeof tth);
-        return json_pack("{s:o,s:s,s:I,s:s}", "name", ctl_str(n->name), "type", "file", "size",
-                         (json_int_t)n->size, "tth", tth);
+        dc_base32_encode(dc_fl_tree_tth(t, n), DC_TTH_LEN, tth, sizeof tth);
+        return json_pack("{s:o,s:s,s:I,s:s}", "name", ctl_str(dc_fl_tree_name(t, n)), "type", "file", "size",
+                         (json_int_t)dc_fl_tree_size(t, n), "tth", tth);
     }
     json_t *kids = json_array();
-    for (const struct dc_fl_node *k = n->first_child; k; k = k->next_sibling)
-        json_array_append_new(kids, ctl_tree_json(k));
-    json_t *j = json_pack("{s:o,s:s,s:o}", "name", ctl_str(n->name), "type", "dir", "children", kids);
-    if (j && n->incomplete)
+    for (dc_fl_id k = dc_fl_tree_first_child(t, n); k != DC_FL_NONE; k = dc_fl_tree_next_sibling(t, k))
+        json_array_append_new(kids, ctl_tree_json(t, k));
+    json_t *j = json_pack("{s:o,s:s,s:o}", "name", ctl_str(dc_fl_tree_name(t, n)), "type", "dir", "children", kids);
+    if (j && dc_fl_tree_incomplete(t, n))
         json_object_set_new(j, "incomplete", json_true());
     return j;
 }
@@ -269,10 +271,11 @@ static void ctl_xresolve(struct dcc_ctl *t, const struct dcc_event *ev)
         if (ev->type == DCC_EVENT_TRANSFER_FAILED) {
             ctl_reply_err(p->chan, p->id, ev->text, ev->error_code ? ev->error_code : "transfer-failed");
         } else if (x->is_list) {
-            const struct dc_fl_node *n = x->list ? dc_fl_node_find((struct dc_fl_node *)x->list, p->path) : NULL;
-            if (n)
+            dc_fl_id n = x->list ? dc_fl_tree_find(x->list, DC_FL_ROOT, p->path) : DC_FL_NONE;
+            if (n != DC_FL_NONE)
                 ctl_reply_ok(p->chan, p->id, json_pack("{s:I,s:o,s:s,s:o}", "id", (json_int_t)x->id, "nick",
-                                                       ctl_str(x->nick), "path", p->path, "tree", ctl_tree_json(n)));
+                                                       ctl_str(x->nick), "path", p->path, "tree",
+                                                       ctl_tree_json(x->list, n)));
             else
                 ctl_reply_err(p->chan, p->id, "no such path in the list", "no-such-path");
         } else {

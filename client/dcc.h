@@ -52,7 +52,7 @@ const char *dcc_err_code(const char *err);
 
 struct event_base;
 struct dcc_client;
-struct dc_fl_node;
+struct dc_fl_tree;
 
 /* ---- hub URLs ---------------------------------------------------------- */
 
@@ -191,7 +191,7 @@ struct dcc_transfer_info {
     double seconds, speed;     /* data phase duration and received bytes/s */
     bool compressed;           /* the uploader sent ZL1 */
     bool tls;                  /* the connection that carried it was TLS */
-    const struct dc_fl_node *list;   /* DONE of a list: the parsed tree */
+    const struct dc_fl_tree *list;   /* DONE of a list: the parsed tree (proto/fltree.h) */
 };
 
 /* One event; every pointer is borrowed for the duration of the callback. */
@@ -300,7 +300,7 @@ void dcc_client_share_info(const struct dcc_client *c, struct dcc_share_info *ou
  * dcc_client_peer_list) or TRANSFER_FAILED. Requires being online. */
 long dcc_client_list(struct dcc_client *c, const char *nick, char *err);
 /* The last list fetched from nick (borrowed until the next fetch), or NULL. */
-const struct dc_fl_node *dcc_client_peer_list(const struct dcc_client *c, const char *nick);
+const struct dc_fl_tree *dcc_client_peer_list(const struct dcc_client *c, const char *nick);
 
 /* What to download: by path ("/share/dir/file", as in nick's list) or by
  * tth (base32); the size and TTH come from nick's list, which is fetched

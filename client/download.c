@@ -33,7 +33,7 @@
 #include <event2/event.h>
 
 #include "proto/base32.h"
-#include "proto/filelist.h"
+#include "proto/fltree.h"
 
 #define DL_LIST_MAX (256u * 1024 * 1024)    /* largest file list accepted */
 #define DL_TTHL_MAX (1024u * 1024)
@@ -127,7 +127,7 @@ static void dl_unlink(struct dcc_dl *d)
 }
 
 static bool dl_emit(struct dcc_dl *d, enum dcc_event_type type, const char *text, const char *code,
-                    const struct dc_fl_node *list)
+                    const struct dc_fl_tree *list)
 {
     double secs = d->t0 > 0 ? dl_now() - d->t0 : 0;
     struct dcc_transfer_info t = {
@@ -168,32 +168,23 @@ static struct dcc_plist *dl_plist(struct dcc_xfer *x, const char *nick)
     return NULL;
 }
 
-const struct dc_fl_node *dcc_client_peer_list(const struct dcc_client *c, const char *nick)
+const struct dc_fl_tree *dcc_client_peer_list(const struct dcc_client *c, const char *nick)
 {
     const struct dcc_plist *p = dl_plist(c->xfer, nick);
     return p ? p->tree : NULL;
 }
 
-static const struct dc_fl_node *dl_find_tth(const struct dc_fl_node *n, const uint8_t tth[DC_TTH_LEN])
+/* "/dir/.../name" of n in t. */
+static char *dl_node_path(const struct dc_fl_tree *t, dc_fl_id n)
 {
-    for (const struct dc_fl_node *k = n->first_child; k; k = k->next_sibling) {
-        const struct dc_fl_node *hit = k->is_dir ? dl_find_tth(k, tth) : memcmp(k->tth, tth, DC_TTH_LEN) == 0 ? k : NULL;
-        if (hit)
-            return hit;
-    }
-    return NULL;
-}
-
-static char *dl_node_path(const struct dc_fl_node *n)
-{
-    const struct dc_fl_node *chain[256];
+    dc_fl_id chain[256];
     size_t k = 0;
-    for (; n && n->parent && k < 256; n = n->parent)
+    for (; n != DC_FL_NONE && dc_fl_tree_parent(t, n) != DC_FL_NONE && k < 256; n = dc_fl_tree_parent(t, n))
         chain[k++] = n;
     struct dc_buf b;
     dc_buf_init(&b, 0);
     while (k--)
-        if (dc_buf_appendf(&b, "/%s", chain[k]->name) < 0) {
+        if (dc_buf_appendf(&b, "/%s", dc_fl_tree_name(t, chain[k])) < 0) {
             dc_buf_cleanup(&b);
             return NULL;
         }
@@ -204,27 +195,29 @@ static char *dl_node_path(const struct dc_fl_node *n)
 static int dl_resolve(struct dcc_dl *d)
 {
     struct dcc_plist *p = dl_plist(d->x, d->nick);
-    const struct dc_fl_node *n = NULL;
+    dc_fl_id n = DC_FL_NONE;
     uint8_t tth[DC_TTH_LEN];
     if (d->req_tth && dc_base32_decode(d->req_tth, strlen(d->req_tth), tth, sizeof tth) != DC_TTH_LEN) {
         dl_failc(d, "bad-request", "'%s' is not a base32 TTH", d->req_tth);
         return -1;
     }
+    const struct dc_fl_tree *t = p ? p->tree : NULL;
     if (p && d->req_path)
-        n = dc_fl_node_find(p->tree, d->req_path);
+        n = dc_fl_tree_find(t, DC_FL_ROOT, d->req_path);
     else if (p)
-        n = dl_find_tth(p->tree, tth);
-    if (!n || n->is_dir || (d->req_tth && memcmp(n->tth, tth, DC_TTH_LEN) != 0)) {
-        dl_failc(d, n && n->is_dir ? "not-a-file" : "no-such-path", "%s is not a file in %s's list",
+        n = dc_fl_tree_find_tth(t, tth);
+    bool dir = n != DC_FL_NONE && dc_fl_tree_is_dir(t, n);
+    if (n == DC_FL_NONE || dir || (d->req_tth && memcmp(dc_fl_tree_tth(t, n), tth, DC_TTH_LEN) != 0)) {
+        dl_failc(d, dir ? "not-a-file" : "no-such-path", "%s is not a file in %s's list",
                  d->req_path ? d->req_path : d->req_tth, d->nick);
         return -1;
     }
-    memcpy(d->tth, n->tth, DC_TTH_LEN);
+    memcpy(d->tth, dc_fl_tree_tth(t, n), DC_TTH_LEN);
     dc_base32_encode(d->tth, DC_TTH_LEN, d->tth_b32, sizeof d->tth_b32);
-    d->size = n->size;
-    d->vpath = dl_node_path(n);
+    d->size = dc_fl_tree_size(t, n);
+    d->vpath = dl_node_path(t, n);
     if (!d->name)
-        d->name = strdup(n->name);
+        d->name = strdup(dc_fl_tree_name(t, n));
     size_t len = strlen(d->target_dir) + strlen(d->name ? d->name : "") + 8;
     d->final_path = malloc(len);
     d->part_path = malloc(len);
@@ -810,7 +803,7 @@ static void dl_finish_list(struct dcc_dl *d)
         .max_entries = (uint64_t)dcc_sget_i64(s, DCC_S_LIST_MAX_ENTRIES),
         .max_bytes = (uint64_t)dcc_sget_i64(s, DCC_S_LIST_MAX_BYTES),
     };
-    struct dc_fl_node *tree = dc_fl_read_tree_limited(dl_mem_source, &src, &lim, NULL, err);
+    struct dc_fl_tree *tree = dc_fl_read_tree_limited(dl_mem_source, &src, &lim, NULL, err);
     if (!tree) {
         if (lim.over_entries || lim.over_bytes)
             dl_fail(d, "%s's file list is over %s (%llu): %s", d->nick,
@@ -831,11 +824,11 @@ static void dl_finish_list(struct dcc_dl *d)
         }
     }
     if (!p) {
-        dc_fl_node_free(tree);
+        dc_fl_tree_free(tree);
         dl_fail(d, "out of memory");
         return;
     }
-    dc_fl_node_free(p->tree);
+    dc_fl_tree_free(p->tree);
     p->tree = tree;
     d->received = d->mem.len;
     dl_unlink(d);
@@ -1089,7 +1082,7 @@ void dcc_dl_free_all(struct dcc_xfer *x)
     while (x->lists) {
         struct dcc_plist *p = x->lists;
         x->lists = p->next;
-        dc_fl_node_free(p->tree);
+        dc_fl_tree_free(p->tree);
         free(p->nick);
         free(p);
     }

@@ -18,6 +18,7 @@
 #include "client/dcc.h"
 #include "client/users.h"
 #include "proto/buf.h"
+#include "proto/fltree.h"
 #include "proto/tiger.h"
 #include "proto/tth.h"
 
@@ -207,7 +208,7 @@ struct dcc_sfile {
     uint8_t *leaves;               /* owned: TTHL level, nleaves * 24 bytes */
     size_t nleaves;
     bool hashed;
-    struct dc_fl_node *node;       /* borrowed: its entry in the share tree */
+    dc_fl_id node;                 /* its entry in the share's tree */
 };
 
 /* A line of the hash cache (data_dir/hashes.txt): "dev ino size mtime_ns

@@ -41,7 +41,7 @@
 #include <event2/event.h>
 
 #include "proto/base32.h"
-#include "proto/filelist.h"
+#include "proto/fltree.h"
 
 #define DCC_HASH_CHUNK (1024 * 1024)
 #define DCC_HASH_STEP_MS 20
@@ -54,7 +54,7 @@ struct dcc_share {
     size_t nroots;
     struct dcc_sfile *files;
     size_t nfiles, cap;
-    struct dc_fl_node *tree;          /* virtual tree: root dirs, dirs, files */
+    struct dc_fl_tree *tree;          /* virtual tree: root dirs, dirs, files */
     size_t next;                      /* next file to hash */
     int fd;                           /* file being hashed, or -1 */
     struct dc_tth_ctx tth;
@@ -227,7 +227,7 @@ static bool share_inside(const char *root, const char *real)
 }
 
 static int share_add_file(struct dcc_share *s, size_t root, const char *vpath, const char *real,
-                          const struct stat *st, struct dc_fl_node *node)
+                          const struct stat *st, dc_fl_id node)
 {
     if (s->nfiles == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
@@ -254,7 +254,7 @@ static int share_add_file(struct dcc_share *s, size_t root, const char *vpath, c
 
 /* Scan the real directory dir (already inside root) into node. */
 static int share_scan(struct dcc_share *s, size_t root, const char *dir, const char *vdir,
-                      struct dc_fl_node *node, int depth)
+                      dc_fl_id node, int depth)
 {
     struct dirent **ents;
     int n = scandir(dir, &ents, NULL, alphasort);
@@ -276,8 +276,8 @@ static int share_scan(struct dcc_share *s, size_t root, const char *dir, const c
             snprintf(vpath, sizeof vpath, "%s/%s", vdir, name) >= (int)sizeof vpath || lstat(path, &st) < 0)
             goto next;
         if (S_ISDIR(st.st_mode)) {
-            struct dc_fl_node *d = depth < DCC_SHARE_MAX_DEPTH ? dc_fl_node_new_dir(node, name) : NULL;
-            if (d)
+            dc_fl_id d = depth < DCC_SHARE_MAX_DEPTH ? dc_fl_tree_add_dir(s->tree, node, name, false) : DC_FL_NONE;
+            if (d != DC_FL_NONE)
                 rc = share_scan(s, root, path, vpath, d, depth + 1);
             goto next;
         }
@@ -289,8 +289,8 @@ static int share_scan(struct dcc_share *s, size_t root, const char *dir, const c
             goto next;
         }
         static const uint8_t zero[DC_TTH_LEN];
-        struct dc_fl_node *f = dc_fl_node_new_file(node, name, (uint64_t)st.st_size, zero);
-        if (!f || share_add_file(s, root, vpath, real, &st, f) < 0)
+        dc_fl_id f = dc_fl_tree_add_file(s->tree, node, name, (uint64_t)st.st_size, zero);
+        if (f == DC_FL_NONE || share_add_file(s, root, vpath, real, &st, f) < 0)
             rc = -1;
     next:
         free(ents[i]);
@@ -323,28 +323,10 @@ static int share_sink_buf(const void *data, size_t len, void *ctx)
     return dc_buf_append(ctx, data, len);
 }
 
-/* Write node's children (recursively) through w. */
-static int share_write_children(struct dc_fl_writer *w, const struct dc_fl_node *node, int depth)
-{
-    int rc = 0;
-    for (const struct dc_fl_node *n = node->first_child; n && rc == 0; n = n->next_sibling) {
-        if (!n->is_dir) {
-            rc = dc_fl_writer_file(w, n->name, n->size, n->tth);
-            continue;
-        }
-        bool expand = depth != 0;
-        rc = dc_fl_writer_dir_begin(w, n->name, !expand && n->first_child);
-        if (rc == 0 && expand)
-            rc = share_write_children(w, n, depth < 0 ? depth : depth - 1);
-        if (rc == 0)
-            rc = dc_fl_writer_dir_end(w);
-    }
-    return rc;
-}
-
-/* Write the list under node into out; depth -1: everything. */
-static int share_write(struct dcc_share *s, const struct dc_fl_node *node, const char *base, bool bz2,
-                       int depth, struct dc_buf *out)
+/* Write the list under node into out (DC_FL_NONE: an empty list); depth -1:
+ * everything, else how many directory levels to open (dc_fl_write_subtree). */
+static int share_write(struct dcc_share *s, dc_fl_id node, const char *base, bool bz2, int depth,
+                       struct dc_buf *out)
 {
     char err[DCC_ERR_LEN];
     const char *cid = dcc_identity(s->c, err) == 0 ? s->c->cid_b32 : NULL;
@@ -352,7 +334,7 @@ static int share_write(struct dcc_share *s, const struct dc_fl_node *node, const
     struct dc_fl_writer *w = dc_fl_writer_new(share_sink_buf, out, bz2, cid, base, "dcclient " DCC_VERSION);
     if (!w)
         return -1;
-    if (share_write_children(w, node, depth) < 0) {
+    if (node != DC_FL_NONE && dc_fl_write_subtree(w, s->tree, node, depth) < 0) {
         dc_fl_writer_abort(w);
         return -1;
     }
@@ -370,7 +352,7 @@ static void share_again(struct dcc_share *s)
 static void share_file_done(struct dcc_share *s, struct dcc_sfile *f)
 {
     f->hashed = true;
-    memcpy(f->node->tth, f->tth, DC_TTH_LEN);
+    dc_fl_tree_set_tth(s->tree, f->node, f->tth);
     s->next++;
 }
 
@@ -394,8 +376,8 @@ static void share_step(struct dcc_share *s)
             s->fd = open(f->real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             if (s->fd < 0) {
                 dcc_log(s->c, "not sharing %s: %s", f->real, strerror(errno));
-                dc_fl_node_free(f->node);
-                f->node = NULL;
+                dc_fl_tree_unlink(s->tree, f->node);
+                f->node = DC_FL_NONE;
                 s->next++;
                 continue;
             }
@@ -413,8 +395,8 @@ static void share_step(struct dcc_share *s)
         const uint8_t *kept = dc_tth_kept(&s->tth, &nk);
         if (n < 0 || ok < 0 || s->tth.total != f->size) {
             dcc_log(s->c, "not sharing %s: %s", f->real, n < 0 ? strerror(errno) : "changed while hashing");
-            dc_fl_node_free(f->node);
-            f->node = NULL;
+            dc_fl_tree_unlink(s->tree, f->node);
+            f->node = DC_FL_NONE;
             s->next++;
         } else {
             if (nk && (f->leaves = malloc(nk * DC_TTH_LEN))) {
@@ -476,7 +458,7 @@ struct dcc_share *dcc_share_new(struct dcc_client *c)
     s->fd = -1;
     dc_buf_init(&s->list_bz2, 0);
     dc_buf_init(&s->list_xml, 0);
-    s->tree = dc_fl_node_new_dir(NULL, "");
+    s->tree = dc_fl_tree_new();
     s->step = event_new(c->base, -1, 0, share_step_cb, s);
     s->buf = malloc(DCC_HASH_CHUNK);
     if (!s->tree || !s->step || !s->buf) {
@@ -510,7 +492,7 @@ void dcc_share_free(struct dcc_share *s)
         free(s->cache[i].leaves);
     }
     free(s->cache);
-    dc_fl_node_free(s->tree);
+    dc_fl_tree_free(s->tree);
     dc_buf_cleanup(&s->list_bz2);
     dc_buf_cleanup(&s->list_xml);
     free(s->buf);
@@ -531,7 +513,7 @@ int dcc_share_add_root(struct dcc_share *s, const char *dir, char *err)
     for (size_t i = 0; i < s->nroots; i++) {
         if (share_inside(s->roots[i], real) || share_inside(real, s->roots[i]) || strcmp(real, s->roots[i]) == 0)
             return dcc_errc(err, "bad-value", "cannot share %s: it overlaps the shared %s", dir, s->roots[i]);
-        if (dc_fl_node_find(s->tree, name))
+        if (dc_fl_tree_find(s->tree, DC_FL_ROOT, name) != DC_FL_NONE)
             return dcc_errc(err, "bad-value", "cannot share %s: a shared directory is already named '%s'", dir, name);
     }
     char **roots = realloc(s->roots, (s->nroots + 1) * sizeof *roots);
@@ -543,8 +525,8 @@ int dcc_share_add_root(struct dcc_share *s, const char *dir, char *err)
     size_t idx = s->nroots++;
     char vroot[PATH_MAX];
     snprintf(vroot, sizeof vroot, "/%s", name);
-    struct dc_fl_node *node = dc_fl_node_new_dir(s->tree, name);
-    if (!node || share_scan(s, idx, real, vroot, node, 0) < 0)
+    dc_fl_id node = dc_fl_tree_add_dir(s->tree, DC_FL_ROOT, name, false);
+    if (node == DC_FL_NONE || share_scan(s, idx, real, vroot, node, 0) < 0)
         return dcc_err(err, "out of memory while scanning %s", dir);
     share_cache_load(s);
     s->list_ok = false;
@@ -626,8 +608,7 @@ const struct dc_buf *dcc_share_list(struct dcc_share *s, bool bz2)
      * tree already holds files without a TTH. */
     bool hashing = dcc_share_hashing(s);
     if (!s->list_ok && !(hashing && s->list_bz2.len)) {
-        struct dc_fl_node empty = {.name = "", .is_dir = true};
-        const struct dc_fl_node *src = hashing ? &empty : s->tree;
+        dc_fl_id src = hashing ? DC_FL_NONE : DC_FL_ROOT;
         if (share_write(s, src, "/", true, -1, &s->list_bz2) < 0 ||
             share_write(s, src, "/", false, -1, &s->list_xml) < 0)
             return NULL;
@@ -651,11 +632,12 @@ int dcc_share_partial(struct dcc_share *s, const char *dir, bool recursive, stru
     size_t n = strlen(dir);
     if (dcc_share_hashing(s) || n == 0 || dir[0] != '/' || dir[n - 1] != '/')
         return -1;
-    const struct dc_fl_node *node = s->tree;
+    dc_fl_id node = DC_FL_ROOT;
     if (n > 1) {
         char vpath[PATH_MAX];
         snprintf(vpath, sizeof vpath, "%.*s", (int)(n - 1), dir);
-        if (!share_vpath_ok(vpath) || !(node = dc_fl_node_find(s->tree, vpath + 1)) || !node->is_dir)
+        if (!share_vpath_ok(vpath) || (node = dc_fl_tree_find(s->tree, DC_FL_ROOT, vpath + 1)) == DC_FL_NONE ||
+            !dc_fl_tree_is_dir(s->tree, node))
             return -1;
     }
     return share_write(s, node, dir, false, recursive ? -1 : 0, out);

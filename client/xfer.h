@@ -95,7 +95,7 @@ struct dcc_expect {
 /* The last file list fetched from a user. Owned by the xfer. */
 struct dcc_plist {
     char *nick;
-    struct dc_fl_node *tree;
+    struct dc_fl_tree *tree;       /* owned */
     struct dcc_plist *next;
 };
 

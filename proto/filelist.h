@@ -2,15 +2,16 @@
  *
  * Writing: a streaming writer emits <FileListing> XML, optionally through
  * bzip2, into a caller-supplied sink, one directory/file call at a time, so a
- * list of any size is written in constant memory. dc_fl_write_tree() walks a
- * struct dc_fl_node tree through the same writer.
+ * list of any size is written in constant memory.
  *
  * Reading: libxml2's streaming reader (xmlTextReader) fed through libbz2 (or
  * plain, if the data does not start with "BZh"), calling back per directory
- * and file; the XML text is never held whole in memory. dc_fl_read_tree()
- * builds a tree with those callbacks. Malformed XML, truncated bzip2 data,
- * a missing FileListing/Base, names that are empty, "." or "..", or contain
- * '/' or '\', bad Size or TTH values are errors with a reason.
+ * and file; the XML text is never held whole in memory. Malformed XML,
+ * truncated bzip2 data, a missing FileListing/Base, names that are empty, "."
+ * or "..", or contain '/' or '\', bad Size or TTH values are errors with a
+ * reason.
+ *
+ * The in-memory tree (dc_fl_read_tree, dc_fl_write_tree) is in fltree.h.
  *
  * No globals: libxml2's process-wide parser init is idempotent and done by
  * libxml2 itself on first use. A read points the calling thread's libxml2
@@ -29,27 +30,6 @@
 #include "proto/tth.h"
 
 #define DC_FL_ERR_LEN 256
-
-/* A node of an in-memory list. Owns its name and children. */
-struct dc_fl_node {
-    char *name;                   /* one path component, UTF-8; root: "" */
-    bool is_dir;
-    bool incomplete;              /* dir: Incomplete="1" */
-    uint64_t size;                /* file */
-    uint8_t tth[DC_TTH_LEN];      /* file */
-    struct dc_fl_node *parent;    /* borrowed */
-    struct dc_fl_node *first_child, *last_child, *next_sibling;  /* owned chain */
-};
-
-struct dc_fl_node *dc_fl_node_new_dir(struct dc_fl_node *parent, const char *name);
-struct dc_fl_node *dc_fl_node_new_file(struct dc_fl_node *parent, const char *name,
-                                       uint64_t size, const uint8_t tth[DC_TTH_LEN]);
-void dc_fl_node_free(struct dc_fl_node *n);          /* frees the subtree */
-/* Find by '/'-separated path relative to n ("a/b/c.txt"); NULL if absent.
- * Components match exactly (case-sensitive); empty components are skipped,
- * so "" returns n. new_* return NULL on OOM or if parent is a file.
- * dc_fl_node_free unlinks n from its parent first. */
-struct dc_fl_node *dc_fl_node_find(struct dc_fl_node *n, const char *path);
 
 /* Sink: write len bytes; return 0 or -1. */
 typedef int (*dc_fl_sink_cb)(const void *data, size_t len, void *ctx);
@@ -73,9 +53,6 @@ int dc_fl_writer_file(struct dc_fl_writer *w, const char *name, uint64_t size,
 int dc_fl_writer_finish(struct dc_fl_writer *w);
 void dc_fl_writer_abort(struct dc_fl_writer *w);   /* frees without finishing */
 
-/* Write the children of root (a dir node) as a full list. */
-int dc_fl_write_tree(const struct dc_fl_node *root, dc_fl_sink_cb sink, void *sink_ctx,
-                     bool compress, const char *cid, const char *generator);
 /* Convenience: sink to a FILE*. */
 int dc_fl_sink_stdio(const void *data, size_t len, void *ctx);
 
@@ -100,11 +77,6 @@ int dc_fl_read(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_call
                void *cb_ctx, char *err);
 long dc_fl_source_stdio(void *buf, size_t cap, void *ctx);   /* ctx is a FILE* */
 
-/* Build a tree (root dir named "") from a list; NULL with err on failure.
- * base_out (may be NULL) receives a malloc'd copy of the Base attribute. */
-struct dc_fl_node *dc_fl_read_tree(dc_fl_source_cb source, void *source_ctx,
-                                   char **base_out, char *err);
-
 /* Bounds on a list from an untrusted peer: a few MB of bzip2 can expand to
  * gigabytes. Going over one stops the read with an error, and the flag says
  * which one (the caller names its setting). Plain value, owned by the caller. */
@@ -115,7 +87,5 @@ struct dc_fl_limits {
 };
 int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
                        void *cb_ctx, struct dc_fl_limits *lim, char *err);
-struct dc_fl_node *dc_fl_read_tree_limited(dc_fl_source_cb source, void *source_ctx,
-                                           struct dc_fl_limits *lim, char **base_out, char *err);
 
 #endif

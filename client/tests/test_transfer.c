@@ -18,7 +18,7 @@
 
 #include "client/tests/testutil.h"
 #include "proto/base32.h"
-#include "proto/filelist.h"
+#include "proto/fltree.h"
 #include "proto/tth.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -51,11 +51,12 @@ static void party_cb(struct dcc_client *c, const struct dcc_event *ev, void *ctx
         p->size = ev->transfer->size;
         p->tls = ev->transfer->tls;
         /* The list's shape: share/{empty, sub/deeper, café}. */
-        const struct dc_fl_node *l = ev->transfer->list;
-        p->list_ok = l && dc_fl_node_find((struct dc_fl_node *)l, "share/empty") &&
-                     !dc_fl_node_find((struct dc_fl_node *)l, "share/empty")->first_child &&
-                     dc_fl_node_find((struct dc_fl_node *)l, "share/sub/deeper/1mib.bin") &&
-                     dc_fl_node_find((struct dc_fl_node *)l, "share/caf\xc3\xa9/\xe2\x82\xac.txt");
+        const struct dc_fl_tree *l = ev->transfer->list;
+        dc_fl_id empty = l ? dc_fl_tree_find(l, DC_FL_ROOT, "share/empty") : DC_FL_NONE;
+        p->list_ok = empty != DC_FL_NONE && dc_fl_tree_is_dir(l, empty) &&
+                     dc_fl_tree_first_child(l, empty) == DC_FL_NONE &&
+                     dc_fl_tree_find(l, DC_FL_ROOT, "share/sub/deeper/1mib.bin") != DC_FL_NONE &&
+                     dc_fl_tree_find(l, DC_FL_ROOT, "share/caf\xc3\xa9/\xe2\x82\xac.txt") != DC_FL_NONE;
     }
     if (ev->type == DCC_EVENT_TRANSFER_FAILED) {
         p->failed_id = ev->transfer->id;

@@ -1,6 +1,7 @@
-/* test_filelist.c: file list writer, streaming reader and tree helpers
- * (proto/filelist.h). Lists are written into and read from memory; the
- * eiskaltdcpp fixture in data/ is the exact list from protocol notes §1.6.
+/* test_filelist.c: file list writer and streaming reader (proto/filelist.h),
+ * through the tree where that is simplest (tree tests: test_fltree.c). Lists
+ * are written into and read from memory; the eiskaltdcpp fixture in data/ is
+ * the exact list from protocol notes §1.6.
  */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
@@ -10,7 +11,8 @@
 
 #include "proto/base32.h"
 #include "proto/buf.h"
-#include "proto/filelist.h"
+#include "proto/fltree.h"
+#include "proto/tests/fltest.h"
 
 #include <unistd.h>
 
@@ -30,31 +32,6 @@ static void fixture_path(const char *name, char *out, size_t cap)
     snprintf(out, cap, "%.*s/data/%s", dirlen, slash ? __FILE__ : ".", name);
 }
 
-/* A memory source that hands out at most chunk bytes per call (0 = any).
- * Borrows data. */
-struct mem_src {
-    const char *data;
-    size_t len, pos, chunk;
-};
-
-static long mem_source(void *buf, size_t cap, void *ctx)
-{
-    struct mem_src *m = ctx;
-    size_t n = m->len - m->pos;
-    if (n > cap)
-        n = cap;
-    if (m->chunk && n > m->chunk)
-        n = m->chunk;
-    memcpy(buf, m->data + m->pos, n);
-    m->pos += n;
-    return (long)n;
-}
-
-static int buf_sink(const void *data, size_t len, void *ctx)
-{
-    return dc_buf_append(ctx, data, len);
-}
-
 static char *slurp(const char *name, size_t *len)
 {
     char path[4096];
@@ -71,17 +48,10 @@ static char *slurp(const char *name, size_t *len)
     return dc_buf_steal(&b, len);
 }
 
-static struct dc_fl_node *read_mem(const char *data, size_t len, size_t chunk, char **base,
-                                   char *err)
-{
-    struct mem_src m = {data, len, 0, chunk};
-    return dc_fl_read_tree(mem_source, &m, base, err);
-}
-
 static int read_str_err(const char *xml, char *err)
 {
-    struct dc_fl_node *t = read_mem(xml, strlen(xml), 0, NULL, err);
-    dc_fl_node_free(t);
+    struct dc_fl_tree *t = read_mem(xml, strlen(xml), 0, NULL, err);
+    dc_fl_tree_free(t);
     return t ? 0 : -1;
 }
 
@@ -90,77 +60,26 @@ static void tth_of(const char *b32, uint8_t tth[DC_TTH_LEN])
     cr_assert_eq(dc_base32_decode(b32, strlen(b32), tth, DC_TTH_LEN), DC_TTH_LEN);
 }
 
-static void check_file(struct dc_fl_node *root, const char *path, uint64_t size,
-                       const char *tth_b32)
+static void check_file(const struct dc_fl_tree *t, const char *path, uint64_t size, const char *tth_b32)
 {
-    struct dc_fl_node *f = dc_fl_node_find(root, path);
-    cr_assert_not_null(f, "%s missing", path);
-    cr_assert(!f->is_dir);
-    cr_assert_eq(f->size, size, "%s size %llu", path, (unsigned long long)f->size);
+    dc_fl_id f = find(t, path);
+    cr_assert_neq(f, DC_FL_NONE, "%s missing", path);
+    cr_assert(!dc_fl_tree_is_dir(t, f));
+    cr_assert_eq(dc_fl_tree_size(t, f), size, "%s size %llu", path, (unsigned long long)dc_fl_tree_size(t, f));
     uint8_t tth[DC_TTH_LEN];
     tth_of(tth_b32, tth);
-    cr_assert_arr_eq(f->tth, tth, DC_TTH_LEN);
+    cr_assert_arr_eq(dc_fl_tree_tth(t, f), tth, DC_TTH_LEN);
 }
 
-static void check_eiskalt_tree(struct dc_fl_node *t)
+static void check_eiskalt_tree(const struct dc_fl_tree *t)
 {
-    cr_assert_not_null(dc_fl_node_find(t, "share/sub"));
-    cr_assert(dc_fl_node_find(t, "share/sub")->is_dir);
+    cr_assert_neq(find(t, "share/sub"), DC_FL_NONE);
+    cr_assert(dc_fl_tree_is_dir(t, find(t, "share/sub")));
     check_file(t, "share/sub/hello world.txt", 6, "DCTZG7V3JMT2JDJ6VOZU4YISNZVETHE76V2GONI");
     check_file(t, "share/a1025.bin", 1025, "PZMRYHGY6LTBEH63ZWAHDORHSYTLO4LEFUIKHWY");
     check_file(t, "share/empty.bin", 0, "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ");
-    cr_assert_null(t->first_child->next_sibling, "only one top-level dir");
-}
-
-/* Recursive structural equality, including order. */
-static void tree_eq(const struct dc_fl_node *a, const struct dc_fl_node *b)
-{
-    cr_assert_str_eq(a->name, b->name);
-    cr_assert_eq(a->is_dir, b->is_dir, "%s", a->name);
-    if (a->is_dir) {
-        cr_assert_eq(a->incomplete, b->incomplete, "%s", a->name);
-    } else {
-        cr_assert_eq(a->size, b->size, "%s", a->name);
-        cr_assert_arr_eq(a->tth, b->tth, DC_TTH_LEN, "%s", a->name);
-    }
-    const struct dc_fl_node *x = a->first_child, *y = b->first_child;
-    for (; x && y; x = x->next_sibling, y = y->next_sibling) {
-        cr_assert_eq(y->parent, b);
-        tree_eq(x, y);
-    }
-    cr_assert(x == NULL && y == NULL, "child count differs under \"%s\"", a->name);
-}
-
-/* A tree with nested dirs, an empty dir, 0-byte files, UTF-8 and XML
- * special characters in names. */
-static struct dc_fl_node *sample_tree(void)
-{
-    uint8_t t1[DC_TTH_LEN], t2[DC_TTH_LEN];
-    for (int i = 0; i < DC_TTH_LEN; i++)
-        t1[i] = (uint8_t)i, t2[i] = (uint8_t)(255 - 7 * i);
-    struct dc_fl_node *root = dc_fl_node_new_dir(NULL, "");
-    struct dc_fl_node *music = dc_fl_node_new_dir(root, "Music");
-    struct dc_fl_node *deep = dc_fl_node_new_dir(dc_fl_node_new_dir(music, "a"), "b");
-    dc_fl_node_new_file(deep, "deep.flac", UINT64_MAX, t1);
-    dc_fl_node_new_file(music, "zero.bin", 0, t2);
-    dc_fl_node_new_dir(music, "empty dir");
-    dc_fl_node_new_file(music, "\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt",
-                        12345, t2);
-    struct dc_fl_node *odd = dc_fl_node_new_dir(root, "R&D <\"quoted\"> 'x'");
-    dc_fl_node_new_file(odd, "a&amp;b<c>d\"e'f.txt", 1, t1);
-    dc_fl_node_new_file(odd, "tab\there\nline\rcr.txt", 2, t1);
-    dc_fl_node_new_file(odd, "emoji \xf0\x9f\x98\x80.bin", 0, t2);
-    dc_fl_node_new_dir(root, "top-level empty");
-    return root;
-}
-
-static char *write_mem(const struct dc_fl_node *root, bool compress, size_t *len)
-{
-    struct dc_buf b;
-    dc_buf_init(&b, 0);
-    cr_assert_eq(dc_fl_write_tree(root, buf_sink, &b, compress,
-                                  "5B7HQVNN7HGHBLNXHUQOUZH4ULW2GHV5X3RERFA", "dcharness test"), 0);
-    return dc_buf_steal(&b, len);
+    cr_assert_eq(dc_fl_tree_next_sibling(t, dc_fl_tree_first_child(t, DC_FL_ROOT)), DC_FL_NONE,
+                 "only one top-level dir");
 }
 
 Test(filelist, reads_eiskaltdcpp_list_plain)
@@ -169,11 +88,11 @@ Test(filelist, reads_eiskaltdcpp_list_plain)
     char *xml = slurp(FIXTURE, &len);
     cr_assert(memchr(xml, '\t', len) && strstr(xml, "\r\n"), "fixture keeps tabs and CRLF");
     char err[DC_FL_ERR_LEN], *base = NULL;
-    struct dc_fl_node *t = read_mem(xml, len, 0, &base, err);
+    struct dc_fl_tree *t = read_mem(xml, len, 0, &base, err);
     cr_assert_not_null(t, "%s", err);
     cr_assert_str_eq(base, "/");
     check_eiskalt_tree(t);
-    dc_fl_node_free(t);
+    dc_fl_tree_free(t);
     free(base);
     free(xml);
 }
@@ -185,10 +104,10 @@ Test(filelist, reads_eiskaltdcpp_list_bzip2)
     cr_assert(len > 3 && memcmp(bz, "BZh", 3) == 0);
     char err[DC_FL_ERR_LEN];
     for (size_t chunk = 0; chunk <= 1; chunk++) {      /* whole and 1 byte per read */
-        struct dc_fl_node *t = read_mem(bz, len, chunk, NULL, err);
+        struct dc_fl_tree *t = read_mem(bz, len, chunk, NULL, err);
         cr_assert_not_null(t, "chunk %zu: %s", chunk, err);
         check_eiskalt_tree(t);
-        dc_fl_node_free(t);
+        dc_fl_tree_free(t);
     }
     free(bz);
 }
@@ -248,7 +167,7 @@ Test(filelist, writes_eiskaltdcpp_shape_byte_for_byte)
     size_t len, out_len;
     char *xml = slurp(FIXTURE, &len);
     char err[DC_FL_ERR_LEN];
-    struct dc_fl_node *t = read_mem(xml, len, 0, NULL, err);
+    struct dc_fl_tree *t = read_mem(xml, len, 0, NULL, err);
     cr_assert_not_null(t, "%s", err);
     struct dc_buf b;
     dc_buf_init(&b, 0);
@@ -257,27 +176,27 @@ Test(filelist, writes_eiskaltdcpp_shape_byte_for_byte)
     char *out = dc_buf_steal(&b, &out_len);
     cr_assert_eq(out_len, len, "wrote:\n%s", out);
     cr_assert_arr_eq(out, xml, len, "wrote:\n%s", out);
-    dc_fl_node_free(t);
+    dc_fl_tree_free(t);
     free(out);
     free(xml);
 }
 
 static void round_trip(bool compress, size_t chunk)
 {
-    struct dc_fl_node *src = sample_tree();
+    struct dc_fl_tree *src = sample_tree();
     size_t len;
     char *data = write_mem(src, compress, &len);
     cr_assert_eq(len > 3 && memcmp(data, "BZh", 3) == 0, compress);
     char err[DC_FL_ERR_LEN], *base = NULL;
-    struct dc_fl_node *back = read_mem(data, len, chunk, &base, err);
+    struct dc_fl_tree *back = read_mem(data, len, chunk, &base, err);
     cr_assert_not_null(back, "%s", err);
     cr_assert_str_eq(base, "/");
     tree_eq(src, back);
-    cr_assert_not_null(dc_fl_node_find(back, "Music/a/b/deep.flac"));
-    cr_assert_eq(dc_fl_node_find(back, "Music/a/b/deep.flac")->size, UINT64_MAX);
-    cr_assert_null(dc_fl_node_find(back, "Music/empty dir")->first_child);
-    dc_fl_node_free(src);
-    dc_fl_node_free(back);
+    cr_assert_neq(find(back, "Music/a/b/deep.flac"), DC_FL_NONE);
+    cr_assert_eq(dc_fl_tree_size(back, find(back, "Music/a/b/deep.flac")), UINT64_MAX);
+    cr_assert_eq(dc_fl_tree_first_child(back, find(back, "Music/empty dir")), DC_FL_NONE);
+    dc_fl_tree_free(src);
+    dc_fl_tree_free(back);
     free(base);
     free(data);
 }
@@ -289,7 +208,7 @@ Test(filelist, round_trips_plain_seven_byte_reads) { round_trip(false, 7); }
 
 Test(filelist, compressed_output_is_the_plain_output_bzipped)
 {
-    struct dc_fl_node *t = sample_tree();
+    struct dc_fl_tree *t = sample_tree();
     size_t plen, clen;
     char *plain = write_mem(t, false, &plen);
     char *bz = write_mem(t, true, &clen);
@@ -306,7 +225,7 @@ Test(filelist, compressed_output_is_the_plain_output_bzipped)
     free(dec);
     free(bz);
     free(plain);
-    dc_fl_node_free(t);
+    dc_fl_tree_free(t);
 }
 
 Test(filelist, reads_multi_stream_bzip2)
@@ -320,10 +239,10 @@ Test(filelist, reads_multi_stream_bzip2)
     cr_assert_eq(BZ2_bzBuffToBuffCompress(out + l1, &l2, xml + half, (unsigned)(len - half),
                                           9, 0, 0), BZ_OK);
     char err[DC_FL_ERR_LEN];
-    struct dc_fl_node *t = read_mem(out, l1 + l2, 0, NULL, err);
+    struct dc_fl_tree *t = read_mem(out, l1 + l2, 0, NULL, err);
     cr_assert_not_null(t, "%s", err);
     check_eiskalt_tree(t);
-    dc_fl_node_free(t);
+    dc_fl_tree_free(t);
     /* Trailing garbage after the stream is not a second stream. */
     char *whole = slurp(FIXTURE ".bz2", &len);
     char *bad = malloc(len + 8);
@@ -342,10 +261,10 @@ Test(filelist, accepts_utf8_bom)
     const char *xml = "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"utf-8\"?>"
                       "<FileListing Version=\"1\" Base=\"/\"><Directory Name=\"d\"/></FileListing>";
     char err[DC_FL_ERR_LEN];
-    struct dc_fl_node *t = read_mem(xml, strlen(xml), 0, NULL, err);
+    struct dc_fl_tree *t = read_mem(xml, strlen(xml), 0, NULL, err);
     cr_assert_not_null(t, "%s", err);
-    cr_assert_not_null(dc_fl_node_find(t, "d"));
-    dc_fl_node_free(t);
+    cr_assert_neq(find(t, "d"), DC_FL_NONE);
+    dc_fl_tree_free(t);
 }
 
 Test(filelist, accepts_old_root_partial_list_and_unknown_elements)
@@ -358,13 +277,13 @@ Test(filelist, accepts_old_root_partial_list_and_unknown_elements)
         "<Note>x</Note></File>"
         "</FileList>";
     char err[DC_FL_ERR_LEN], *base = NULL;
-    struct dc_fl_node *t = read_mem(xml, strlen(xml), 0, &base, err);
+    struct dc_fl_tree *t = read_mem(xml, strlen(xml), 0, &base, err);
     cr_assert_not_null(t, "%s", err);
     cr_assert_str_eq(base, "/share/");
-    cr_assert(dc_fl_node_find(t, "sub")->incomplete);
-    cr_assert_null(dc_fl_node_find(t, "ignored"));
+    cr_assert(dc_fl_tree_incomplete(t, find(t, "sub")));
+    cr_assert_eq(find(t, "ignored"), DC_FL_NONE);
     check_file(t, "top.txt", 3, "LWPNACQDBZRYXW3VHJVCJ64QBZNGHOHHHZWCLNQ");
-    dc_fl_node_free(t);
+    dc_fl_tree_free(t);
     free(base);
 }
 
@@ -545,12 +464,12 @@ static int failing_sink(const void *data, size_t len, void *ctx)
 
 Test(filelist, writer_reports_sink_errors)
 {
-    struct dc_fl_node *t = sample_tree();
+    struct dc_fl_tree *t = sample_tree();
     for (int compress = 0; compress <= 1; compress++) {
         int budget = 0;
         cr_assert_eq(dc_fl_write_tree(t, failing_sink, &budget, compress, NULL, NULL), -1);
     }
-    dc_fl_node_free(t);
+    dc_fl_tree_free(t);
 }
 
 Test(filelist, writer_refuses_names_the_reader_would_reject)
@@ -587,51 +506,12 @@ Test(filelist, writer_closes_open_dirs_and_refuses_unbalanced_end)
     cr_assert_eq(dc_fl_writer_file(w, "f", 9, tth), 0);
     cr_assert_eq(dc_fl_writer_finish(w), 0);
     char err[DC_FL_ERR_LEN], *base = NULL;
-    struct dc_fl_node *t = read_mem(b.data, b.len, 0, &base, err);
+    struct dc_fl_tree *t = read_mem(b.data, b.len, 0, &base, err);
     cr_assert_not_null(t, "%s\n%s", err, b.data);
     cr_assert_str_eq(base, "/share/");
-    cr_assert(dc_fl_node_find(t, "a/b")->incomplete);
-    cr_assert_eq(dc_fl_node_find(t, "a/b/f")->size, 9);
-    dc_fl_node_free(t);
+    cr_assert(dc_fl_tree_incomplete(t, find(t, "a/b")));
+    cr_assert_eq(dc_fl_tree_size(t, find(t, "a/b/f")), 9);
+    dc_fl_tree_free(t);
     free(base);
     dc_buf_cleanup(&b);
-}
-
-Test(filelist, node_find_and_free_keep_the_tree_consistent)
-{
-    struct dc_fl_node *t = sample_tree();
-    cr_assert_eq(dc_fl_node_find(t, ""), t);
-    cr_assert_not_null(dc_fl_node_find(t, "/Music//a/b/"));
-    cr_assert_null(dc_fl_node_find(t, "Music/A"), "find is case-sensitive");
-    cr_assert_null(dc_fl_node_find(t, "Music/zero.bin/x"));
-    uint8_t tth[DC_TTH_LEN] = {0};
-    cr_assert_null(dc_fl_node_new_file(dc_fl_node_find(t, "Music/zero.bin"), "x", 1, tth),
-                   "a file cannot have children");
-    /* Free the middle, first and last children of Music; the rest stays linked. */
-    struct dc_fl_node *music = dc_fl_node_find(t, "Music");
-    dc_fl_node_free(dc_fl_node_find(t, "Music/zero.bin"));
-    dc_fl_node_free(dc_fl_node_find(t, "Music/a"));
-    cr_assert_str_eq(music->first_child->name, "empty dir");
-    dc_fl_node_free(music->last_child);
-    cr_assert_eq(music->first_child, music->last_child);
-    cr_assert_null(music->first_child->next_sibling);
-    /* The trimmed tree still writes and reads back identically. */
-    size_t len;
-    char *xml = write_mem(t, false, &len);
-    char err[DC_FL_ERR_LEN];
-    struct dc_fl_node *back = read_mem(xml, len, 0, NULL, err);
-    cr_assert_not_null(back, "%s", err);
-    tree_eq(t, back);
-    dc_fl_node_free(back);
-    dc_fl_node_free(t);
-    free(xml);
-}
-
-Test(filelist, deep_tree_frees_without_recursion)
-{
-    struct dc_fl_node *root = dc_fl_node_new_dir(NULL, ""), *d = root;
-    for (int i = 0; i < 200000 && d; i++)
-        d = dc_fl_node_new_dir(d, "d");
-    cr_assert_not_null(d);
-    dc_fl_node_free(root);
 }
