@@ -450,7 +450,9 @@ static enum outcome run_check(const struct hr_check_opts *o, const struct check 
     k->r.t0 = hr_now();
     k->r.deadline = k->r.t0 + 60 * o->mult;
     start(k);
-    *started = k->r.started;
+    /* Up: the hub and alice's ready line (a failure right after it, such
+     * as a stdout line that is not JSON, still lets later checks run). */
+    *started = k->r.hub_url[0] && k->r.parties[1].ready;
     if (k->r.started) {
         k->a = &k->r.parties[1];
         k->b = k->s.nclients > 1 ? &k->r.parties[2] : NULL;

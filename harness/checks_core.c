@@ -20,6 +20,9 @@ void ck_ready(struct ck *k)
     ck_field(k, rd, "alice's ready line", "pid", CK_INT, true);
     ck_field(k, rd, "alice's ready line", "version", CK_STR, true);
     ck_field(k, rd, "alice's ready line", "party", CK_STR, false);
+    /* A first request answered: whatever she wrote after the ready line
+     * (a log line on stdout) has been read by then. */
+    json_decref(ck_ok(k, k->a, "ping", NULL, CK_TIMEOUT));
 }
 
 /* A raw line that is not JSON gets {"id": null, "ok": false, "code":
