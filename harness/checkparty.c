@@ -395,6 +395,41 @@ bool ck_bob_shares(struct ck *k, long long size, bool text)
     return !ck_failed(k);
 }
 
+/* The user events alice reported, in order, from her log (it has every
+ * stdout line): a user.join of a nick already joined (a later change is a
+ * user.update), a user.update or user.leave of a nick not joined. Checks
+ * take events out of order, so this is where the order is judged. */
+static void lint_user_sequence(struct ck *k)
+{
+    struct party *a = &k->r.parties[1];
+    size_t len;
+    char *log = a->log_path[0] ? hr_read_file(a->log_path, &len) : NULL;
+    json_t *joined = json_object();
+    for (char *line = log, *next; line && *line && !ck_failed(k); line = next) {
+        next = line + strcspn(line, "\n");
+        if (*next)
+            *next++ = '\0';
+        char *j = strstr(line, " out| {");
+        json_t *ev = j ? json_loads(j + 6, 0, NULL) : NULL;
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        const char *nick = json_string_value(json_object_get(ev, "nick"));
+        if (name && !strcmp(name, "hub.disconnected"))
+            json_object_clear(joined);   /* a new login lists everyone anew */
+        else if (name && nick && !strcmp(name, "user.join") && json_object_get(joined, nick))
+            ck_fail(k, "alice reported a user.join of %s twice without a user.leave between (a change of a joined user is a user.update): %s",
+                    nick, j + 6);
+        else if (name && nick && !strcmp(name, "user.join"))
+            json_object_set_new(joined, nick, json_true());
+        else if (name && nick && (!strcmp(name, "user.update") || !strcmp(name, "user.leave")) && !json_object_get(joined, nick))
+            ck_fail(k, "alice reported a %s of %s, who had no user.join: %s", name, nick, j + 6);
+        else if (name && nick && !strcmp(name, "user.leave"))
+            json_object_del(joined, nick);
+        json_decref(ev);
+    }
+    json_decref(joined);
+    free(log);
+}
+
 /* ---- running the checks ---- */
 
 enum outcome { OUT_OK, OUT_FAIL, OUT_SKIP };
@@ -464,6 +499,8 @@ static enum outcome run_check(const struct hr_check_opts *o, const struct check 
             lint_event(k, k->a, json_array_get(k->a->pending, i));   /* the events no check took */
     }
     run_teardown(&k->r);
+    if (k->r.started && !ck_failed(k))
+        lint_user_sequence(k);
     *interrupted = k->r.interrupted;
     *unsupported = k->proto_unsupported;
     enum outcome out = OUT_OK;

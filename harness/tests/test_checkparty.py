@@ -118,6 +118,14 @@ def test_a_missing_required_event_field_is_named(tmp_path):
     assert {name for name, _ in got} == {"not-connected", "connect", "connect-failed", "disconnect"}
 
 
+def test_user_events_out_of_order_are_named(tmp_path):
+    prof = broken_profile(tmp_path, ["ghost-leave"])
+    r = check("--proto", "nmdc", "--only", "user-events", prof, env={"TMPDIR": str(tmp_path)})
+    assert r.returncode == 1, r.stdout + r.stderr
+    status, why = lines(r.stdout)[("user-events", "nmdc")]
+    assert status == "FAIL" and why.startswith("alice reported a user.leave of ghost-bob, who had no user.join: "), why
+
+
 def odd_profile(tmp_path, mode):
     # A short ready bound only where it is the point: a loaded machine may
     # take seconds to start Python.

@@ -9,7 +9,8 @@ TOYWORKER_BREAK (comma-separated, for check-party's tests; unset in the
 shipped profile) makes it get things wrong on purpose: pm-text (a received
 PM keeps its first line only), hub-nick (hub.connected without nick),
 pm-code (pm to an offline nick is `internal`), say-hang (say never
-replies), op-type (users entries carry "op" as a string)."""
+replies), op-type (users entries carry "op" as a string), ghost-leave (a
+user.leave of a nick never joined after each real one)."""
 import itertools
 import json
 import os
@@ -63,6 +64,8 @@ def notes():
             party.users.put(msg["name"])
         elif msg["note"] == "departed":
             party.users.remove(msg["name"])
+            if "ghost-leave" in BREAK:
+                party.emit("user.leave", nick="ghost-" + msg["name"])
         elif msg["note"] == "shout":
             party.emit("chat", **{"from": msg["sender"], "text": msg["body"]})
         elif msg["note"] == "privmsg":
