@@ -10,7 +10,10 @@
  * client --pm-offset places after it), one every --interval seconds; every
  * delivery is timed from the send time carried in the text; (4) report,
  * free everything, exit 0 (1 if a phase did not finish in --timeout or a
- * client failed to log in or lost the hub).
+ * client failed to log in or lost the hub). SIGINT or SIGTERM end it early
+ * with the report of what happened so far; "lost" counts the deliveries
+ * due for what was sent (each chat line to every user online then, each PM
+ * to its target) that did not arrive.
  *
  * It keeps its state in struct load (no globals) and uses only the public
  * API in client/dcc.h. Not a test: tests check it runs (test_dcload.py).
@@ -62,6 +65,7 @@ struct load {
     double *lat;                /* owned: delivery latencies, seconds */
     size_t nlat, caplat;
     long chat_deliveries, pm_deliveries, sent;
+    long owed;                  /* deliveries due for what was sent: online users per chat line, 1 per PM */
     double t_send_start, t_last_delivery;
     char first_error[DCC_ERR_LEN];
     long rss_before, rss_after; /* hub VmRSS in KiB around the logins; -1 unknown */
@@ -70,6 +74,7 @@ struct load {
     bool timed_out;
     struct event *deadline;     /* owned */
     struct event *sigint;       /* owned */
+    struct event *sigterm;      /* owned: like SIGINT, so a harness can stop it and still get figures */
 };
 
 static double now_s(void)
@@ -201,11 +206,15 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
     int to = (lc->index + L->o.pm_offset) % L->o.clients;
     snprintf(target, sizeof target, "%s%d", L->o.prefix, to);
     snprintf(text, sizeof text, TAG "%d %d %.9f", lc->index, lc->sent, now_s());
-    if (dcc_client_say(lc->c, text, err) == 0)
+    if (dcc_client_say(lc->c, text, err) == 0) {
         L->sent++;
+        L->owed += L->online;   /* the hub echoes chat to everyone, sender included */
+    }
     snprintf(text, sizeof text, TAG "%d %d %.9f", lc->index, lc->sent, now_s());
-    if (to != lc->index && dcc_client_pm(lc->c, target, text, err) == 0)
+    if (to != lc->index && dcc_client_pm(lc->c, target, text, err) == 0) {
         L->sent++;
+        L->owed++;
+    }
     if (++lc->sent < L->o.messages) {
         struct timeval tv = {(time_t)L->o.interval, (suseconds_t)((L->o.interval - (time_t)L->o.interval) * 1e6)};
         evtimer_add(lc->send_timer, &tv);
@@ -303,6 +312,14 @@ static double pct(const double *v, size_t n, double p)
     return v[i < n ? i : n - 1];
 }
 
+/* Deliveries due for what was sent and not seen (the hub lost them, or the
+ * run was stopped before they arrived). */
+static long lost(struct load *L)
+{
+    long missing = L->owed - L->chat_deliveries - L->pm_deliveries;
+    return missing > 0 ? missing : 0;
+}
+
 static void report(struct load *L)
 {
     long rss_before = L->rss_before, rss_after = L->rss_after;
@@ -320,13 +337,13 @@ static void report(struct load *L)
     const char *phase[] = {"", "login", "settle", "messages", "done"};
     if (L->o.json) {
         printf("{\"clients\":%d,\"online\":%d,\"failed\":%d,\"login_seconds\":%.6f,\"logins_per_second\":%.2f,"
-               "\"sent\":%ld,\"chat_deliveries\":%ld,\"pm_deliveries\":%ld,\"expected_deliveries\":%ld,"
+               "\"sent\":%ld,\"chat_deliveries\":%ld,\"pm_deliveries\":%ld,\"expected_deliveries\":%ld,\"lost\":%ld,"
                "\"deliveries_per_second\":%.2f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
                "\"hub_rss_kib_before\":%ld,\"hub_rss_kib_after\":%ld,\"hub_kib_per_user\":%.2f,"
                "\"hub_anon_kib_per_user\":%.2f,"
                "\"completed\":%s,\"phase\":\"%s\",\"first_error\":\"",
                L->o.clients, L->online, L->failed, login_s, login_s > 0 ? L->online / login_s : 0, L->sent,
-               L->chat_deliveries, L->pm_deliveries, expected_deliveries(L), msg_s > 0 ? deliveries / msg_s : 0,
+               L->chat_deliveries, L->pm_deliveries, expected_deliveries(L), lost(L), msg_s > 0 ? deliveries / msg_s : 0,
                1e3 * pct(L->lat, L->nlat, 50), 1e3 * pct(L->lat, L->nlat, 90), 1e3 * pct(L->lat, L->nlat, 99),
                1e3 * pct(L->lat, L->nlat, 100), rss_before, rss_after, per_user, anon_per_user,
                L->phase == 4 ? "true" : "false",
@@ -338,8 +355,8 @@ static void report(struct load *L)
     }
     printf("clients            %d (online %d, failed %d)\n", L->o.clients, L->online, L->failed);
     printf("logins             %.3f s, %.1f logins/s\n", login_s, login_s > 0 ? L->online / login_s : 0);
-    printf("messages sent      %ld; delivered %ld chat + %ld PM of %ld expected\n", L->sent, L->chat_deliveries,
-           L->pm_deliveries, expected_deliveries(L));
+    printf("messages sent      %ld; delivered %ld chat + %ld PM of %ld expected; lost %ld\n", L->sent,
+           L->chat_deliveries, L->pm_deliveries, expected_deliveries(L), lost(L));
     printf("deliveries         %.1f /s over %.3f s\n", msg_s > 0 ? deliveries / msg_s : 0, msg_s);
     printf("latency (ms)       p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", 1e3 * pct(L->lat, L->nlat, 50),
            1e3 * pct(L->lat, L->nlat, 90), 1e3 * pct(L->lat, L->nlat, 99), 1e3 * pct(L->lat, L->nlat, 100));
@@ -465,9 +482,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcload: cannot read /proc/%ld/status\n", L.o.hub_pid);
     L.deadline = evtimer_new(L.base, deadline_cb, &L);
     L.sigint = evsignal_new(L.base, SIGINT, sigint_cb, &L);
+    L.sigterm = evsignal_new(L.base, SIGTERM, sigint_cb, &L);
     struct timeval tv = {(time_t)L.o.timeout, (suseconds_t)((L.o.timeout - (time_t)L.o.timeout) * 1e6)};
     evtimer_add(L.deadline, &tv);
     evsignal_add(L.sigint, NULL);
+    evsignal_add(L.sigterm, NULL);
     L.phase = 1;
     L.t_login_start = now_s();
     maybe_advance(&L);
@@ -479,6 +498,7 @@ int main(int argc, char **argv)
     }
     event_free(L.deadline);
     event_free(L.sigint);
+    event_free(L.sigterm);
     event_base_free(L.base);
     free(L.cl);
     free(L.lat);

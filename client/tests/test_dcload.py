@@ -29,6 +29,7 @@ def test_dcload_accounts_for_every_login_and_delivery(fakehub_factory, bin_path,
     assert rep["chat_deliveries"] == 5 * 4 * 40, "every chat line reaches all 40 (sender included)"
     assert rep["pm_deliveries"] == 5 * 4
     assert rep["expected_deliveries"] == rep["chat_deliveries"] + rep["pm_deliveries"]
+    assert rep["lost"] == 0
     assert rep["logins_per_second"] > 0 and rep["deliveries_per_second"] > 0
     lat = rep["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
@@ -49,3 +50,26 @@ def test_dcload_rejects_bad_arguments(bin_path):
     for args in (["--clients", "5"], ["--hub", "adcs://127.0.0.1:1/?kp=SHA256/X"], ["--hub", "adc://h:1", "--clients", "x"]):
         r = subprocess.run([str(bin_path("dcload")), *args], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and r.stderr, (args, r)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_dcload_stopped_early_reports_what_happened_so_far(fakehub_factory, bin_path, sig):
+    """A harness stops a background load with SIGTERM (or SIGINT) and still
+    gets its figures: what was sent, delivered and lost so far."""
+    import signal
+    import time
+    hub = fakehub_factory()
+    p = subprocess.Popen([str(bin_path("dcload")), "--json", "--hub", hub.nmdc_url, "--clients", "4", "--chatters", "4",
+                          "--messages", "100000", "--interval", "0.01"], stdout=subprocess.PIPE, text=True,
+                         stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        p.send_signal(getattr(signal, sig))
+        out, _ = p.communicate(timeout=20)
+    finally:
+        p.kill()
+        p.wait()
+    rep = json.loads(out)
+    assert p.returncode == 1 and rep["completed"] is False and rep["phase"] == "messages", rep
+    assert rep["sent"] > 0 and rep["chat_deliveries"] > 0
+    assert 0 <= rep["lost"] <= rep["sent"] * 4   # in flight when it stopped, at most
