@@ -416,14 +416,17 @@ enum hr_liveness hr_hang_verdict(const struct hr_hang_probe *in, struct dc_buf *
     else
         snprintf(probe, sizeof probe, "a fresh connection %s: no %s within %.1fs", hr_greet_text(g), greeting, in->bound_s);
     v = g == HR_GREET_OK ? HR_LIVE_ANSWERING : HR_LIVE_HUNG;
-    dc_buf_appendf(summary, "%s: alive, %s%s; %s", v == HR_LIVE_HUNG ? "hung" : "alive and answering",
-                   v == HR_LIVE_HUNG ? "but " : "", probe, lastsig);
+    if (v == HR_LIVE_HUNG)
+        dc_buf_appendf(summary, "hung (alive, but %s; %s)", probe, lastsig);
+    else
+        dc_buf_appendf(summary, "alive and answering (%s; %s)", probe, lastsig);
     dc_buf_appendf(details, "hub verdict: %s (%s)\n", v == HR_LIVE_HUNG ? "HUNG" : "alive and answering", probe);
     dc_buf_appendf(details, "hub process %d: %s (%c), wchan %s, CPU used %.2fs, %d thread%s\n", (int)in->pid,
                    hr_proc_state_text(st.state), st.state, st.wchan[0] ? st.wchan : "(none: running)", st.cpu_s,
                    st.nthreads, st.nthreads == 1 ? "" : "s");
     dc_buf_appendf(details, "last signals sent (newest first): %s\n", sigs.data);
     dc_buf_cleanup(&sigs);
-    hr_proc_stacks(in->pid, in->gdb, in->gdb_timeout_s, details);
+    if (v == HR_LIVE_HUNG)   /* where it is stuck; a hub that answers needs no stacks */
+        hr_proc_stacks(in->pid, in->gdb, in->gdb_timeout_s, details);
     return v;
 }

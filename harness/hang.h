@@ -85,9 +85,10 @@ struct hr_hang_probe {
 };
 
 /* Judge the process, append the full report (verdict, state, signals,
- * stacks when alive) to details and a one-line summary to summary (e.g.
- * "hung: alive, but a fresh connection got no $Lock within 2.0s; last
- * signal SIGQUIT at +3.012s"). */
+ * stacks when hung) to details and a one-line summary to summary: "hung
+ * (alive, but a fresh connection sent no greeting: no $Lock within 2.0s;
+ * last signal SIGQUIT at +3.012s)", "alive and answering (...)" or
+ * "dead (...)". */
 enum hr_liveness hr_hang_verdict(const struct hr_hang_probe *in, struct dc_buf *summary, struct dc_buf *details);
 
 #endif

@@ -296,7 +296,7 @@ static bool wait_ready(struct run *r, struct party *p, double until)
     return false;
 }
 
-static int pick_port(char *out, size_t len)
+int party_pick_port(char *out, size_t len)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -442,7 +442,8 @@ int party_start_hub(struct run *r)
         free(t);
     }
     for (int attempt = 1;; attempt++) {
-        if (pr->pick_port && pick_port(r->port, sizeof r->port) < 0) {
+        /* The first attempt keeps a port picked before the setup commands. */
+        if (pr->pick_port && (attempt > 1 || !r->port[0]) && party_pick_port(r->port, sizeof r->port) < 0) {
             run_fail(r, "cannot pick a free port: %s", strerror(errno));
             return -1;
         }

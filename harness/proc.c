@@ -7,6 +7,7 @@
  * their process group got SIGKILL, so a pgid is never reused under us.
  */
 #include "harness/run.h"
+#include "harness/sig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +70,12 @@ int proc_spawn(struct run *r, struct party *p, char **argv, char **env, bool wan
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        /* Every signal at its default action, whatever dcharness inherited
+         * (a shell runs background jobs with INT and QUIT ignored): a hub
+         * that leaves one alone must meet its default. */
+        for (int sig = 1; sig < SIGRTMIN; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                signal(sig, SIG_DFL);
         int devnull = open("/dev/null", O_RDONLY);
         dup2(want_stdin ? in[0] : devnull, 0);
         dup2(out[1], 1);
@@ -200,15 +206,45 @@ static void note_exit(struct run *r, struct party *p)
         p->exit_sig = si.si_status;
     close(p->pidfd);
     p->pidfd = -1;
+    /* A hub that ends while no later step expects it (hub exits/kill/stop)
+     * fails the running step at once, not when that step times out. */
+    if (p == r->hub && r->started && !p->stopped && (long)r->cur_step > r->hub_end_step) {
+        struct dc_buf b, sigs;
+        dc_buf_init(&b, 0);
+        dc_buf_init(&sigs, 0);
+        proc_describe_exit(&b, p);
+        hr_siglog_format(&p->sigs, &sigs);
+        run_fail(r, "the hub %s during this step, and no later step expects it to end (signals sent to it: %s)",
+                 b.data, sigs.data);
+        dc_buf_cleanup(&b);
+        dc_buf_cleanup(&sigs);
+    }
 }
 
 void proc_signal(struct run *r, struct party *p, int signo)
 {
-    (void)r;
     if (p->pid > 0 && !p->reaped) {
         kill(p->pid, signo);   /* unreaped: the pid is still ours even after exit */
         p->sent_sig = signo;
+        /* The signal timeline, also in the party's run log: one line per
+         * run of one signal (a storm is one line, then its count). */
+        unsigned n = p->sigs.n;
+        hr_siglog_add(&p->sigs, signo, hr_now() - r->t0);
+        if (p->sigs.n != n) {
+            const char *name = HR_SIGNAL_NAME(signo);
+            proc_log(r, p, "sig", name, strlen(name));
+        }
     }
+}
+
+/* After a storm: its count into the run log. */
+static void log_storm_end(struct run *r, struct burst *b)
+{
+    const struct hr_siglog_entry *e = &b->p->sigs.e[(b->p->sigs.n - 1) % HR_SIGLOG];
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s x%ld sent (storm from +%.3fs to +%.3fs)", HR_SIGNAL_NAME(e->signo), e->count,
+                     e->first, e->last);
+    proc_log(r, b->p, "sig", line, (size_t)n);
 }
 
 void proc_run_bursts(struct run *r)
@@ -220,6 +256,8 @@ void proc_run_bursts(struct run *r)
             proc_signal(r, b->p, b->signo);
             b->left--;
             b->next += b->every;
+            if (!b->left)
+                log_storm_end(r, b);
         }
     }
 }
@@ -234,7 +272,7 @@ bool proc_bursts_pending(const struct run *r)
 
 enum watch { W_READ, W_WRITE, W_EXIT, W_SIGNAL };
 
-#define MAX_POLL (5 * (HR_MAX_CLIENTS + 1) + 1)   /* 3 streams, pidfd, write side per party; signalfd */
+#define MAX_POLL (5 * HR_MAX_PARTIES + 1)   /* 3 streams, pidfd, write side per party; signalfd */
 
 void proc_pump(struct run *r, double until)
 {
@@ -294,6 +332,11 @@ void proc_describe_exit(struct dc_buf *b, const struct party *p)
     else
         dc_buf_appendf(b, "exited with status %d", p->exit_code);
     dc_buf_appendf(b, " at +%.3fs", p->exit_at);
+    /* Killed by the very signal we sent: it was left at its default action. */
+    const struct hr_siglog_entry *last = p->sigs.n ? &p->sigs.e[(p->sigs.n - 1) % HR_SIGLOG] : NULL;
+    if (p->exit_sig && p->exit_sig != SIGKILL && last && last->signo == p->exit_sig)
+        dc_buf_appendf(b, " (by the %s sent at +%.3fs: it does not handle that signal, so its default action ran)",
+                       HR_SIGNAL_NAME(p->exit_sig), last->last);
 }
 
 /* Orphans of our children were reparented to us (PR_SET_CHILD_SUBREAPER);

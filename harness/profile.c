@@ -86,6 +86,17 @@ void hr_profile_free(struct hr_profile *p)
         free(p->settings[i].party_name);
     }
     free(p->settings);
+    for (int k = 0; k < 2; k++) {
+        struct hr_profile_cmd *cmds = k ? p->teardown : p->setup;
+        for (size_t i = 0, n = k ? p->nteardown : p->nsetup; i < n; i++) {
+            for (size_t j = 0; j < cmds[i].argc; j++)
+                free(cmds[i].argv[j]);
+            free(cmds[i].argv);
+        }
+        free(cmds);
+    }
+    free(p->log);
+    free(p->shutdown_log);
     free(p->path);
     free(p->name);
     free(p);
@@ -178,7 +189,7 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             for (size_t j = 1; j < n; j++) {
                 unsigned b = hr_feature_from_name(l->words[j].text);
                 if (!b)
-                    FAIL("unknown feature '%s' (known: hub-control registered-users signals hup)", l->words[j].text);
+                    FAIL("unknown feature '%s' (known: hub-control registered-users signals hup quit shutdown-log)", l->words[j].text);
                 p->features |= b;
             }
         } else if (!strcmp(k, "command") && n >= 2 && !p->argv) {
@@ -283,10 +294,30 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
             p->settings[p->nsettings++] = (struct hr_profile_setting){name, unsupported ? NULL : to};
             if (unsupported)
                 free(to);
+        } else if (kind == HR_PROFILE_HUB && (!strcmp(k, "setup") || !strcmp(k, "teardown")) && n >= 2) {
+            bool setup = k[0] == 's';
+            struct hr_profile_cmd **cmds = setup ? &p->setup : &p->teardown;
+            size_t *ncmds = setup ? &p->nsetup : &p->nteardown;
+            *cmds = realloc(*cmds, (*ncmds + 1) * sizeof **cmds);
+            if (!*cmds)
+                abort();
+            struct hr_profile_cmd *c = &(*cmds)[(*ncmds)++];
+            *c = (struct hr_profile_cmd){.line = l->lineno};
+            if (words_to(&c->argv, &c->argc, l, kind, path, err) < 0)
+                goto fail;
+        } else if (kind == HR_PROFILE_HUB && !strcmp(k, "log") && n == 2) {
+            free(p->log);
+            if (!(p->log = tmpl_dup(l->words[1].text, kind, path, l->lineno, err)))
+                goto fail;
+        } else if (kind == HR_PROFILE_HUB && !strcmp(k, "shutdown-log") && n == 2) {
+            free(p->shutdown_log);
+            if (!(p->shutdown_log = hr_template_literal(l->words[1].text)) || !*p->shutdown_log)
+                FAIL("shutdown-log \"TEXT\": the line the hub's shutdown hook logs, without placeholders");
+            p->features |= HR_FEAT_SHUTDOWN_LOG;
         } else if (kind == HR_PROFILE_CLIENT) {
             FAIL("unknown or malformed client profile line (lines: name, command, ready line [TIMEOUT], caps, stop, setting, env)");
         } else {
-            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, per-protocol, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
+            FAIL("unknown or malformed profile line (lines: name, protocols, features, command, per-user, per-protocol, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env, setup, teardown, log, shutdown-log)");
         }
     }
     l = NULL;
@@ -307,6 +338,10 @@ struct hr_profile *hr_profile_parse(const char *path, const char *buf, size_t le
         }
     if ((p->ready == HR_READY_PORT || p->ready == HR_READY_ADC_HANDSHAKE) && !p->pick_port) {
         hr_error_set(err, path, 0, "ready %s needs 'port pick'", p->ready == HR_READY_PORT ? "port" : "adc-handshake");
+        goto fail;
+    }
+    if ((p->features & HR_FEAT_SHUTDOWN_LOG) && !p->shutdown_log) {
+        hr_error_set(err, path, 0, "feature shutdown-log needs a 'shutdown-log \"TEXT\"' line");
         goto fail;
     }
     if ((p->features & HR_FEAT_HUB_CONTROL) && !p->control) {

@@ -54,6 +54,13 @@ struct hr_profile_line {
     bool per_user;   /* once per registered user, with {user} {password} {role} {op_suffix} */
 };
 
+/* A setup or teardown command: argv templates ({bin} {dir} {port}). Owns them. */
+struct hr_profile_cmd {
+    char **argv;
+    size_t argc;
+    int line;       /* in the profile, for messages */
+};
+
 /* Owns everything. Templates: see lex.h. */
 struct hr_profile {
     enum hr_profile_kind kind;
@@ -86,6 +93,12 @@ struct hr_profile {
     unsigned caps;        /* hr_cap bits (core always) */
     struct hr_profile_setting *settings;
     size_t nsettings;
+    struct hr_profile_cmd *setup;    /* run in order before each hub start; all must exit 0 */
+    size_t nsetup;
+    struct hr_profile_cmd *teardown; /* run after the hub is gone, also when setup failed */
+    size_t nteardown;
+    char *log;            /* template: the hub's log file for `hub log` steps; NULL: its output */
+    char *shutdown_log;   /* the line its shutdown hook logs ({shutdown_log}), or NULL */
 };
 
 /* A path ending in .client is a client profile, anything else a hub's. */

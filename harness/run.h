@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "harness/hang.h"
 #include "harness/runner.h"
 #include "proto/buf.h"
 
@@ -34,6 +35,7 @@
 #define HR_TRACE_TAIL 30
 #define HR_MAX_LINE (1 << 20) /* a longer line from a party is cut and logged as such */
 #define HR_MAX_PENDING 100000 /* unconsumed events a party may pile up before it counts as flooding */
+#define HR_MAX_PARTIES (HR_MAX_CLIENTS + 2)   /* the hub, the clients, the load generator */
 
 /* One line-buffered input stream of a party. Owns buf. */
 struct stream {
@@ -81,6 +83,7 @@ struct party {
     char *dir;                        /* clients: its own directory in the scenario dir ({dir} of its profile) */
     char seed[24];                    /* clients: {seed}, a random 64-bit number */
     char last_err[256];               /* its last stderr line, for one-line reasons */
+    struct hr_siglog sigs;            /* the signals we sent it, with times */
 };
 
 /* A background signal burst (signal ... every D). */
@@ -116,6 +119,13 @@ struct run {
     struct dc_buf violations;   /* the trace's violation records, by party, for the report */
     size_t nviolations;
     double fail_t;              /* CLOCK_MONOTONIC time of the failure (fakehub's trace uses it too) */
+    struct dc_buf notes;        /* more to report: teardown kills after a failure, the load's figures */
+    struct dc_buf verdict;      /* the hub's hang verdict with its state and stacks, once taken */
+    bool verdict_taken;
+    struct party *load;         /* the load generator (`hub load`), &parties[nparties - 1] */
+    json_t *load_report;        /* its figures once it ended (dcload --json), or NULL */
+    size_t cur_step;            /* index of the running step */
+    long hub_end_step;          /* last step that expects the hub to end (exits/kill/stop), -1 none */
 };
 
 /* Placeholder look-up context: the run, the acting party (NULL: none) and,
@@ -204,12 +214,32 @@ const char *party_label(const struct party *p, char *buf, size_t len);
 /* Put the party's own name of a setting into a `set` request's args. */
 void party_map_setting(const struct party *p, json_t *args);
 int party_start_hub(struct run *r);
+/* A free port on 127.0.0.1 (bind 0, close) as text; -1 with errno. */
+int party_pick_port(char *out, size_t len);
 /* Clients start in two halves, so they all start at once (and with the
  * hub, unless their nick or password names something of it): spawn, then
  * wait for the ready line and apply the client's options. */
 bool party_client_needs_hub(const struct run *r, size_t i);
 int party_spawn_client(struct run *r, size_t i);
 int party_ready_client(struct run *r, size_t i);
+
+/* ---- hubsteps.c ---- */
+/* Take the hub's hang verdict once (probe, /proc, signals, stacks when
+ * hung) into r->verdict; the one-line summary into summary if not NULL. */
+enum hr_liveness hub_verdict(struct run *r, struct dc_buf *summary);
+/* Run the profile's setup (or teardown) commands in order; false with the
+ * failure recorded (setup) or noted (teardown) when one fails. */
+bool run_profile_cmds(struct run *r, bool setup);
+/* At the end: `hub log never` lines must still match nothing. */
+void hub_log_final_checks(struct run *r);
+/* The load's figures as one line ("sent 400, delivered ..."), into b. */
+void load_figures(struct run *r, struct dc_buf *b);
+void step_wait(struct run *r, const struct hr_step *st);
+void step_stop(struct run *r, const struct hr_step *st);
+void step_log(struct run *r, const struct hr_step *st);
+void step_load(struct run *r, const struct hr_step *st);
+void step_load_wait(struct run *r, const struct hr_step *st);
+void step_load_expect(struct run *r, const struct hr_step *st);
 
 /* ---- steps.c ---- */
 /* Run one step (the table in steps.c says how). */

@@ -6,6 +6,7 @@
  * its deadline; then teardown, the failure details and the result.
  */
 #include "harness/run.h"
+#include "harness/sig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,6 +159,7 @@ static const char *lookup(const char *name, size_t len, void *vctx)
     if (IS("seed")) return c->party && c->party->seed[0] ? c->party->seed : NULL;
     if (IS("share")) return r->o->share_dir;
     if (IS("python")) return "/usr/bin/python3";
+    if (IS("shutdown_log")) return r->o->profile->shutdown_log;
 #undef IS
     if (len > 6 && !strncmp(name, "ready:", 6) && r->hub->ready) {
         json_t *v = json_object_getn(r->hub->ready, name + 6, len - 6);
@@ -211,7 +213,11 @@ static void teardown(struct run *r)
     stop_parties(r, 1, r->nparties);
     stop_parties(r, 0, 1);
     bool ok_so_far = !r->why.len;
-    bool was_running[HR_MAX_CLIENTS + 1];
+    bool was_running[HR_MAX_PARTIES];
+    struct dc_buf hung;
+    dc_buf_init(&hung, 0);
+    if (r->hub->pid > 0 && !r->hub->exited && !r->interrupted)
+        hub_verdict(r, &hung);   /* before the SIGKILL: where is it stuck? */
     for (size_t i = 0; i < r->nparties; i++) {
         struct party *p = &r->parties[i];
         was_running[i] = p->pid > 0 && !p->exited;
@@ -235,13 +241,19 @@ static void teardown(struct run *r)
         if (p->pid <= 0)
             continue;
         proc_drain(r, p, hr_now() + 1);
+        if (was_running[i] && (!ok_so_far || p->checked) && !r->interrupted && p != r->load)
+            /* A teardown SIGKILL is always reported, also after an earlier failure. */
+            dc_buf_appendf(&r->notes, "note: at teardown %s did not exit within %.1fs of %s and was killed (SIGKILL)%s%s\n",
+                           p->name, p->grace_ms * r->o->timeout_mult / 1000.0, HR_SIGNAL_NAME(p->stop_signo),
+                           p == r->hub && hung.len ? "; it was " : "", p == r->hub ? hung.data ? hung.data : "" : "");
         if (!ok_so_far || p->checked || r->interrupted)
             continue;
         struct dc_buf b;
         dc_buf_init(&b, 0);
         if (was_running[i])
-            run_fail(r, "%s did not exit within %.1fs of SIG%s and was killed", p->name,
-                     p->grace_ms * r->o->timeout_mult / 1000.0, sigabbrev_np(p->stop_signo));
+            run_fail(r, "%s did not exit within %.1fs of %s and was killed%s%s", p->name,
+                     p->grace_ms * r->o->timeout_mult / 1000.0, HR_SIGNAL_NAME(p->stop_signo),
+                     p == r->hub && hung.len ? ": " : "", p == r->hub && hung.data ? hung.data : "");
         else if (p->exit_sig && p->stopped && p->known_stop_crash) {
             proc_describe_exit(&r->warning, p);
             dc_buf_appendf(&r->warning, " when asked to stop (known issue of this hub: %s)", p->known_stop_crash);
@@ -251,6 +263,17 @@ static void teardown(struct run *r)
         }
         dc_buf_cleanup(&b);
     }
+    dc_buf_cleanup(&hung);
+    if (!r->interrupted)
+        hub_log_final_checks(r);   /* the hub's output is complete now */
+    if (r->load && r->load->pid > 0) {
+        struct dc_buf fig;
+        dc_buf_init(&fig, 0);
+        load_figures(r, &fig);
+        dc_buf_appendf(&r->notes, "load: %s\n", fig.data);
+        dc_buf_cleanup(&fig);
+    }
+    run_profile_cmds(r, false);
 }
 
 static char *details(struct run *r)
@@ -276,9 +299,13 @@ static char *details(struct run *r)
         for (unsigned i = first; i < p->nrecent; i++)
             dc_buf_appendf(&b, "  %s\n", p->recent[i % HR_RECENT]);
     }
+    if (r->verdict.len)
+        dc_buf_append(&b, r->verdict.data, r->verdict.len);
+    if (r->notes.len)
+        dc_buf_append(&b, r->notes.data, r->notes.len);
     for (size_t i = 0; i < r->nparties; i++) {
         struct party *p = &r->parties[i];
-        if (p->pid > 0 && p->exited && !p->stopped && p->sent_sig != SIGKILL) {
+        if (p->pid > 0 && p->exited && !p->stopped && p->sent_sig != SIGKILL && p != r->load) {
             dc_buf_appendf(&b, "note: %s ", p->name);
             proc_describe_exit(&b, p);
             dc_buf_append_str(&b, "\n");
@@ -345,11 +372,20 @@ static void run_scenario(struct run *r, int result_fd)
 {
     r->t0 = hr_now();
     r->deadline = r->t0 + hr_scenario_timeout(r->s, r->o) / 1000.0;
-    /* Everything starts at once: the clients need the hub only at their
-     * connect step, so their start overlaps the hub's, and each other's. */
-    for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
-        if (!party_client_needs_hub(r, i))
-            party_spawn_client(r, i);
+    r->hub_end_step = -1;
+    for (size_t i = 0; i < r->s->nsteps; i++) {
+        const struct hr_step *st = &r->s->steps[i];
+        if ((st->protos & r->proto) && st->actor == HR_ACTOR_HUB &&
+            (st->kind == HR_STEP_EXIT || st->kind == HR_STEP_KILL || st->kind == HR_STEP_STOP))
+            r->hub_end_step = (long)i;
+    }
+    /* Everything starts at once (after the profile's setup commands): the
+     * clients need the hub only at their connect step, so their start
+     * overlaps the hub's, and each other's. */
+    if (run_profile_cmds(r, true))
+        for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
+            if (!party_client_needs_hub(r, i))
+                party_spawn_client(r, i);
     if (!r->why.len && party_start_hub(r) == 0)
         for (size_t i = 0; i < r->s->nclients && !r->why.len; i++)
             if (party_client_needs_hub(r, i))
@@ -367,12 +403,21 @@ static void run_scenario(struct run *r, int result_fd)
             continue;
         r->step = st;
         began[i] = hr_now() - r->t0;
+        r->cur_step = i;
         if (hr_now() >= r->deadline) {
             run_fail(r, "the scenario timeout (%.1fs) ran out before this step", hr_scenario_timeout(r->s, r->o) / 1000.0);
             break;
         }
         step_run(r, st);
         ended[i] = hr_now() - r->t0;
+        if (r->why.len && !r->interrupted && r->hub->pid > 0 && !r->hub->exited && !r->verdict_taken) {
+            /* The step failed while the hub runs: is it stuck? */
+            struct dc_buf v;
+            dc_buf_init(&v, 0);
+            hub_verdict(r, &v);
+            dc_buf_appendf(&r->why, "; the hub is %s", v.data);
+            dc_buf_cleanup(&v);
+        }
     }
     if (!r->why.len)
         r->step = NULL;
@@ -434,12 +479,16 @@ void run_init(struct run *r, const struct hr_scenario *s, unsigned proto, const 
     dc_buf_init(&r->why, 0);
     dc_buf_init(&r->warning, 0);
     dc_buf_init(&r->violations, 0);
-    r->nparties = s->nclients + 1;
+    dc_buf_init(&r->notes, 0);
+    dc_buf_init(&r->verdict, 0);
+    r->nparties = s->nclients + 2;   /* hub, clients, the load generator */
     r->parties = calloc(r->nparties, sizeof *r->parties);
     r->hub = &r->parties[0];
     party_init(r->hub, "hub");
     for (size_t i = 0; i < s->nclients; i++)
         party_init(&r->parties[1 + i], s->clients[i].name);
+    r->load = &r->parties[r->nparties - 1];   /* started by `hub load`; pid -1 until then */
+    party_init(r->load, "load");
 }
 
 void run_cleanup(struct run *r)
@@ -451,6 +500,9 @@ void run_cleanup(struct run *r)
     dc_buf_cleanup(&r->why);
     dc_buf_cleanup(&r->warning);
     dc_buf_cleanup(&r->violations);
+    dc_buf_cleanup(&r->notes);
+    dc_buf_cleanup(&r->verdict);
+    json_decref(r->load_report);
     if (r->sigfd >= 0)
         close(r->sigfd);
 }
@@ -531,7 +583,7 @@ static char *hub_ready_line(struct run *r, unsigned protos)
             json_object_set_new(urls, hr_proto_name(b), json_string(url));
         free(url);
     }
-    for (unsigned b = 1; b <= HR_FEAT_HUP; b <<= 1) {   /* every hr_feature bit */
+    for (unsigned b = 1; b <= HR_FEAT_LAST; b <<= 1) {   /* every hr_feature bit */
         char name[32];
         if (pr->features & b)
             json_array_append_new(features, json_string(hr_feature_names(b, name, sizeof name)));
@@ -556,7 +608,8 @@ void hr_hub_serve(const struct hr_scenario *s, unsigned protos, const char *dir,
     r.hub_protos = protos;                          /* but listening on all */
     r.t0 = hr_now();
     r.deadline = r.t0 + 1e9;   /* no scenario timeout: the hub runs until it is stopped */
-    char *line = party_start_hub(&r) == 0 ? hub_ready_line(&r, protos) : NULL;
+    r.hub_end_step = 1;   /* no steps: the hub ending by itself is judged at teardown */
+    char *line = run_profile_cmds(&r, true) && party_start_hub(&r) == 0 ? hub_ready_line(&r, protos) : NULL;
     if (line) {
         r.started = true;
         fprintf(out, "%s\n", line);

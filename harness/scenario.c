@@ -7,6 +7,7 @@
  */
 #include "harness/scenario.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,16 +15,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include "harness/hublog.h"
 #include "proto/buf.h"
 
 const char *const hr_scenario_placeholders[] = {
-    "hub_url", "hub_host", "hub_port", "proto", "scheme", "tls", "dir", "nick", "password", NULL};
+    "hub_url", "hub_host", "hub_port", "proto", "scheme", "tls", "dir", "nick", "password", "shutdown_log", NULL};
 
 static const struct { const char *name; unsigned bit; } features[] = {
     {"hub-control", HR_FEAT_HUB_CONTROL},
     {"registered-users", HR_FEAT_REGISTERED_USERS},
     {"signals", HR_FEAT_SIGNALS},
     {"hup", HR_FEAT_HUP},
+    {"quit", HR_FEAT_QUIT},
+    {"shutdown-log", HR_FEAT_SHUTDOWN_LOG},
 };
 
 static const struct { const char *name; unsigned bit; } caps[] = {
@@ -154,6 +158,7 @@ void hr_scenario_free(struct hr_scenario *s)
         for (size_t j = 0; j < st->nfail_codes; j++)
             free(st->fail_codes[j]);
         free(st->fail_codes);
+        free(st->pattern);
     }
     free(s->clients);
     free(s->users);
@@ -195,7 +200,7 @@ static int check_placeholders(struct parser *p, const char *tmpl)
     const char *bad = hr_template_check(tmpl, hr_scenario_placeholders);
     if (bad) {
         const char *close = strchr(bad, '}');
-        FAIL(p, "unknown placeholder %.*s (known: {hub_url} {hub_host} {hub_port} {proto} {scheme} {tls} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)",
+        FAIL(p, "unknown placeholder %.*s (known: {hub_url} {hub_host} {hub_port} {proto} {scheme} {tls} {dir} {nick} {password} {shutdown_log}; write \\{ in double quotes for a literal brace)",
              (int)(close - bad + 1), bad);
     }
     return 0;
@@ -255,7 +260,7 @@ static int parse_client(struct parser *p)
     for (const char *c = name; *c; c++)
         if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '-'))
             FAIL(p, "client name '%s' may only hold letters, digits, '_' and '-' (set nick=\"...\" for any other nick)", name);
-    if (!strcmp(name, "hub") || !strcmp(name, "fixture") || !strcmp(name, "nmdc:") || !strcmp(name, "adc:"))
+    if (!strcmp(name, "hub") || !strcmp(name, "fixture") || !strcmp(name, "wait") || !strcmp(name, "load") || !strcmp(name, "nmdc:") || !strcmp(name, "adc:"))
         FAIL(p, "'%s' is reserved and cannot name a client", name);
     for (size_t i = 0; i < s->nclients; i++)
         if (!strcmp(s->clients[i].name, name))
@@ -283,6 +288,14 @@ static int parse_client(struct parser *p)
             free(c->profile);
             if (!(c->profile = hr_template_literal(v)) || !*c->profile)
                 FAIL(p, "profile= names a client profile (dcclient, eiskaltdcpp, or a .client file), without placeholders");
+        } else if (!strncmp(w->text, "source", w->key_len) && w->key_len == 6) {
+            /* The address the client's hub connection comes from: its
+             * source_address setting, kept on loopback. */
+            struct in_addr a;
+            if (inet_pton(AF_INET, v, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
+                FAIL(p, "source=%s: write an address in 127.0.0.0/8, as in source=127.0.0.3", v);
+            if (add_arg(p, &c->sets, &c->nsets, "source_address", w, v) < 0)
+                return -1;
         } else if (kv_arg(p, &c->sets, &c->nsets, w) < 0) {
             return -1;
         }
@@ -331,7 +344,7 @@ static int parse_header(struct parser *p, bool *handled)
         s->strict = true;
     } else if (is_kw(w0, "needs")) {
         if (l->nwords < 2)
-            FAIL(p, "needs takes feature names: hub-control registered-users signals hup, or client capabilities cap:NAME");
+            FAIL(p, "needs takes feature names: hub-control registered-users signals hup quit shutdown-log, or client capabilities cap:NAME");
         for (size_t i = 1; i < l->nwords; i++) {
             if (!strncmp(l->words[i].text, "cap:", 4)) {
                 unsigned c = hr_cap_from_name(l->words[i].text + 4);
@@ -343,7 +356,7 @@ static int parse_header(struct parser *p, bool *handled)
             }
             unsigned b = hr_feature_from_name(l->words[i].text);
             if (!b)
-                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals hup; client capabilities: cap:NAME)", l->words[i].text);
+                FAIL(p, "unknown feature '%s' (known: hub-control registered-users signals hup quit shutdown-log; client capabilities: cap:NAME)", l->words[i].text);
             s->needs |= b;
         }
     } else if (is_kw(w0, "client")) {
@@ -387,6 +400,8 @@ static const struct {
     {"quit", "quit", {NULL}, 0, 0},
 };
 
+#define HUB_VERBS "request expect signal exits kill fault stop log load"
+
 /* The step being parsed: the words from `i` on are the verb's to take. */
 struct step_ctx {
     struct hr_line *l;
@@ -404,7 +419,7 @@ static int parse_sugar(struct parser *p, struct step_ctx *c)
     struct hr_step *st = c->st;
     int sg = c->sugar;
     if (st->actor == HR_ACTOR_HUB)
-        FAIL(p, "the hub cannot %s; hub verbs: request expect signal exits kill fault", c->verb);
+        FAIL(p, "the hub cannot %s; hub verbs: " HUB_VERBS, c->verb);
     st->kind = HR_STEP_REQUEST;
     st->name = strdup(sugar[sg].cmd);
     c->is_request = true;
@@ -440,16 +455,32 @@ static int parse_request(struct parser *p, struct step_ctx *c)
     return 0;
 }
 
+/* "3" -> 3 (1..100000); -1 otherwise. */
+static int parse_count(const char *v, int *out)
+{
+    char *e;
+    long n = strtol(v, &e, 10);
+    if (!isdigit((unsigned char)*v) || *e || n < 1 || n > 100000)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
 static int parse_expect(struct parser *p, struct step_ctx *c)
 {
     struct hr_step *st = c->st;
     if (c->i >= c->n || c->l->words[c->i].op || c->l->words[c->i].quoted)
-        FAIL(p, "expect needs an event name: %s expect EVENT [field=value | field~text ...] [within D]", c->aw->text);
+        FAIL(p, "expect needs an event name: %s expect EVENT [field=value | field~text ...] [count=N] [never] [within D]", c->aw->text);
     st->kind = HR_STEP_EXPECT;
     st->name = strdup(c->l->words[c->i++].text);
     for (; c->i < c->n && c->l->words[c->i].op; c->i++) {
         const struct hr_word *w = &c->l->words[c->i];
         const char *v = w->text + w->key_len + 1;
+        if (w->key_len == 5 && !strncmp(w->text, "count", 5) && w->op == '=') {
+            if (parse_count(v, &st->want_count) < 0)
+                FAIL(p, "count=N takes a number 1-100000, got '%s'", v);
+            continue;
+        }
         if (check_placeholders(p, v) < 0)
             return -1;
         st->match = grow(st->match, st->nmatch, sizeof *st->match);
@@ -482,6 +513,18 @@ static int parse_signal(struct parser *p, struct step_ctx *c)
     if (c->i < c->n && is_kw(&w[c->i], "every")) {
         if (c->i + 1 >= c->n || (st->every_ms = hr_parse_duration(w[c->i + 1].text)) <= 0)
             FAIL(p, "every needs a duration, as in: every 5ms");
+        c->i += 2;
+    }
+    if (c->i < c->n && is_kw(&w[c->i], "for")) {
+        /* A storm for a time: as many signals as fit, `every` apart. */
+        if (!st->every_ms || st->count != 1)
+            FAIL(p, "for D goes with every D and without xN: %s signal HUP every 1ms for 2s", c->aw->text);
+        if (c->i + 1 >= c->n || (st->for_ms = hr_parse_duration(w[c->i + 1].text)) <= 0)
+            FAIL(p, "for needs a duration, as in: every 1ms for 2s");
+        long n = st->for_ms / st->every_ms;
+        if (n < 1 || n > 1000000)
+            FAIL(p, "every %ldms for %ldms is %ld signals; between 1 and 1000000 fit", st->every_ms, st->for_ms, n);
+        st->count = (int)n;
         c->i += 2;
     }
     return 0;
@@ -545,6 +588,111 @@ static int parse_kill(struct parser *p, struct step_ctx *c)
     return 0;
 }
 
+static int hub_only(struct parser *p, struct step_ctx *c)
+{
+    if (c->st->actor != HR_ACTOR_HUB)
+        FAIL(p, "%s is a hub verb: hub %s ...", c->verb, c->verb);
+    return 0;
+}
+
+static int parse_stop(struct parser *p, struct step_ctx *c)
+{
+    c->st->kind = HR_STEP_STOP;
+    return hub_only(p, c);
+}
+
+/* hub log expect [regex] TEXT [count=N] | hub log never [regex] TEXT */
+static int parse_log(struct parser *p, struct step_ctx *c)
+{
+    struct hr_step *st = c->st;
+    struct hr_word *w = c->l->words;
+    st->kind = HR_STEP_LOG;
+    if (hub_only(p, c) < 0)
+        return -1;
+    if (c->i < c->n && (is_kw(&w[c->i], "expect") || is_kw(&w[c->i], "never")))
+        st->never = w[c->i++].text[0] == 'n';
+    else
+        FAIL(p, "write: hub log expect [regex] TEXT [count=N] [within D], or hub log never [regex] TEXT");
+    if (c->i < c->n && is_kw(&w[c->i], "regex") && c->i + 1 < c->n) {
+        st->regex = true;
+        c->i++;
+    }
+    if (c->i >= c->n || w[c->i].op)
+        FAIL(p, "hub log %s needs the text to look for (in double quotes if it has blanks)", st->never ? "never" : "expect");
+    if (check_placeholders(p, w[c->i].text) < 0)
+        return -1;
+    st->pattern = strdup(w[c->i++].text);
+    if (strstr(st->pattern, "{shutdown_log}"))
+        p->s->needs |= HR_FEAT_SHUTDOWN_LOG;
+    char *lit = hr_template_literal(st->pattern);
+    if (lit && st->regex) {   /* without placeholders: compile it now, so a bad one fails here */
+        struct hr_logpat lp;
+        char why[256];
+        int rc = hr_logpat_compile(&lp, lit, true, why, sizeof why);
+        free(lit);
+        if (rc < 0)
+            FAIL(p, "the regular expression does not compile: %s", why);
+        hr_logpat_free(&lp);
+    } else {
+        free(lit);
+    }
+    if (c->i < c->n && w[c->i].op == '=' && w[c->i].key_len == 5 && !strncmp(w[c->i].text, "count", 5)) {
+        if (st->never || parse_count(w[c->i].text + 6, &st->want_count) < 0)
+            FAIL(p, "count=N takes a number 1-100000 (with hub log expect), got '%s'", w[c->i].text + 6);
+        c->i++;
+    }
+    if (st->never && c->i < c->n && is_kw(&w[c->i], "within"))
+        FAIL(p, "hub log never is checked now and again at the end; it takes no within");
+    return 0;
+}
+
+/* hub load users=N [rate=R] [for=D] | hub load wait | hub load expect CHECKS */
+static int parse_load(struct parser *p, struct step_ctx *c)
+{
+    struct hr_step *st = c->st;
+    struct hr_word *w = c->l->words;
+    if (hub_only(p, c) < 0)
+        return -1;
+    if (c->i < c->n && is_kw(&w[c->i], "wait")) {
+        st->kind = HR_STEP_LOAD_WAIT;
+        c->i++;
+        return 0;
+    }
+    bool expect = c->i < c->n && is_kw(&w[c->i], "expect");
+    st->kind = expect ? HR_STEP_LOAD_EXPECT : HR_STEP_LOAD;
+    c->i += expect;
+    st->load = (struct hr_load){.users = 0, .rate = 10, .for_ms = 5000};
+    st->check = (struct hr_load_check){-1, -1, -1};
+    for (; c->i < c->n && w[c->i].op == '='; c->i++) {
+        char key[32], *e;
+        snprintf(key, sizeof key, "%.*s", (int)w[c->i].key_len, w[c->i].text);
+        const char *v = w[c->i].text + w[c->i].key_len + 1;
+        double d = strtod(v, &e);
+        bool num = isdigit((unsigned char)*v) && !*e && d >= 0;
+        if (!expect && !strcmp(key, "users") && num && d >= 1 && d <= 1000 && d == (int)d)
+            st->load.users = (int)d;
+        else if (!expect && !strcmp(key, "rate") && num && d > 0 && d <= 1000)
+            st->load.rate = d;
+        else if (!expect && !strcmp(key, "for") && (st->load.for_ms = hr_parse_duration(v)) > 0)
+            ;
+        else if (expect && !strcmp(key, "max_lost") && num && d == (long)d)
+            st->check.max_lost = (long)d;
+        else if (expect && !strcmp(key, "min_delivered") && num && d == (long)d)
+            st->check.min_delivered = (long)d;
+        else if (expect && !strcmp(key, "max_p99") && (st->check.max_p99_ms = hr_parse_duration(v)) >= 0)
+            ;
+        else if (expect)
+            FAIL(p, "hub load expect takes max_lost=N min_delivered=N max_p99=DURATION; got '%s'", w[c->i].text);
+        else
+            FAIL(p, "hub load takes users=N (1-1000) rate=R (messages a second per user, up to 1000) for=DURATION; got '%s'", w[c->i].text);
+    }
+    if (!expect && !st->load.users)
+        FAIL(p, "hub load needs users=N, as in: hub load users=10 rate=20 for=5s");
+    if (expect && st->check.max_lost < 0 && st->check.min_delivered < 0 && st->check.max_p99_ms < 0)
+        FAIL(p, "hub load expect needs a check: max_lost=N min_delivered=N max_p99=DURATION");
+    return 0;
+}
+
 /* The step verbs: verb -> parser of its words (the runner's handlers are
  * in steps.c, by kind). Sugar verbs (connect, say, ...) come first. */
 static const struct {
@@ -557,6 +705,9 @@ static const struct {
     {"exits", parse_exits},
     {"kill", parse_kill},
     {"fault", parse_fault},
+    {"stop", parse_stop},
+    {"log", parse_log},
+    {"load", parse_load},
 };
 
 /* fixture file PATH [size=N] [seed=S] [text=true] | fixture dir PATH: files
@@ -609,6 +760,16 @@ static int parse_step(struct parser *p)
         protos = l->words[0].text[0] == 'n' ? HR_PROTO_NMDCS : HR_PROTO_ADCS;
         i++;
     }
+    if (n - i == 2 && is_kw(&l->words[i], "wait")) {
+        /* wait D: no actor; everything keeps running meanwhile. */
+        s->steps = grow(s->steps, s->nsteps, sizeof *s->steps);
+        struct hr_step *st = &s->steps[s->nsteps++];
+        *st = (struct hr_step){.line = l->lineno, .text = strdup(l->raw), .protos = protos,
+                               .actor = HR_ACTOR_HUB, .kind = HR_STEP_WAIT};
+        if ((st->wait_ms = hr_parse_duration(l->words[i + 1].text)) <= 0)
+            FAIL(p, "wait needs a duration, as in: wait 3s");
+        return 0;
+    }
     if (n - i < 2)
         FAIL(p, "a step is ACTOR VERB ...; e.g. alice say hello, hub signal TERM (or a header: scenario, protocols, timeout, needs, client, hub profile, hub user)");
     const struct hr_word *aw = &l->words[i++];
@@ -653,7 +814,7 @@ static int parse_step(struct parser *p)
         if (!strcmp(verb, verbs[k].verb))
             rc = verbs[k].parse(p, &c);
     if (rc == -2)
-        FAIL(p, "unknown verb '%s' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill fault)", verb);
+        FAIL(p, "unknown verb '%s' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: " HUB_VERBS ")", verb);
     if (rc < 0)
         return -1;
     i = c.i;
@@ -664,8 +825,8 @@ static int parse_step(struct parser *p)
         if (is_kw(w, "within")) {
             if (i + 1 >= n || (st->timeout_ms = hr_parse_duration(l->words[i + 1].text)) <= 0)
                 FAIL(p, "within needs a duration, as in: within 5s (units: ms, s)");
-            if (st->kind == HR_STEP_SIGNAL)
-                FAIL(p, "a signal step does not wait; put the bound on the next step (hub exits 0 within 2s)");
+            if (st->kind == HR_STEP_SIGNAL || st->kind == HR_STEP_LOAD || st->kind == HR_STEP_LOAD_EXPECT)
+                FAIL(p, "a %s step does not wait; put the bound on the next step (hub exits 0 within 2s)", c.verb);
             if (i + 2 != n)
                 FAIL(p, "within D must end the step");
             break;
@@ -694,6 +855,8 @@ static int parse_step(struct parser *p)
             }
             i--;
         } else if (st->kind == HR_STEP_EXPECT && is_kw(w, "never") && !st->never) {
+            if (st->want_count)
+                FAIL(p, "count=N and never do not go together: never means none");
             st->never = true;   /* a fault dropped it: it must not come within the step's time */
         } else if (c.takes_kv && w->op && !st->must_fail) {
             if (kv_arg(p, &st->args, &st->nargs, w) < 0)
@@ -812,6 +975,13 @@ struct hr_scenario *hr_scenario_parse(const char *path, const char *buf, size_t 
         hr_error_set(err, path, 0, "no steps: add lines such as 'alice connect' after the declarations");
         goto fail;
     }
+    long limit = s->timeout_ms ? s->timeout_ms : HR_DEFAULT_TIMEOUT_MS;
+    for (size_t i = 0; i < s->nsteps; i++)
+        if (s->steps[i].kind == HR_STEP_WAIT && s->steps[i].wait_ms >= limit) {
+            hr_error_set(err, path, s->steps[i].line, "wait %.1fs does not fit in the scenario's timeout (%.1fs): raise it with timeout D",
+                         s->steps[i].wait_ms / 1000.0, limit / 1000.0);
+            goto fail;
+        }
     for (size_t i = 0; i < s->nsteps; i++)
         if (!(s->steps[i].protos & hr_proto_runs(s->protos))) {
             hr_error_set(err, path, s->steps[i].line, "this step is limited to %s, which the scenario's protocols line does not include",

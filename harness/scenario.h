@@ -36,7 +36,11 @@ enum hr_feature {
     HR_FEAT_REGISTERED_USERS = 1 << 1, /* hub user NICK PASSWORD */
     HR_FEAT_SIGNALS = 1 << 2,          /* survives HUP/USR1 (deferred handling) */
     HR_FEAT_HUP = 1 << 3,              /* survives HUP (reloads its config) */
+    HR_FEAT_QUIT = 1 << 4,             /* exits 0 on QUIT, as on its stop signal */
+    HR_FEAT_SHUTDOWN_LOG = 1 << 5,     /* its profile names the line its shutdown hook logs */
 };
+#define HR_FEAT_LAST HR_FEAT_SHUTDOWN_LOG
+#define HR_DEFAULT_TIMEOUT_MS 30000   /* a scenario's limit when it sets none */
 
 /* Client capabilities (docs/parties.md): what a party's profile says it
  * has; a scenario needs them by `needs cap:NAME` or by what its steps do
@@ -122,6 +126,25 @@ enum hr_step_kind {
     HR_STEP_KILL,    /* actor gets SIGKILL and is reaped */
     HR_STEP_FAULT,   /* the hub gets a fault rule (args: its fields) through its control socket */
     HR_STEP_FIXTURE, /* the harness writes a fixture file or dir (name "file"/"dir"; args path, size, seed, text) */
+    HR_STEP_WAIT,    /* `wait D`: time passes, processes run, events are collected */
+    HR_STEP_STOP,    /* `hub stop`: the profile's stop signal and grace, judged as at teardown */
+    HR_STEP_LOG,     /* `hub log expect|never [regex] TEXT`: lines of the hub's log */
+    HR_STEP_LOAD,    /* `hub load users=N rate=R for=D`: background load (dcload) starts */
+    HR_STEP_LOAD_WAIT,   /* `hub load wait`: the load must end */
+    HR_STEP_LOAD_EXPECT, /* `hub load expect max_lost=N ...`: its figures */
+};
+
+/* `hub load`: N users (all chatting) each sending `rate` chat lines and as
+ * many PMs per second for for_ms. */
+struct hr_load {
+    int users;
+    double rate;
+    long for_ms;
+};
+
+/* `hub load expect`: bounds on the load's figures; -1 = not checked. */
+struct hr_load_check {
+    long max_lost, min_delivered, max_p99_ms;
 };
 
 #define HR_ACTOR_HUB (-1)
@@ -149,6 +172,14 @@ struct hr_step {
     long every_ms;         /* SIGNAL: >0 runs in the background */
     int status;            /* EXIT: expected exit status, or -1 for any */
     long timeout_ms;       /* within D; 0 = runner default */
+    long for_ms;           /* SIGNAL: `every D for D2` (count = D2 / D) */
+    long wait_ms;          /* WAIT */
+    int want_count;        /* EXPECT, LOG: count=N (exactly N); 0 = at least one */
+    /* `never` (above) also marks `hub log never`: no line may match, now or by the end. */
+    bool regex;            /* LOG: pattern is a POSIX extended regular expression */
+    char *pattern;         /* LOG: text or regex (template) */
+    struct hr_load load;   /* LOAD */
+    struct hr_load_check check; /* LOAD_EXPECT */
 };
 
 /* A parsed scenario file. Owns everything. */

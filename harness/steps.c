@@ -95,9 +95,19 @@ static void step_request(struct run *r, const struct hr_step *st)
     json_decref(reply);
 }
 
+/* Is name one of the step's event names ("user.join|user.update")? */
+static bool name_matches(const char *names, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = names; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL)
+        if (!strncmp(p, name, n) && (p[n] == '|' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 static bool event_matches(struct run *r, struct lookup_ctx *c, const struct hr_step *st, json_t *ev)
 {
-    if (strcmp(json_string_value(json_object_get(ev, "event")), st->name))
+    if (!name_matches(st->name, json_string_value(json_object_get(ev, "event"))))
         return false;
     for (size_t i = 0; i < st->nmatch; i++) {
         json_t *f = json_object_get(ev, st->match[i].field);
@@ -114,12 +124,16 @@ static bool event_matches(struct run *r, struct lookup_ctx *c, const struct hr_s
     return true;
 }
 
+/* expect EVENT [count=N]: consume N matching events (one by default) within
+ * the step's time; with count=N, more than N by then fails. expect EVENT
+ * never: none may arrive within the step's time (none is consumed). */
 static void step_expect(struct run *r, const struct hr_step *st)
 {
     struct party *p = actor(r, st);
     struct lookup_ctx c = {.r = r, .party = p};
     double started = hr_now(), until = run_step_deadline(r, st);
     size_t checked = 0;   /* pending events already tested */
+    int want = st->want_count ? st->want_count : 1, seen = 0;
     for (;;) {
         for (; checked < json_array_size(p->pending); checked++) {
             json_t *ev = json_array_get(p->pending, checked);
@@ -131,20 +145,28 @@ static void step_expect(struct run *r, const struct hr_step *st)
                     free(s);
                     return;
                 }
-                json_array_remove(p->pending, checked);
-                return;
+                json_array_remove(p->pending, checked--);
+                if (++seen == want && !st->want_count)
+                    return;
             }
             if (r->why.len)
                 return;
         }
-        if (run_stop_waiting(r, until) || party_silent(p))
+        if (run_stop_waiting(r, until) || party_silent(p) || (st->want_count && seen > want))
             break;
         proc_pump(r, until);
     }
     if (st->never)
         return;   /* the whole time passed without it (the run's failures are already recorded) */
+    if (st->want_count && seen == want)
+        return;   /* exactly N by the end of the step's time */
     r->focus = p;
-    if (!r->interrupted)
+    if (r->interrupted)
+        return;
+    if (st->want_count)
+        run_fail(r, "%s saw %d matching %s event%s within %s; expected exactly %d", p->name, seen, st->name,
+                 seen == 1 ? "" : "s", TIMEOUT_TEXT(r, until, started), want);
+    else
         run_fail(r, "%s saw no matching %s event within %s%s", p->name, st->name, TIMEOUT_TEXT(r, until, started),
                  party_silent(p) ? " (its output channel closed)" : "");
 }
@@ -232,6 +254,12 @@ static step_fn *const handlers[] = {
     [HR_STEP_KILL] = step_exit,
     [HR_STEP_FAULT] = step_fault,
     [HR_STEP_FIXTURE] = step_fixture,
+    [HR_STEP_WAIT] = step_wait,
+    [HR_STEP_STOP] = step_stop,
+    [HR_STEP_LOG] = step_log,
+    [HR_STEP_LOAD] = step_load,
+    [HR_STEP_LOAD_WAIT] = step_load_wait,
+    [HR_STEP_LOAD_EXPECT] = step_load_expect,
 };
 
 void step_run(struct run *r, const struct hr_step *st)

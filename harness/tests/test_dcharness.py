@@ -28,7 +28,7 @@ pytestmark = pytest.mark.sanitize
 SCENARIOS = ROOT / "scenarios"
 DATA = ROOT / "harness" / "tests" / "data"
 SHIPPED = sorted(SCENARIOS.glob("*.scn"))
-# What `run SCENARIOS` runs: the top level and its subdirectories (faults/).
+# What `run SCENARIOS` runs: the top level and its subdirectories (faults/, signals/).
 ALL_SHIPPED = sorted(SCENARIOS.rglob("*.scn"))
 
 
@@ -127,11 +127,19 @@ def test_adc_scenarios_pass_against_uhub(tmp_path):
                        "hub keeps serving through a signal storm [adc]",
                        "a PM delayed arrives late, a PM dropped never arrives [adc]",
                        "a client reconnects after the hub drops it [adc]",
-                       "the hub survives a client that stops reading [adc]"}, cases
+                       "the hub survives a client that stops reading [adc]",
+                       # scenarios/signals/: uhub exits on USR1 and QUIT and logs no shutdown line
+                       "SIGUSR1 after a warm-up, under load: still serving [adc]",
+                       "HUP and USR1 storms under load [adc]",
+                       "SIGQUIT after a warm-up, under load: a clean exit, no hang [adc]",
+                       "SIGQUIT storm under load: one clean exit [adc]",
+                       "the shutdown hook runs exactly once [adc]"}, cases
     assert len(passed) == len(cases) - len(skipped)
     # uhub reloads on SIGHUP, so the HUP-only storm runs against it.
     assert "hub keeps serving through a SIGHUP storm [adc]" in passed
     assert "needs signals, which hub profile uhub does not offer" in r.stdout
+    assert "needs quit, which hub profile uhub does not offer" in r.stdout
+    assert "needs shutdown-log, which hub profile uhub does not offer" in r.stdout
 
 
 def test_shipped_suite_passes_over_tls_with_fakehub(tmp_path):
@@ -164,9 +172,9 @@ def test_adcs_scenarios_pass_against_uhub_tls(tmp_path):
     r = run("run", "-j", "2", "--hub", "uhub-tls", "--proto", "adcs", "--junit", junit, SCENARIOS)
     assert r.returncode == 0, r.stdout + r.stderr
     cases = junit_cases(junit)
-    # the same six as over plain ADC (hub-control, signals), nothing failed
-    assert sum(status == "skip" for status, _ in cases.values()) == 6, cases
-    assert sum(status == "pass" for status, _ in cases.values()) == len(cases) - 6, cases
+    # the same eleven as over plain ADC (hub-control, signals, quit, shutdown-log), nothing failed
+    assert sum(status == "skip" for status, _ in cases.values()) == 11, cases
+    assert sum(status == "pass" for status, _ in cases.values()) == len(cases) - 11, cases
 
 
 @pytest.mark.interop

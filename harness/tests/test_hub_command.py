@@ -74,7 +74,7 @@ def test_ready_line_login_and_clean_stop(tmp_path, profile, stop):
             assert ready["control"] == str(tmp_path / "hub" / "hub.sock")
             assert pathlib.Path(ready["control"]).is_socket()
             assert ready["trace"] == str(tmp_path / "hub" / "hub.trace")
-            assert ready["features"] == ["hub-control", "registered-users", "signals", "hup"]
+            assert ready["features"] == ["hub-control", "registered-users", "signals", "hup", "quit", "shutdown-log"]
         else:
             assert (ready["control"], ready["trace"], ready["features"]) == (None, None, ["registered-users", "hup"])
         for proto, url in ready["urls"].items():

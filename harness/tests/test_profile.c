@@ -23,7 +23,9 @@ Test(profile, fakehub_speaks_both_protocols_with_every_feature)
     cr_assert_eq(p->protos, HR_PROTO_ANY);   /* and both over TLS, with its keyprint in the URL */
     cr_assert_str_eq(p->url[hr_proto_index(HR_PROTO_ADCS)], "adcs://{ready:adcs}/?kp={ready:keyprint}");
     cr_assert_str_eq(p->url[hr_proto_index(HR_PROTO_NMDCS)], "nmdcs://{ready:nmdcs}/?kp={ready:keyprint}");
-    cr_assert_eq(p->features, HR_FEAT_HUB_CONTROL | HR_FEAT_REGISTERED_USERS | HR_FEAT_SIGNALS | HR_FEAT_HUP);
+    cr_assert_eq(p->features, HR_FEAT_HUB_CONTROL | HR_FEAT_REGISTERED_USERS | HR_FEAT_SIGNALS | HR_FEAT_HUP |
+                              HR_FEAT_QUIT | HR_FEAT_SHUTDOWN_LOG);
+    cr_assert_str_eq(p->shutdown_log, "notifying everyone");
     cr_assert_eq(p->ready, HR_READY_LINE);
     cr_assert_str_eq(p->argv[0], "{bin}/fakehub");
     cr_assert_str_eq(p->url[1], "adc://{ready:adc}");
@@ -94,7 +96,7 @@ Test(profile, refuses_malformed_profiles)
     refuse("command x\nfile ../etc/passwd x\n",
            "p.hub:2: file names a file inside the hub's dir, without '/': file uhub.conf \"line\"");
     refuse("colour blue\n",
-           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, per-protocol, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env)");
+           "p.hub:1: unknown or malformed profile line (lines: name, protocols, features, command, per-user, per-protocol, file, per-user-file, port pick, ready, url, control, trace, stop, known-stop-crash, env, setup, teardown, log, shutdown-log)");
     refuse("command x\nprotocols adc\nurl adc x\nfeatures hub-control\n", "p.hub: feature hub-control needs a 'control PATH' line");
     refuse("command x\nper-protocol tls --tls\n", "p.hub:2: per-protocol: unknown protocol 'tls' (known: nmdc adc nmdcs adcs)");
     refuse("command x\nper-protocol adcs --a\nper-protocol adcs --b\n", "p.hub:3: per-protocol adcs given twice");

@@ -198,16 +198,16 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("client a\nbob connect\n",
            "t.scn:2: 'bob' is not a declared client, the hub, or a header keyword (declare it first: client bob)");
     refuse("client a\na dance\n",
-           "t.scn:2: unknown verb 'dance' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill fault)");
+           "t.scn:2: unknown verb 'dance' (client: connect say pm disconnect set users quit request expect signal exits kill; hub: request expect signal exits kill fault stop log load)");
     refuse("client a\na pm bob\n", "t.scn:2: pm needs 2 arguments: pm nick text");
     refuse("client a\na say hello world\n",
            "t.scn:2: unexpected 'world' here (a quoted text with spaces needs \"double quotes\")");
     refuse("client a\na say \"{hubb_url}\"\n",
-           "t.scn:2: unknown placeholder {hubb_url} (known: {hub_url} {hub_host} {hub_port} {proto} {scheme} {tls} {dir} {nick} {password}; write \\{ in double quotes for a literal brace)");
+           "t.scn:2: unknown placeholder {hubb_url} (known: {hub_url} {hub_host} {hub_port} {proto} {scheme} {tls} {dir} {nick} {password} {shutdown_log}; write \\{ in double quotes for a literal brace)");
     refuse("protocols nmdc dc\n", "t.scn:1: unknown protocol 'dc' (known: nmdc adc nmdcs adcs)");
     refuse("timeout 5 s\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
     refuse("timeout 5m\n", "t.scn:1: timeout needs one duration, as in: timeout 20s (units: ms, s)");
-    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals hup; client capabilities: cap:NAME)");
+    refuse("needs magic\n", "t.scn:1: unknown feature 'magic' (known: hub-control registered-users signals hup quit shutdown-log; client capabilities: cap:NAME)");
     refuse("client a\nclient a\n", "t.scn:2: client a is already declared");
     refuse("client hub\n", "t.scn:1: 'hub' is reserved and cannot name a client");
     refuse("client a b\n", "t.scn:1: client options are written key=value, as in password=secret; got 'b'");
@@ -227,7 +227,7 @@ Test(scenario, refuses_malformed_files_at_file_and_line)
     refuse("hub signal HUP within 1s\n",
            "t.scn:1: a signal step does not wait; put the bound on the next step (hub exits 0 within 2s)");
     refuse("hub exits 300\n", "t.scn:1: exits takes an exit status 0-255 or 'any', got '300'");
-    refuse("hub say hi\n", "t.scn:1: the hub cannot say; hub verbs: request expect signal exits kill fault");
+    refuse("hub say hi\n", "t.scn:1: the hub cannot say; hub verbs: request expect signal exits kill fault stop log load");
     /* hub fault: fakehub's own rule parser, errors naming the field */
     refuse("hub fault delay=soon cmd=pm\n",
            "t.scn:1: hub fault: field \"delay\": bad duration 'soon' (e.g. 250ms, 2s, 1.5s)");
