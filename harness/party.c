@@ -110,8 +110,8 @@ void party_line(struct run *r, struct party *p, struct stream *st, char *line, s
         snprintf(p->last_err, sizeof p->last_err, "%.*s", (int)len, line);
     if (p->ready_kind == HR_READY_LOG && memmem(line, len, p->ready_text, strlen(p->ready_text)))
         p->log_ready = true;
-    if (st == &p->err || len == 0)
-        return;
+    if (st == &p->err || len == 0 || p == r->load)
+        return;   /* the load generator's stdout is its report, read when it ends */
     bool contract = p->strict && st == p->chan;
     if (contract && len > HR_MAX_LINE) {
         breach(r, p, "wrote a stdout line over 1 MiB (the contract's bound)", line, len);

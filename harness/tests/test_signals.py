@@ -85,9 +85,16 @@ def test_without_gdb_the_stacks_come_from_proc_and_say_so():
     assert "futex" in r.stdout
 
 
-def test_source_wait_load_and_log_steps_pass_against_the_fixed_hub():
+def test_source_wait_load_and_log_steps_pass_against_the_fixed_hub(tmp_path):
     r = run("run", "--hub", FIXED, DATA / "source-and-wait.scn", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    # `hub log never` is checked again once the hub is gone: a line its
+    # teardown stop writes breaks it.
+    scn = tmp_path / "never.scn"
+    scn.write_text((DATA / "source-and-wait.scn").read_text().replace('never "SIGSEGV"', 'never "SIGTERM: stopping"'))
+    r = run("run", "--hub", FIXED, scn, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert re.search(r'has 1 line matching "SIGTERM: stopping", which must never appear', r.stdout), r.stdout
 
 
 def profile(tmp_path, *extra):
