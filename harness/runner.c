@@ -352,6 +352,8 @@ static void report_run(struct run *r, json_t *res, const double *began, const do
     }
     for (size_t i = 0; i < r->nparties; i++) {
         const struct party *p = &r->parties[i];
+        if (p == r->load && p->pid <= 0)
+            continue;   /* no `hub load`: no load lifeline */
         json_t *o = json_pack("{s:s,s:s?}", "name", i ? p->name : "hub", "nick", i ? p->nick : NULL);
         if (p->log_path[0])
             json_object_set_new(o, "log", json_string(p->log_path));

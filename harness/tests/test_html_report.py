@@ -98,9 +98,11 @@ def test_failing_scenario_page_in_chromium(tmp_path):
     dom = Dom()
     dom.feed(got.stdout)
 
-    # One lifeline per process: dcharness (the runner), the hub, alice, bob.
+    # One lifeline per process: dcharness (the runner), the hub, alice, bob;
+    # and the hang verdict's liveness probe after the failed step, a
+    # connection with no party's nick.
     lifelines = [a["data-proc"] for _, a, _ in dom.find("g", cls="lifeline")]
-    assert sorted(lifelines) == ["alice", "bob", "dcharness", "hub"], lifelines
+    assert sorted(lifelines) == ["alice", "bob", "dcharness", "hub", "other connections"], lifelines
     # Every protocol line of the hub trace is an arrow, or counted by a fold row.
     trace_arrows = dom.find("g", cls="arrow", data_src="trace")
     folded = sum(int(a["data-trace-hidden"]) for _, a, _ in dom.find("g", cls="collapsed"))

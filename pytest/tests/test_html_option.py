@@ -104,8 +104,9 @@ def test_page_of_a_session(pytester, monkeypatch):
     # The scenario item: dcharness's own run, with the scenario's steps.
     [failing_row] = find(scn_case, "tr", data_failing="1")
     assert 'bob expect pm from=alice text="a text nobody sends" within 1s' in failing_row[2]
+    # (other connections: the hang verdict's liveness probe after the failed step)
     assert sorted(a["data-proc"] for _, a, _ in find(scn_case, "g", cls="lifeline")) == \
-        ["alice", "bob", "dcharness", "hub"]
+        ["alice", "bob", "dcharness", "hub", "other connections"]
     # the passed test: no diagram without --dc-html-all
     [passed] = [s for s in page.sections if "test_plain_passes" in find(s, "h2")[0][2]]
     assert not find(passed, "svg")
