@@ -5,6 +5,7 @@
  * in order (steps.c), each waiting by pumping the poll loop (proc.c) up to
  * its deadline; then teardown, the failure details and the result.
  */
+#include "harness/lost.h"
 #include "harness/run.h"
 #include "harness/sig.h"
 
@@ -276,6 +277,37 @@ static void teardown(struct run *r)
     run_profile_cmds(r, false);
 }
 
+/* An expected pm, chat or user.join never came: the hub's trace, complete
+ * after teardown, says where it was lost (lost.h). */
+static void locate_loss(struct run *r)
+{
+    const struct hr_step *st = r->step;
+    if (!r->why.len || r->interrupted || !st || st->kind != HR_STEP_EXPECT || st->never || st->want_count ||
+        st->actor < 0 || !r->trace_path[0])
+        return;
+    struct party *p = &r->parties[st->actor + 1];
+    struct lookup_ctx c = {.r = r, .party = p};
+    const char *from_field = !strcmp(st->name, "user.join") ? "nick" : "from";
+    char *from = NULL, *text = NULL;
+    bool contains = false;
+    for (size_t i = 0; i < st->nmatch; i++) {
+        if (!strcmp(st->match[i].field, from_field) && !st->match[i].contains && !from)
+            from = run_expand(r, &c, st->match[i].value, st->match[i].field);
+        else if (!strcmp(st->match[i].field, "text") && !text) {
+            text = run_expand(r, &c, st->match[i].value, st->match[i].field);
+            contains = st->match[i].contains;
+        }
+    }
+    struct hr_lost_query q = {st->name, from, p->nick, text, contains};
+    struct dc_buf v;
+    dc_buf_init(&v, 0);
+    if (from && p->nick && hr_lost_explain(r->trace_path, &q, &v))
+        dc_buf_appendf(&r->why, "; %s", v.data);
+    dc_buf_cleanup(&v);
+    free(from);
+    free(text);
+}
+
 static char *details(struct run *r)
 {
     struct dc_buf b;
@@ -428,6 +460,7 @@ static void run_scenario(struct run *r, int result_fd)
     if (!r->why.len && proc_bursts_pending(r))
         run_fail(r, "signal bursts were still running when the scenario timeout ran out");
     teardown(r);
+    locate_loss(r);
     run_fault_report(r);
     run_check_violations(r);
     json_t *res = json_object();
