@@ -35,7 +35,8 @@ static const struct { const char *name; unsigned bit; } caps[] = {
     {"download", HR_CAP_DOWNLOAD}, {"resume", HR_CAP_RESUME}, {"compress", HR_CAP_COMPRESS},
     {"tls", HR_CAP_TLS}, {"passive", HR_CAP_PASSIVE}, {"password", HR_CAP_PASSWORD},
     {"live-settings", HR_CAP_LIVE_SETTINGS}, {"user-fields", HR_CAP_USER_FIELDS}, {"op", HR_CAP_OP},
-    {"control-ext", HR_CAP_CONTROL_EXT},
+    {"control-ext", HR_CAP_CONTROL_EXT}, {"faults", HR_CAP_FAULTS},
+    {"non-bmp", HR_CAP_NON_BMP},
 };
 
 static const char *const hr_proto_names[HR_PROTO_COUNT] = {"nmdc", "adc", "nmdcs", "adcs"};
@@ -892,6 +893,23 @@ static bool has_field(const struct hr_step *st, const char *const *fields)
     return false;
 }
 
+/* dcclient's fault settings (docs/control-protocol.md, "Faults"): the
+ * uploader's up_* and the hub client's hub_read. */
+static bool is_fault_setting(const char *name)
+{
+    return !strncmp(name, "up_", 3) || !strcmp(name, "hub_read");
+}
+
+/* 4-byte UTF-8 (a code point outside the BMP, e.g. an emoji): a lead byte
+ * 0xF0..0xF4. */
+static bool has_non_bmp(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0xF0)
+            return true;
+    return false;
+}
+
 /* The capabilities each client's steps need (docs/scenarios.md, "Client
  * profiles"): what a party without them could only fail by a timeout. */
 static void infer_caps(struct hr_scenario *s)
@@ -909,9 +927,12 @@ static void infer_caps(struct hr_scenario *s)
         c->caps |= HR_CAP_CORE | s->needs_caps;
         if (c->password)
             c->caps |= HR_CAP_PASSWORD;
-        for (size_t k = 0; k < c->nsets; k++)
+        for (size_t k = 0; k < c->nsets; k++) {
             if (!strcmp(c->sets[k].key, "active") && !strcmp(c->sets[k].value, "false"))
                 c->caps |= HR_CAP_PASSIVE;
+            if (is_fault_setting(c->sets[k].key))
+                c->caps |= HR_CAP_FAULTS;
+        }
     }
     for (size_t i = 0; i < s->nsteps; i++) {
         const struct hr_step *st = &s->steps[i];
@@ -929,6 +950,9 @@ static void infer_caps(struct hr_scenario *s)
                 }
             if (!known)
                 c->caps |= HR_CAP_CONTROL_EXT;
+            for (size_t k = 0; k < st->nargs; k++)
+                if ((!strcmp(st->name, "pm") || !strcmp(st->name, "say")) && has_non_bmp(st->args[k].value))
+                    c->caps |= HR_CAP_NON_BMP;
             if (!strcmp(st->name, "connect"))
                 connected[st->actor] = true;
             else if (!strcmp(st->name, "disconnect"))
@@ -938,12 +962,18 @@ static void infer_caps(struct hr_scenario *s)
                     c->caps |= HR_CAP_LIVE_SETTINGS;
                 if (arg_is(st, "name", "active") && arg_is(st, "value", "false"))
                     c->caps |= HR_CAP_PASSIVE;
+                for (size_t k = 0; k < st->nargs; k++)
+                    if (!strcmp(st->args[k].key, "name") && is_fault_setting(st->args[k].value))
+                        c->caps |= HR_CAP_FAULTS;
             }
         } else if (st->kind == HR_STEP_EXPECT) {
             if (!strncmp(st->name, "user.", 5) && has_field(st, user_fields))
                 c->caps |= HR_CAP_USER_FIELDS;
             if (!strncmp(st->name, "user.", 5) && has_field(st, op_field))
                 c->caps |= HR_CAP_OP;
+            for (size_t k = 0; k < st->nmatch; k++)
+                if ((!strcmp(st->name, "pm") || !strcmp(st->name, "chat")) && has_non_bmp(st->match[k].value))
+                    c->caps |= HR_CAP_NON_BMP;
             if (!strcmp(st->name, "transfer.done") && has_field(st, resumed))
                 c->caps |= HR_CAP_RESUME;
             if (!strcmp(st->name, "transfer.done") && has_field(st, compressed))

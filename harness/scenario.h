@@ -59,8 +59,10 @@ enum hr_cap {
     HR_CAP_USER_FIELDS = 1 << 10,
     HR_CAP_OP = 1 << 11,
     HR_CAP_CONTROL_EXT = 1 << 12,
+    HR_CAP_FAULTS = 1 << 13,
+    HR_CAP_NON_BMP = 1 << 14,
 };
-#define HR_CAP_ALL ((1u << 13) - 1)
+#define HR_CAP_ALL ((1u << 15) - 1)
 
 /* "resume" -> HR_CAP_RESUME; 0 if unknown. */
 unsigned hr_cap_from_name(const char *name);
