@@ -144,7 +144,10 @@ class Client:
         return self.request("get", name=name)["value"]
 
     def set(self, name: str, value: Any) -> dict:
-        """Change setting `name` (a JSON value of the setting's type)."""
+        """Change setting `name` (a JSON value of the setting's type). A
+        fault setting (`up_*`, `hub_read`) needs the `faults` capability."""
+        if name.startswith("up_") or name == "hub_read":
+            self.need("faults")
         return self.request("set", name=name, value=value)
 
     def settings(self) -> list[dict]:

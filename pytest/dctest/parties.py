@@ -39,7 +39,7 @@ def _share() -> pathlib.Path:
 
 SHARE = _share()
 CAPS = frozenset("core share list download resume compress tls passive password live-settings "
-                 "user-fields op control-ext".split())
+                 "user-fields op control-ext faults non-bmp".split())
 PLACEHOLDERS = frozenset("bin share dir name nick seed python".split())
 _PLACEHOLDER = re.compile(r"\{([a-z]+)\}")
 
