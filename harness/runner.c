@@ -560,9 +560,13 @@ pid_t hr_job_spawn(const struct hr_scenario *s, unsigned proto, const char *dir,
         *result_fd = fds[0];
         return pid;
     }
-    /* The runner: its own group, dies with dcharness, adopts orphans. */
+    /* The runner: its own group, adopts orphans, and tears down when
+     * dcharness dies, also of SIGKILL: the death signal is a SIGTERM, which
+     * it reads through its signalfd like a Ctrl-C, so it stops the parties
+     * and kills the grandchildren it adopted (a setup command's `sh -c`
+     * children), which a SIGKILL of the runner would leave running. */
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(1);
     dup2(fds[1], 3);

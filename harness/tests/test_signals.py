@@ -126,11 +126,14 @@ def test_setup_and_teardown_run_around_each_hub_start(tmp_path):
     assert lines[0].split()[1] == lines[1].split()[1]   # the same run dir
 
 
-@pytest.mark.parametrize("what", ["setup", "load"])
+@pytest.mark.parametrize("what", ["setup", "setup-sh", "load"])
 def test_sigkill_of_dcharness_leaves_no_setup_command_or_load_generator(tmp_path, what):
     tag = uuid.uuid4().hex
     if what == "setup":
         p, scn, want = profile(tmp_path, "setup sleep 3600"), ROOT / "scenarios" / "chat.scn", ["sleep 3600"]
+    elif what == "setup-sh":   # a grandchild: sh waits for sleep (the "; true" keeps sh from exec'ing it)
+        p, scn, want = (profile(tmp_path, 'setup sh -c "sleep 3601; true"'), ROOT / "scenarios" / "chat.scn",
+                        ["sleep 3601"])
     else:
         p, scn, want = FIXED, DATA / "load-forever.scn", ["dcload", "buggyhub", "dcclient"]
     proc = subprocess.Popen([str(dc_bin("dcharness")), "run", "--proto", "nmdc", "--hub", str(p), str(scn)],
