@@ -443,7 +443,7 @@ static int ctl_flood_line(struct dcc_client *c, const char *nick, long i, long s
 {
     char *text = malloc((size_t)size + 1);
     if (!text)
-        return dcc_err(err, "out of memory");
+        return dcc_errc(err, "internal", "out of memory");
     int k = snprintf(text, (size_t)size + 1, "flood %ld ", i);
     memset(text + k, 'x', (size_t)(size - k));
     text[size] = '\0';
@@ -492,19 +492,19 @@ static json_t *cmd_flood(struct dcc_ctl *t, struct ctl_req *r)
     json_int_t count = json_integer_value(jc), size = js ? json_integer_value(js) : 64;
     json_int_t interval = ji ? json_integer_value(ji) : 0;
     if (interval < 0 || interval > 60000) {
-        dcc_err(r->err, "interval: %lld is out of range 0..60000 (ms)", (long long)interval);
+        ctl_fail(r, "bad-request", "interval: %lld is out of range 0..60000 (ms)", (long long)interval);
         return NULL;
     }
     if (t->flood) {
-        dcc_err(r->err, "a flood is already under way");
+        ctl_fail(r, "bad-request", "a flood is already under way");
         return NULL;
     }
     if (count < 1 || count > 100000) {
-        dcc_err(r->err, "count: %lld is out of range 1..100000", (long long)count);
+        ctl_fail(r, "bad-request", "count: %lld is out of range 1..100000", (long long)count);
         return NULL;
     }
     if (size < 16 || size > 1048576) {
-        dcc_err(r->err, "size: %lld is out of range 16..1048576", (long long)size);
+        ctl_fail(r, "bad-request", "size: %lld is out of range 16..1048576", (long long)size);
         return NULL;
     }
     if (interval) {
@@ -513,7 +513,7 @@ static json_t *cmd_flood(struct dcc_ctl *t, struct ctl_req *r)
             if (f)
                 free(f->nick);
             free(f);
-            dcc_err(r->err, "out of memory");
+            ctl_fail(r, "internal", "out of memory");
             return NULL;
         }
         *f = (struct ctl_flood){.t = t, .ev = f->ev, .count = (long)count, .size = (long)size, .nick = f->nick,
