@@ -15,7 +15,10 @@ into chat and hub.status, its PM logs into pm events, and its -v stdout
 ("Connection failed [ URL ]", kicks) into hub.disconnected. Lists come from
 list.download (done when the queue is empty, real-peers.md quirk 4) and are
 parsed here into the contract's tree; downloads use list.downloadfile into a
-private staging directory and are moved to target_dir when complete.
+private staging directory and are moved to target_dir when complete; the
+daemon never gives up on a queued file, so a download fails when the file's
+queue item names the peer as a dropped source (TTH tree, file not
+available), the peer left, or nothing moved for transfer_timeout.
 """
 from __future__ import annotations
 
@@ -42,8 +45,32 @@ from dctest.eiskaltdcpp import EiskaltDaemon, PeerError, _PM_LINE  # noqa: E402
 # harness setting -> DCPlusPlus.xml setting
 NATIVE = {"nick": "Nick", "description": "Description", "email": "EMail", "slots": "Slots"}
 _CHAT = re.compile(r"^\[[0-9:]+\] <([^>]*)> (.*)$", re.S)
+# setting cc_tls (dcclient's) -> the daemon's UseTLS (None: the hub URL's TLS)
+CC_TLS = {"auto": None, "always": True, "never": False}
 # a line of the daemon's -v output that starts a record (anything else continues one)
 _REC_START = re.compile(r"^(\S+://\S+ |Connecting to |Connected to |Connection failed \[|Received signal|JSONRPC:)")
+
+
+# What the daemon writes into a queue item's `Errors` for a source it removed
+# (dcpp's QueueItem source flags; the first two seen here with dcclient's
+# up_bad_tthl and up_error), as a contract code and, where dcclient names the
+# same fault, dcclient's words first (scenarios match those). Other reasons
+# are transfer-failed with the daemon's text.
+_DROPPED = {
+    "Full tree does not match TTH root": ("transfer-failed", "{nick}'s TTH leaves do not match TTH {tth}"),
+    "File not available": ("refused", "{nick} refused the file: File Not Available"),
+    "Passive user": ("refused", None),
+    "Remote client does not fully support TTH - cannot download": ("refused", None),
+}
+
+
+def _dropped(item: dict, nick: str):
+    """The daemon's reason for removing `nick` as a source of a queue item
+    (`Errors`: "alice (reason), bob (reason)"), or None while it still is one."""
+    for m in re.finditer(r"(?:^|, )(.+?) \((.*?)\)(?=, |$)", item.get("Errors") or ""):
+        if m.group(1) == nick:
+            return m.group(2)
+    return None
 
 
 def _tree(elem) -> dict:
@@ -81,7 +108,11 @@ def _by_tth(tree: dict, tth: str, prefix=""):
 class EiskaltParty(Party):
     def __init__(self):
         super().__init__("eiskaltdcpp", version="2.4.2",
-                         settings=Settings(native=NATIVE, unsupported=("share_size",)))
+                         settings=Settings(native=NATIVE, unsupported=("share_size",),
+                                           # dcclient's names: how long a download may make
+                                           # no progress, whether client connections use TLS
+                                           extra={"transfer_timeout": (float, 30.0),
+                                                  "cc_tls": (str, "auto")}))
         self.daemon = None
         self.url = None              # the hub URL as given to hub.add
         self.shares = []
@@ -166,6 +197,8 @@ class EiskaltParty(Party):
         threading.Thread(target=start, daemon=True).start()
 
     def on_set(self, name, value):
+        if name == "cc_tls" and value not in CC_TLS:
+            raise PartyError("bad-value", f"setting 'cc_tls' must be one of {', '.join(CC_TLS)}")
         with self._state:
             if self.daemon is None:       # not started yet, or starting: applied after start
                 self._dirty.add(name)
@@ -173,8 +206,8 @@ class EiskaltParty(Party):
         self._apply(name, value)
 
     def _apply(self, name, value):
-        if name in ("password", "share_size"):
-            return                        # used at connect / not supported
+        if name in ("password", "share_size", "transfer_timeout", "cc_tls"):
+            return                        # used at connect and download / not supported
         if self.hub and name in ("description", "email", "slots", "active"):
             # settings.getset is not re-announced while connected: no
             # live-settings capability.
@@ -280,7 +313,11 @@ class EiskaltParty(Party):
             if running:                   # its favourites are read at start only
                 self._restart(url, password)
         d = self._ensure_daemon(password)
-        self.rpc("settings.getset", key="UseTLS", value="1" if hub["tls"] else "0")
+        cc_tls = CC_TLS[self.settings["cc_tls"]]
+        if cc_tls is False and hub["tls"]:
+            raise PartyError("unsupported", "cc_tls=never on a TLS hub: the adapter switches the daemon's "
+                                            "one UseTLS setting per hub URL, on for a TLS hub")
+        self.rpc("settings.getset", key="UseTLS", value="1" if hub["tls"] or cc_tls else "0")
         self._out_mark = self._chat_idx = len(self.out_lines)
         self.url = url
         me = self.settings["nick"]
@@ -457,9 +494,17 @@ class EiskaltParty(Party):
                    code="transfer-failed")
         got = stage / node["name"]
         t0 = time.monotonic()
-        wait_until(lambda: got.exists() and got.stat().st_size == node["size"]
-                   and not self.rpc("queue.list"), 300, f"download of {path} from {nick} not complete",
-                   interval=0.05, code="transfer-failed")
+        try:
+            self._wait_file(nick, path, node, got)
+        except PartyError as e:
+            # no retry behind the caller's back, and a later list waits for an empty queue
+            self.rpc("queue.remove", target=str(got))
+            if str(got) in (self.rpc("queue.list") or {}):
+                self.log(f"queue.remove {got} left it in the queue")
+            shutil.rmtree(stage, ignore_errors=True)
+            self.emit("transfer.failed", nick=nick, list=False, path=path, tth=node["tth"],
+                      size=node["size"], error=str(e))
+            raise
         final = pathlib.Path(target_dir) / (name or node["name"])
         shutil.move(str(got), str(final))
         stage.rmdir()
@@ -469,6 +514,58 @@ class EiskaltParty(Party):
                 "tls": bool(self.hub and self.hub["tls"])}
         self.emit("transfer.done", **done)
         return done
+
+    def _wait_file(self, nick, path, node, got):
+        """Until the daemon has the file whole (its full size, its queue item
+        gone: the daemon checks the TTH tree itself). It never gives up on a
+        queued file by itself, so this fails when its queue item shows that
+        it dropped the peer as a source (`Errors`), when the peer left the
+        hub, and when nothing moved for transfer_timeout: neither the item's
+        `Downloaded` nor the temp file (a source that refused with no slots,
+        or one that stalled: the daemon waits minutes before it retries)."""
+        last, moved, t_moved, data = None, None, time.monotonic(), False
+        while True:
+            item = (self.rpc("queue.list") or {}).get(str(got))
+            if item is None and got.exists() and got.stat().st_size == node["size"]:
+                return
+            if item != last:
+                self.log(f"queue item {got.name}: {item}")
+                last = item
+            if item is not None:
+                why = _dropped(item, nick)
+                if why is not None:
+                    code, ours = _DROPPED.get(why, ("transfer-failed", None))
+                    raise PartyError(code, (f"{ours.format(nick=nick, tth=node['tth'])}: " if ours else "")
+                                     + f"eiskaltdcpp dropped {nick} as a source of {path}: {why}")
+            elif not got.exists():
+                raise PartyError("transfer-failed", f"eiskaltdcpp removed {path} from its queue "
+                                                    f"without the file (daemon log: {self.daemon.log_path})")
+            if self.hub is None or nick not in self.users:
+                raise PartyError("transfer-failed", f"{nick} left the hub before {path} was complete")
+            now = (item or {}).get("Downloaded Sort"), self._temp_size(node["tth"])
+            if now != moved:
+                data, moved, t_moved = moved is not None, now, time.monotonic()
+            elif time.monotonic() - t_moved > self.settings["transfer_timeout"]:
+                t = self.settings["transfer_timeout"]
+                what = (f"transfer stalled (no data within transfer_timeout): nothing more from {nick} "
+                        f"for {t:g} s" if data else
+                        f"no data from {nick} within transfer_timeout ({t:g} s; a refusal such as "
+                        "no slots leaves no trace in the daemon's queue)")
+                raise PartyError("transfer-failed", f"{what}: eiskaltdcpp still lists {nick} as a source "
+                                                    f"of {path} ({(item or {}).get('Status')}, errors: "
+                                                    f"{(item or {}).get('Errors')}) and retries only minutes later")
+            time.sleep(0.05)
+
+    def _temp_size(self, tth):
+        """Bytes the daemon holds of the file in its temp dir (blocks
+        written: the file may be allocated at full size at once)."""
+        total = 0
+        for p in (pathlib.Path(self.daemon.dir) / "incomplete").glob(f"*{tth}*"):
+            try:
+                total += p.stat().st_blocks * 512
+            except OSError:
+                pass
+        return total
 
     def on_stop(self):
         if self.url:

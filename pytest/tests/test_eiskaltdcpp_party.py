@@ -102,3 +102,42 @@ def test_lists_twice_then_downloads_and_refuses_with_codes(dc_hub, dc_client, tm
     with pytest.raises(ProcessError) as e:
         bob.list("nobody")
     assert e.value.code == "not-online"
+
+
+@pytest.mark.parametrize("fault, code, words", [
+    ({"up_bad_tthl": True}, "transfer-failed",
+     ("alice's TTH leaves do not match TTH", "dropped alice as a source", "Full tree does not match TTH root")),
+    ({"up_error": "151 File Not Available"}, "refused", ("dropped alice as a source", "File not available")),
+    ({"up_no_slots": True}, "transfer-failed", ("no data from alice within transfer_timeout",)),
+], ids=["lying-tth", "file-not-available", "no-slots"])
+def test_faulty_uploader_fails_the_download_with_a_code(dc_hub, dc_client, tmp_path, fault, code, words):
+    """The daemon never gives up on a queued file by itself (it keeps the
+    item, drops the source, goes silent): the download still fails promptly
+    with the contract's code, names the daemon's reason, leaves nothing under
+    the final name, and a second try meets the fault again."""
+    require_binary("eiskaltdcpp-daemon")
+    share = tmp_path / "files"
+    share.mkdir()
+    (share / "f.bin").write_bytes(os.urandom(1 << 20))
+    alice = dc_client("alice", **fault)
+    bob = dc_client("bob", profile="eiskaltdcpp", transfer_timeout=3)
+    alice.share(share)
+    alice.wait_for("share.done")
+    alice.connect(dc_hub.url)
+    bob.connect(dc_hub.url, timeout=30)
+    bob.wait_for("user.join", nick="alice", share=1 << 20)
+    got = tmp_path / "got"
+    got.mkdir()
+    t0 = time.monotonic()
+    with pytest.raises(ProcessError) as e:
+        bob.download("alice", got, path="/files/f.bin", timeout=25)
+    took = time.monotonic() - t0
+    assert e.value.code == code, e.value
+    assert all(w in str(e.value) for w in words), e.value
+    assert took < 15, took                       # the list, then the fault: seconds, not the reply bound
+    failed = bob.wait_for("transfer.failed", path="/files/f.bin")
+    assert failed["nick"] == "alice" and failed["error"] in str(e.value)
+    assert list(got.iterdir()) == []
+    with pytest.raises(ProcessError) as again:         # the daemon's queue item is gone: a fresh try
+        bob.download("alice", got, path="/files/f.bin", timeout=25)
+    assert again.value.code == code, again.value
