@@ -522,7 +522,8 @@ class EiskaltParty(Party):
         it dropped the peer as a source (`Errors`), when the peer left the
         hub, and when nothing moved for transfer_timeout: neither the item's
         `Downloaded` nor the temp file (a source that refused with no slots,
-        or one that stalled: the daemon waits minutes before it retries)."""
+        or one that closed or stalled: the daemon opens a new connection to it
+        only a minute or more later, real-peers.md quirk 5)."""
         last, moved, t_moved, data = None, None, time.monotonic(), False
         while True:
             item = (self.rpc("queue.list") or {}).get(str(got))
@@ -553,7 +554,7 @@ class EiskaltParty(Party):
                         "no slots leaves no trace in the daemon's queue)")
                 raise PartyError("transfer-failed", f"{what}: eiskaltdcpp still lists {nick} as a source "
                                                     f"of {path} ({(item or {}).get('Status')}, errors: "
-                                                    f"{(item or {}).get('Errors')}) and retries only minutes later")
+                                                    f"{(item or {}).get('Errors')}) and would retry it only a minute or more later")
             time.sleep(0.05)
 
     def _temp_size(self, tth):

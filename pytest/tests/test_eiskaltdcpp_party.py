@@ -109,7 +109,9 @@ def test_lists_twice_then_downloads_and_refuses_with_codes(dc_hub, dc_client, tm
      ("alice's TTH leaves do not match TTH", "dropped alice as a source", "Full tree does not match TTH root")),
     ({"up_error": "151 File Not Available"}, "refused", ("dropped alice as a source", "File not available")),
     ({"up_no_slots": True}, "transfer-failed", ("no data from alice within transfer_timeout",)),
-], ids=["lying-tth", "file-not-available", "no-slots"])
+    # closed mid-file: the daemon keeps the source and reconnects only a minute later
+    ({"up_close_after": 30000}, "transfer-failed", ("within transfer_timeout", "still lists alice as a source")),
+], ids=["lying-tth", "file-not-available", "no-slots", "closed"])
 def test_faulty_uploader_fails_the_download_with_a_code(dc_hub, dc_client, tmp_path, fault, code, words):
     """The daemon never gives up on a queued file by itself (it keeps the
     item, drops the source, goes silent): the download still fails promptly
