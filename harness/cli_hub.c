@@ -8,12 +8,83 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness/profile.h"
 #include "harness/rundir.h"
 #include "harness/runner.h"
 #include "harness/scenario.h"
+
+/* The hub is served by a child in its own process group whose death signal
+ * is SIGTERM: a SIGKILLed dcharness then still has the hub stopped the
+ * profile's way, the setup commands' children (adopted by the server, a
+ * subreaper) killed and the directory removed. This process stays in front:
+ * it forwards each SIGINT/SIGTERM it gets once (the server's own group gets
+ * no terminal signals, so a second Ctrl-C still cuts the grace short) and
+ * exits as the server does. Returns the child's pid (0 in the child), -1 on
+ * failure. */
+static pid_t fork_server(void)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    fflush(NULL);
+    pid_t parent = getpid(), pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "dcharness: fork: %s\n", strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(HR_EXIT_FAIL);
+        /* INT and TERM stay blocked: the runner reads them from its signalfd. */
+        sigdelset(&set, SIGINT);
+        sigdelset(&set, SIGTERM);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        return 0;
+    }
+    setpgid(pid, pid);
+    return pid;
+}
+
+/* Wait for the server, forwarding SIGINT/SIGTERM; its exit status, or die of
+ * the signal it died of. */
+static int supervise(pid_t server)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    for (;;) {
+        siginfo_t si;
+        if (sigwaitinfo(&set, &si) < 0)
+            continue;   /* EINTR */
+        if (si.si_signo != SIGCHLD) {
+            kill(server, si.si_signo);
+            continue;
+        }
+        int ws;
+        if (waitpid(server, &ws, WNOHANG) != server)
+            continue;
+        if (WIFSIGNALED(ws)) {
+            signal(WTERMSIG(ws), SIG_DFL);
+            sigprocmask(SIG_UNBLOCK, &set, NULL);
+            raise(WTERMSIG(ws));
+        }
+        return WIFEXITED(ws) ? WEXITSTATUS(ws) : HR_EXIT_FAIL;
+    }
+}
 
 /* NICK:PASSWORD[:op] into u (owned strings); -1 if malformed. */
 static int parse_user(const char *arg, struct hr_user *u)
@@ -105,7 +176,12 @@ int hub_main(int argc, char **argv)
         }
         free(abs);
     }
-    if (!rc) {
+    pid_t server = -1;
+    if (!rc && (server = fork_server()) < 0)
+        rc = HR_EXIT_FAIL;
+    if (!rc && server > 0)
+        rc = supervise(server);   /* returns only if the server exited (or died of another signal) */
+    if (!rc && server == 0) {
         struct hr_run_opts ro = {.bin_dir = env.bin_dir, .profile = p, .timeout_mult = env.mult,
                                  .scenario_timeout_ms = 30000, .step_timeout_ms = 5000};
         struct hr_result res;

@@ -4,7 +4,8 @@ it (docs/scenarios.md, "dcharness hub"), against fakehub and uhub.
 Each test reads the JSON ready line, logs a raw client in through every URL
 it names (fakehub's raw NMDC/ADC clients, fhraw.py), and checks that the
 hub (by the pid in the ready line) is gone after SIGTERM or SIGINT to
-dcharness, after SIGKILL of dcharness (PR_SET_PDEATHSIG), and that a hub
+dcharness, after SIGKILL of dcharness (with what the hub's command left
+running), and that a hub
 dying on its own makes dcharness exit 1 with the reason.
 """
 import os
@@ -162,3 +163,31 @@ def test_uhub_tls_profile_serves_adcs_only(tmp_path):
         assert proc.wait(scaled(15)) == 0, proc.log_tail()
     finally:
         proc.stop()
+
+
+def test_sigkill_of_dcharness_takes_the_hubs_children_along(tmp_path):
+    """A hub command that leaves a child of its own (here `sh -c "sleep &
+    exec fakehub"`): after SIGKILL of dcharness, the server process it forked
+    stops the hub's process group and kills what it adopted."""
+    nap = f"3600.{os.getpid()}{time.monotonic_ns() % 100000}"   # a sleep no one else runs
+    text = (ROOT / "harness" / "profiles" / "fakehub.hub").read_text()
+    assert "\ncommand {bin}/fakehub " in text
+    text = text.replace("\ncommand {bin}/fakehub ",
+                        f'\ncommand sh -c "sleep {nap} >/dev/null 2>&1 & exec \\"$0\\" \\"$@\\"" {{bin}}/fakehub ')
+    profile = tmp_path / "wrapped.hub"
+    profile.write_text(text)
+    proc, ready = start(tmp_path, profile)
+    naps = lambda: subprocess.run(["pgrep", "-f", f"sleep {nap}"], capture_output=True, text=True).stdout.split()
+    try:
+        assert len(naps()) == 1
+        proc.signal(signal.SIGKILL)
+        assert proc.wait(scaled(10)) == -signal.SIGKILL
+        deadline = time.monotonic() + scaled(10)
+        while naps() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not naps()
+        assert not pathlib.Path(ready["dir"]).exists()   # and the server removed the directory
+    finally:
+        proc.stop()
+        for pid in naps():
+            os.kill(int(pid), signal.SIGKILL)
