@@ -107,6 +107,7 @@ def test_uhub_profile(pytester, record):
             alice, bob = dc_client("alice"), dc_client("bob")
             alice.connect(dc_hub.url)
             bob.connect(dc_hub.url)
+            alice.wait_for("user.join", nick="bob")   # bob's login is done; alice hears of it a moment later
             alice.pm("bob", "via uhub")
             bob.wait_for("pm", from_="alice", text="via uhub")
             record(dc_hub)
