@@ -161,36 +161,32 @@ def test_bad_arguments_are_usage_errors():
     assert r.returncode == 2 and "one client profile" in r.stderr, r.stderr
 
 
-def test_a_sigkilled_check_party_leaves_no_process(tmp_path):
+def signal_a_hanging_check(tmp_path, sig, wait):
+    """check-party's chat check with a party whose say hangs; once the hub,
+    alice, her worker and bob are up, sig goes to dcharness. Returns (tag,
+    returncode, stdout, stderr)."""
     tag = uuid.uuid4().hex
     prof = broken_profile(tmp_path, ["say-hang"])
     env = dict(os.environ, DCHARNESS_TEST_TAG=tag, TMPDIR=str(tmp_path))
     p = subprocess.Popen([str(dc_bin("dcharness")), "check-party", "--only", "chat", "--proto", "nmdc", str(prof)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     try:
-        # In the chat check, alice's say hangs: the hub, alice, her worker and bob are up.
         wait_for_tagged(tag, ["fakehub", "toyworker.py", "toy_nmdc_worker.py", "dcclient"])
-        p.send_signal(signal.SIGKILL)
-        p.wait(10)
+        p.send_signal(sig)
+        p.wait(wait)
     finally:
         p.kill()
-        p.communicate()
+        out, err = p.communicate()
+    return tag, p.returncode, out, err
+
+
+def test_a_sigkilled_check_party_leaves_no_process(tmp_path):
+    tag, _, _, _ = signal_a_hanging_check(tmp_path, signal.SIGKILL, 10)
     assert_none_left(tag, timeout=5)
 
 
 def test_sigint_tears_the_check_down_and_dies_of_it(tmp_path):
-    tag = uuid.uuid4().hex
-    prof = broken_profile(tmp_path, ["say-hang"])
-    env = dict(os.environ, DCHARNESS_TEST_TAG=tag, TMPDIR=str(tmp_path))
-    p = subprocess.Popen([str(dc_bin("dcharness")), "check-party", "--only", "chat", "--proto", "nmdc", str(prof)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    try:
-        wait_for_tagged(tag, ["fakehub", "toyworker.py", "dcclient"])
-        p.send_signal(signal.SIGINT)
-        p.wait(20)   # the parties' grace periods at most
-    finally:
-        p.kill()
-        out, err = p.communicate()
-    assert p.returncode == -signal.SIGINT, (out, err)
+    tag, rc, out, err = signal_a_hanging_check(tmp_path, signal.SIGINT, 20)   # the parties' grace periods at most
+    assert rc == -signal.SIGINT, (out, err)
     assert b"logs kept under" in err
     assert_none_left(tag)

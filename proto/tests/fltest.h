@@ -124,4 +124,22 @@ static inline char *write_mem(const struct dc_fl_tree *root, bool compress, size
     return dc_buf_steal(&b, len);
 }
 
+/* Write t (bz2 or plain XML), read it back in one piece, check it is the
+ * same tree; the tree read back (caller frees), and with xml_out the bytes
+ * written (caller frees). */
+static inline struct dc_fl_tree *tree_round_trip(const struct dc_fl_tree *t, bool compress, char **xml_out)
+{
+    size_t len;
+    char *xml = write_mem(t, compress, &len);
+    char err[DC_FL_ERR_LEN];
+    struct dc_fl_tree *back = read_mem(xml, len, 0, NULL, err);
+    cr_assert_not_null(back, "%s", err);
+    tree_eq(t, back);
+    if (xml_out)
+        *xml_out = xml;
+    else
+        free(xml);
+    return back;
+}
+
 #endif

@@ -41,12 +41,8 @@ Test(fltree, find_and_unlink_keep_the_tree_consistent)
     cr_assert_neq(dc_fl_tree_add_file(t, music, "new.bin", 7, tth), DC_FL_NONE);
     cr_assert_eq(dc_fl_tree_next_sibling(t, first), find(t, "Music/new.bin"));
     /* The trimmed tree still writes and reads back identically. */
-    size_t len;
-    char *xml = write_mem(t, false, &len);
-    char err[DC_FL_ERR_LEN];
-    struct dc_fl_tree *back = read_mem(xml, len, 0, NULL, err);
-    cr_assert_not_null(back, "%s", err);
-    tree_eq(t, back);
+    char *xml;
+    struct dc_fl_tree *back = tree_round_trip(t, false, &xml);
     cr_assert(!strstr(xml, "zero.bin") && !strstr(xml, "deep.flac"), "%s", xml);
     dc_fl_tree_free(back);
     dc_fl_tree_free(t);
@@ -74,11 +70,7 @@ Test(fltree, find_tth_finds_the_first_linked_file)
 Test(fltree, unicode_names_are_found_by_their_exact_bytes)
 {
     struct dc_fl_tree *t = sample_tree();
-    size_t len;
-    char *xml = write_mem(t, true, &len);
-    char err[DC_FL_ERR_LEN];
-    struct dc_fl_tree *back = read_mem(xml, len, 0, NULL, err);
-    cr_assert_not_null(back, "%s", err);
+    struct dc_fl_tree *back = tree_round_trip(t, true, NULL);
     const char *nfc = "Music/\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt";
     cr_assert_eq(dc_fl_tree_size(back, find(back, nfc)), 12345);
     cr_assert_neq(find(back, "R&D <\"quoted\"> 'x'/emoji \xf0\x9f\x98\x80.bin"), DC_FL_NONE);
@@ -87,7 +79,6 @@ Test(fltree, unicode_names_are_found_by_their_exact_bytes)
                  DC_FL_NONE);
     dc_fl_tree_free(back);
     dc_fl_tree_free(t);
-    free(xml);
 }
 
 Test(fltree, empty_dirs_and_an_empty_tree_round_trip)
@@ -182,15 +173,8 @@ Test(fltree, deep_trees_build_find_and_write_without_recursion)
     d = DC_FL_ROOT;
     for (int i = 0; i < 200; i++)
         d = dc_fl_tree_add_dir(t, d, "x", false);
-    size_t len;
-    char *xml = write_mem(t, true, &len);
-    char err[DC_FL_ERR_LEN];
-    struct dc_fl_tree *back = read_mem(xml, len, 0, NULL, err);
-    cr_assert_not_null(back, "%s", err);
-    tree_eq(t, back);
-    dc_fl_tree_free(back);
+    dc_fl_tree_free(tree_round_trip(t, true, NULL));
     dc_fl_tree_free(t);
-    free(xml);
 }
 
 Test(fltree, limits_stop_the_read_and_say_which)
@@ -248,12 +232,8 @@ Test(fltree, a_million_entries_round_trip_compactly, .timeout = 600)
     }
     size_t names, used = dc_fl_tree_bytes(t, &names);
     cr_assert_leq((double)(used - names) / 1001000, 64.0, "%zu bytes, %zu of names", used, names);
-    size_t len;
-    char *xml = write_mem(t, false, &len);
-    char err[DC_FL_ERR_LEN];
-    struct dc_fl_tree *back = read_mem(xml, len, 0, NULL, err);
-    cr_assert_not_null(back, "%s", err);
-    tree_eq(t, back);
+    char *xml;
+    struct dc_fl_tree *back = tree_round_trip(t, false, &xml);
     cr_assert_eq(dc_fl_tree_bytes(back, NULL), used);
     cr_assert_eq(dc_fl_tree_size(back, find(back, "Artist 0999/0999 - track \xe2\x99\xaa.flac")), 999999);
     dc_fl_tree_free(back);
