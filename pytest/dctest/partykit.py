@@ -369,6 +369,12 @@ class Party:
         self._out = threading.Lock()
         self._inbox: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
+        # Stop signals go through a pipe: the handler runs between any two
+        # bytecodes of the main thread, also while it holds the inbox's lock
+        # inside queue.get(), so the handler itself must take no lock.
+        self._signal_r, self._signal_w = os.pipe()
+        os.set_blocking(self._signal_w, False)
+        threading.Thread(target=self._signal_reader, name="partykit-signals", daemon=True).start()
         self._parent = os.getppid()
         self._busy, self._in_flight = threading.Condition(), 0
         builtin: tuple[tuple[str, dict, Callable[..., Any]], ...] = (
@@ -571,10 +577,18 @@ class Party:
             time.sleep(0.5)
 
     def _signalled(self, signum: int, frame: object) -> None:
+        """The signal handler: no locks (see __init__), only a pipe write."""
         if self._stopping.is_set():        # a second signal: no more waiting
             self.children.kill_all()
             os._exit(0)
-        self._inbox.put(("stop", signal.Signals(signum).name))
+        try:
+            os.write(self._signal_w, bytes([signum]))
+        except BlockingIOError:            # the pipe is full of stops already
+            pass
+
+    def _signal_reader(self) -> None:
+        while data := os.read(self._signal_r, 64):
+            self._inbox.put(("stop", signal.Signals(data[0]).name))
 
     def run(self) -> NoReturn:
         """Start (on_start), print the ready line, serve requests until EOF,

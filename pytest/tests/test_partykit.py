@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -208,3 +209,18 @@ def test_user_table_sync_emits_leaves():
     t.sync({"b": {"op": True}})
     assert seen == [("user.join", "a"), ("user.join", "b"), ("user.leave", "a"),
                     ("user.update", "b"), ("user.join", "b")]
+
+
+def test_the_stop_signal_handler_takes_no_lock(tmp_path):
+    """A SIGTERM can land while the main thread holds the inbox's lock (in
+    queue.get, between two bytecodes): a handler that took that lock would
+    hang the party for good. The handler must return at once, and the stop
+    must still reach the main loop."""
+    from dctest.partykit import Party as KitParty
+    kit = KitParty("toy", argv=["--dir", str(tmp_path)])
+    returned = threading.Event()
+    with kit._inbox.mutex:
+        threading.Thread(target=lambda: (kit._signalled(signal.SIGTERM, None), returned.set()),
+                         daemon=True).start()
+        assert returned.wait(5), "the signal handler blocked on the inbox's lock"
+    assert kit._inbox.get(timeout=5) == ("stop", "SIGTERM")
