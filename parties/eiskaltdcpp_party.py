@@ -180,6 +180,12 @@ class EiskaltParty(Party):
             return self.daemon
 
     def rpc(self, method, **params):
+        # On the stop path every call gets a short timeout: the profile
+        # gives the whole stop 8 s, the daemon's own stop takes up to 3 of
+        # them, and a daemon too busy to answer hub.del at once must not
+        # push the party past its grace.
+        if self.stopping:
+            params.setdefault("timeout", scaled(1.5))
         try:
             return self.daemon.rpc(method, **params)
         except (OSError, PeerError) as e:

@@ -395,6 +395,11 @@ class Party:
             return fn
         return register
 
+    @property
+    def stopping(self) -> bool:
+        """True once the stop path began (on_stop runs, or is about to)."""
+        return self._stopping.is_set()
+
     def has(self, name: str) -> bool:
         return name in self._commands
 
