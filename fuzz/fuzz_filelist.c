@@ -6,7 +6,10 @@
  *
  * Properties beyond "no crash": a refusal carries a reason; a list that
  * reads writes back (plain XML) and reads again to the same tree; every
- * top-level entry and every entry one below is found by its path. */
+ * top-level entry and every entry one below is found by its path; bzip2
+ * input read with the decompression on its own thread from the second 64 KiB
+ * window on (thread_after = 1) gives the same tree or the same error as read
+ * on the caller's thread only. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +88,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The first byte picks the read size: 1..256 bytes, or everything. */
     struct fz_src src = {data + 1, size - 1, data[0] ? data[0] : SIZE_MAX};
     char err[DC_FL_ERR_LEN] = "";
-    struct dc_fl_limits lim = {.max_entries = 10000, .max_bytes = 4u << 20};
+    struct dc_fl_limits lim = {.max_entries = 10000, .max_bytes = 4u << 20, .thread_after = UINT64_MAX};
     struct dc_fl_tree *t = dc_fl_read_tree_limited(fz_read, &src, &lim, NULL, err);
+    if (size >= 4 && memcmp(data + 1, "BZh", 3) == 0) {
+        struct fz_src src2 = {data + 1, size - 1, data[0] ? data[0] : SIZE_MAX};
+        char err2[DC_FL_ERR_LEN] = "";
+        struct dc_fl_limits lim2 = {.max_entries = 10000, .max_bytes = 4u << 20, .thread_after = 1};
+        struct dc_fl_tree *t2 = dc_fl_read_tree_limited(fz_read, &src2, &lim2, NULL, err2);
+        if ((t == NULL) != (t2 == NULL) || strcmp(err, err2) != 0 || lim.over_bytes != lim2.over_bytes ||
+            lim.over_entries != lim2.over_entries)
+            abort();
+        if (t != NULL)
+            fz_same(t, t2);
+        dc_fl_tree_free(t2);
+    }
     if (!t) {
         if (!err[0])
             abort();

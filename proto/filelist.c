@@ -5,9 +5,10 @@
  * whatever the list size. Names are checked before they are written so the
  * writer never produces a list the reader would reject.
  *
- * Reader: xmlTextReader over xmlReaderForIO; the IO callback sniffs "BZh" and
- * then either passes bytes through or runs them through BZ2_bzDecompress
- * (multi-stream files, as pbzip2 writes, are accepted). libxml2 errors go to a
+ * Reader: xmlTextReader over xmlReaderForIO; the IO callback takes its bytes
+ * from flinput.c (sniffs "BZh", passes bytes through or bunzip2s them, for a
+ * large list on a thread of its own) and counts them against the byte
+ * limit; parsing and every callback stay on the caller's thread. libxml2 errors go to a
  * per-reader structured handler, never to stderr; the errors libxml2 raises
  * without a parser context (encoding conversion: "encoder error") go to its
  * thread's handlers, which are pointed at this read while it runs and put
@@ -31,9 +32,10 @@
 
 #include "proto/base32.h"
 #include "proto/buf.h"
+#include "proto/flinput.h"
 
 #define FL_TEXT_BUF 16384      /* writer: staged XML text */
-#define FL_BZ_BUF   65536      /* writer: compressed output; reader: raw input */
+#define FL_BZ_BUF   65536      /* writer: compressed output */
 #define FL_BZ_LEVEL 9          /* what the bzip2 tool and DC++ use */
 
 /* ---- shared validation ---------------------------------------------------- */
@@ -315,22 +317,13 @@ struct fl_level {
     size_t cap, count;
 };
 
-enum fl_in_mode { fl_in_unknown, fl_in_plain, fl_in_bzip2, fl_in_bzip2_next };
-
 /* One dc_fl_read() call. Borrows the source and callbacks; owns the rest. */
 struct fl_reader {
-    dc_fl_source_cb source;
-    void *source_ctx;
     const struct dc_fl_callbacks *cb;
     void *cb_ctx;
     char *err;                /* borrowed, may be NULL */
     bool failed;              /* err already holds the first reason */
-    enum fl_in_mode mode;
-    bool bz_live;             /* bz needs BZ2_bzDecompressEnd */
-    bool src_eof;
-    bz_stream bz;
-    char *in;                 /* owned: FL_BZ_BUF raw bytes */
-    size_t in_pos, in_len;
+    struct fl_input *in;      /* owned: the bytes to parse (flinput.h) */
     bool seen_root;
     int root_depth;           /* xmlTextReaderDepth of the root element */
     int skip_depth;           /* >= 0: inside an ignored element at this depth */
@@ -356,114 +349,30 @@ static void fl_fail(struct fl_reader *r, const char *fmt, ...)
     }
 }
 
-/* Pull more raw bytes when the input buffer is empty. 0, or -1 on error. */
-static int fl_fill(struct fl_reader *r)
-{
-    if (r->in_pos < r->in_len || r->src_eof)
-        return 0;
-    long n = r->source(r->in, FL_BZ_BUF, r->source_ctx);
-    if (n < 0 || (size_t)n > FL_BZ_BUF) {
-        fl_fail(r, "read error from the list source");
-        return -1;
-    }
-    r->in_pos = 0;
-    r->in_len = (size_t)n;
-    r->src_eof = n == 0;
-    return 0;
-}
-
-static int fl_bz_start(struct fl_reader *r)
-{
-    memset(&r->bz, 0, sizeof r->bz);
-    if (BZ2_bzDecompressInit(&r->bz, 0, 0) != BZ_OK) {
-        fl_fail(r, "bzip2: cannot initialise the decompressor");
-        return -1;
-    }
-    r->bz_live = true;
-    r->mode = fl_in_bzip2;
-    return 0;
-}
-
-static int fl_io_read_raw(struct fl_reader *r, char *buf, int len);
-
 /* The bytes XML parsing sees, counted against the byte limit: a few MB of
- * bzip2 can expand a thousandfold, so the limit is on what comes out. */
+ * bzip2 can expand a thousandfold, so the limit is on what comes out. The
+ * parser is given at most max_bytes, and the read fails when there is more,
+ * so it stops at the same byte however the input was cut into reads. */
 static int fl_io_read(void *ctx, char *buf, int len)
 {
     struct fl_reader *r = ctx;
-    int n = fl_io_read_raw(r, buf, len);
-    if (n > 0 && r->lim && r->lim->max_bytes && (r->bytes += (uint64_t)n) > r->lim->max_bytes) {
-        r->lim->over_bytes = true;
-        fl_fail(r, "the list is larger than %llu bytes (uncompressed)", (unsigned long long)r->lim->max_bytes);
-        return -1;
-    }
-    return n;
-}
-
-/* The bytes XML parsing sees: decompressed or passed through. */
-static int fl_io_read_raw(struct fl_reader *r, char *buf, int len)
-{
     if (r->failed)
         return -1;
-    if (r->mode == fl_in_unknown) {
-        /* Sniff "BZh"; a short first read is topped up so a source that
-         * hands out one byte at a time is sniffed correctly too. */
-        while (!r->src_eof && r->in_len < 3) {
-            long n = r->source(r->in + r->in_len, FL_BZ_BUF - r->in_len, r->source_ctx);
-            if (n < 0 || (size_t)n > FL_BZ_BUF - r->in_len) {
-                fl_fail(r, "read error from the list source");
-                return -1;
-            }
-            r->in_len += (size_t)n;
-            r->src_eof = n == 0;
-        }
-        r->mode = fl_in_plain;
-        if (r->in_len >= 3 && memcmp(r->in, "BZh", 3) == 0 && fl_bz_start(r))
-            return -1;
+    uint64_t max = r->lim ? r->lim->max_bytes : 0;
+    if (max && max - r->bytes < (uint64_t)len && max > r->bytes)
+        len = (int)(max - r->bytes);
+    int n = fl_input_read(r->in, buf, len);
+    if (n < 0) {
+        fl_fail(r, "%s", fl_input_error(r->in));
+        return -1;
     }
-    for (;;) {
-        if (fl_fill(r))
-            return -1;
-        size_t avail = r->in_len - r->in_pos;
-        if (r->mode == fl_in_plain) {
-            size_t n = avail < (size_t)len ? avail : (size_t)len;
-            memcpy(buf, r->in + r->in_pos, n);
-            r->in_pos += n;
-            return (int)n;
-        }
-        if (r->mode == fl_in_bzip2_next) {
-            /* After a stream end: clean EOF, or the next stream of a
-             * multi-stream file (anything else fails its magic check). */
-            if (avail == 0)
-                return 0;
-            if (fl_bz_start(r))
-                return -1;
-        }
-        if (avail == 0) {
-            fl_fail(r, "bzip2 data truncated (input ended before the end of stream)");
-            return -1;
-        }
-        r->bz.next_in = r->in + r->in_pos;
-        r->bz.avail_in = (unsigned)avail;
-        r->bz.next_out = buf;
-        r->bz.avail_out = (unsigned)len;
-        int rc = BZ2_bzDecompress(&r->bz);
-        r->in_pos = r->in_len - r->bz.avail_in;
-        int produced = len - (int)r->bz.avail_out;
-        if (rc == BZ_STREAM_END) {
-            BZ2_bzDecompressEnd(&r->bz);
-            r->bz_live = false;
-            r->mode = fl_in_bzip2_next;
-        } else if (rc != BZ_OK) {
-            fl_fail(r, "bzip2 data corrupt (%s)",
-                    rc == BZ_DATA_ERROR_MAGIC ? "bad magic" :
-                    rc == BZ_DATA_ERROR ? "integrity check failed" :
-                    rc == BZ_MEM_ERROR ? "out of memory" : "decompressor error");
-            return -1;
-        }
-        if (produced > 0)
-            return produced;
+    if (max && n > 0 && r->bytes == max) {   /* one byte past the limit is enough */
+        r->lim->over_bytes = true;
+        fl_fail(r, "the list is larger than %llu bytes (uncompressed)", (unsigned long long)max);
+        return -1;
     }
+    r->bytes += (uint64_t)n;
+    return n;
 }
 
 /* One libxml2 message as the read's error. A parser error carries its own
@@ -756,14 +665,13 @@ int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc
 {
     const struct dc_fl_callbacks none = {0};   /* cb == NULL: validate only */
     struct fl_reader r = {
-        .source = source, .source_ctx = source_ctx, .cb = cb ? cb : &none, .cb_ctx = cb_ctx,
-        .err = err, .mode = fl_in_unknown, .skip_depth = -1, .lim = lim,
+        .cb = cb ? cb : &none, .cb_ctx = cb_ctx, .err = err, .skip_depth = -1, .lim = lim,
     };
     if (lim)
         lim->over_entries = lim->over_bytes = false;
     if (err != NULL)
         err[0] = '\0';
-    r.in = malloc(FL_BZ_BUF);
+    r.in = fl_input_new(source, source_ctx, lim ? lim->thread_after : 0);
     struct fl_xml_saved saved;
     fl_xml_handlers(&r, &saved, true);
     xmlTextReaderPtr x = NULL;
@@ -790,14 +698,12 @@ int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc
         xmlFreeTextReader(x);
     }
     fl_xml_handlers(&r, &saved, false);
-    if (r.bz_live)
-        BZ2_bzDecompressEnd(&r.bz);
+    fl_input_free(r.in);     /* joins the decompression thread, if one ran */
     for (size_t i = 0; i < r.levels_cap; i++) {
         dc_buf_cleanup(&r.levels[i].names);
         free(r.levels[i].slots);
     }
     free(r.levels);
-    free(r.in);
     return r.failed ? -1 : 0;
 }
 

@@ -6,7 +6,14 @@
  *
  * Reading: libxml2's streaming reader (xmlTextReader) fed through libbz2 (or
  * plain, if the data does not start with "BZh"), calling back per directory
- * and file; the XML text is never held whole in memory. Malformed XML,
+ * and file; the XML text is never held whole in memory. Past the first MiB
+ * of a compressed list (dc_fl_limits.thread_after), bzip2 runs on a thread
+ * of its own, at most 3 MiB of XML ahead of the parser, so the read takes
+ * about max(bunzip2, parse) wall time, not their sum; the parser and all
+ * callbacks stay on the caller's thread, the source is then called from the
+ * decompression thread (it must not share unguarded state with the
+ * callbacks), and the thread is joined before dc_fl_read returns, whatever
+ * the outcome. Malformed XML,
  * truncated bzip2 data, a missing FileListing/Base, names that are empty, "."
  * or "..", or contain '/' or '\', bad Size or TTH values are errors with a
  * reason.
@@ -72,17 +79,29 @@ struct dc_fl_callbacks {
 /* Streams the list through the callbacks. Returns 0, or -1 with a message in
  * err (DC_FL_ERR_LEN bytes, may be NULL). cb may be NULL (validate only), and
  * so may each callback. A DOCTYPE is an error (no entity expansion); libxml2
- * never prints. Multi-stream bzip2 (pbzip2) is accepted. */
+ * never prints. Multi-stream bzip2 (pbzip2) is accepted. A truncated or
+ * corrupt bzip2 stream, or a source error, is reported once the parser has
+ * seen the 64 KiB windows decompressed whole before it (an XML error in them
+ * comes first, so it is the one reported), at the same point whether or not
+ * the decompression thread ran. */
 int dc_fl_read(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
                void *cb_ctx, char *err);
 long dc_fl_source_stdio(void *buf, size_t cap, void *ctx);   /* ctx is a FILE* */
 
 /* Bounds on a list from an untrusted peer: a few MB of bzip2 can expand to
  * gigabytes. Going over one stops the read with an error, and the flag says
- * which one (the caller names its setting). Plain value, owned by the caller. */
+ * which one (the caller names its setting). max_bytes counts what the parser
+ * is given; the decompression thread runs at most 3 MiB ahead of it, so it
+ * is also what memory and work are bounded by. Plain value, owned by the
+ * caller; zero-initialise it and set what you need. */
 struct dc_fl_limits {
     uint64_t max_entries;         /* Directory + File elements; 0: no limit */
     uint64_t max_bytes;           /* XML bytes after bzip2; 0: no limit */
+    /* Not a bound: XML bytes read on the caller's thread before bzip2
+     * decompression moves to its own thread. 0: the default, 1 MiB (a
+     * smaller list is read before a thread would pay off); UINT64_MAX:
+     * never. Results and errors are the same either way. */
+    uint64_t thread_after;
     bool over_entries, over_bytes;   /* out */
 };
 int dc_fl_read_limited(dc_fl_source_cb source, void *source_ctx, const struct dc_fl_callbacks *cb,
