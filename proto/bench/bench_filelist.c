@@ -364,7 +364,7 @@ int main(int argc, char **argv)
             wall[m][r] = t.wall, cpu[m][r] = t.cpu;
             if (i == 1)
                 cb_rss = rss;
-            else
+            else if (i == 2)
                 tree_rss = rss, names = nb, used = ub;
         }
     }
