@@ -1,0 +1,88 @@
+/* jsonl.h: the JSON-lines request channel of both control sockets
+ * (dcclient: docs/control-protocol.md; fakehub: docs/fakehub.md "Control
+ * socket"): line framing, request parsing, reply and line encoding.
+ *
+ * Pure: bytes in, lines and requests out, lines to write out; no sockets.
+ * The callers own the I/O and their verb tables: a line comes out of the
+ * framer, dc_jsonl_parse turns it into {id, cmd, args} or a bad-request
+ * error whose message is the one both channels document, the caller looks
+ * cmd up in its own table and answers with dc_jsonl_ok / dc_jsonl_err,
+ * turned into bytes by dc_jsonl_line.
+ *
+ * Framing: '\n'-terminated lines of at most max bytes (without the '\n');
+ * a trailing '\r' is dropped and empty lines are skipped. A longer line is
+ * reported once (DC_JSONL_TOO_LONG) and skipped up to its '\n', so the next
+ * line is read intact; the framer never holds more than max plus one feed.
+ */
+#ifndef DC_PROTO_JSONL_H
+#define DC_PROTO_JSONL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "proto/buf.h"
+
+/* The code of every framing and request-shape error. */
+#define DC_JSONL_BAD_REQUEST "bad-request"
+#define DC_JSONL_ERR_LEN 256
+
+/* Bytes in, lines out. The caller owns the struct; in is owned by it. */
+struct dc_jsonl_framer {
+    struct dc_buf in;     /* bytes fed and not yet consumed, from start */
+    size_t start;         /* first unconsumed byte of in */
+    size_t scanned;       /* bytes after start known to hold no '\n' */
+    size_t max;           /* longest line, without its '\n' */
+    bool discarding;      /* skipping the rest of an over-long line */
+};
+
+enum dc_jsonl_next {
+    DC_JSONL_NONE,        /* no complete line: feed more */
+    DC_JSONL_LINE,        /* *line, *len: one line, without '\n' / "\r\n" */
+    DC_JSONL_TOO_LONG,    /* a line over max (once per line); answer dc_jsonl_too_long */
+};
+
+void dc_jsonl_framer_init(struct dc_jsonl_framer *f, size_t max);
+void dc_jsonl_framer_cleanup(struct dc_jsonl_framer *f);
+/* Append bytes read. 0, or -1 when out of memory (the bytes are lost). */
+int dc_jsonl_feed(struct dc_jsonl_framer *f, const void *p, size_t n);
+/* The next line, or why there is none. A line stays valid until the next
+ * dc_jsonl_feed (dc_jsonl_next does not move the bytes). */
+enum dc_jsonl_next dc_jsonl_next(struct dc_jsonl_framer *f, const char **line, size_t *len);
+/* At EOF: the last line, cut off without its '\n' ('\r' dropped), or NULL
+ * (nothing left, or the rest of an over-long line). Consumes it. */
+const char *dc_jsonl_rest(struct dc_jsonl_framer *f, size_t *len);
+/* The error text for an over-long line (max as given to the framer). */
+void dc_jsonl_too_long(size_t max, char err[DC_JSONL_ERR_LEN]);
+
+/* A parsed request. The caller owns the struct; root and args are owned
+ * references (dc_jsonl_req_cleanup), id and cmd are borrowed from root. */
+struct dc_jsonl_req {
+    json_t *root;
+    json_t *id;           /* integer, string or JSON null; NULL if absent or unusable */
+    const char *cmd;      /* NULL unless the request parsed */
+    json_t *args;         /* an object: the request's, or {} when absent or null */
+    char err[DC_JSONL_ERR_LEN];   /* on failure: the reply's text (code bad-request) */
+};
+
+/* Parse one line: 0 with id, cmd and args set, or -1 with err set and id
+ * the request's id once it could be read (else NULL: the reply's id is
+ * null). Duplicate keys are refused. Either way call dc_jsonl_req_cleanup. */
+int dc_jsonl_parse(const char *line, size_t len, struct dc_jsonl_req *req);
+void dc_jsonl_req_cleanup(struct dc_jsonl_req *req);
+
+/* A JSON string for bytes that may not be UTF-8 (text from a hub or a peer):
+ * each byte that does not start a valid UTF-8 sequence becomes U+FFFD.
+ * NULL gives "". New reference, NULL only when out of memory. */
+json_t *dc_jsonl_str(const char *s);
+/* {"id", "ok": true, "result"}; result is consumed (NULL: {}); id borrowed
+ * (NULL: null). */
+json_t *dc_jsonl_ok(json_t *id, json_t *result);
+/* {"id", "ok": false, "error": message, "code": code}; code NULL: no code. */
+json_t *dc_jsonl_err(json_t *id, const char *message, const char *code);
+/* obj (consumed) as one compact line ending in '\n' (no NUL after it);
+ * *len counts the '\n'. The caller frees it. NULL when obj is NULL or out of memory. */
+char *dc_jsonl_line(json_t *obj, size_t *len);
+
+#endif
