@@ -1,8 +1,10 @@
 /* control.c: the --control Unix socket, JSON lines (docs/fakehub.md).
  *
- * Any number of controllers. Each request {"id","cmd","args"} gets exactly
- * one reply; bad JSON, an unknown cmd, bad args or an oversized line get
- * {"ok":false,"error":...} and the connection carries on. Subscribers get
+ * Any number of controllers. Framing, request parsing and reply encoding
+ * are proto/jsonl.c's, shared with dcclient's control channel; this file is
+ * the socket glue and the verb table. Each request {"id","cmd","args"} gets
+ * exactly one reply; bad JSON, an unknown cmd, bad args or an oversized line
+ * get {"ok":false,"error":...} and the connection carries on. Subscribers get
  * login/logout/chat/pm/ctm events, which come from the hub's hooks, so they
  * are emitted from the loop like everything else. Commands are a table.
  *
@@ -22,6 +24,7 @@
 
 #include "fakehub/fault.h"
 #include "fakehub/trace.h"
+#include "proto/jsonl.h"
 
 #define FH_CTL_MAX_LINE 65536
 #define FH_CTL_MAX_OUTPUT (16u << 20)
@@ -45,7 +48,7 @@ struct fh_ctl_client {
     struct fh_ctl_client *next, *prev;
     struct bufferevent *bev;             /* owned; BEV_OPT_CLOSE_ON_FREE */
     unsigned events;                     /* subscription mask */
-    bool discarding;                     /* skipping the rest of an oversized line */
+    struct dc_jsonl_framer in;           /* owned: request bytes read, not yet framed */
     bool closing, dead;
 };
 
@@ -92,6 +95,7 @@ static void fh_ctl_reap_cb(evutil_socket_t fd, short what, void *arg)
         if (cl->next)
             cl->next->prev = cl->prev;
         bufferevent_free(cl->bev);
+        dc_jsonl_framer_cleanup(&cl->in);
         free(cl);
         ctl->n--;
     }
@@ -129,24 +133,26 @@ static void fh_ctl_write(struct fh_ctl_client *cl, json_t *o)
     if (!o)
         return;
     if (!cl->dead && !cl->closing) {
-        char *s = json_dumps(o, JSON_COMPACT);
+        size_t n;
+        char *s = dc_jsonl_line(o, &n);
         struct evbuffer *out = bufferevent_get_output(cl->bev);
-        if (s) {
-            evbuffer_add(out, s, strlen(s));
-            evbuffer_add(out, "\n", 1);
-            free(s);
-        }
+        if (s)
+            evbuffer_add(out, s, n);
+        free(s);
         if (evbuffer_get_length(out) > FH_CTL_MAX_OUTPUT) {
             fh_log(cl->ctl->hub, "control: dropping a controller that does not read");
             fh_ctl_kill(cl);
         }
+    } else {
+        json_decref(o);
     }
-    json_decref(o);
 }
 
-static void fh_ctl_reply_error(struct fh_ctl_client *cl, json_t *id, const char *msg)
+/* code: the channel's own errors carry one (docs/fakehub.md); a command's
+ * failure is its message only (NULL). */
+static void fh_ctl_reply_error(struct fh_ctl_client *cl, json_t *id, const char *msg, const char *code)
 {
-    fh_ctl_write(cl, json_pack("{s:O, s:b, s:s}", "id", id ? id : json_null(), "ok", 0, "error", msg));
+    fh_ctl_write(cl, dc_jsonl_err(id, msg, code));
 }
 
 /* ---- commands ---------------------------------------------------------------- */
@@ -307,40 +313,26 @@ static const struct { const char *name; fh_ctl_cmd_fn *fn; } fh_ctl_cmds[] = {
 
 static void fh_ctl_request(struct fh_ctl_client *cl, const char *line, size_t len)
 {
-    json_error_t je;
-    json_t *req = json_loadb(line, len, 0, &je);
-    if (!req || !json_is_object(req)) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "bad JSON: %s", req ? "not an object" : je.text);
-        fh_ctl_reply_error(cl, NULL, msg);
-        json_decref(req);
+    struct dc_jsonl_req req;
+    size_t i = 0;
+    if (dc_jsonl_parse(line, len, &req) < 0) {
+        fh_ctl_reply_error(cl, req.id, req.err, DC_JSONL_BAD_REQUEST);
+        dc_jsonl_req_cleanup(&req);
         return;
     }
-    json_t *id = json_object_get(req, "id"), *args = json_object_get(req, "args");
-    const char *cmd = fh_arg_str(req, "cmd");
-    json_t *empty = json_object();
-    if (!args)
-        args = empty;
-    size_t i = 0;
-    while (cmd && i < sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0] && strcmp(fh_ctl_cmds[i].name, cmd))
+    while (i < sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0] && strcmp(fh_ctl_cmds[i].name, req.cmd))
         i++;
-    if (!cmd) {
-        fh_ctl_reply_error(cl, id, "missing \"cmd\" (string)");
-    } else if (!json_is_object(args)) {
-        fh_ctl_reply_error(cl, id, "\"args\" must be an object");
-    } else if (i == sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0]) {
-        fh_ctl_reply_error(cl, id, "unknown cmd");
+    if (i == sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0]) {
+        fh_ctl_reply_error(cl, req.id, "unknown cmd", "unknown-command");
     } else {
         const char *err = "failed";
-        json_t *result = fh_ctl_cmds[i].fn(cl, args, &err);
+        json_t *result = fh_ctl_cmds[i].fn(cl, req.args, &err);
         if (result)
-            fh_ctl_write(cl, json_pack("{s:O, s:b, s:o}", "id", id ? id : json_null(), "ok", 1,
-                                       "result", result));
+            fh_ctl_write(cl, dc_jsonl_ok(req.id, result));
         else
-            fh_ctl_reply_error(cl, id, err);
+            fh_ctl_reply_error(cl, req.id, err, NULL);
     }
-    json_decref(empty);
-    json_decref(req);
+    dc_jsonl_req_cleanup(&req);
     if (cl->ctl->shutdown_requested)
         fh_hub_shutdown(cl->ctl->hub, "control request");
 }
@@ -349,35 +341,24 @@ static void fh_ctl_read_cb(struct bufferevent *bev, void *arg)
 {
     struct fh_ctl_client *cl = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    char *line = NULL;
-    while (!cl->closing && !cl->dead) {
-        struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
-        if (p.pos < 0) {
-            if (evbuffer_get_length(in) > FH_CTL_MAX_LINE) {
-                if (!cl->discarding)
-                    fh_ctl_reply_error(cl, NULL, "request line too long");
-                cl->discarding = true;
-                evbuffer_drain(in, evbuffer_get_length(in));
-            }
-            break;
-        }
-        size_t n = (size_t)p.pos;
-        if (cl->discarding || n > FH_CTL_MAX_LINE) {
-            if (!cl->discarding)
-                fh_ctl_reply_error(cl, NULL, "request line too long");
-            cl->discarding = false;
-            evbuffer_drain(in, n + 1);
-            continue;
-        }
-        char *nl = realloc(line, n + 1);
-        if (!nl)
-            break;
-        line = nl;
-        evbuffer_remove(in, line, n + 1);
-        if (n > 0)
-            fh_ctl_request(cl, line, n);
+    size_t n = evbuffer_get_length(in);
+    if (dc_jsonl_feed(&cl->in, evbuffer_pullup(in, -1), n) < 0) {
+        fh_ctl_kill(cl);   /* out of memory: the requests are lost, say so by closing */
+        return;
     }
-    free(line);
+    evbuffer_drain(in, n);
+    const char *line;
+    size_t len;
+    enum dc_jsonl_next r;
+    while (!cl->closing && !cl->dead && (r = dc_jsonl_next(&cl->in, &line, &len)) != DC_JSONL_NONE) {
+        if (r == DC_JSONL_LINE) {
+            fh_ctl_request(cl, line, len);
+        } else {
+            char err[DC_JSONL_ERR_LEN];
+            dc_jsonl_too_long(FH_CTL_MAX_LINE, err);
+            fh_ctl_reply_error(cl, NULL, err, DC_JSONL_BAD_REQUEST);
+        }
+    }
 }
 
 static void fh_ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -397,6 +378,7 @@ static void fh_ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     }
     cl->ctl = ctl;
     cl->bev = bev;
+    dc_jsonl_framer_init(&cl->in, FH_CTL_MAX_LINE);
     bufferevent_setcb(bev, fh_ctl_read_cb, NULL, fh_ctl_event_cb, cl);
     bufferevent_setwatermark(bev, EV_READ, 0, FH_CTL_MAX_LINE + 2);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -555,6 +537,7 @@ void fh_control_free(struct fh_control *ctl)
         struct fh_ctl_client *cl = ctl->clients;
         ctl->clients = cl->next;
         bufferevent_free(cl->bev);
+        dc_jsonl_framer_cleanup(&cl->in);
         free(cl);
     }
     if (ctl->l) {
