@@ -1,7 +1,7 @@
 /* fuzz_client_control.c: libFuzzer target for dcclient's control protocol
- * (client/control.c: JSON-lines requests, argument checks, settings,
- * replies), driven as `dcclient --stdio` is: requests on a socket, replies
- * to /dev/null. Requests that would reach the network or the file system
+ * (client/control.c, control_cmds.c and proto/jsonl.c: JSON-lines framing
+ * and requests, argument checks, settings, replies), driven as `dcclient
+ * --stdio` is: requests on a socket, replies to /dev/null. Requests that would reach the network or the file system
  * (connect, share, mkfile, download) are dropped by the target before the
  * controller sees them, decided by parsing each line as the controller
  * does; everything else, including malformed JSON, goes through.
@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "client/control.h"
+#include "proto/jsonl.h"
 #include "fuzz_loop.h"
 
 static struct event_base *fz_base;
@@ -26,12 +25,12 @@ static void fz_quit(void *ctx)
 static int fz_denied(const uint8_t *line, size_t len)
 {
     static const char *const deny[] = {"connect", "share", "mkfile", "download"};
-    json_t *req = json_loadb((const char *)line, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    struct dc_jsonl_req req;
     int bad = 0;
-    for (size_t i = 0; cmd && i < sizeof deny / sizeof deny[0]; i++)
-        bad |= strcmp(cmd, deny[i]) == 0;
-    json_decref(req);
+    if (dc_jsonl_parse((const char *)line, len, &req) == 0)
+        for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
+            bad |= strcmp(req.cmd, deny[i]) == 0;
+    dc_jsonl_req_cleanup(&req);
     return bad;
 }
 

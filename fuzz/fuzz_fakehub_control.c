@@ -1,5 +1,6 @@
 /* fuzz_fakehub_control.c: libFuzzer target for fakehub's control socket
- * (fakehub/control.c: JSON-lines requests, subscriptions, events). A hub
+ * (fakehub/control.c over proto/jsonl.c: JSON-lines framing and requests,
+ * subscriptions, events). A hub
  * (kept while inputs leave it idle) and per input two ADC users logging in over socketpairs
  * (fh_hub_adopt), and the input written by a controller connected to the
  * control socket (a Unix socket in the current directory; ci/fuzz runs each
