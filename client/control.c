@@ -294,36 +294,26 @@ static void ctl_chan_free(struct dcc_chan *ch)
     free(ch);
 }
 
-/* Move what was read into the framer, which bounds a line and keeps a
- * partial one. -1: out of memory. */
-static int ctl_take_input(struct dcc_chan *ch)
+/* Answer every complete request read so far; with eof also a last one cut
+ * off without its '\n', which still gets its one reply. */
+static void ctl_read(struct dcc_chan *ch, bool eof)
 {
     struct evbuffer *in = bufferevent_get_input(ch->bev);
     size_t n = evbuffer_get_length(in);
     if (dc_jsonl_feed(&ch->in, evbuffer_pullup(in, -1), n) < 0)
-        return -1;
+        return;   /* out of memory: the bytes wait in the input buffer */
     evbuffer_drain(in, n);
-    return 0;
+    struct dc_jsonl_req req;
+    while (!ch->ctl->quitting && dc_jsonl_next_request(&ch->in, eof, &req)) {
+        dcc_ctl_request(ch, &req);
+        dc_jsonl_req_cleanup(&req);
+    }
 }
 
 static void ctl_read_cb(struct bufferevent *bev, void *arg)
 {
-    struct dcc_chan *ch = arg;
     (void)bev;
-    if (ctl_take_input(ch) < 0)
-        return;   /* out of memory: the bytes wait in the input buffer */
-    const char *line;
-    size_t len;
-    enum dc_jsonl_next r;
-    while (!ch->ctl->quitting && (r = dc_jsonl_next(&ch->in, &line, &len)) != DC_JSONL_NONE) {
-        if (r == DC_JSONL_LINE) {
-            dcc_ctl_request(ch, line, len);
-        } else {
-            char err[DC_JSONL_ERR_LEN];
-            dc_jsonl_too_long(DCC_CTL_MAX_LINE, err);
-            dcc_ctl_reply_err(ch, NULL, err, DC_JSONL_BAD_REQUEST);
-        }
-    }
+    ctl_read(arg, false);
 }
 
 static void ctl_chan_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -333,11 +323,8 @@ static void ctl_chan_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
-    /* A last request without its '\n' still gets its one reply. */
-    const char *rest;
-    size_t len;
-    if ((what & BEV_EVENT_EOF) && !t->quitting && ctl_take_input(ch) == 0 && (rest = dc_jsonl_rest(&ch->in, &len)))
-        dcc_ctl_request(ch, rest, len);
+    if (what & BEV_EVENT_EOF)
+        ctl_read(ch, true);
     if (ch->is_stdio) {
         /* EOF on stdin: the controller is gone; quit cleanly. */
         bufferevent_free(ch->bev);

@@ -431,31 +431,25 @@ static int ctl_check_args(const struct ctl_cmd *cmd, json_t *args, char *err)
     return 0;
 }
 
-void dcc_ctl_request(struct dcc_chan *ch, const char *line, size_t len)
+void dcc_ctl_request(struct dcc_chan *ch, const struct dc_jsonl_req *q)
 {
-    struct dcc_ctl *t = ch->ctl;
-    struct dc_jsonl_req q;
-    struct ctl_req r = {.chan = ch};
+    struct ctl_req r = {.chan = ch, .id = q->id, .args = q->args};
     const struct ctl_cmd *cmd = NULL;
-    if (dc_jsonl_parse(line, len, &q) < 0) {
-        dcc_ctl_reply_err(ch, q.id, q.err, DC_JSONL_BAD_REQUEST);
-        goto out;
+    if (!q->cmd) {
+        dcc_ctl_reply_err(ch, q->id, q->err, DC_JSONL_BAD_REQUEST);
+        return;
     }
-    r.id = q.id;
-    r.args = q.args;
     for (size_t i = 0; i < sizeof ctl_cmds / sizeof ctl_cmds[0]; i++)
-        if (strcmp(ctl_cmds[i].name, q.cmd) == 0)
+        if (strcmp(ctl_cmds[i].name, q->cmd) == 0)
             cmd = &ctl_cmds[i];
     if (!cmd) {
-        ctl_fail(&r, "unknown-command", "unknown command '%s'", q.cmd);
+        ctl_fail(&r, "unknown-command", "unknown command '%s'", q->cmd);
     } else if (ctl_check_args(cmd, r.args, r.err) == 0) {
-        json_t *result = cmd->fn(t, &r);
+        json_t *result = cmd->fn(ch->ctl, &r);
         if (result)
             dcc_ctl_reply_ok(ch, r.id, result);
         if (result || r.deferred)
-            goto out;
+            return;
     }
     dcc_ctl_reply_err(ch, r.id, r.err[0] ? r.err : "failed", dcc_err_code(r.err));
-out:
-    dc_jsonl_req_cleanup(&q);
 }

@@ -87,9 +87,9 @@ void dcc_ctl_reply_err(struct dcc_chan *ch, json_t *id, const char *error, const
 void dcc_ctl_resolve(struct ctl_pending *p, json_t *result, const char *error, const char *code);
 json_t *dcc_ctl_user_json(const struct dcc_user *u);
 
-/* control_cmds.c: one request line from ch gets exactly one reply (now, or
- * later for a deferred one). */
-void dcc_ctl_request(struct dcc_chan *ch, const char *line, size_t len);
+/* control_cmds.c: one request from ch, parsed or refused by the channel
+ * (cmd NULL), gets exactly one reply (now, or later for a deferred one). */
+void dcc_ctl_request(struct dcc_chan *ch, const struct dc_jsonl_req *q);
 void dcc_ctl_flood_free(struct dcc_ctl *t);
 
 #endif

@@ -311,28 +311,24 @@ static const struct { const char *name; fh_ctl_cmd_fn *fn; } fh_ctl_cmds[] = {
     {"shutdown", fh_ctl_shutdown}, {"fault", fh_ctl_fault},
 };
 
-static void fh_ctl_request(struct fh_ctl_client *cl, const char *line, size_t len)
+/* One request, parsed or refused by the channel (cmd NULL): one reply. */
+static void fh_ctl_request(struct fh_ctl_client *cl, const struct dc_jsonl_req *req)
 {
-    struct dc_jsonl_req req;
     size_t i = 0;
-    if (dc_jsonl_parse(line, len, &req) < 0) {
-        fh_ctl_reply_error(cl, req.id, req.err, DC_JSONL_BAD_REQUEST);
-        dc_jsonl_req_cleanup(&req);
-        return;
-    }
-    while (i < sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0] && strcmp(fh_ctl_cmds[i].name, req.cmd))
+    while (req->cmd && i < sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0] && strcmp(fh_ctl_cmds[i].name, req->cmd))
         i++;
-    if (i == sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0]) {
-        fh_ctl_reply_error(cl, req.id, "unknown cmd", "unknown-command");
+    if (!req->cmd) {
+        fh_ctl_reply_error(cl, req->id, req->err, DC_JSONL_BAD_REQUEST);
+    } else if (i == sizeof fh_ctl_cmds / sizeof fh_ctl_cmds[0]) {
+        fh_ctl_reply_error(cl, req->id, "unknown cmd", "unknown-command");
     } else {
         const char *err = "failed";
-        json_t *result = fh_ctl_cmds[i].fn(cl, req.args, &err);
+        json_t *result = fh_ctl_cmds[i].fn(cl, req->args, &err);
         if (result)
-            fh_ctl_write(cl, dc_jsonl_ok(req.id, result));
+            fh_ctl_write(cl, dc_jsonl_ok(req->id, result));
         else
-            fh_ctl_reply_error(cl, req.id, err, NULL);
+            fh_ctl_reply_error(cl, req->id, err, NULL);
     }
-    dc_jsonl_req_cleanup(&req);
     if (cl->ctl->shutdown_requested)
         fh_hub_shutdown(cl->ctl->hub, "control request");
 }
@@ -347,17 +343,10 @@ static void fh_ctl_read_cb(struct bufferevent *bev, void *arg)
         return;
     }
     evbuffer_drain(in, n);
-    const char *line;
-    size_t len;
-    enum dc_jsonl_next r;
-    while (!cl->closing && !cl->dead && (r = dc_jsonl_next(&cl->in, &line, &len)) != DC_JSONL_NONE) {
-        if (r == DC_JSONL_LINE) {
-            fh_ctl_request(cl, line, len);
-        } else {
-            char err[DC_JSONL_ERR_LEN];
-            dc_jsonl_too_long(FH_CTL_MAX_LINE, err);
-            fh_ctl_reply_error(cl, NULL, err, DC_JSONL_BAD_REQUEST);
-        }
+    struct dc_jsonl_req req;
+    while (!cl->closing && !cl->dead && dc_jsonl_next_request(&cl->in, false, &req)) {
+        fh_ctl_request(cl, &req);
+        dc_jsonl_req_cleanup(&req);
     }
 }
 

@@ -100,10 +100,6 @@ const char *dc_jsonl_rest(struct dc_jsonl_framer *f, size_t *len)
     return p;
 }
 
-void dc_jsonl_too_long(size_t max, char err[DC_JSONL_ERR_LEN])
-{
-    snprintf(err, DC_JSONL_ERR_LEN, "request line longer than %zu bytes is too long; ignored", max);
-}
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -145,6 +141,27 @@ void dc_jsonl_req_cleanup(struct dc_jsonl_req *req)
     json_decref(req->root);
     req->root = req->args = req->id = NULL;
     req->cmd = NULL;
+}
+
+int dc_jsonl_next_request(struct dc_jsonl_framer *f, bool eof, struct dc_jsonl_req *req)
+{
+    const char *line;
+    size_t len;
+    switch (dc_jsonl_next(f, &line, &len)) {
+    case DC_JSONL_LINE:
+        dc_jsonl_parse(line, len, req);
+        return 1;
+    case DC_JSONL_TOO_LONG:
+        *req = (struct dc_jsonl_req){0};
+        snprintf(req->err, sizeof req->err, "request line longer than %zu bytes is too long; ignored", f->max);
+        return 1;
+    case DC_JSONL_NONE:
+        break;
+    }
+    if (!eof || !(line = dc_jsonl_rest(f, &len)))
+        return 0;
+    dc_jsonl_parse(line, len, req);
+    return 1;
 }
 
 /* ---- output -------------------------------------------------------------- */

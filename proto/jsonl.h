@@ -53,8 +53,6 @@ enum dc_jsonl_next dc_jsonl_next(struct dc_jsonl_framer *f, const char **line, s
 /* At EOF: the last line, cut off without its '\n' ('\r' dropped), or NULL
  * (nothing left, or the rest of an over-long line). Consumes it. */
 const char *dc_jsonl_rest(struct dc_jsonl_framer *f, size_t *len);
-/* The error text for an over-long line (max as given to the framer). */
-void dc_jsonl_too_long(size_t max, char err[DC_JSONL_ERR_LEN]);
 
 /* A parsed request. The caller owns the struct; root and args are owned
  * references (dc_jsonl_req_cleanup), id and cmd are borrowed from root. */
@@ -71,6 +69,12 @@ struct dc_jsonl_req {
  * null). Duplicate keys are refused. Either way call dc_jsonl_req_cleanup. */
 int dc_jsonl_parse(const char *line, size_t len, struct dc_jsonl_req *req);
 void dc_jsonl_req_cleanup(struct dc_jsonl_req *req);
+/* What a channel's reader calls: the next request framed by f, parsed. 1
+ * with *req set: a request (cmd set), or one to refuse with req->err and
+ * code bad-request (cmd NULL: an over-long line, or dc_jsonl_parse failed);
+ * call dc_jsonl_req_cleanup after each. 0: no complete line left. With eof,
+ * the last line cut off without its '\n' comes last. */
+int dc_jsonl_next_request(struct dc_jsonl_framer *f, bool eof, struct dc_jsonl_req *req);
 
 /* A JSON string for bytes that may not be UTF-8 (text from a hub or a peer):
  * each byte that does not start a valid UTF-8 sequence becomes U+FFFD.

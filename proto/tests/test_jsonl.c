@@ -113,11 +113,34 @@ Test(jsonl_framer, the_last_line_cut_off_at_eof_is_returned)
     dc_jsonl_framer_cleanup(&f);
 }
 
-Test(jsonl_framer, too_long_text_names_the_bound)
+Test(jsonl_framer, next_request_parses_refuses_and_takes_the_rest_at_eof)
 {
-    char err[DC_JSONL_ERR_LEN];
-    dc_jsonl_too_long(1048576, err);
-    cr_assert_str_eq(err, "request line longer than 1048576 bytes is too long; ignored");
+    struct dc_jsonl_framer f;
+    struct dc_jsonl_req req;
+    dc_jsonl_framer_init(&f, 32);
+    const char *in = "{\"id\":1,\"cmd\":\"ping\"}\n{\"id\":2,\"cmd\":\"ping\",\"args\":{\"x\":\"0123456789\"}}\n"
+                     "nope\n{\"id\":3,\"cmd\":\"quit\"}";
+    cr_assert_eq(dc_jsonl_feed(&f, in, strlen(in)), 0);
+    cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 1);
+    cr_assert_str_eq(req.cmd, "ping");
+    cr_assert_eq(json_integer_value(req.id), 1);
+    dc_jsonl_req_cleanup(&req);
+    cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 1, "the over-long line");
+    cr_assert_null(req.cmd);
+    cr_assert_null(req.id);
+    cr_assert_str_eq(req.err, "request line longer than 32 bytes is too long; ignored");
+    dc_jsonl_req_cleanup(&req);
+    cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 1, "the bad one");
+    cr_assert_null(req.cmd);
+    cr_assert(strstr(req.err, "bad JSON: request is not valid JSON"), "%s", req.err);
+    dc_jsonl_req_cleanup(&req);
+    cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 0, "the last is not complete before EOF");
+    cr_assert_eq(dc_jsonl_next_request(&f, true, &req), 1, "and is at EOF");
+    cr_assert_str_eq(req.cmd, "quit");
+    cr_assert_eq(json_integer_value(req.id), 3);
+    dc_jsonl_req_cleanup(&req);
+    cr_assert_eq(dc_jsonl_next_request(&f, true, &req), 0);
+    dc_jsonl_framer_cleanup(&f);
 }
 
 /* ---- requests ---- */
