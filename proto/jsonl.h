@@ -3,11 +3,11 @@
  * socket"): line framing, request parsing, reply and line encoding.
  *
  * Pure: bytes in, lines and requests out, lines to write out; no sockets.
- * The callers own the I/O and their verb tables: a line comes out of the
- * framer, dc_jsonl_parse turns it into {id, cmd, args} or a bad-request
- * error whose message is the one both channels document, the caller looks
- * cmd up in its own table and answers with dc_jsonl_ok / dc_jsonl_err,
- * turned into bytes by dc_jsonl_line.
+ * The callers own the I/O and their verb tables: bytes read go into the
+ * framer (dc_jsonl_feed), dc_jsonl_next_request hands out each request as
+ * {id, cmd, args} or as a bad-request error whose message is the one both
+ * channels document, the caller looks cmd up in its own table and answers
+ * with dc_jsonl_ok / dc_jsonl_err, turned into bytes by dc_jsonl_line.
  *
  * Framing: '\n'-terminated lines of at most max bytes (without the '\n');
  * a trailing '\r' is dropped and empty lines are skipped. A longer line is
@@ -40,7 +40,7 @@ struct dc_jsonl_framer {
 enum dc_jsonl_next {
     DC_JSONL_NONE,        /* no complete line: feed more */
     DC_JSONL_LINE,        /* *line, *len: one line, without '\n' / "\r\n" */
-    DC_JSONL_TOO_LONG,    /* a line over max (once per line); answer dc_jsonl_too_long */
+    DC_JSONL_TOO_LONG,    /* a line over max (once per line), skipped */
 };
 
 void dc_jsonl_framer_init(struct dc_jsonl_framer *f, size_t max);
