@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto/jsonl.h"
+
 void party_init(struct party *p, const char *name)
 {
     memset(p, 0, sizeof *p);
@@ -182,15 +184,17 @@ bool party_request(struct run *r, struct party *p, json_t *req, json_t **reply, 
 {
     long id = ++r->next_id;
     json_object_set_new(req, "id", json_integer(id));
-    char *line = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    proc_log(r, p, "in ", line, strlen(line));
-    size_t len = strlen(line);
-    line[len] = '\n';
+    size_t len = 0;
+    char *line = dc_jsonl_line(req, &len);   /* the channel's encoding (proto/jsonl.c) */
+    if (!line) {
+        run_fail(r, "cannot encode the request to %s (out of memory)", p->name);
+        return false;
+    }
+    proc_log(r, p, "in ", line, len - 1);
     char key[32];
     snprintf(key, sizeof key, "%ld", id);
     json_object_set_new(p->sent, key, json_true());
-    int rc = proc_send(r, p, line, len + 1);
+    int rc = proc_send(r, p, line, len);
     free(line);
     if (rc < 0) {
         run_fail(r, "cannot send the request to %s (%s)", p->name, p->in_fd < 0 ? "no control channel" : strerror(p->write_errno));
