@@ -115,16 +115,16 @@ int dc_jsonl_parse(const char *line, size_t len, struct dc_jsonl_req *req)
     json_error_t je;
     req->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
     if (!req->root)
-        return dc_jsonl_fail(req, "bad JSON: request is not valid JSON: %s", je.text);
+        return dc_jsonl_fail(req, "request is not valid JSON: %s", je.text);
     if (!json_is_object(req->root))
-        return dc_jsonl_fail(req, "%s", "bad JSON: request must be a JSON object");
+        return dc_jsonl_fail(req, "%s", "request must be a JSON object");
     json_t *id = json_object_get(req->root, "id");
     if (id && !json_is_integer(id) && !json_is_string(id) && !json_is_null(id))
         return dc_jsonl_fail(req, "%s", "request id must be an integer or a string");
     req->id = id;
     const char *cmd = json_string_value(json_object_get(req->root, "cmd"));
     if (!cmd)
-        return dc_jsonl_fail(req, "%s", "missing \"cmd\": the request has no \"cmd\" string");
+        return dc_jsonl_fail(req, "%s", "request has no \"cmd\" string");
     json_t *args = json_object_get(req->root, "args");
     if (args && !json_is_object(args) && !json_is_null(args))
         return dc_jsonl_fail(req, "%s", "\"args\" must be an object");
@@ -153,7 +153,7 @@ int dc_jsonl_next_request(struct dc_jsonl_framer *f, bool eof, struct dc_jsonl_r
         return 1;
     case DC_JSONL_TOO_LONG:
         *req = (struct dc_jsonl_req){0};
-        snprintf(req->err, sizeof req->err, "request line longer than %zu bytes is too long; ignored", f->max);
+        snprintf(req->err, sizeof req->err, "request line longer than %zu bytes", f->max);
         return 1;
     case DC_JSONL_NONE:
         break;

@@ -128,11 +128,11 @@ Test(jsonl_framer, next_request_parses_refuses_and_takes_the_rest_at_eof)
     cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 1, "the over-long line");
     cr_assert_null(req.cmd);
     cr_assert_null(req.id);
-    cr_assert_str_eq(req.err, "request line longer than 32 bytes is too long; ignored");
+    cr_assert_str_eq(req.err, "request line longer than 32 bytes");
     dc_jsonl_req_cleanup(&req);
     cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 1, "the bad one");
     cr_assert_null(req.cmd);
-    cr_assert(strstr(req.err, "bad JSON: request is not valid JSON"), "%s", req.err);
+    cr_assert(strstr(req.err, "request is not valid JSON"), "%s", req.err);
     dc_jsonl_req_cleanup(&req);
     cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 0, "the last is not complete before EOF");
     cr_assert_eq(dc_jsonl_next_request(&f, true, &req), 1, "and is at EOF");
@@ -185,28 +185,28 @@ Test(jsonl_parse, a_good_request)
 
 Test(jsonl_parse, bad_json_and_embedded_nul_and_bad_utf8)
 {
-    BAD("not json", "bad JSON: request is not valid JSON: '[' or '{' expected near 'not'", NULL);
-    BAD("{\"id\":1,\"cmd\":\"ping\"", "bad JSON: request is not valid JSON: '}' expected near end of file", NULL);
+    BAD("not json", "request is not valid JSON: '[' or '{' expected near 'not'", NULL);
+    BAD("{\"id\":1,\"cmd\":\"ping\"", "request is not valid JSON: '}' expected near end of file", NULL);
     struct dc_jsonl_req req;
     cr_assert_eq(dc_jsonl_parse("{\"id\":1,\0\"cmd\":\"ping\"}", 22, &req), -1, "embedded NUL");
-    cr_assert(strstr(req.err, "bad JSON: request is not valid JSON"), "%s", req.err);
+    cr_assert(strstr(req.err, "request is not valid JSON"), "%s", req.err);
     cr_assert_null(req.id);
     dc_jsonl_req_cleanup(&req);
     const char *bad_utf8 = "{\"id\":1,\"cmd\":\"p\xC0\x80m\"}";
     cr_assert_eq(dc_jsonl_parse(bad_utf8, strlen(bad_utf8), &req), -1, "overlong UTF-8");
-    cr_assert(strstr(req.err, "bad JSON: request is not valid JSON"), "%s", req.err);
+    cr_assert(strstr(req.err, "request is not valid JSON"), "%s", req.err);
     dc_jsonl_req_cleanup(&req);
-    BAD("{\"id\":1,\"id\":2,\"cmd\":\"ping\"}", "bad JSON: request is not valid JSON: duplicate object key near '\"id\"'", NULL);
+    BAD("{\"id\":1,\"id\":2,\"cmd\":\"ping\"}", "request is not valid JSON: duplicate object key near '\"id\"'", NULL);
 }
 
 Test(jsonl_parse, request_shape_errors_keep_the_id_once_read)
 {
-    BAD("[1,2]", "bad JSON: request must be a JSON object", NULL);
-    BAD("[{\"cmd\":\"ping\"}]", "bad JSON: request must be a JSON object", NULL);
+    BAD("[1,2]", "request must be a JSON object", NULL);
+    BAD("[{\"cmd\":\"ping\"}]", "request must be a JSON object", NULL);
     BAD("{\"id\":[1],\"cmd\":\"ping\"}", "request id must be an integer or a string", NULL);
     BAD("{\"id\":1.5,\"cmd\":\"ping\"}", "request id must be an integer or a string", NULL);
-    BAD("{\"id\":1}", "missing \"cmd\": the request has no \"cmd\" string", json_integer(1));
-    BAD("{\"id\":\"a\",\"cmd\":5}", "missing \"cmd\": the request has no \"cmd\" string", json_string("a"));
+    BAD("{\"id\":1}", "request has no \"cmd\" string", json_integer(1));
+    BAD("{\"id\":\"a\",\"cmd\":5}", "request has no \"cmd\" string", json_string("a"));
     BAD("{\"id\":4,\"cmd\":\"ping\",\"args\":[1]}", "\"args\" must be an object", json_integer(4));
     BAD("{\"id\":4,\"cmd\":\"ping\",\"args\":\"x\"}", "\"args\" must be an object", json_integer(4));
     BAD("{\"id\":null,\"cmd\":\"ping\",\"args\":3}", "\"args\" must be an object", json_null());
