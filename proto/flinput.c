@@ -21,6 +21,7 @@
 
 #include <bzlib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -233,7 +234,14 @@ static void fl_input_start(struct fl_input *in)
         pthread_mutex_destroy(&in->mu);
         goto fail;
     }
-    if (pthread_create(&in->worker, NULL, fl_input_worker, in) != 0) {
+    /* The worker starts with every signal blocked, so signals still go to
+     * the threads the program knows of, as before there was a worker. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&in->worker, NULL, fl_input_worker, in);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         pthread_cond_destroy(&in->cv);
         pthread_mutex_destroy(&in->mu);
         goto fail;
