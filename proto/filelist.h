@@ -8,7 +8,7 @@
  * plain, if the data does not start with "BZh"), calling back per directory
  * and file; the XML text is never held whole in memory. Past the first MiB
  * of a compressed list (dc_fl_limits.thread_after), bzip2 runs on a thread
- * of its own, at most 3 MiB of XML ahead of the parser, so the read takes
+ * of its own, at most 1.5 MiB of XML ahead of the parser, so the read takes
  * about max(bunzip2, parse) wall time, not their sum; the parser and all
  * callbacks stay on the caller's thread, the source is then called from the
  * decompression thread (it must not share unguarded state with the
@@ -91,7 +91,7 @@ long dc_fl_source_stdio(void *buf, size_t cap, void *ctx);   /* ctx is a FILE* *
 /* Bounds on a list from an untrusted peer: a few MB of bzip2 can expand to
  * gigabytes. Going over one stops the read with an error, and the flag says
  * which one (the caller names its setting). max_bytes counts what the parser
- * is given; the decompression thread runs at most 3 MiB ahead of it, so it
+ * is given; the decompression thread runs at most 1.5 MiB ahead of it, so it
  * is also what memory and work are bounded by. Plain value, owned by the
  * caller; zero-initialise it and set what you need. */
 struct dc_fl_limits {

@@ -30,7 +30,7 @@
 
 #define FL_IN_BUF         65536        /* raw bytes per source call */
 #define FL_WINDOW         65536        /* parser bytes per bzip2 call */
-#define FL_PIPE_BLOCK     (1u << 20)   /* ring block: 16 windows */
+#define FL_PIPE_BLOCK     (1u << 19)   /* ring block: 8 windows */
 #define FL_PIPE_BLOCKS    3            /* ring size: one being parsed, two ahead */
 #define FL_THREAD_AFTER   (1u << 20)   /* default dc_fl_limits.thread_after */
 
