@@ -238,12 +238,12 @@ void proc_signal(struct run *r, struct party *p, int signo)
 }
 
 /* After a storm: its count into the run log. */
-static void log_storm_end(struct run *r, struct burst *b)
+static void log_storm_end(struct run *r, struct burst *b, bool target_gone)
 {
     const struct hr_siglog_entry *e = &b->p->sigs.e[(b->p->sigs.n - 1) % HR_SIGLOG];
-    char line[128];
-    int n = snprintf(line, sizeof line, "%s x%ld sent (storm from +%.3fs to +%.3fs)", HR_SIGNAL_NAME(e->signo), e->count,
-                     e->first, e->last);
+    char line[160];
+    int n = snprintf(line, sizeof line, "%s x%ld sent (storm from +%.3fs to +%.3fs%s)", HR_SIGNAL_NAME(e->signo),
+                     e->count, e->first, e->last, target_gone ? "; ended early: the process exited" : "");
     proc_log(r, b->p, "sig", line, (size_t)n);
 }
 
@@ -252,12 +252,20 @@ void proc_run_bursts(struct run *r)
     double t = hr_now();
     for (size_t i = 0; i < r->nbursts; i++) {
         struct burst *b = &r->bursts[i];
+        /* A storm on a process that has ended signals a zombie: nothing can
+         * receive the rest, so it ends now (its count says what was sent),
+         * and teardown, `hub stop` and one-shot signals need not wait for it. */
+        if (b->left > 0 && (b->p->exited || b->p->reaped)) {
+            b->left = 0;
+            log_storm_end(r, b, true);
+            continue;
+        }
         while (b->left > 0 && b->next <= t) {
             proc_signal(r, b->p, b->signo);
             b->left--;
             b->next += b->every;
             if (!b->left)
-                log_storm_end(r, b);
+                log_storm_end(r, b, false);
         }
     }
 }
