@@ -193,6 +193,17 @@ void proc_drain(struct run *r, struct party *p, double until)
         }
 }
 
+/* "exit| exited with status 0 at +1.234s": when the party ended, in its
+ * log, so a reader (bench_overhead.py) sees how long a stop took. */
+void proc_log_exit(struct run *r, struct party *p)
+{
+    struct dc_buf b;
+    dc_buf_init(&b, 0);
+    proc_describe_exit(&b, p);
+    proc_log(r, p, "exit", b.data, b.len);
+    dc_buf_cleanup(&b);
+}
+
 static void note_exit(struct run *r, struct party *p)
 {
     siginfo_t si = {0};
@@ -206,6 +217,7 @@ static void note_exit(struct run *r, struct party *p)
         p->exit_sig = si.si_status;
     close(p->pidfd);
     p->pidfd = -1;
+    proc_log_exit(r, p);
     /* A hub that ends while no later step expects it (hub exits/kill/stop)
      * fails the running step at once, not when that step times out. */
     if (p == r->hub && r->started && !p->stopped && (long)r->cur_step > r->hub_end_step) {

@@ -189,6 +189,8 @@ void proc_run_bursts(struct run *r);
 bool proc_bursts_pending(const struct run *r);
 /* "exited with status N at +T" / "was killed by signal N (SIGX) at +T". */
 void proc_describe_exit(struct dc_buf *b, const struct party *p);
+/* Logs the exit (proc_describe_exit) in the party's log as an `exit|` line. */
+void proc_log_exit(struct run *r, struct party *p);
 /* Kill and reap what our children left behind (we are their subreaper). */
 void proc_reap_orphans(void);
 /* Lines of a file around byte offset mark (malloc'd); see proc.c. */

@@ -234,6 +234,7 @@ static void teardown(struct run *r)
             p->exit_at = hr_now() - r->t0;
             p->exit_code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 0;
             p->exit_sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+            proc_log_exit(r, p);
         }
     }
     proc_reap_orphans();   /* before draining: an escaped descendant may hold the pipes */
