@@ -13,12 +13,35 @@ start, planning and report count. Each is the median of REPEATS runs,
 with the range beside it; the difference is what the harness adds per
 scenario (target: <= 5 ms).
 
-Suite: `dcharness run -j 2 --keep SCENARIO_DIR` (wall time), next to the
-sum of one floor per run plus each run's own work, read from the kept
-client logs: the time from each mkfile, share and download request to its
-answer (share: to share.done) -- the files made, hashed and moved, which no
-harness can save. Printed next to that sum and next to half of it (two
-runs at a time at best); target: within 1.2x.
+Suite: `dcharness run -j 2 --keep --json FILE SCENARIO_DIR` (wall time),
+next to the sum of one floor per run plus each run's own work: the time
+the scenario itself asks for or that no harness can save, read from the
+run's JSON (its steps' start and seconds) and its kept logs, as intervals
+on the run's clock, by category:
+  transfers     each mkfile, share (to share.done), list and download
+                request to its answer, from the clients' logs
+  wait steps    `wait D` steps, as long as they took
+  negative      `expect ... never` and `expect ... count=N` steps (they wait
+                all of their window)
+  storms/load   signal storms (the hub log's `storm from +A to +B` line),
+                the load from its `hub load` step to its report line in
+                load.log, a client's `flood` request to flood.done
+  asked delays  a `hub fault` step's delay=/for= duration, a client's
+                reconnect delay (its hub.reconnecting event's `delay`)
+  stops         from the last signal to a party's `exit|` line, for the
+                hub and for third-party clients (profile other than dcclient;
+                dcclient's own stop is in the floor); the fakehub stop the
+                floor also holds is ~1 ms
+  hang verdicts the hub log's `verdict (probed for Ts)` window
+  third-party   a third-party client's ready line after the later of the
+  start         hub's and dcclients' ready lines (the run waits for the
+                slowest start)
+Overlapping intervals count once, for the first category in that order.
+A run's overhead is its time minus the floor minus its own work. Printed:
+the breakdown (per category, summed over runs), the suite's wall next to
+the sum (target: within 1.2x) and next to the -j 2 bound (max of half the
+sum and the longest run), and the per-run overhead distribution (median,
+max, the 5 worst runs by name) so that harness waste stands out.
 
 The machine may be shared: the load average is printed, and figures are
 medians. Prints figures; not a test.
@@ -110,35 +133,164 @@ def harness_once(bin_dir: pathlib.Path, scn: pathlib.Path) -> float:
     return elapsed
 
 
-def own_work(run_dir: pathlib.Path) -> float:
-    """Seconds a run's clients spent on mkfile, share (to share.done) and
-    download requests, from their logs."""
-    total = 0.0
-    for log in run_dir.glob("*.log"):
-        if log.name == "hub.log":
+CATEGORIES = ("transfers", "wait steps", "negative", "storms/load", "asked delays", "stops", "hang verdicts",
+              "third-party start")
+LOG_LINE = re.compile(r"\s*([\d.]+) (\w+ ?)\| (.*)$")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+
+
+def log_lines(path: pathlib.Path):
+    """(time, tag, text) of each line of a run log; the tag without padding."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        m = LOG_LINE.match(line)
+        if m:
+            out.append((float(m.group(1)), m.group(2).strip(), m.group(3)))
+    return out
+
+
+def seconds_of(word: str):
+    m = DURATION.match(word)
+    if not m:
+        return None
+    return float(m.group(1)) * {"ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+
+
+def as_json(text: str):
+    try:
+        j = json.loads(text)
+    except ValueError:
+        return None
+    return j if isinstance(j, dict) else None
+
+
+def client_intervals(lines, add):
+    """Transfers (mkfile, share to share.done, list, download: request to
+    answer), floods (request to flood.done) and reconnect delays (a
+    hub.reconnecting event's delay) from a client's log."""
+    asked, share_t, flood_t = {}, None, None
+    for t, tag, text in lines:
+        j = as_json(text) if tag in ("in", "out") else None
+        if j is None:
             continue
-        asked = {}
-        share_t = None
-        for line in log.read_text(errors="replace").splitlines():
-            m = re.match(r"\s*([\d.]+) (in |out)\| (.*)$", line)
-            if not m:
-                continue
-            t, kind, text = float(m.group(1)), m.group(2), m.group(3)
-            try:
-                j = json.loads(text)
-            except ValueError:
-                continue
-            if kind == "in " and j.get("cmd") in ("mkfile", "share", "download"):
-                asked[j.get("id")] = (t, j["cmd"])
-            elif kind == "out" and "id" in j and j["id"] in asked:
-                t0, cmd = asked.pop(j["id"])
-                if cmd == "share":
-                    share_t = t0
-                else:
-                    total += t - t0
-            elif kind == "out" and j.get("event") == "share.done" and share_t is not None:
-                total += t - share_t
-                share_t = None
+        if tag == "in" and j.get("cmd") in ("mkfile", "share", "download", "list", "flood"):
+            asked[j.get("id")] = (t, j["cmd"])
+        elif tag == "out" and "id" in j and j["id"] in asked:
+            t0, cmd = asked.pop(j["id"])
+            if cmd == "share":
+                share_t = t0
+            elif cmd == "flood":
+                flood_t = t0
+            else:
+                add("transfers", t0, t)
+        elif tag == "out" and j.get("event") == "share.done" and share_t is not None:
+            add("transfers", share_t, t)
+            share_t = None
+        elif tag == "out" and j.get("event") == "flood.done" and flood_t is not None:
+            add("storms/load", flood_t, t)
+            flood_t = None
+        elif tag == "out" and j.get("event") == "hub.reconnecting" and isinstance(j.get("delay"), (int, float)):
+            add("asked delays", t, t + j["delay"])
+
+
+def stop_interval(lines):
+    """From the last signal before a party's exit| line to that line."""
+    last_sig = None
+    for t, tag, text in lines:
+        if tag == "sig" and " x" not in text:     # a storm's summary line is not a signal
+            last_sig = t
+        elif tag == "exit":
+            return (last_sig, t) if last_sig is not None else None
+    return None
+
+
+def ready_time(lines):
+    for t, tag, text in lines:
+        if tag == "out":
+            j = as_json(text)
+            if j is not None and j.get("event") == "ready":
+                return t
+    return None
+
+
+def run_work(case) -> dict:
+    """Seconds of the run's own work per category (overlaps counted once,
+    for the first category in CATEGORIES order), from its JSON and logs."""
+    spans = []
+
+    def add(cat, a, b):
+        if b > a:
+            spans.append((CATEGORIES.index(cat), a, b))
+
+    for st in case.get("steps", []):
+        words = st["text"].split()
+        if words and words[0].endswith(":") and words[0][:-1] in ("nmdc", "adc", "nmdcs", "adcs"):
+            words = words[1:]
+        a, b = st["start"], st["start"] + st["seconds"]
+        if words[:1] == ["wait"]:
+            add("wait steps", a, b)
+        elif "expect" in words[1:2] and ("never" in words or any(w.startswith("count=") for w in words)):
+            add("negative", a, b)
+        elif words[:2] == ["hub", "fault"]:
+            for w in words[2:]:
+                k, _, v = w.partition("=")
+                d = seconds_of(v) if k in ("delay", "for") else None
+                if d:
+                    add("asked delays", a, a + d)
+        elif words[:2] == ["hub", "load"] and len(words) > 2 and words[2].startswith("users="):
+            load_start = a
+            for t, tag, text in log_lines(pathlib.Path(case["parties"][0]["log"]).parent / "load.log"):
+                if tag in ("out", "exit"):     # its report line, else its end
+                    add("storms/load", load_start, t)
+                    break
+    parties = case.get("parties", [])
+    ready = {}
+    for i, party in enumerate(parties):
+        lines = log_lines(pathlib.Path(party["log"]))
+        profile = next((m.group(1) for t, tag, text in lines[:2] if tag == "dcharness"
+                        for m in [re.search(r": profile (\S+)", text)] if m), None)
+        ready[party["name"]] = (profile, ready_time(lines))
+        if i == 0:   # the hub
+            for t, tag, text in lines:
+                m = re.search(r"storm from \+([\d.]+)s to \+([\d.]+)s", text) if tag == "sig" else None
+                if m:
+                    add("storms/load", float(m.group(1)), float(m.group(2)))
+                m = re.search(r"verdict \(probed for ([\d.]+)s\)", text) if tag == "dcharness" else None
+                if m:
+                    add("hang verdicts", t - float(m.group(1)), t)
+        else:
+            client_intervals(lines, add)
+        if i == 0 or profile != "dcclient":
+            iv = stop_interval(lines)
+            if iv:
+                add("stops", *iv)
+    ours = [t for name, (prof, t) in ready.items() if t is not None and (name == "hub" or prof == "dcclient")]
+    base = max(ours) if ours else 0.0
+    for name, (prof, t) in ready.items():
+        if name != "hub" and prof not in (None, "dcclient") and t is not None:
+            add("third-party start", base, t)
+    # Sweep: each category gets what earlier categories did not cover.
+    work, covered = {c: 0.0 for c in CATEGORIES}, []
+    for k, cat in enumerate(CATEGORIES):
+        before = union_length(covered)
+        covered += [(a, b) for c, a, b in spans if c == k]
+        work[cat] = union_length(covered) - before
+    return work
+
+
+def union_length(ivs) -> float:
+    total, end = 0.0, None
+    for a, b in sorted(ivs):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
     return total
 
 
@@ -149,6 +301,36 @@ def stats(xs):
 def ms(s) -> str:
     med, lo, hi = s
     return f"{med * 1e3:7.1f} ms ({lo * 1e3:.1f}-{hi * 1e3:.1f})"
+
+
+def suite_report(cases, wall: float, floor: float, scenarios: pathlib.Path):
+    rows = []
+    totals = {c: 0.0 for c in CATEGORIES}
+    for c in cases:
+        work = run_work(c)
+        for k, v in work.items():
+            totals[k] += v
+        own = sum(work.values())
+        rows.append((c["seconds"] - floor - own, c["seconds"], own, c["name"], c["file"]))
+    runs, summed = len(rows), sum(r[1] for r in rows)
+    own = sum(totals.values())
+    ideal = runs * floor + own
+    bound = max(ideal / 2, max((floor + r[2] for r in rows), default=0.0))
+    print(f"suite: {runs} runs of {scenarios} at -j 2: {wall:.2f} s wall; the runs' own times sum to "
+          f"{summed:.2f} s ({summed / wall:.2f} runs at a time on average)")
+    print("  own work, by category (summed over runs; overlaps counted once):")
+    for k in CATEGORIES:
+        print(f"    {k:18} {totals[k]:8.2f} s")
+    print(f"    {'total':18} {own:8.2f} s")
+    print(f"  sum of floors ({runs} x {floor * 1e3:.1f} ms = {runs * floor:.2f} s) + own work = {ideal:.2f} s")
+    print(f"  suite / (floors + own work): {wall / ideal:.2f}x (target <= 1.2x); -j 2 bound (max of half of it "
+          f"and the longest run) {bound:.2f} s: suite / bound {wall / bound:.2f}x")
+    over = sorted(rows, reverse=True)
+    med = statistics.median(r[0] for r in rows) if rows else 0.0
+    print(f"  per-run overhead (run time - floor - own work): median {med * 1e3:.0f} ms, "
+          f"max {over[0][0] * 1e3:.0f} ms, summed {sum(r[0] for r in rows):.2f} s; the worst 5:")
+    for o, secs, w, name, path in over[:5]:
+        print(f"    {o * 1e3:7.0f} ms  (run {secs:.2f} s, own work {w:.2f} s)  {path}: {name}")
 
 
 def main():
@@ -177,23 +359,17 @@ def main():
         print(f"harness adds per scenario: {(h[0] - f[0]) * 1e3:7.1f} ms (target <= 5 ms)")
 
         env = dict(os.environ, TMPDIR=str(tmp))
+        report = tmp / "suite.json"
         t0 = time.monotonic()
-        r = subprocess.run([str(bin_dir / "dcharness"), "run", "-j", "2", "--keep", str(scenarios)],
-                           capture_output=True, text=True, env=env)
+        r = subprocess.run([str(bin_dir / "dcharness"), "run", "-j", "2", "--keep", "--json", str(report),
+                            str(scenarios)], capture_output=True, text=True, env=env)
         wall = time.monotonic() - t0
         if r.returncode != 0:
             print(r.stdout[-3000:], r.stderr[-2000:])
             raise SystemExit("the suite failed")
-        kept = [pathlib.Path(p) for p in re.findall(r"^\s+kept: (\S+)$", r.stdout, re.M)]
-        runs = len(kept)
-        work = sum(own_work(d) for d in kept)
-        ideal = runs * f[0] + work
-        print(f"suite: {runs} runs of {scenarios} at -j 2: {wall:.2f} s wall")
-        print(f"  sum of floors ({runs} x {f[0] * 1e3:.1f} ms) + the runs' own work ({work:.2f} s: mkfile, "
-              f"hashing, downloads) = {ideal:.2f} s; half of it (2 at a time) {ideal / 2:.2f} s")
-        print(f"  suite / (floors + own work): {wall / ideal:.2f}x (target <= 1.2x); "
-              f"suite / half of it: {wall / (ideal / 2):.2f}x")
-        for d in kept:
+        cases = [c for c in json.loads(report.read_text())["cases"] if c["status"] == "pass"]
+        suite_report(cases, wall, f[0], scenarios)
+        for d in {pathlib.Path(c["parties"][0]["log"]).parent.parent for c in cases if c.get("parties")}:
             shutil.rmtree(d, ignore_errors=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
