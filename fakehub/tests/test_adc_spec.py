@@ -196,7 +196,7 @@ def test_inf_id_pd_matching(room):
     (("ID", "PD"), "", "FMID"),                         # neither
     (("ID",), " ID" + "A" * 38 + "1", "FBID"),          # invalid characters in ID
     (("PD",), " PD" + "A" * 38 + "1", "FBPD"),          # invalid characters in PD
-])
+], ids=["other-id", "mismatch", "only-id", "only-pd", "neither", "bad-id", "bad-pd"])  # stable under xdist
 def test_inf_identity_cases(room, drop, extra, flag):
     """ADC-TST INF: ID/PD mismatching, only one, neither, invalid characters."""
     c, line = inf_login(room, extra, drop=drop)
