@@ -18,8 +18,9 @@ next to the sum of one floor per run plus each run's own work: the time
 the scenario itself asks for or that no harness can save, read from the
 run's JSON (its steps' start and seconds) and its kept logs, as intervals
 on the run's clock, by category:
-  transfers     each mkfile, share (to share.done), list and download
-                request to its answer, from the clients' logs
+  files         `fixture file` steps (the harness writes the bytes), each
+                mkfile, share (to share.done), list and download request to
+                its answer, from the clients' logs
   wait steps    `wait D` steps, as long as they took
   negative      `expect ... never` and `expect ... count=N` steps (they wait
                 all of their window)
@@ -133,7 +134,7 @@ def harness_once(bin_dir: pathlib.Path, scn: pathlib.Path) -> float:
     return elapsed
 
 
-CATEGORIES = ("transfers", "wait steps", "negative", "storms/load", "asked delays", "stops", "hang verdicts",
+CATEGORIES = ("files", "wait steps", "negative", "storms/load", "asked delays", "stops", "hang verdicts",
               "third-party start")
 LOG_LINE = re.compile(r"\s*([\d.]+) (\w+ ?)\| (.*)$")
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
@@ -169,7 +170,7 @@ def as_json(text: str):
 
 
 def client_intervals(lines, add):
-    """Transfers (mkfile, share to share.done, list, download: request to
+    """Files (mkfile, share to share.done, list, download: request to
     answer), floods (request to flood.done) and reconnect delays (a
     hub.reconnecting event's delay) from a client's log."""
     asked, share_t, flood_t = {}, None, None
@@ -186,9 +187,9 @@ def client_intervals(lines, add):
             elif cmd == "flood":
                 flood_t = t0
             else:
-                add("transfers", t0, t)
+                add("files", t0, t)
         elif tag == "out" and j.get("event") == "share.done" and share_t is not None:
-            add("transfers", share_t, t)
+            add("files", share_t, t)
             share_t = None
         elif tag == "out" and j.get("event") == "flood.done" and flood_t is not None:
             add("storms/load", flood_t, t)
@@ -231,7 +232,9 @@ def run_work(case) -> dict:
         if words and words[0].endswith(":") and words[0][:-1] in ("nmdc", "adc", "nmdcs", "adcs"):
             words = words[1:]
         a, b = st["start"], st["start"] + st["seconds"]
-        if words[:1] == ["wait"]:
+        if words[:2] == ["fixture", "file"]:
+            add("files", a, b)
+        elif words[:1] == ["wait"]:
             add("wait steps", a, b)
         elif "expect" in words[1:2] and ("never" in words or any(w.startswith("count=") for w in words)):
             add("negative", a, b)
