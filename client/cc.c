@@ -412,8 +412,11 @@ static void cc_read_ahead(struct dcc_cc *cc, bool on)
         SSL_set_read_ahead(ssl, on);
 }
 
-/* The downloader accepted a SND: switch to the data phase. */
-int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1)
+/* The downloader accepted a SND: switch to the data phase. Data the TTH
+ * verifies is inflated without computing zlib's Adler-32 (inflateValidate):
+ * that check would only repeat the TTH's, and on stored (incompressible)
+ * data it cost more CPU than the inflating itself. */
+int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1, bool tth_verified)
 {
     cc->want = bytes;
     cc_read_ahead(cc, true);
@@ -421,6 +424,10 @@ int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1)
         memset(&cc->zs, 0, sizeof cc->zs);
         if (inflateInit(&cc->zs) != Z_OK)
             return -1;
+        if (tth_verified && inflateValidate(&cc->zs, 0) != Z_OK) {
+            inflateEnd(&cc->zs);
+            return -1;
+        }
         cc->inflating = true;
     } else if (!bytes) {
         cc_recv_end(cc);

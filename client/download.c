@@ -759,7 +759,7 @@ void dcc_dl_on_snd(struct dcc_cc *cc, const char *type, const char *ident, int64
     d->tls = cc->tls;
     d->received = 0;
     d->t0 = d->last_progress = dl_now();
-    if (dcc_cc_recv_begin(cc, (uint64_t)bytes, zl1) < 0)
+    if (dcc_cc_recv_begin(cc, (uint64_t)bytes, zl1, d->phase == DL_PH_FILE) < 0)
         dcc_cc_close(cc, "out of memory");
 }
 

@@ -128,8 +128,9 @@ void dcc_cc_send_error(struct dcc_cc *cc, int code, const char *text);
 int dcc_cc_request(struct dcc_xfer *x, const char *nick, char *err);
 struct dcc_cc *dcc_cc_find(struct dcc_xfer *x, const char *nick, bool download);
 void dcc_cc_arm(struct dcc_cc *cc, double seconds);
-/* The downloader accepted a SND: data phase (0/-1). */
-int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1);
+/* The downloader accepted a SND: data phase (0/-1). tth_verified: the
+ * data is a file's, checked against its TTH as it arrives. */
+int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1, bool tth_verified);
 void dcc_cc_idle(struct dcc_cc *cc);
 /* TLS upload: call dcc_up_more whenever the socket is writable (up_wev),
  * until dcc_up_cleanup. 0/-1. */
