@@ -65,7 +65,8 @@ struct dcc_cc {
     int up_fd;                      /* streamed upload source, or -1 */
     bool up_z;                      /* ... deflated through dz */
     uint64_t up_left;
-    z_stream dz;
+    z_stream dz;                    /* raw deflate: upload.c frames it as zlib */
+    uint32_t up_adler;              /* Adler-32 of what went into dz */
     int up_zlevel;                  /* dz's level now: 1, or 0 (stored) when the data does not shrink */
     bool up_probing;                /* the next piece measures level 1's gain */
     uint64_t up_stored;             /* bytes stored since the last probe */
