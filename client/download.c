@@ -351,6 +351,7 @@ static void *dl_worker(void *arg)
 {
     struct dcc_dl *d = arg;
     struct dcc_pipe *q = d->pipe;
+    pthread_setname_np(pthread_self(), "dcc-hash");   /* bench_transfer tells the threads apart by name */
     pthread_mutex_lock(&q->mu);
     while (!q->stop) {
         struct dl_slot *s = NULL;
@@ -380,6 +381,7 @@ static void *dl_writer(void *arg)
 {
     struct dcc_dl *d = arg;
     struct dcc_pipe *q = d->pipe;
+    pthread_setname_np(pthread_self(), "dcc-write");
     pthread_mutex_lock(&q->mu);
     while (!q->stop) {
         struct dl_slot *sl[DL_WRITE_BATCH];

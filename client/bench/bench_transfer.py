@@ -13,7 +13,10 @@ compressible text (text.txt, up to 256 MiB, about 3:1) next to `gzip -1`
 compressing the same file in the same run (median of 3). Under every row:
 user and system CPU seconds per GiB of the uploader and of the downloader
 (/proc/PID/stat, all threads), and how busy they kept the cores: where the
-CPU goes besides the TTH. `--only a,b` (protocols or modes: nmdc, adcs,
+CPU goes besides the TTH; and the downloader's by thread (sampled every
+20 ms from /proc/PID/task, by thread name): its loop thread (socket
+reads, decryption, inflating), its hashing workers (next to what the TTH
+alone needs) and its .part writer. `--only a,b` (protocols or modes: nmdc, adcs,
 plain, zlib, zlibtext; a case runs when its protocol and its mode
 are listed, or none of that kind is) runs a subset. Prints figures; not a test. Build BUILD_DIR as Release: a Debug or
 ASan build measures something else.
@@ -35,6 +38,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -55,6 +59,50 @@ def cpu(pid: int) -> tuple[float, float]:
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+class ThreadCpu:
+    """CPU seconds of each thread of pid, sampled every 20 ms while running
+    (a thread that ends takes its last <= 20 ms along), summed by role: the
+    loop thread (tid = pid), hashing workers (dcc-hash), the writer
+    (dcc-write), anything else."""
+
+    def __init__(self, pid: int):
+        self.pid, self.seen, self.base = pid, {}, {}
+        self.stop = threading.Event()
+        self.sample(self.base)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def sample(self, into):
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            tasks = list(pathlib.Path(f"/proc/{self.pid}/task").iterdir())
+        except FileNotFoundError:
+            return
+        for t in tasks:
+            try:
+                stat = (t / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            into[int(t.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+
+    def run(self):
+        while not self.stop.wait(0.02):
+            self.sample(self.seen)
+
+    def finish(self) -> dict:
+        self.stop.set()
+        self.thread.join()
+        self.sample(self.seen)
+        roles = {"loop": 0.0, "hash": 0.0, "write": 0.0, "other": 0.0}
+        for tid, (name, secs) in self.seen.items():
+            role = ("loop" if tid == self.pid else "hash" if name == "dcc-hash" else
+                    "write" if name == "dcc-write" else "other")
+            roles[role] += secs - self.base.get(tid, (name, 0.0))[1]
+        return roles
 
 
 def write_text(path: pathlib.Path, size: int):
@@ -176,17 +224,19 @@ def main():
                 got.mkdir()
                 fname = "text.txt" if mode == "zlibtext" else "big.bin"
                 a0, b0 = cpu(alice.pid), cpu(bob.pid)
+                threads = ThreadCpu(bob.pid)
                 t0 = time.monotonic()
                 res = bob.channel.request("download", nick="alice", path=f"/share/{fname}",
                                           target_dir=str(got), timeout=1800)
                 wall = time.monotonic() - t0
                 a1, b1 = cpu(alice.pid), cpu(bob.pid)
+                roles = threads.finish()
                 if res["tls"] != proto.endswith("s"):
                     raise SystemExit(f"{name}: the transfer's tls is {res['tls']}")
                 if res["compressed"] != compress:
                     raise SystemExit(f"{name}: the transfer's compressed is {res['compressed']}")
                 use = (a1[0] - a0[0], a1[1] - a0[1], b1[0] - b0[0], b1[1] - b0[1])
-                results.append((name, res["bytes_per_second"], res["size"] / wall, res["size"], wall, use))
+                results.append((name, res["bytes_per_second"], res["size"] / wall, res["size"], wall, use, roles))
                 (got / fname).unlink()
                 bob.stop()
                 procs.remove(bob)
@@ -208,7 +258,7 @@ def main():
                 print(f"gzip -1 of text.txt ({text_size} MiB):      {mib(gz[0])} (median of 3, "
                       f"{gz[1] / (1 << 20):.0f}-{gz[2] / (1 << 20):.0f})")
             by_name = {r[0]: r[1] for r in results}
-            for name, data_bps, wall_bps, nbytes, wall, use in results:
+            for name, data_bps, wall_bps, nbytes, wall, use, roles in results:
                 proto, mode = name.split("-")[1:]
                 vs = ""
                 if mode == "zlibtext":
@@ -224,6 +274,10 @@ def main():
                       f"downloader {use[2] / gib:.2f} user + {use[3] / gib:.2f} sys; "
                       f"{sum(use) / (wall * (os.cpu_count() or 1)):4.0%} of all cores busy with the two "
                       f"(TTH alone needs {gib * (1 << 30) / tth[0]['bytes_per_second'] / gib:.2f} s/GiB)")
+                print(f"    downloader threads, cpu s/GiB: loop {roles['loop'] / gib:.2f} (socket, TLS, inflate), "
+                      f"hashing {roles['hash'] / gib:.2f} (TTH alone needs "
+                      f"{(1 << 30) / tth[0]['bytes_per_second']:.2f}), writing {roles['write'] / gib:.2f}, "
+                      f"other {roles['other'] / gib:.2f}")
         finally:
             for p in procs:
                 p.stop()

@@ -1,7 +1,7 @@
 """bench_transfer.py (client/bench/) at a tiny size, so the benchmark cannot
 rot unnoticed: one run must print a throughput line for every protocol and
 mode (text over ZLIB next to gzip -1, random data over ZLIB next to plain,
-the CPU of both processes under each), the TLS ones (nmdcs, adcs: the client connection is TLS too, which the
+the CPU of both processes under each, and the downloader's by thread), the TLS ones (nmdcs, adcs: the client connection is TLS too, which the
 benchmark checks on each transfer) next to the same without TLS. No timing
 assertions: the figures are the benchmark's to report."""
 import pathlib
@@ -32,3 +32,5 @@ def test_bench_transfer_prints_tls_next_to_plain(bin_path):
     assert re.search(r"^gzip -1 of text.txt .* MiB/s", r.stdout, re.M), r.stdout
     assert len(re.findall(r"^    cpu s/GiB: uploader [\d.]+ user \+ [\d.]+ sys, downloader [\d.]+ user",
                           r.stdout, re.M)) == len(rows), r.stdout
+    assert len(re.findall(r"^    downloader threads, cpu s/GiB: loop [\d.]+ .*, hashing [\d.]+ \(TTH alone needs "
+                          r"[\d.]+\), writing [\d.]+, other [\d.]+$", r.stdout, re.M)) == len(rows), r.stdout
