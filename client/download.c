@@ -263,7 +263,9 @@ static int dl_resolve(struct dcc_dl *d)
  * When all slots are in use the loop thread waits for the oldest: that
  * bounds memory and is backpressure (the socket is not read meanwhile).
  * Workers are the dl's and are joined before it goes (never detached);
- * after an abort the .part is cut back to the bytes written in order. */
+ * after an abort the received whole slots are written out (not after a bad
+ * block or a failed write) and the .part cut back to the bytes written in
+ * order. */
 struct dl_slot {
     uint8_t *buf;                   /* DL_SLOT bytes, DL_ALIGN-aligned; file byte o is at buf[o % DL_SLOT] */
     uint64_t off;                   /* first file byte held */
@@ -281,6 +283,7 @@ struct dcc_pipe {
     pthread_t th[DL_THREADS_MAX + 1];   /* th[0] the writer, then the hashing workers */
     int nth;
     bool stop;
+    bool no_flush;                  /* an abort leaves unwritten slots out (bad block, failed write) */
     struct dl_slot slot[DL_SLOTS];
     unsigned head, count;           /* in use, oldest (lowest offset) first */
     struct dl_slot *fill;           /* the slot being received into (the loop thread's), or NULL */
@@ -563,8 +566,10 @@ static int dl_pipe_drain(struct dcc_dl *d, int *why)
     return 0;
 }
 
-/* Stop the workers of an unfinished download and cut the .part back to
- * the bytes written in order: nothing past a hole stays. */
+/* Stop the workers of an unfinished download, write the whole slots
+ * received but not written yet (a lost connection: a resume re-verifies
+ * them from the .part), and cut the .part back to the bytes written in
+ * order: nothing past a hole stays. */
 static void dl_pipe_abort(struct dcc_dl *d)
 {
     struct dcc_pipe *q = d->pipe;
@@ -573,7 +578,11 @@ static void dl_pipe_abort(struct dcc_dl *d)
     dl_pipe_stop(q);
     uint64_t keep = d->vpos;
     for (unsigned k = 0; k < q->count; k++) {
-        const struct dl_slot *s = &q->slot[(q->head + k) % DL_SLOTS];
+        struct dl_slot *s = &q->slot[(q->head + k) % DL_SLOTS];
+        if (s->st == SL_READY && !s->written && !q->no_flush) {   /* received, not out yet: out now */
+            s->err = dl_write_slots(d, &s, 1);
+            s->written = true;
+        }
         if (s->st != SL_READY || !s->written || s->err)
             break;
         keep = s->off + s->len;
@@ -846,8 +855,10 @@ int dcc_dl_data(struct dcc_cc *cc, const void *data, size_t len)
 static void dl_pipe_failed(struct dcc_dl *d, int err)
 {
     struct dcc_cc *cc = d->cc;
-    if (d->pipe)
+    if (d->pipe) {
         dl_pipe_stop(d->pipe);
+        d->pipe->no_flush = true;   /* nothing past a bad block or a failed write */
+    }
     if (err) {
         dl_fail(d, "cannot write %s: %s", d->part_path, strerror(err));
         if (cc)
