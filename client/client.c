@@ -465,8 +465,16 @@ static void dcc_schedule_reconnect(struct dcc_client *c)
 static void dcc_close(struct dcc_client *c, const char *reason, const char *code, bool requested)
 {
     bool was_online = c->state == DCC_STATE_ONLINE || c->was_online;
-    if (c->bev)
+    if (c->bev) {
+        /* End the connection now: libevent defers the free (and the close)
+         * while one of the bufferevent's own callbacks runs, and whoever
+         * hears of this disconnect may act at once (log in again with the
+         * same nick): the hub must have been told by then. */
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
         bufferevent_free(c->bev);
+    }
     c->bev = NULL;
     evtimer_del(c->timer);
     dcc_users_reset(&c->users, c->users.by_sid);
