@@ -27,8 +27,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <libdeflate.h>
 
-#include "client/adler.h"
 #include "proto/base32.h"
 #include "tls/dctls.h"
 
@@ -171,12 +171,12 @@ static double up_entropy(const uint8_t *p, size_t n)
  * the result is one valid zlib stream whatever the mix.
  *
  * The stream is raw deflate between a zlib header (up_z_begin) and the
- * Adler-32 of the data, which we compute (dcc_adler32, vectorised): zlib
- * 1.2's own cost more CPU than storing the data did. */
+ * Adler-32 of the data, which libdeflate computes (vectorised): zlib 1.2's
+ * own scalar one cost more CPU than storing the data did. */
 static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
 {
     uLong in0 = cc->dz.total_in, out0 = cc->dz.total_out;
-    cc->up_adler = dcc_adler32(cc->up_adler, in, n);
+    cc->up_adler = libdeflate_adler32(cc->up_adler, in, n);
     cc->dz.next_in = (unsigned char *)in;
     cc->dz.avail_in = (uInt)n;
     /* A probe ends its block, so its output is all out and the gain exact;
