@@ -20,7 +20,8 @@ import pytest
 from dccproc import dcclient, fakehub, fakehub_factory, wait_nicks  # noqa: F401 (fixtures)
 from dctest import Uhub, require_binary
 
-pytestmark = pytest.mark.interop
+# sanitize: our ZL1 and TLS transfer code under ASan+UBSan against a real peer (issue 18)
+pytestmark = [pytest.mark.interop, pytest.mark.sanitize]
 
 _rh = ctypes.CDLL("librhash.so.0")
 _rh.rhash_library_init()
