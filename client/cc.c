@@ -50,6 +50,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/adc.h"
+#include "proto/lines_ev.h"
 #include "proto/nmdc.h"
 #include "tls/dctls.h"
 
@@ -814,8 +815,11 @@ static void cc_read_cb(struct bufferevent *bev, void *arg)
         }
         if (cc->state == DCC_CC_SEND_Z || cc->state == DCC_CC_CONNECTING)
             break;   /* requests wait until the compressed upload is out */
-        struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
-        if (p.pos < 0 ? evbuffer_get_length(in) > DCC_CC_MAX_LINE : p.pos > DCC_CC_MAX_LINE) {
+        /* One line out of `in`; what follows it stays there, for the data
+         * phase a line may start (a transfer's first bytes can share its read). */
+        size_t len;
+        enum dc_line r = dc_lines_ev_next(in, delim, DCC_CC_MAX_LINE, line, &len);
+        if (r == DC_LINE_TOO_LONG) {
             if (cc->proto == DCC_PROTO_NMDC)
                 cc_close_after(cc, "$Error Message too long|", 24);
             else
@@ -823,16 +827,14 @@ static void cc_read_cb(struct bufferevent *bev, void *arg)
             evbuffer_drain(in, evbuffer_get_length(in));
             break;
         }
-        if (p.pos < 0)
+        if (r == DC_LINE_MORE)
             break;
-        evbuffer_remove(in, line, (size_t)p.pos + 1);
-        line[p.pos] = '\0';
-        if (p.pos == 0)
+        if (len == 0)
             continue;     /* keep-alive */
         if (cc->proto == DCC_PROTO_NMDC)
-            cc_nmdc_line(cc, line, (size_t)p.pos);
+            cc_nmdc_line(cc, line, len);
         else
-            cc_adc_line(cc, line, (size_t)p.pos);
+            cc_adc_line(cc, line, len);
     }
     cc_leave(cc);
 }

@@ -290,7 +290,7 @@ static void ctl_chan_free(struct dcc_chan *ch)
             p->chan = NULL;
     if (ch->bev)
         bufferevent_free(ch->bev);
-    dc_jsonl_framer_cleanup(&ch->in);
+    dc_lines_cleanup(&ch->in);
     free(ch);
 }
 
@@ -300,7 +300,7 @@ static void ctl_read(struct dcc_chan *ch, bool eof)
 {
     struct evbuffer *in = bufferevent_get_input(ch->bev);
     size_t n = evbuffer_get_length(in);
-    if (dc_jsonl_feed(&ch->in, evbuffer_pullup(in, -1), n) < 0)
+    if (dc_lines_feed(&ch->in, evbuffer_pullup(in, -1), n) < 0)
         return;   /* out of memory: the bytes wait in the input buffer */
     evbuffer_drain(in, n);
     struct dc_jsonl_req req;

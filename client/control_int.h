@@ -20,7 +20,7 @@ struct dcc_chan {
     struct bufferevent *bev;      /* owned: reads requests; for sockets also writes (owns the fd) */
     int out_fd;                   /* stdio: replies written here with blocking writes; else -1 */
     bool is_stdio;
-    struct dc_jsonl_framer in;    /* owned: request bytes read, not yet framed */
+    struct dc_lines in;           /* owned: request bytes read, not yet framed */
     struct dcc_chan *next;
 };
 

@@ -48,7 +48,7 @@ struct fh_ctl_client {
     struct fh_ctl_client *next, *prev;
     struct bufferevent *bev;             /* owned; BEV_OPT_CLOSE_ON_FREE */
     unsigned events;                     /* subscription mask */
-    struct dc_jsonl_framer in;           /* owned: request bytes read, not yet framed */
+    struct dc_lines in;                  /* owned: request bytes read, not yet framed */
     bool closing, dead;
 };
 
@@ -95,7 +95,7 @@ static void fh_ctl_reap_cb(evutil_socket_t fd, short what, void *arg)
         if (cl->next)
             cl->next->prev = cl->prev;
         bufferevent_free(cl->bev);
-        dc_jsonl_framer_cleanup(&cl->in);
+        dc_lines_cleanup(&cl->in);
         free(cl);
         ctl->n--;
     }
@@ -338,7 +338,7 @@ static void fh_ctl_read_cb(struct bufferevent *bev, void *arg)
     struct fh_ctl_client *cl = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t n = evbuffer_get_length(in);
-    if (dc_jsonl_feed(&cl->in, evbuffer_pullup(in, -1), n) < 0) {
+    if (dc_lines_feed(&cl->in, evbuffer_pullup(in, -1), n) < 0) {
         fh_ctl_kill(cl);   /* out of memory: the requests are lost, say so by closing */
         return;
     }
@@ -526,7 +526,7 @@ void fh_control_free(struct fh_control *ctl)
         struct fh_ctl_client *cl = ctl->clients;
         ctl->clients = cl->next;
         bufferevent_free(cl->bev);
-        dc_jsonl_framer_cleanup(&cl->in);
+        dc_lines_cleanup(&cl->in);
         free(cl);
     }
     if (ctl->l) {

@@ -1,105 +1,10 @@
-/* jsonl.c: the JSON-lines request channel (see jsonl.h).
- *
- * The framer keeps unconsumed bytes in one dc_buf and consumes lines by
- * moving an offset, so a line handed out stays put until the next feed,
- * which first moves the unconsumed tail to the front. scanned remembers how
- * far a partial line was searched for '\n', so a line arriving in many
- * small reads is scanned once, not once per read.
- */
+/* jsonl.c: the JSON-lines request channel (see jsonl.h); framing is
+ * lines.c's. */
 #include "proto/jsonl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void dc_jsonl_framer_init(struct dc_jsonl_framer *f, size_t max)
-{
-    dc_buf_init(&f->in, 0);
-    f->start = f->scanned = 0;
-    f->max = max;
-    f->discarding = false;
-}
-
-void dc_jsonl_framer_cleanup(struct dc_jsonl_framer *f)
-{
-    dc_buf_cleanup(&f->in);
-    f->start = f->scanned = 0;
-}
-
-int dc_jsonl_feed(struct dc_jsonl_framer *f, const void *p, size_t n)
-{
-    if (f->start) {
-        size_t rest = f->in.len - f->start;
-        memmove(f->in.data, f->in.data + f->start, rest);
-        f->in.len = rest;
-        f->in.data[rest] = '\0';
-        f->start = 0;
-    }
-    return dc_buf_append(&f->in, p, n);
-}
-
-/* Drop n bytes from the front of what is buffered. */
-static void dc_jsonl_consume(struct dc_jsonl_framer *f, size_t n)
-{
-    f->start += n;
-    f->scanned = 0;
-    if (f->start == f->in.len)
-        f->start = f->in.len = 0;   /* nothing left: the next feed moves nothing */
-}
-
-enum dc_jsonl_next dc_jsonl_next(struct dc_jsonl_framer *f, const char **line, size_t *len)
-{
-    while (f->in.data) {
-        const char *p = f->in.data + f->start;
-        size_t have = f->in.len - f->start;
-        const char *nl = have > f->scanned ? memchr(p + f->scanned, '\n', have - f->scanned) : NULL;
-        if (!nl) {
-            f->scanned = have;
-            if (have <= f->max)
-                return DC_JSONL_NONE;
-            /* Over-long and unfinished: drop what we have, skip to its '\n'. */
-            bool first = !f->discarding;
-            f->discarding = true;
-            dc_jsonl_consume(f, have);
-            return first ? DC_JSONL_TOO_LONG : DC_JSONL_NONE;
-        }
-        size_t n = (size_t)(nl - p);
-        dc_jsonl_consume(f, n + 1);
-        if (f->discarding || n > f->max) {
-            bool first = !f->discarding;
-            f->discarding = false;
-            if (first)
-                return DC_JSONL_TOO_LONG;
-            continue;
-        }
-        if (n && p[n - 1] == '\r')
-            n--;
-        if (n) {
-            *line = p;
-            *len = n;
-            return DC_JSONL_LINE;
-        }
-    }
-    return DC_JSONL_NONE;   /* nothing fed yet */
-}
-
-const char *dc_jsonl_rest(struct dc_jsonl_framer *f, size_t *len)
-{
-    if (!f->in.data)
-        return NULL;
-    const char *p = f->in.data + f->start;
-    size_t n = f->in.len - f->start;
-    bool skip = f->discarding;
-    dc_jsonl_consume(f, n);
-    f->discarding = false;
-    if (n && p[n - 1] == '\r')
-        n--;
-    if (skip || !n)
-        return NULL;
-    *len = n;
-    return p;
-}
-
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -143,22 +48,22 @@ void dc_jsonl_req_cleanup(struct dc_jsonl_req *req)
     req->cmd = NULL;
 }
 
-int dc_jsonl_next_request(struct dc_jsonl_framer *f, bool eof, struct dc_jsonl_req *req)
+int dc_jsonl_next_request(struct dc_lines *f, bool eof, struct dc_jsonl_req *req)
 {
-    const char *line;
+    char *line;
     size_t len;
-    switch (dc_jsonl_next(f, &line, &len)) {
-    case DC_JSONL_LINE:
+    switch (dc_lines_next(f, &line, &len)) {
+    case DC_LINE_OK:
         dc_jsonl_parse(line, len, req);
         return 1;
-    case DC_JSONL_TOO_LONG:
+    case DC_LINE_TOO_LONG:
         *req = (struct dc_jsonl_req){0};
         snprintf(req->err, sizeof req->err, "request line longer than %zu bytes", f->max);
         return 1;
-    case DC_JSONL_NONE:
+    case DC_LINE_MORE:
         break;
     }
-    if (!eof || !(line = dc_jsonl_rest(f, &len)))
+    if (!eof || !(line = dc_lines_rest(f, &len)))
         return 0;
     dc_jsonl_parse(line, len, req);
     return 1;

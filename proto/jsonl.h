@@ -4,15 +4,15 @@
  *
  * Pure: bytes in, lines and requests out, lines to write out; no sockets.
  * The callers own the I/O and their verb tables: bytes read go into the
- * framer (dc_jsonl_feed), dc_jsonl_next_request hands out each request as
+ * framer (dc_lines_feed), dc_jsonl_next_request hands out each request as
  * {id, cmd, args} or as a bad-request error whose message is the one both
  * channels document, the caller looks cmd up in its own table and answers
  * with dc_jsonl_ok / dc_jsonl_err, turned into bytes by dc_jsonl_line.
  *
- * Framing: '\n'-terminated lines of at most max bytes (without the '\n');
- * a trailing '\r' is dropped and empty lines are skipped. A longer line is
- * reported once (DC_JSONL_TOO_LONG) and skipped up to its '\n', so the next
- * line is read intact; the framer never holds more than max plus one feed.
+ * Framing is the project's one line framer (lines.h): '\n'-terminated
+ * lines of at most max bytes (without the '\n'); a trailing '\r' is
+ * dropped and empty lines are skipped. A longer line is refused once and
+ * skipped up to its '\n', so the next line is read intact.
  */
 #ifndef DC_PROTO_JSONL_H
 #define DC_PROTO_JSONL_H
@@ -23,36 +23,19 @@
 #include <jansson.h>
 
 #include "proto/buf.h"
+#include "proto/lines.h"
 
 /* The code of every framing and request-shape error. */
 #define DC_JSONL_BAD_REQUEST "bad-request"
 #define DC_JSONL_ERR_LEN 256
 
-/* Bytes in, lines out. The caller owns the struct; in is owned by it. */
-struct dc_jsonl_framer {
-    struct dc_buf in;     /* bytes fed and not yet consumed, from start */
-    size_t start;         /* first unconsumed byte of in */
-    size_t scanned;       /* bytes after start known to hold no '\n' */
-    size_t max;           /* longest line, without its '\n' */
-    bool discarding;      /* skipping the rest of an over-long line */
-};
-
-enum dc_jsonl_next {
-    DC_JSONL_NONE,        /* no complete line: feed more */
-    DC_JSONL_LINE,        /* *line, *len: one line, without '\n' / "\r\n" */
-    DC_JSONL_TOO_LONG,    /* a line over max (once per line), skipped */
-};
-
-void dc_jsonl_framer_init(struct dc_jsonl_framer *f, size_t max);
-void dc_jsonl_framer_cleanup(struct dc_jsonl_framer *f);
-/* Append bytes read. 0, or -1 when out of memory (the bytes are lost). */
-int dc_jsonl_feed(struct dc_jsonl_framer *f, const void *p, size_t n);
-/* The next line, or why there is none. A line stays valid until the next
- * dc_jsonl_feed (dc_jsonl_next does not move the bytes). */
-enum dc_jsonl_next dc_jsonl_next(struct dc_jsonl_framer *f, const char **line, size_t *len);
-/* At EOF: the last line, cut off without its '\n' ('\r' dropped), or NULL
- * (nothing left, or the rest of an over-long line). Consumes it. */
-const char *dc_jsonl_rest(struct dc_jsonl_framer *f, size_t *len);
+/* The framer of a JSON-lines channel (lines.h): '\n', a '\r' before it
+ * dropped, empty lines skipped, lines of at most max bytes. The caller
+ * feeds it (dc_lines_feed) and frees it (dc_lines_cleanup). */
+static inline void dc_jsonl_framer_init(struct dc_lines *f, size_t max)
+{
+    dc_lines_init(f, '\n', max, DC_LINES_CRLF | DC_LINES_SKIP_EMPTY);
+}
 
 /* A parsed request. The caller owns the struct; root and args are owned
  * references (dc_jsonl_req_cleanup), id and cmd are borrowed from root. */
@@ -74,7 +57,7 @@ void dc_jsonl_req_cleanup(struct dc_jsonl_req *req);
  * code bad-request (cmd NULL: an over-long line, or dc_jsonl_parse failed);
  * call dc_jsonl_req_cleanup after each. 0: no complete line left. With eof,
  * the last line cut off without its '\n' comes last. */
-int dc_jsonl_next_request(struct dc_jsonl_framer *f, bool eof, struct dc_jsonl_req *req);
+int dc_jsonl_next_request(struct dc_lines *f, bool eof, struct dc_jsonl_req *req);
 
 /* A JSON string for bytes that may not be UTF-8 (text from a hub or a peer):
  * each byte that does not start a valid UTF-8 sequence becomes U+FFFD.

@@ -10,16 +10,16 @@
 
 /* Feed s in pieces of step bytes; collect the lines as "a|b|" and each
  * over-long report as "!|". */
-static void frame(struct dc_jsonl_framer *f, const char *s, size_t n, size_t step, struct dc_buf *out)
+static void frame(struct dc_lines *f, const char *s, size_t n, size_t step, struct dc_buf *out)
 {
     for (size_t i = 0; i < n; i += step) {
         size_t k = n - i < step ? n - i : step;
-        cr_assert_eq(dc_jsonl_feed(f, s + i, k), 0);
-        const char *line;
+        cr_assert_eq(dc_lines_feed(f, s + i, k), 0);
+        char *line;
         size_t len;
-        enum dc_jsonl_next r;
-        while ((r = dc_jsonl_next(f, &line, &len)) != DC_JSONL_NONE) {
-            if (r == DC_JSONL_LINE)
+        enum dc_line r;
+        while ((r = dc_lines_next(f, &line, &len)) != DC_LINE_MORE) {
+            if (r == DC_LINE_OK)
                 dc_buf_append(out, line, len);
             else
                 dc_buf_append_str(out, "!");
@@ -30,14 +30,14 @@ static void frame(struct dc_jsonl_framer *f, const char *s, size_t n, size_t ste
 
 static void expect_frames(const char *in, size_t max, size_t step, const char *want)
 {
-    struct dc_jsonl_framer f;
+    struct dc_lines f;
     struct dc_buf out;
     dc_jsonl_framer_init(&f, max);
     dc_buf_init(&out, 0);
     frame(&f, in, strlen(in), step, &out);
     cr_assert_str_eq(out.data ? out.data : "", want, "input '%s' max %zu step %zu", in, max, step);
     dc_buf_cleanup(&out);
-    dc_jsonl_framer_cleanup(&f);
+    dc_lines_cleanup(&f);
 }
 
 Test(jsonl_framer, lines_split_across_reads_come_out_whole)
@@ -70,7 +70,7 @@ Test(jsonl_framer, an_overlong_line_still_arriving_is_reported_once)
 {
     /* 100 bytes without '\n' in small reads: one report, the bytes are
      * dropped as they come (the framer holds at most max + one read). */
-    struct dc_jsonl_framer f;
+    struct dc_lines f;
     struct dc_buf out;
     dc_jsonl_framer_init(&f, 8);
     dc_buf_init(&out, 0);
@@ -83,44 +83,44 @@ Test(jsonl_framer, an_overlong_line_still_arriving_is_reported_once)
     frame(&f, "tail\nafter\n", 11, 11, &out);
     cr_assert_str_eq(out.data, "!|after|");
     dc_buf_cleanup(&out);
-    dc_jsonl_framer_cleanup(&f);
+    dc_lines_cleanup(&f);
 }
 
 Test(jsonl_framer, the_last_line_cut_off_at_eof_is_returned)
 {
-    struct dc_jsonl_framer f;
+    struct dc_lines f;
     dc_jsonl_framer_init(&f, 64);
     size_t len = 0;
-    cr_assert_null(dc_jsonl_rest(&f, &len), "nothing fed");
-    cr_assert_eq(dc_jsonl_feed(&f, "a\n{\"id\":3}\r", 11), 0);
-    const char *line;
-    cr_assert_eq(dc_jsonl_next(&f, &line, &len), DC_JSONL_LINE);
-    cr_assert_eq(dc_jsonl_next(&f, &line, &len), DC_JSONL_NONE);
-    line = dc_jsonl_rest(&f, &len);
+    cr_assert_null(dc_lines_rest(&f, &len), "nothing fed");
+    cr_assert_eq(dc_lines_feed(&f, "a\n{\"id\":3}\r", 11), 0);
+    char *line;
+    cr_assert_eq(dc_lines_next(&f, &line, &len), DC_LINE_OK);
+    cr_assert_eq(dc_lines_next(&f, &line, &len), DC_LINE_MORE);
+    line = dc_lines_rest(&f, &len);
     cr_assert_not_null(line);
     cr_assert_eq(len, 8);
     cr_assert_eq(memcmp(line, "{\"id\":3}", 8), 0);
-    cr_assert_null(dc_jsonl_rest(&f, &len), "consumed");
-    dc_jsonl_framer_cleanup(&f);
+    cr_assert_null(dc_lines_rest(&f, &len), "consumed");
+    dc_lines_cleanup(&f);
 
     /* The rest of an over-long line is no request. */
     dc_jsonl_framer_init(&f, 4);
-    cr_assert_eq(dc_jsonl_feed(&f, "123456", 6), 0);
-    cr_assert_eq(dc_jsonl_next(&f, &line, &len), DC_JSONL_TOO_LONG);
-    cr_assert_eq(dc_jsonl_feed(&f, "78", 2), 0);
-    cr_assert_eq(dc_jsonl_next(&f, &line, &len), DC_JSONL_NONE);
-    cr_assert_null(dc_jsonl_rest(&f, &len));
-    dc_jsonl_framer_cleanup(&f);
+    cr_assert_eq(dc_lines_feed(&f, "123456", 6), 0);
+    cr_assert_eq(dc_lines_next(&f, &line, &len), DC_LINE_TOO_LONG);
+    cr_assert_eq(dc_lines_feed(&f, "78", 2), 0);
+    cr_assert_eq(dc_lines_next(&f, &line, &len), DC_LINE_MORE);
+    cr_assert_null(dc_lines_rest(&f, &len));
+    dc_lines_cleanup(&f);
 }
 
 Test(jsonl_framer, next_request_parses_refuses_and_takes_the_rest_at_eof)
 {
-    struct dc_jsonl_framer f;
+    struct dc_lines f;
     struct dc_jsonl_req req;
     dc_jsonl_framer_init(&f, 32);
     const char *in = "{\"id\":1,\"cmd\":\"ping\"}\n{\"id\":2,\"cmd\":\"ping\",\"args\":{\"x\":\"0123456789\"}}\n"
                      "nope\n{\"id\":3,\"cmd\":\"quit\"}";
-    cr_assert_eq(dc_jsonl_feed(&f, in, strlen(in)), 0);
+    cr_assert_eq(dc_lines_feed(&f, in, strlen(in)), 0);
     cr_assert_eq(dc_jsonl_next_request(&f, false, &req), 1);
     cr_assert_str_eq(req.cmd, "ping");
     cr_assert_eq(json_integer_value(req.id), 1);
@@ -140,7 +140,7 @@ Test(jsonl_framer, next_request_parses_refuses_and_takes_the_rest_at_eof)
     cr_assert_eq(json_integer_value(req.id), 3);
     dc_jsonl_req_cleanup(&req);
     cr_assert_eq(dc_jsonl_next_request(&f, true, &req), 0);
-    dc_jsonl_framer_cleanup(&f);
+    dc_lines_cleanup(&f);
 }
 
 /* ---- requests ---- */
