@@ -2,9 +2,9 @@
  * and event delivery (see dcc.h for the contract).
  *
  * One connection per client, a bufferevent that owns its socket. Input is cut
- * into frames on the protocol's delimiter ('|' NMDC, '\n' ADC) with a hard
- * cap (setting max_line); each frame goes to the protocol module's line
- * handler (hub_nmdc.c, hub_adc.c). Sessions are numbered (gen): whenever one
+ * into frames by proto/lines.h's framer on the protocol's delimiter ('|'
+ * NMDC, '\n' ADC) with a hard cap (setting max_line); empty frames are
+ * keep-alives; each other frame goes to the protocol module's line handler (hub_nmdc.c, hub_adc.c). Sessions are numbered (gen): whenever one
  * ends, the number changes and any loop still working on the old one stops,
  * which is what makes it safe for callbacks to disconnect or free the client.
  *
@@ -47,7 +47,7 @@
 
 /* Seconds a requested disconnect may spend flushing queued output. */
 #define DCC_CLOSE_FLUSH_SECONDS 5.0
-/* Most hub input moved into c->line at once: bounds it to max_line + this. */
+/* Most hub input moved into c->in at once: bounds it to max_line + this. */
 #define DCC_READ_CHUNK 16384
 
 static void dcc_destroy(struct dcc_client *c);
@@ -205,49 +205,45 @@ int dcc_send_out(struct dcc_client *c)
 
 /* ---- connection ------------------------------------------------------- */
 
-/* Frames are cut in c->line, into which all the input the bufferevent holds
- * moves at once: a search and a remove in the evbuffer per frame (each
- * remove runs the evbuffer's callbacks) cost about as much as handling an
- * INF line, and a login brings N of those. c->line keeps a partial frame for
- * the next call. Handlers never reach this function again (the bufferevent
- * defers its callbacks), so the frame being handled stays put. */
+/* Frames are cut by c->in (proto/lines.h), into which all the input the
+ * bufferevent holds moves at once, DCC_READ_CHUNK at a time: a search and a
+ * remove in the evbuffer per frame (each remove runs the evbuffer's
+ * callbacks) cost about as much as handling an INF line, and a login brings
+ * N of those. c->in keeps a partial frame for the next call. Handlers never
+ * reach this function again (the bufferevent defers its callbacks), so the
+ * frame being handled stays put. */
 static void dcc_read_cb(struct bufferevent *bev, void *arg)
 {
     struct dcc_client *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    size_t max = (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE), avail;
+    size_t avail;
     unsigned gen = c->gen;
     if (evbuffer_get_length(in))
         c->hub_rx = true;
+    c->in.sep = c->ops->delim;
+    c->in.max = (size_t)dcc_sget_int(c->settings, DCC_S_MAX_LINE);
     dcc_enter(c);
 #define DCC_LIVE (!c->doomed && c->gen == gen && (c->state == DCC_STATE_LOGIN || c->state == DCC_STATE_ONLINE))
     while (DCC_LIVE && (avail = evbuffer_get_length(in))) {
         avail = avail < DCC_READ_CHUNK ? avail : DCC_READ_CHUNK;
-        if (dc_buf_reserve(&c->line, avail) < 0) {
+        char *room = dc_lines_space(&c->in, avail);
+        if (!room) {
             dcc_fail(c, "out of memory");
             break;
         }
-        evbuffer_remove(in, c->line.data + c->line.len, avail);
-        c->line.len += avail;
-        size_t done = 0;
+        evbuffer_remove(in, room, avail);
+        dc_lines_commit(&c->in, avail);
         while (DCC_LIVE) {
-            char *frame = c->line.data + done;
-            char *end = memchr(frame, c->ops->delim, c->line.len - done);
-            size_t n = end ? (size_t)(end - frame) : c->line.len - done;
-            if (n > max) {
-                dcc_fail(c, "protocol error: hub message longer than %zu bytes", max);
+            char *frame;
+            size_t n;
+            enum dc_line r = dc_lines_next(&c->in, &frame, &n);
+            if (r == DC_LINE_TOO_LONG) {
+                dcc_fail(c, "protocol error: hub message longer than %zu bytes", c->in.max);
                 break;
             }
-            if (!end)
+            if (r == DC_LINE_MORE)
                 break;
-            *end = '\0';
-            done += n + 1;
-            if (n)             /* an empty frame is a keep-alive */
-                c->ops->line(c, frame, n);
-        }
-        if (DCC_LIVE) {
-            memmove(c->line.data, c->line.data + done, c->line.len - done);
-            c->line.len -= done;
+            c->ops->line(c, frame, n);
         }
     }
 #undef DCC_LIVE
@@ -373,7 +369,7 @@ static int dcc_bound_socket(struct dcc_client *c, const char *source, char *err)
 static int dcc_open(struct dcc_client *c, evutil_socket_t adopted, char *err)
 {
     c->gen++;
-    dc_buf_reset(&c->line);
+    dc_lines_reset(&c->in);
     free(c->last_status);
     c->last_status = NULL;
     c->sid[0] = '\0';
@@ -669,7 +665,8 @@ struct dcc_client *dcc_client_new(struct event_base *base, const struct dcc_call
     if (cbs)
         c->cbs = *cbs;
     c->ctx = ctx;
-    dc_buf_init(&c->line, 0);
+    /* Keep-alives (empty frames) are skipped; separator and bound are set per read. */
+    dc_lines_init(&c->in, '|', 65536, DC_LINES_SKIP_EMPTY);
     dc_buf_init(&c->out, 0);
     c->settings = dcc_settings_new();
     c->timer = evtimer_new(base, dcc_timer_cb, c);
@@ -697,7 +694,7 @@ static void dcc_destroy(struct dcc_client *c)
     dcc_ops_clear(c);
     dcc_settings_free(c->settings);
     dcc_tls_drop(c);
-    dc_buf_cleanup(&c->line);
+    dc_lines_cleanup(&c->in);
     dc_buf_cleanup(&c->out);
     free(c->adc_msg);
     free(c->last_status);

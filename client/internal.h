@@ -19,6 +19,7 @@
 #include "client/users.h"
 #include "proto/buf.h"
 #include "proto/fltree.h"
+#include "proto/lines.h"
 #include "proto/tiger.h"
 #include "proto/tth.h"
 
@@ -133,7 +134,7 @@ struct dcc_client {
     bool was_online;                  /* CLOSING: whether the session had logged in */
     bool no_reconnect;                /* the hub said never (ADC QUI TL-1) for this session */
     char *last_status;                /* last hub status text, for refusal reasons */
-    struct dc_buf line;               /* hub input not yet handled: frames, then a partial one */
+    struct dc_lines in;               /* hub input not yet handled: frames, then a partial one */
     struct dc_buf out;                /* scratch for formatting outgoing messages */
     struct dcc_users users;
     /* ADC */

@@ -1,9 +1,10 @@
 /* hub.c: fakehub's core: listeners, connections, framing, output caps,
  * timeouts, rate limits, deferred signals, reload, state dump, shutdown.
  *
- * Framing is one loop for both protocols (delimiter '|' or '\n'): complete
- * lines only, a hard max line length, and a read high-watermark so input
- * never grows past one line. Output that passes max-output disconnects the
+ * Framing is proto/lines.h's framer for both protocols ('|' or '\n'):
+ * complete lines only, a hard max line length (over it: "Line too long" and
+ * the connection closes), and bounded reads so input never grows past one
+ * line plus one read. Output that passes max-output disconnects the
  * slow recipient instead of growing. Connections are never freed where they
  * are closed: they are marked DEAD and a reaper event frees them later, so a
  * broadcast loop never walks into freed memory.
@@ -39,6 +40,7 @@
 #include "fakehub/fault.h"
 #include "fakehub/trace.h"
 #include "proto/buf.h"
+#include "proto/lines_ev.h"
 
 #define FH_CLOSE_GRACE_MS 1000   /* a closing peer gets this long to take our last words */
 #define FH_STOP_GRACE_MS 500     /* shutdown flush bound; exit well within a second */
@@ -853,21 +855,28 @@ void fh_conn_dispatch(struct fh_conn *c, char *line, size_t n)
 #define FH_READ_CHUNK 16384   /* one read of a plain socket, after the kept partial line */
 
 /* A plain socket is readable: the kept partial line and what the socket has
- * go into hub->line, complete lines are handled, the rest is kept. */
+ * go into hub->in, complete lines are handled, the rest is kept. */
 static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct fh_conn *c = arg;
     struct fh_hub *hub = c->hub;
-    const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
-    char *buf = hub->line;
-    size_t len = c->partial_len;
-    if (len)
-        memcpy(buf, c->partial, len);
+    struct dc_lines *in = &hub->in;
+    dc_lines_reset(in);
+    in->sep = c->proto == FH_PROTO_NMDC ? '|' : '\n';
+    in->max = hub->cfg.max_line;
+    /* Kept and read together stay under this: a read stall keeps lines. */
+    size_t held = c->partial_len, cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
+    char *room = NULL;
+    if ((held && dc_lines_feed(in, c->partial, held) < 0) ||
+        (held < cap && !(room = dc_lines_space(in, cap - held)))) {
+        fh_conn_close(c, "out of memory", false);
+        return;
+    }
     /* A full buffer holds lines kept by a read stall: handle them first. */
-    ssize_t n = len < hub->line_cap ? recv(fd, buf + len, hub->line_cap - len, 0) : -1;
-    if (n < 0 && (len == hub->line_cap || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        if (!len || c->read_stalled)
+    ssize_t n = room ? recv(fd, room, cap - held, 0) : -1;
+    if (n < 0 && (!room || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (!held || c->read_stalled)
             return;
         n = 0;   /* no new bytes: the lines a read stall kept (fh_read_on in intercept.c) */
     } else if (n <= 0) {
@@ -881,35 +890,35 @@ static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
     /* 0x16 starts a TLS handshake record; no NMDC or ADC line does. Without
      * this an ADC TLS client would wait for the login timeout. */
     if (!c->got_input) {
-        c->got_input = true;
-        if ((unsigned char)buf[0] == 0x16) {
+        c->got_input = true;   /* (so nothing was kept: room is the first byte) */
+        if ((unsigned char)room[0] == 0x16) {
             fh_conn_fail(c, "240", NULL, "TLS on a plain port (use the adcs/nmdcs port)");
             return;
         }
     }
-    len += (size_t)n;
-    size_t start = 0;
+    if (n)
+        dc_lines_commit(in, (size_t)n);
     /* A line can stall reading (a fault): the lines after it wait with it. */
     while (c->state == FH_CONN_OPEN && !c->read_stalled) {
-        char *end = memchr(buf + start, delim, len - start);
-        size_t ll = end ? (size_t)(end - (buf + start)) : len - start;
-        if (ll > hub->cfg.max_line) {
+        char *line;
+        size_t len;
+        enum dc_line r = dc_lines_next(in, &line, &len);
+        if (r == DC_LINE_TOO_LONG) {
             fh_conn_fail(c, "240", NULL, "Line too long");
             return;
         }
-        if (!end)
+        if (r == DC_LINE_MORE)
             break;
-        *end = '\0';   /* the delimiter */
-        fh_conn_line(c, buf + start, ll);
-        start += ll + 1;
+        fh_conn_line(c, line, len);
     }
-    if (c->state == FH_CONN_OPEN && start < len) {
-        if (!(c->partial = malloc(len - start))) {
+    const char *rest = dc_lines_take(in, &held);
+    if (c->state == FH_CONN_OPEN && rest) {
+        if (!(c->partial = malloc(held))) {
             fh_conn_close(c, "out of memory", false);
             return;
         }
-        memcpy(c->partial, buf + start, len - start);
-        c->partial_len = len - start;
+        memcpy(c->partial, rest, held);
+        c->partial_len = (uint32_t)held;
     }
 }
 
@@ -919,21 +928,18 @@ static void fh_read_cb(struct bufferevent *bev, void *arg)
     struct fh_conn *c = arg;
     struct fh_hub *hub = c->hub;
     struct evbuffer *in = bufferevent_get_input(bev);
-    const char delim = c->proto == FH_PROTO_NMDC ? '|' : '\n';
+    const char sep = c->proto == FH_PROTO_NMDC ? '|' : '\n';
     c->last_in = fh_now_ms(hub);
     while (c->state == FH_CONN_OPEN && !c->read_stalled) {
-        struct evbuffer_ptr p = evbuffer_search(in, &delim, 1, NULL);
-        size_t avail = evbuffer_get_length(in);
-        if ((p.pos < 0 && avail > hub->cfg.max_line) || (p.pos >= 0 && (size_t)p.pos > hub->cfg.max_line)) {
+        size_t len;
+        enum dc_line r = dc_lines_ev_next(in, sep, hub->cfg.max_line, hub->tls_line, &len);
+        if (r == DC_LINE_TOO_LONG) {
             fh_conn_fail(c, "240", NULL, "Line too long");
             return;
         }
-        if (p.pos < 0)
+        if (r == DC_LINE_MORE)
             return;
-        size_t n = (size_t)p.pos;
-        evbuffer_remove(in, hub->tls_line, n + 1);
-        hub->tls_line[n] = '\0';   /* the delimiter */
-        fh_conn_line(c, hub->tls_line, n);
+        fh_conn_line(c, hub->tls_line, len);
     }
 }
 
@@ -1190,19 +1196,15 @@ static void fh_reload(struct fh_hub *hub)
         fh_config_cleanup(&nc);
         return;
     }
-    if (nc.max_line + 1 + FH_READ_CHUNK > hub->line_cap) {
-        size_t cap = nc.max_line + 1 + FH_READ_CHUNK;
-        char *line = realloc(hub->line, cap);
-        if (line)
-            hub->line = line;   /* larger is harmless even if the next one fails */
-        char *tls_line = line ? realloc(hub->tls_line, cap) : NULL;
+    if (nc.max_line + 1 > hub->tls_line_cap) {
+        char *tls_line = realloc(hub->tls_line, nc.max_line + 1);
         if (!tls_line) {
             fh_log(hub, "SIGHUP: out of memory, keeping the old config");
             fh_config_cleanup(&nc);
             return;
         }
         hub->tls_line = tls_line;
-        hub->line_cap = cap;
+        hub->tls_line_cap = nc.max_line + 1;
     }
     char diff[1024];
     fh_config_diff(&hub->cfg, &nc, diff, sizeof diff);
@@ -1355,12 +1357,13 @@ struct fh_hub *fh_hub_new(struct event_base *base, const struct fh_hub_opts *opt
         snprintf(err, FH_ERR_LEN, "nothing to listen on: give --nmdc, --adc, --nmdcs and/or --adcs");
         goto fail;
     }
-    hub->line_cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
+    dc_lines_init(&hub->in, '|', hub->cfg.max_line, 0);   /* separator and bound set per read */
+    hub->tls_line_cap = hub->cfg.max_line + 1;
     hub->npend = 1;   /* pend[0] is not used: index 0 ends a connection's lines */
     hub->pend_cap = 2 * FH_PEND_FLUSH;
     hub->pend_msg_cap = FH_PEND_FLUSH / 2;
     fh_random(hub->secret, sizeof hub->secret);
-    if (!(hub->line = malloc(hub->line_cap)) || !(hub->tls_line = malloc(hub->line_cap)) ||
+    if (!(hub->tls_line = malloc(hub->tls_line_cap)) ||
         !(hub->pend = malloc(hub->pend_cap * sizeof *hub->pend)) ||
         !(hub->pend_msg = malloc(hub->pend_msg_cap * sizeof *hub->pend_msg))) {
         snprintf(err, FH_ERR_LEN, "out of memory");
@@ -1508,7 +1511,7 @@ void fh_hub_free(struct fh_hub *hub)
         fh_pend_reset(hub);   /* after the connections, whose lines may be in it */
     free(hub->pend_msg);
     free(hub->pend);
-    free(hub->line);
+    dc_lines_cleanup(&hub->in);
     free(hub->tls_line);
     if (hub->log && hub->log != stderr)
         fclose(hub->log);

@@ -16,6 +16,7 @@
 #include "fakehub/hub.h"
 #include "fakehub/rules.h"
 #include "proto/adc.h"
+#include "proto/lines.h"
 #include "proto/tiger.h"
 #include "tls/dctls.h"
 
@@ -132,7 +133,7 @@ struct fh_conn {
     uint16_t cid_at;                    /* ADC: the CID's offset in inf->data, 0 until known */
     uint16_t su_at;                     /* ADC: the SU value's offset in inf->data, 0 if none */
     /* A plain connection has no bufferevent (~1 KiB with its buffers and
-     * events): its socket is read straight into hub->line (fh_in_cb) and
+     * events): its socket is read straight into hub->in (fh_in_cb) and
      * written from hub->pend and out, and only a line split across reads is kept. */
     evutil_socket_t fd;                 /* owned when plain, else bev's */
     union {
@@ -198,14 +199,15 @@ struct fh_hub {
     bool done;                           /* the shutdown is flushed: fh_hub_run returns */
     bool flushing;                       /* in fh_flush_cb: queue to connections' own queues */
     FILE *log;                           /* owned unless stderr */
-    char *line;                          /* owned scratch: a plain connection's partial line
-                                            + one read, handled line by line in place */
-    char *tls_line;                      /* owned scratch: one TLS input line. Apart from line:
+    struct dc_lines in;                  /* owned scratch framer of every plain connection:
+                                            its kept partial line + one read, handled line by
+                                            line in place; reset per read (fh_in_cb) */
+    char *tls_line;                      /* owned scratch: one TLS input line. Apart from in:
                                             a write to a TLS bufferevent inside a handler may
                                             run its read callback at once (OpenSSL wanting to
                                             read to write), which must not clobber the lines
                                             a plain read still has to handle */
-    size_t line_cap;                     /* of both; grows only, so a kept partial line fits */
+    size_t tls_line_cap;                 /* max_line + 1 at least; grows only */
     struct fh_control *control;          /* owned, optional */
     struct fh_trace *trace;              /* owned, optional */
     struct fh_faults *faults;            /* owned, optional: the fault rules (fault.c) */

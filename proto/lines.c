@@ -120,6 +120,17 @@ enum dc_line dc_lines_next(struct dc_lines *f, char **line, size_t *len)
     return DC_LINE_MORE;
 }
 
+const char *dc_lines_take(struct dc_lines *f, size_t *n)
+{
+    *n = dc_lines_held(f);
+    if (!*n)
+        return NULL;
+    const char *p = f->in.data + f->start;
+    dc_lines_consume(f, *n);
+    f->discarding = false;
+    return p;
+}
+
 char *dc_lines_rest(struct dc_lines *f, size_t *len)
 {
     size_t n = dc_lines_held(f);

@@ -81,6 +81,10 @@ static inline size_t dc_lines_held(const struct dc_lines *f)
  * reading gets the next line intact (one that stops may close). The framer
  * never holds more than max + 1 bytes plus one feed. */
 enum dc_line dc_lines_next(struct dc_lines *f, char **line, size_t *len);
+/* For a caller that keeps a partial line elsewhere between reads (fakehub
+ * frames every plain connection in one framer): the bytes held, consumed,
+ * as they are (not a line: not NUL-terminated). NULL when none. */
+const char *dc_lines_take(struct dc_lines *f, size_t *n);
 /* At EOF: what is left, cut off without its separator, as a last line
  * ('\r' dropped with DC_LINES_CRLF), or NULL (nothing left, only the rest
  * of an over-long line, or empty with DC_LINES_SKIP_EMPTY). Consumes it;
