@@ -1,5 +1,5 @@
-/* fuzz_nmdc_parse.c: libFuzzer target for the NMDC input path: nmdc_frame
- * splits the input on '|' as a connection would, and every frame goes through
+/* fuzz_nmdc_parse.c: libFuzzer target for the NMDC input path: dc_line_find
+ * (proto/lines.h) splits the input on '|' as a connection would, and every frame goes through
  * nmdc_msg_parse. These see every byte an NMDC hub or peer sends, pre-login.
  *
  * Properties beyond "no crash": refusals carry a reason; text escaping is
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/lines.h"
 #include "proto/nmdc.h"
 
 #define FUZZ_MAX_FRAME 4096
@@ -77,9 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
 
     size_t left = size, len;
-    long n;
-    while (left && (n = nmdc_frame(p, left, FUZZ_MAX_FRAME, &len)) != 0) {
-        if (n < 0)
+    enum dc_line r;
+    while (left && (r = dc_line_find(p, left, 0, '|', FUZZ_MAX_FRAME, &len)) != DC_LINE_MORE) {
+        if (r == DC_LINE_TOO_LONG)
             break;   /* over-long frame: a connection would be refused here */
         if (len) {
             struct nmdc_msg m;
@@ -91,8 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
         }
-        p += n;
-        left -= (size_t)n;
+        p += len + 1;
+        left -= len + 1;
     }
     /* the unterminated tail is parsed too: a peer controls where '|' falls */
     if (left && left <= FUZZ_MAX_FRAME) {

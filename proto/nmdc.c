@@ -15,16 +15,6 @@
 #define NMDC_MAX_NICK 64
 #define NMDC_TRANSFER_MAX_TOKENS 16   /* type ident start bytes + flags */
 
-long nmdc_frame(const char *buf, size_t len, size_t max, size_t *msg_len)
-{
-    size_t scan = max < len ? max + 1 : len;   /* max + 1 cannot overflow here */
-    const char *bar = memchr(buf, '|', scan);
-    if (!bar)
-        return len > max ? -1 : 0;
-    *msg_len = (size_t)(bar - buf);
-    return (long)(*msg_len + 1);
-}
-
 bool nmdc_nick_valid(const char *nick, size_t len)
 {
     if (!nick || len == 0 || len > NMDC_MAX_NICK)

@@ -1,4 +1,4 @@
-/* nmdc.h: NMDC message codec (protocol notes §2): framing on '|', parsing of
+/* nmdc.h: NMDC message codec (protocol notes §2; framing on '|' is lines.h's): parsing of
  * the commands a hub and a client need, formatting them back, text escaping
  * (&#36; &#124; &amp;) and $Lock -> $Key with its /%DCNnnn%/ escapes.
  *
@@ -138,12 +138,6 @@ struct nmdc_msg {
     struct nmdc_transfer transfer;
     char *storage;        /* owned backing store */
 };
-
-/* Framing: find the next complete message in buf[0..len). Returns the number of
- * bytes to consume (message + '|'), with *msg_len the message length, or 0 if
- * no '|' yet (need more data), or -1 if the message would exceed max bytes
- * (the caller should refuse the peer). */
-long nmdc_frame(const char *buf, size_t len, size_t max, size_t *msg_len);
 
 int nmdc_msg_parse(const char *msg, size_t len, struct nmdc_msg *out, const char **reason);
 void nmdc_msg_cleanup(struct nmdc_msg *m);

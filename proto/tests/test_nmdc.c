@@ -1,12 +1,13 @@
 /* test_nmdc.c: Criterion tests for the NMDC codec (proto/nmdc.c): the
  * lock->key vectors and the live escaping example from the protocol notes,
- * live messages parsed field by field, format->parse round trips, framing,
+ * live messages parsed field by field, format->parse round trips,
  * and rejection of malformed messages for every parser. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/lines.h"
 #include "proto/nmdc.h"
 
 static struct nmdc_msg parse_ok(const char *msg, size_t len)
@@ -49,8 +50,8 @@ static struct nmdc_msg reparse(struct dc_buf *b)
     cr_assert_gt(b->len, 0);
     cr_assert_eq(b->data[b->len - 1], '|', "formatter did not terminate with '|'");
     size_t len;
-    long n = nmdc_frame(b->data, b->len, 1 << 20, &len);
-    cr_assert_eq(n, (long)b->len, "frame consumed %ld of %zu", n, b->len);
+    cr_assert_eq(dc_line_find(b->data, b->len, 0, '|', 1 << 20, &len), DC_LINE_OK);
+    cr_assert_eq(len + 1, b->len, "a line of %zu bytes and '|' in %zu", len, b->len);
     return parse_ok(b->data, len);
 }
 
@@ -166,28 +167,6 @@ Test(nmdc_escape, random_round_trip)
     }
     dc_buf_cleanup(&in);
     dc_buf_cleanup(&out);
-}
-
-/* ---- framing ---- */
-
-Test(nmdc_frame, splits_and_caps)
-{
-    const char *s = "$Lock x Pk=y|$HubName Fake Hub||partial";
-    size_t len = strlen(s), ml = 99;
-    long n = nmdc_frame(s, len, 100, &ml);
-    cr_assert_eq(n, 13);
-    cr_assert_eq(ml, 12);
-    n = nmdc_frame(s + 13, len - 13, 100, &ml);
-    cr_assert_eq(ml, 17);
-    n = nmdc_frame(s + 31, len - 31, 100, &ml);
-    cr_assert_eq(n, 1, "keep-alive frame");
-    cr_assert_eq(ml, 0);
-    cr_assert_eq(nmdc_frame(s + 32, len - 32, 100, &ml), 0, "partial must wait");
-    cr_assert_eq(nmdc_frame(s + 32, len - 32, 3, &ml), -1, "over-long partial must be refused");
-    cr_assert_eq(nmdc_frame("abcd|", 5, 3, &ml), -1, "over-long complete must be refused");
-    cr_assert_eq(nmdc_frame("abc|", 4, 3, &ml), 4);
-    cr_assert_eq(nmdc_frame("abc|", 4, (size_t)-1, &ml), 4);
-    cr_assert_eq(nmdc_frame("", 0, 3, &ml), 0);
 }
 
 /* ---- live messages ---- */
