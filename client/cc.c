@@ -63,6 +63,8 @@
 #define DCC_TLS_RBUF (40 * 1024)
 #define DCC_DIRECT_ROUNDS 64
 #define DCC_CC_READ_MAX (4 * 1024 * 1024)
+#define CC_STR_(x) #x
+#define CC_STR(x) CC_STR_(x)   /* a number macro as a string literal */
 
 static struct dcc_client *cc_client(const struct dcc_cc *cc)
 {
@@ -119,6 +121,8 @@ void dcc_cc_close(struct dcc_cc *cc, const char *why)
     if (cc->closed)
         return;
     cc->closed = true;
+    if (cc->fatal)
+        why = cc->fatal;   /* not the close that followed it ("closed by the peer") */
     dcc_log(cc_client(cc), "client connection %s%s closed: %s", cc->nick ? "with " : "", cc->nick ? cc->nick : "", why);
     dcc_up_cleanup(cc);   /* first: a TLS upload gives the SSL its socket BIO back */
     if (cc->bev)
@@ -820,6 +824,7 @@ static void cc_read_cb(struct bufferevent *bev, void *arg)
         size_t len;
         enum dc_line r = dc_lines_ev_next(in, delim, DCC_CC_MAX_LINE, line, &len);
         if (r == DC_LINE_TOO_LONG) {
+            cc->fatal = "the peer sent a message longer than " CC_STR(DCC_CC_MAX_LINE) " bytes";
             if (cc->proto == DCC_PROTO_NMDC)
                 cc_close_after(cc, "$Error Message too long|", 24);
             else

@@ -45,6 +45,7 @@ struct dcc_cc {
     bool download;                  /* we are the downloader */
     bool closed;
     bool flush_close;               /* a fatal error was sent: close once it is out */
+    const char *fatal;              /* static, or NULL: why, when it was the peer's fault (the close's reason) */
     int busy;
     char *nick;                     /* peer; NULL until identified */
     char token[64];                 /* ADC token ("" on NMDC) */
