@@ -251,8 +251,13 @@ def main():
                 text=True).stdout.splitlines()]
             for t in tth:
                 print(f"TTH ceiling, {t['threads']} thread{'s' if t['threads'] > 1 else ' '} (in memory):   "
-                      f"{mib(t['bytes_per_second'])} ({100 * t['bytes_per_second'] / limit:5.1f}% of raw)")
+                      f"{mib(t['bytes_per_second'])} ({100 * t['bytes_per_second'] / limit:5.1f}% of raw), "
+                      f"cpu {t['cpu_seconds'] / t['bytes'] * (1 << 30):.2f} s/GiB")
             ceiling = tth[-1]["bytes_per_second"]
+            # What hashing alone costs: CPU per GiB of the run on every core
+            # (as the download's workers run), not 1/throughput: on a loaded
+            # machine the wall clock also counts other processes' turns.
+            tth_cpu = tth[-1]["cpu_seconds"] / tth[-1]["bytes"] * (1 << 30)
             gz = gzip1(text) if any(r[0].endswith("zlibtext") for r in results) else None
             if gz:
                 print(f"gzip -1 of text.txt ({text_size} MiB):      {mib(gz[0])} (median of 3, "
@@ -273,10 +278,10 @@ def main():
                 print(f"    cpu s/GiB: uploader {use[0] / gib:.2f} user + {use[1] / gib:.2f} sys, "
                       f"downloader {use[2] / gib:.2f} user + {use[3] / gib:.2f} sys; "
                       f"{sum(use) / (wall * (os.cpu_count() or 1)):4.0%} of all cores busy with the two "
-                      f"(TTH alone needs {gib * (1 << 30) / tth[0]['bytes_per_second'] / gib:.2f} s/GiB)")
+                      f"(TTH alone needs {tth_cpu:.2f} s/GiB)")
                 print(f"    downloader threads, cpu s/GiB: loop {roles['loop'] / gib:.2f} (socket, TLS, inflate), "
                       f"hashing {roles['hash'] / gib:.2f} (TTH alone needs "
-                      f"{(1 << 30) / tth[0]['bytes_per_second']:.2f}), writing {roles['write'] / gib:.2f}, "
+                      f"{tth_cpu:.2f}), writing {roles['write'] / gib:.2f}, "
                       f"other {roles['other'] / gib:.2f}")
         finally:
             for p in procs:

@@ -25,6 +25,7 @@ struct job {
     size_t units;
     atomic_size_t next;       /* the next unit to take */
     uint8_t *roots;
+    _Atomic double cpu;       /* CPU seconds of the workers, summed */
 };
 
 static double now(void)
@@ -39,6 +40,11 @@ static void *worker(void *arg)
     struct job *j = arg;
     for (size_t u; (u = atomic_fetch_add(&j->next, 1)) < j->units;)
         dc_tth(j->data + u * UNIT, UNIT, j->roots + u * DC_TTH_LEN);
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    double mine = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, was = j->cpu;
+    while (!atomic_compare_exchange_weak(&j->cpu, &was, was + mine))
+        ;
     return NULL;
 }
 
@@ -67,8 +73,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             pthread_join(th[i], NULL);
         double secs = now() - t0;
-        printf("{\"threads\": %d, \"bytes\": %zu, \"seconds\": %.3f, \"bytes_per_second\": %.0f}\n", n, mib * UNIT,
-               secs, (double)(mib * UNIT) / secs);
+        printf("{\"threads\": %d, \"bytes\": %zu, \"seconds\": %.3f, \"bytes_per_second\": %.0f, "
+               "\"cpu_seconds\": %.3f}\n", n, mib * UNIT, secs, (double)(mib * UNIT) / secs, (double)j.cpu);
     }
     free(data);
     free(roots);
