@@ -262,6 +262,10 @@ static int dl_resolve(struct dcc_dl *d)
  * from the slot to the disk, with no page-cache copy and no dirty-page
  * throttling of the writer. Filesystems without O_DIRECT get the plain one.
  *
+ * The ring is one allocation on transparent huge pages where the kernel
+ * gives them: an O_DIRECT write then pins 2 MiB folios, not 4 KiB pages
+ * (bench_transfer: the writer's CPU per GiB halved).
+ *
  * When all slots are in use the loop thread waits for the oldest: that
  * bounds memory and is backpressure (the socket is not read meanwhile).
  * Workers are the dl's and are joined before it goes (never detached);
