@@ -1,11 +1,9 @@
-/* hub.c: fakehub's core: listeners, connections, framing, output caps,
- * timeouts, rate limits, deferred signals, reload, state dump, shutdown.
+/* hub.c: fakehub's core: listeners, connections, output caps, timeouts,
+ * deferred signals, reload, state dump, shutdown. Input (reading, framing,
+ * the rate limit, dispatch) is input.c's.
  *
- * Framing is proto/lines.h's framer for both protocols ('|' or '\n'):
- * complete lines only, a hard max line length (over it: "Line too long" and
- * the connection closes), and bounded reads so input never grows past one
- * line plus one read. Output that passes max-output disconnects the
- * slow recipient instead of growing. Connections are never freed where they
+ * Output that passes max-output disconnects the slow recipient instead of
+ * growing. Connections are never freed where they
  * are closed: they are marked DEAD and a reaper event frees them later, so a
  * broadcast loop never walks into freed memory.
  *
@@ -13,8 +11,9 @@
  * protocol modules never know. Output queued before the handshake waits in
  * it; a failed handshake closes at once; a silent one ends at tls-timeout.
  *
- * Protocol logic lives in hub_nmdc.c and hub_adc.c; this file calls
- * fh_nmdc_line/fh_adc_line per line and offers them fh_conn_send/_fail/_close.
+ * Protocol logic lives in hub_nmdc.c and hub_adc.c; input.c calls
+ * fh_nmdc_line/fh_adc_line per line, this file offers them
+ * fh_conn_send/_fail/_close.
  */
 #include "fakehub/hub_internal.h"
 
@@ -40,7 +39,6 @@
 #include "fakehub/fault.h"
 #include "fakehub/trace.h"
 #include "proto/buf.h"
-#include "proto/lines_ev.h"
 
 #define FH_CLOSE_GRACE_MS 1000   /* a closing peer gets this long to take our last words */
 #define FH_STOP_GRACE_MS 500     /* shutdown flush bound; exit well within a second */
@@ -182,7 +180,7 @@ static void fh_flush_cb(evutil_socket_t fd, short what, void *arg);
  * called after each input line and each quit broadcast, this writes them
  * out past FH_PEND_FLUSH / FH_PEND_PER_USER, so hub->pend stays a few
  * broadcasts big instead of every recipient growing a queue. */
-static void fh_pend_bound(struct fh_hub *hub)
+void fh_pend_bound(struct fh_hub *hub)
 {
     if (!hub->flushing && hub->npend >= FH_PEND_FLUSH && hub->npend >= FH_PEND_PER_USER * hub->nusers)
         fh_flush_cb(-1, 0, hub);
@@ -803,144 +801,6 @@ static void fh_sweep_cb(evutil_socket_t fd, short what, void *arg)
     uint32_t now = fh_now_ms(hub);
     for (struct fh_conn *c = hub->conns; c; c = c->next)
         fh_conn_check_time(c, now);
-}
-
-/* Token bucket: rate per second, burst of twice that. */
-static bool fh_rate_ok(struct fh_conn *c)
-{
-    unsigned rate = c->hub->cfg.rate_limit;
-    if (!rate)
-        return true;
-    uint32_t now = fh_now_ms(c->hub);
-    c->tokens += (float)(uint32_t)(now - c->tokens_at) / 1000.0f * (float)rate;
-    c->tokens_at = now;
-    if (c->tokens > 2.0f * (float)rate)
-        c->tokens = 2.0f * (float)rate;
-    if (c->tokens < 1.0f)
-        return false;
-    c->tokens -= 1.0f;
-    return true;
-}
-
-/* One complete input line (NUL-terminated in place, terminator gone). */
-static void fh_conn_line(struct fh_conn *c, char *line, size_t n)
-{
-    struct fh_hub *hub = c->hub;
-    hub->n.lines_in++;
-    if (!fh_rate_ok(c)) {
-        fh_conn_fail(c, "240", NULL, "Flooding: too many lines per second");
-        return;
-    }
-    FH_HOOK(hub, line, c, FH_DIR_IN, line, n);
-    if (hub->nfilters)
-        fh_filter_in(c, line, n);
-    else
-        fh_conn_dispatch(c, line, n);
-}
-
-void fh_conn_dispatch(struct fh_conn *c, char *line, size_t n)
-{
-    struct fh_hub *hub = c->hub;
-    if (c->state != FH_CONN_OPEN)
-        return;
-    hub->cur_in = c;
-    if (c->proto == FH_PROTO_NMDC)
-        fh_nmdc_line(c, line, n);
-    else
-        fh_adc_line(c, line, n);
-    hub->cur_in = NULL;
-    fh_pend_bound(hub);
-}
-
-#define FH_READ_CHUNK 16384   /* one read of a plain socket, after the kept partial line */
-
-/* A plain socket is readable: the kept partial line and what the socket has
- * go into hub->in, complete lines are handled, the rest is kept. */
-static void fh_in_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    struct fh_conn *c = arg;
-    struct fh_hub *hub = c->hub;
-    struct dc_lines *in = &hub->in;
-    dc_lines_reset(in);
-    in->sep = c->proto == FH_PROTO_NMDC ? '|' : '\n';
-    in->max = hub->cfg.max_line;
-    /* Kept and read together stay under this: a read stall keeps lines. */
-    size_t held = c->partial_len, cap = hub->cfg.max_line + 1 + FH_READ_CHUNK;
-    char *room = NULL;
-    if ((held && dc_lines_feed(in, c->partial, held) < 0) ||
-        (held < cap && !(room = dc_lines_space(in, cap - held)))) {
-        fh_conn_close(c, "out of memory", false);
-        return;
-    }
-    /* A full buffer holds lines kept by a read stall: handle them first. */
-    ssize_t n = room ? recv(fd, room, cap - held, 0) : -1;
-    if (n < 0 && (!room || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        if (!held || c->read_stalled)
-            return;
-        n = 0;   /* no new bytes: the lines a read stall kept (fh_read_on in intercept.c) */
-    } else if (n <= 0) {
-        fh_conn_close(c, n == 0 ? "connection closed by peer" : "socket error", false);
-        return;
-    }
-    free(c->partial);
-    c->partial = NULL;
-    c->partial_len = 0;
-    c->last_in = fh_now_ms(hub);
-    /* 0x16 starts a TLS handshake record; no NMDC or ADC line does. Without
-     * this an ADC TLS client would wait for the login timeout. */
-    if (!c->got_input) {
-        c->got_input = true;   /* (so nothing was kept: room is the first byte) */
-        if ((unsigned char)room[0] == 0x16) {
-            fh_conn_fail(c, "240", NULL, "TLS on a plain port (use the adcs/nmdcs port)");
-            return;
-        }
-    }
-    if (n)
-        dc_lines_commit(in, (size_t)n);
-    /* A line can stall reading (a fault): the lines after it wait with it. */
-    while (c->state == FH_CONN_OPEN && !c->read_stalled) {
-        char *line;
-        size_t len;
-        enum dc_line r = dc_lines_next(in, &line, &len);
-        if (r == DC_LINE_TOO_LONG) {
-            fh_conn_fail(c, "240", NULL, "Line too long");
-            return;
-        }
-        if (r == DC_LINE_MORE)
-            break;
-        fh_conn_line(c, line, len);
-    }
-    const char *rest = dc_lines_take(in, &held);
-    if (c->state == FH_CONN_OPEN && rest) {
-        if (!(c->partial = malloc(held))) {
-            fh_conn_close(c, "out of memory", false);
-            return;
-        }
-        memcpy(c->partial, rest, held);
-        c->partial_len = (uint32_t)held;
-    }
-}
-
-/* TLS connections read through their bufferevent. */
-static void fh_read_cb(struct bufferevent *bev, void *arg)
-{
-    struct fh_conn *c = arg;
-    struct fh_hub *hub = c->hub;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    const char sep = c->proto == FH_PROTO_NMDC ? '|' : '\n';
-    c->last_in = fh_now_ms(hub);
-    while (c->state == FH_CONN_OPEN && !c->read_stalled) {
-        size_t len;
-        enum dc_line r = dc_lines_ev_next(in, sep, hub->cfg.max_line, hub->tls_line, &len);
-        if (r == DC_LINE_TOO_LONG) {
-            fh_conn_fail(c, "240", NULL, "Line too long");
-            return;
-        }
-        if (r == DC_LINE_MORE)
-            return;
-        fh_conn_line(c, hub->tls_line, len);
-    }
 }
 
 static void fh_tls_up(struct fh_conn *c)

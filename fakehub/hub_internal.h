@@ -1,6 +1,6 @@
 /* hub_internal.h: the structs behind struct fh_hub and struct fh_conn, shared
- * by hub.c (connections, framing, signals, timers), hub_nmdc.c and hub_adc.c
- * (the two protocol state machines). Not for hook writers: use hooks.h.
+ * by hub.c (connections, signals, timers), input.c (reading, framing),
+ * hub_nmdc.c and hub_adc.c (the two protocol state machines). Not for hook writers: use hooks.h.
  */
 #ifndef FH_HUB_INTERNAL_H
 #define FH_HUB_INTERNAL_H
@@ -278,9 +278,15 @@ void fh_adc_hub_chat(struct fh_conn *c, const char *text);
 void fh_adc_list_done(struct fh_conn *c);
 void fh_adc_quit_self(struct fh_conn *c, const char *code, const char *flags, const char *text);
 
-/* hub.c, for intercept.c: the paths a line takes once filters are done. */
-/* Handle one input line (NUL-terminated, writable) as the protocol says. */
+/* input.c: the read callbacks, plain (an event on fd) and TLS (a bufferevent). */
+void fh_in_cb(evutil_socket_t fd, short what, void *arg);
+void fh_read_cb(struct bufferevent *bev, void *arg);
+/* input.c, for intercept.c: the path a line takes once filters are done.
+ * Handle one input line (NUL-terminated, writable) as the protocol says. */
 void fh_conn_dispatch(struct fh_conn *c, char *line, size_t len);
+/* hub.c, for input.c and intercept.c. */
+/* Write a pass's staged output out once it passes its bound (after each input line). */
+void fh_pend_bound(struct fh_hub *hub);
 /* Queue m to c without filtering (the `line` hooks see it). */
 void fh_conn_queue_msg(struct fh_conn *c, struct fh_msg *m);
 /* Write at most limit bytes of a plain connection's output; what is left

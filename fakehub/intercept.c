@@ -4,8 +4,8 @@
  * stalled reading or writing).
  *
  * None of this is on the relay path unless a hook set has a filter
- * (hub->nfilters): hub.c calls fh_filter_in/fh_filter_out only then, and
- * fh_shape_write only for connections marked shaped.
+ * (hub->nfilters): input.c calls fh_filter_in and hub.c fh_filter_out only
+ * then, and fh_shape_write only for connections marked shaped.
  *
  * Delayed lines and shapes point at their connection; hub.c calls
  * fh_intercept_conn_gone before it frees one, so no timer fires into a

@@ -1,5 +1,5 @@
 /* fuzz_fakehub_line.c: libFuzzer target for fakehub's message handlers
- * (fakehub/hub.c framing, hub_nmdc.c, hub_adc.c, rules, trace): a hub with
+ * (fakehub/input.c framing, hub_nmdc.c, hub_adc.c, rules, trace): a hub with
  * two registered users, and per input three client connections that are
  * socketpairs handed to it with fh_hub_adopt (no network reaches it).
  *
