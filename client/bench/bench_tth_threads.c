@@ -3,16 +3,20 @@
  * download.c's workers do (TTH root of every 1 MiB unit, units shared out
  * among the threads), on 1 thread and on as many as there are cores. Prints
  * one JSON line per thread count {"threads", "bytes", "seconds",
- * "bytes_per_second"}. A benchmark tool, not a test: bench_transfer.py runs
- * it next to the downloads it measures.
+ * "bytes_per_second", "cpu_seconds"} (cpu_seconds: the workers' CPU time,
+ * which a loaded machine inflates less than the wall clock). With "all",
+ * only the run on every core. A benchmark tool, not a test:
+ * bench_transfer.py runs it next to the downloads it measures.
  *
- * usage: bench_tth_threads [SIZE_MiB=256]
+ * usage: bench_tth_threads [SIZE_MiB=256] [all]
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,8 +57,9 @@ int main(int argc, char **argv)
     size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 256;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     uint8_t *data = malloc(mib * UNIT), *roots = malloc(mib * DC_TTH_LEN);
-    if (!mib || !data || !roots) {
-        fprintf(stderr, "usage: bench_tth_threads [SIZE_MiB=256] (or out of memory)\n");
+    bool all_only = argc > 2 && strcmp(argv[2], "all") == 0;
+    if (!mib || !data || !roots || (argc > 2 && !all_only)) {
+        fprintf(stderr, "usage: bench_tth_threads [SIZE_MiB=256] [all] (or out of memory)\n");
         return 2;
     }
     uint64_t x = 0x9E3779B97F4A7C15u;   /* xorshift: random enough, no syscall per byte */
@@ -63,7 +68,7 @@ int main(int argc, char **argv)
         ((uint64_t *)data)[i] = x;
     }
     int counts[2] = {1, ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu};
-    for (int k = 0; k < (counts[1] > 1 ? 2 : 1); k++) {
+    for (int k = all_only && counts[1] > 1; k < (counts[1] > 1 ? 2 : 1); k++) {
         struct job j = {.data = data, .units = mib, .roots = roots};
         pthread_t th[64];
         int n = counts[k];
