@@ -1,9 +1,11 @@
 /* filelist.c: DC file lists, files.xml(.bz2) (see filelist.h, notes §1.6).
  *
- * Writer: XML text goes into a fixed staging buffer; a full buffer is handed
- * to the sink, through BZ2_bzCompress when compressing, so memory is constant
- * whatever the list size. Names are checked before they are written so the
- * writer never produces a list the reader would reject.
+ * Writer: XML text is formatted straight into a buffer that floutput.c
+ * owns; a full buffer is swapped for an empty one, and floutput.c hands the
+ * text to the sink, through bzip2 when compressing (for a large list on a
+ * thread of its own), so memory is constant whatever the list size. Names
+ * are checked before they are written so the writer never produces a list
+ * the reader would reject.
  *
  * Reader: xmlTextReader over xmlReaderForIO; the IO callback takes its bytes
  * from flinput.c (sniffs "BZh", passes bytes through or bunzip2s them, for a
@@ -22,7 +24,6 @@
  */
 #include "proto/filelist.h"
 
-#include <bzlib.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -33,10 +34,7 @@
 #include "proto/base32.h"
 #include "proto/buf.h"
 #include "proto/flinput.h"
-
-#define FL_TEXT_BUF 16384      /* writer: staged XML text */
-#define FL_BZ_BUF   65536      /* writer: compressed output */
-#define FL_BZ_LEVEL 9          /* what the bzip2 tool and DC++ use */
+#include "proto/floutput.h"
 
 /* ---- shared validation ---------------------------------------------------- */
 
@@ -54,61 +52,44 @@ static const char *fl_name_problem(const char *name)
 
 /* ---- writer --------------------------------------------------------------- */
 
-/* Owns its bzip2 stream (when compress) and both buffers; sink_ctx borrowed. */
+/* Owns its output (floutput.c: the sink, bzip2 and maybe a thread); text is
+ * the output's buffer being filled, lent until the next swap. */
 struct dc_fl_writer {
-    dc_fl_sink_cb sink;
-    void *sink_ctx;
-    bool compress;
-    bool failed;          /* sticky: a sink or bzip2 error, or API misuse */
-    bool tag_open;        /* "<Directory ..." written, '>' or "/>" pending */
-    unsigned depth;       /* open Directory elements */
-    bz_stream bz;
-    size_t text_len;
-    char text[FL_TEXT_BUF];
-    char out[FL_BZ_BUF];
+    struct fl_output *out;  /* owned */
+    bool failed;            /* sticky: a sink or bzip2 error, a bad name, or API misuse */
+    bool tag_open;          /* "<Directory ..." written, '>' or "/>" pending */
+    unsigned depth;         /* open Directory elements */
+    char *text;             /* borrowed from out; NULL once failed */
+    size_t text_len, text_cap;
 };
 
-/* Compress text[] with action (BZ_RUN or BZ_FINISH), draining out[] into the
- * sink whenever it fills. */
-static int fl_w_compress(struct dc_fl_writer *w, int action)
-{
-    if (action == BZ_RUN && w->text_len == 0)
-        return 0;     /* bzlib calls a no-progress BZ_RUN a parameter error */
-    w->bz.next_in = w->text;
-    w->bz.avail_in = (unsigned)w->text_len;
-    for (;;) {
-        w->bz.next_out = w->out;
-        w->bz.avail_out = sizeof w->out;
-        int rc = BZ2_bzCompress(&w->bz, action);
-        if (rc != BZ_RUN_OK && rc != BZ_FINISH_OK && rc != BZ_STREAM_END)
-            return -1;
-        size_t n = sizeof w->out - w->bz.avail_out;
-        if (n > 0 && w->sink(w->out, n, w->sink_ctx) != 0)
-            return -1;
-        if (action == BZ_RUN ? w->bz.avail_in == 0 : rc == BZ_STREAM_END)
-            return 0;
-    }
-}
-
+/* Hands the text written so far to the output and takes the next buffer. */
 static int fl_w_flush(struct dc_fl_writer *w)
 {
-    int rc = 0;
-    if (w->compress)
-        rc = fl_w_compress(w, BZ_RUN);
-    else if (w->text_len > 0)
-        rc = w->sink(w->text, w->text_len, w->sink_ctx);
+    if (w->failed)
+        return -1;
+    w->text = fl_output_swap(w->out, w->text_len, &w->text_cap);
     w->text_len = 0;
-    if (rc != 0)
+    if (w->text == NULL) {
         w->failed = true;
-    return rc;
+        w->text_cap = 0;
+        return -1;
+    }
+    return 0;
 }
 
-static int fl_w_put(struct dc_fl_writer *w, const char *s, size_t n)
+/* Room for n more bytes (n <= 64, the least a buffer holds). */
+static int fl_w_room(struct dc_fl_writer *w, size_t n)
+{
+    return w->text_cap - w->text_len >= n ? 0 : fl_w_flush(w);
+}
+
+static int fl_w_put_slow(struct dc_fl_writer *w, const char *s, size_t n)
 {
     while (n > 0) {
-        if (w->text_len == sizeof w->text && fl_w_flush(w) != 0)
+        if (w->text_len == w->text_cap && fl_w_flush(w) != 0)
             return -1;
-        size_t k = sizeof w->text - w->text_len;
+        size_t k = w->text_cap - w->text_len;
         if (k > n)
             k = n;
         memcpy(w->text + w->text_len, s, k);
@@ -119,10 +100,16 @@ static int fl_w_put(struct dc_fl_writer *w, const char *s, size_t n)
     return 0;
 }
 
-static int fl_w_puts(struct dc_fl_writer *w, const char *s)
+static inline int fl_w_put(struct dc_fl_writer *w, const char *s, size_t n)
 {
-    return fl_w_put(w, s, strlen(s));
+    if (n > w->text_cap - w->text_len)
+        return fl_w_put_slow(w, s, n);
+    memcpy(w->text + w->text_len, s, n);
+    w->text_len += n;
+    return 0;
 }
+
+#define fl_w_lit(w, s) fl_w_put((w), (s), sizeof(s) - 1)   /* a string literal */
 
 /* Smallest code point for each UTF-8 sequence length (overlong check). */
 static const uint32_t fl_utf8_min[5] = {0, 0, 0x80, 0x800, 0x10000};
@@ -156,51 +143,94 @@ static size_t fl_utf8_char(const unsigned char *s)
     return n;
 }
 
-/* Writes ' attr="value"' with XML escaping. Tab, LF and CR become character
- * references because a parser normalises them to spaces in attribute values. */
+/* How an ASCII byte is written in an attribute value: NULL as it is (or,
+ * below 0x20, not at all: fl_utf8_char refuses it). Tab, LF and CR become
+ * character references because a parser normalises them to spaces there. */
+static const char *const fl_esc[128] = {
+    ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&apos;",
+    ['\t'] = "&#9;", ['\n'] = "&#10;", ['\r'] = "&#13;",
+};
+
+/* Writes value XML-escaped, straight into the buffer: this runs for every
+ * byte of every name, so the common byte (printable ASCII that needs no
+ * escape) costs one table look-up and one store. A name that is not UTF-8,
+ * or holds a character XML cannot carry, fails the writer. */
+static int fl_w_value(struct dc_fl_writer *w, const char *value)
+{
+    const unsigned char *p = (const unsigned char *)value;
+    for (;;) {
+        /* Each step writes at most 6 bytes (an escape; a UTF-8 char is 4). */
+        if (fl_w_room(w, 8))
+            return -1;
+        char *o = w->text + w->text_len, *end = w->text + w->text_cap - 8;
+        while (o <= end) {
+            unsigned c = *p;
+            if (c >= 0x20 && c < 0x80 && fl_esc[c] == NULL) {
+                *o++ = (char)c;
+                p++;
+                continue;
+            }
+            if (c == 0) {
+                w->text_len = (size_t)(o - w->text);
+                return 0;
+            }
+            size_t n = fl_utf8_char(p);
+            if (n == 0) {
+                w->failed = true;     /* not UTF-8 or not an XML character */
+                return -1;
+            }
+            const char *esc = c < 0x80 ? fl_esc[c] : NULL;
+            if (esc != NULL) {
+                size_t k = strlen(esc);
+                memcpy(o, esc, k);
+                o += k;
+            } else {
+                memcpy(o, p, n);
+                o += n;
+            }
+            p += n;
+        }
+        w->text_len = (size_t)(o - w->text);
+    }
+}
+
+/* Writes ' attr="value"' with XML escaping. */
 static int fl_w_attr(struct dc_fl_writer *w, const char *attr, const char *value)
 {
-    if (fl_w_puts(w, " ") || fl_w_puts(w, attr) || fl_w_puts(w, "=\""))
-        return -1;
-    const unsigned char *p = (const unsigned char *)value;
-    while (*p) {
-        size_t n = fl_utf8_char(p);
-        const char *esc = NULL;
-        if (n == 0) {
-            w->failed = true;     /* not UTF-8 or not an XML character */
-            return -1;
-        }
-        switch (*p) {
-        case '&': esc = "&amp;"; break;
-        case '<': esc = "&lt;"; break;
-        case '>': esc = "&gt;"; break;
-        case '"': esc = "&quot;"; break;
-        case '\'': esc = "&apos;"; break;
-        case '\t': esc = "&#9;"; break;
-        case '\n': esc = "&#10;"; break;
-        case '\r': esc = "&#13;"; break;
-        }
-        if (esc ? fl_w_puts(w, esc) : fl_w_put(w, (const char *)p, n))
-            return -1;
-        p += n;
-    }
-    return fl_w_puts(w, "\"");
+    return fl_w_lit(w, " ") || fl_w_put(w, attr, strlen(attr)) || fl_w_lit(w, "=\"") ||
+           fl_w_value(w, value) || fl_w_lit(w, "\"") ? -1 : 0;
+}
+
+/* Decimal v, straight into the buffer (snprintf's format parsing cost more
+ * than the rest of a File line). */
+static int fl_w_u64(struct dc_fl_writer *w, uint64_t v)
+{
+    char num[20], *p = num + sizeof num;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return fl_w_put(w, p, (size_t)(num + sizeof num - p));
 }
 
 /* Ends a pending "<Directory ..." with '>' because a child follows, then
  * indents one tab per open directory below the top level (eiskaltdcpp's shape). */
 static int fl_w_child_start(struct dc_fl_writer *w)
 {
+    static const char tabs[16] = "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t";
     if (w->failed)
         return -1;
     if (w->tag_open) {
         w->tag_open = false;
-        if (fl_w_puts(w, ">\r\n"))
+        if (fl_w_lit(w, ">\r\n"))
             return -1;
     }
-    for (unsigned i = 0; i < w->depth; i++)
-        if (fl_w_puts(w, "\t"))
+    for (unsigned d = w->depth; d > 0;) {
+        unsigned k = d < sizeof tabs ? d : sizeof tabs;
+        if (fl_w_put(w, tabs, k))
             return -1;
+        d -= k;
+    }
     return 0;
 }
 
@@ -210,23 +240,25 @@ struct dc_fl_writer *dc_fl_writer_new(dc_fl_sink_cb sink, void *sink_ctx, bool c
     struct dc_fl_writer *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
-    w->sink = sink;
-    w->sink_ctx = sink_ctx;
-    w->compress = compress;
-    if (compress && BZ2_bzCompressInit(&w->bz, FL_BZ_LEVEL, 0, 0) != BZ_OK) {
-        free(w);
+    if ((w->out = fl_output_new(sink, sink_ctx, compress, 0)) == NULL || fl_w_flush(w) != 0) {
+        dc_fl_writer_abort(w);
         return NULL;
     }
-    if (fl_w_puts(w, "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?>\r\n"
-                     "<FileListing Version=\"1\"") ||
+    if (fl_w_lit(w, "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?>\r\n"
+                    "<FileListing Version=\"1\"") ||
         (cid && fl_w_attr(w, "CID", cid)) ||
         fl_w_attr(w, "Base", base ? base : "/") ||
         (generator && fl_w_attr(w, "Generator", generator)) ||
-        fl_w_puts(w, ">\r\n")) {
+        fl_w_lit(w, ">\r\n")) {
         dc_fl_writer_abort(w);
         return NULL;
     }
     return w;
+}
+
+void dc_fl_writer_thread_after(struct dc_fl_writer *w, uint64_t bytes)
+{
+    fl_output_thread_after(w->out, bytes);
 }
 
 int dc_fl_writer_dir_begin(struct dc_fl_writer *w, const char *name, bool incomplete)
@@ -237,8 +269,8 @@ int dc_fl_writer_dir_begin(struct dc_fl_writer *w, const char *name, bool incomp
         w->failed = true;
         return -1;
     }
-    if (fl_w_puts(w, "<Directory") || fl_w_attr(w, "Name", name) ||
-        (incomplete && fl_w_attr(w, "Incomplete", "1")))
+    if (fl_w_lit(w, "<Directory Name=\"") || fl_w_value(w, name) ||
+        (incomplete ? fl_w_lit(w, "\" Incomplete=\"1\"") : fl_w_lit(w, "\"")))
         return -1;
     w->tag_open = true;
     w->depth++;
@@ -254,26 +286,30 @@ int dc_fl_writer_dir_end(struct dc_fl_writer *w)
     w->depth--;
     if (w->tag_open) {          /* no children: self-closing, as in partial lists */
         w->tag_open = false;
-        return fl_w_puts(w, "/>\r\n");
+        return fl_w_lit(w, "/>\r\n");
     }
-    return fl_w_child_start(w) || fl_w_puts(w, "</Directory>\r\n") ? -1 : 0;
+    return fl_w_child_start(w) || fl_w_lit(w, "</Directory>\r\n") ? -1 : 0;
 }
 
 int dc_fl_writer_file(struct dc_fl_writer *w, const char *name, uint64_t size,
                       const uint8_t tth[DC_TTH_LEN])
 {
-    char num[24], b32[DC_TTH_BASE32_LEN + 1];
     if (fl_w_child_start(w))
         return -1;
-    if (fl_name_problem(name) ||
-        dc_base32_encode(tth, DC_TTH_LEN, b32, sizeof b32) != DC_TTH_BASE32_LEN) {
+    if (fl_name_problem(name)) {
         w->failed = true;
         return -1;
     }
-    snprintf(num, sizeof num, "%llu", (unsigned long long)size);
-    return fl_w_puts(w, "<File") || fl_w_attr(w, "Name", name) ||
-           fl_w_attr(w, "Size", num) || fl_w_attr(w, "TTH", b32) ||
-           fl_w_puts(w, "/>\r\n") ? -1 : 0;
+    if (fl_w_lit(w, "<File Name=\"") || fl_w_value(w, name) || fl_w_lit(w, "\" Size=\"") ||
+        fl_w_u64(w, size) || fl_w_lit(w, "\" TTH=\"") || fl_w_room(w, DC_TTH_BASE32_LEN + 1))
+        return -1;
+    /* Base32 needs no escaping: straight into the buffer (its NUL is overwritten). */
+    if (dc_base32_encode(tth, DC_TTH_LEN, w->text + w->text_len, DC_TTH_BASE32_LEN + 1) != DC_TTH_BASE32_LEN) {
+        w->failed = true;
+        return -1;
+    }
+    w->text_len += DC_TTH_BASE32_LEN;
+    return fl_w_lit(w, "\"/>\r\n");
 }
 
 int dc_fl_writer_finish(struct dc_fl_writer *w)
@@ -283,11 +319,9 @@ int dc_fl_writer_finish(struct dc_fl_writer *w)
     while (!w->failed && w->depth > 0)
         dc_fl_writer_dir_end(w);
     int rc = -1;
-    if (!w->failed && fl_w_puts(w, "</FileListing>\r\n") == 0) {
-        if (w->compress)
-            rc = fl_w_compress(w, BZ_FINISH);
-        else
-            rc = fl_w_flush(w);
+    if (!w->failed && fl_w_lit(w, "</FileListing>\r\n") == 0) {
+        rc = fl_output_finish(w->out, w->text_len);   /* frees the output */
+        w->out = NULL;
     }
     dc_fl_writer_abort(w);
     return rc;
@@ -297,8 +331,7 @@ void dc_fl_writer_abort(struct dc_fl_writer *w)
 {
     if (w == NULL)
         return;
-    if (w->compress)
-        BZ2_bzCompressEnd(&w->bz);
+    fl_output_free(w->out);    /* joins its thread, if one ran */
     free(w);
 }
 

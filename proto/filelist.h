@@ -2,7 +2,14 @@
  *
  * Writing: a streaming writer emits <FileListing> XML, optionally through
  * bzip2, into a caller-supplied sink, one directory/file call at a time, so a
- * list of any size is written in constant memory.
+ * list of any size is written in constant memory. Past the first MiB of XML
+ * of a compressed list (dc_fl_writer_thread_after), bzip2 runs on a thread of
+ * its own, at most 512 KiB of XML behind the caller, so the write takes
+ * about max(format, bzip2) wall time, not their sum; the sink is then called
+ * from that thread (it must not share unguarded state with the caller), and
+ * the thread is joined before finish or abort returns. The bytes are the same
+ * either way: one bzip2 stream (DC++-family readers stop at the first
+ * stream end), byte for byte what one thread writes.
  *
  * Reading: libxml2's streaming reader (xmlTextReader) fed through libbz2 (or
  * plain, if the data does not start with "BZh"), calling back per directory
@@ -41,7 +48,7 @@
 /* Sink: write len bytes; return 0 or -1. */
 typedef int (*dc_fl_sink_cb)(const void *data, size_t len, void *ctx);
 
-struct dc_fl_writer;   /* opaque; owns its bzip2 stream and buffers */
+struct dc_fl_writer;   /* opaque; owns its bzip2 stream, buffers and thread */
 
 /* cid: 39-char base32; base: "/" for a full list. compress: bzip2 or plain XML.
  * cid and generator may be NULL (attribute omitted); base NULL means "/".
@@ -49,13 +56,21 @@ struct dc_fl_writer;   /* opaque; owns its bzip2 stream and buffers */
  * (eiskaltdcpp's shape); a directory with no children is written <Directory .../>.
  * A call fails (-1) on a sink error or on a name the reader would reject (empty,
  * "."/"..", '/' or '', invalid UTF-8, control characters other than tab/LF/CR);
- * the writer then stays failed, and finish returns -1 (it still frees w). */
+ * the writer then stays failed, and finish returns -1 (it still frees w).
+ * Once bzip2 runs on its thread, a sink error is seen by the call that next
+ * hands it text (a later call, at the latest finish); the sink is not called
+ * again after it failed. */
 struct dc_fl_writer *dc_fl_writer_new(dc_fl_sink_cb sink, void *sink_ctx, bool compress,
                                       const char *cid, const char *base, const char *generator);
 int dc_fl_writer_dir_begin(struct dc_fl_writer *w, const char *name, bool incomplete);
 int dc_fl_writer_dir_end(struct dc_fl_writer *w);
 int dc_fl_writer_file(struct dc_fl_writer *w, const char *name, uint64_t size,
                       const uint8_t tth[DC_TTH_LEN]);
+/* Not a bound: XML bytes compressed on the caller's thread from now on
+ * before bzip2 moves to its own thread. 0: the default, 1 MiB (a smaller
+ * list is written before a thread would pay off); UINT64_MAX: never. The
+ * output is the same either way. A no-op when not compressing. */
+void dc_fl_writer_thread_after(struct dc_fl_writer *w, uint64_t bytes);
 /* Closes open elements, flushes, and frees w. Returns 0 or -1 (sink error). */
 int dc_fl_writer_finish(struct dc_fl_writer *w);
 void dc_fl_writer_abort(struct dc_fl_writer *w);   /* frees without finishing */
