@@ -73,7 +73,8 @@ size_t dc_fl_tree_bytes(const struct dc_fl_tree *t, size_t *name_bytes);
  * closed directory that has children is written Incomplete="1" (a partial
  * list). A directory read as incomplete stays so. */
 int dc_fl_write_subtree(struct dc_fl_writer *w, const struct dc_fl_tree *t, dc_fl_id top, int depth);
-/* Write the whole tree as a full list (Base "/"). */
+/* Write the whole tree as a full list (Base "/"). The sink may be called
+ * from the writer's bzip2 thread (dc_fl_writer_new in filelist.h). */
 int dc_fl_write_tree(const struct dc_fl_tree *t, dc_fl_sink_cb sink, void *sink_ctx, bool compress,
                      const char *cid, const char *generator);
 
