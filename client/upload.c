@@ -33,6 +33,9 @@
 #include "tls/dctls.h"
 
 #define UP_IN (256 * 1024)            /* file bytes read (and deflated) per step */
+#define UP_BLOCK 65535                /* a stored block's most payload (its LEN is 16 bits) */
+#define UP_STORED_STEP (4 * UP_BLOCK) /* file bytes per step while storing: whole blocks, <= UP_IN */
+#define UP_Z_ROUNDS 64               /* ZL1 without TLS: writes per callback */
 #define UP_OUT_MAX (4 * 1024 * 1024)  /* bytes queued at most (deflated, or raw over TLS) */
 #define UP_TLS_ROUNDS 16             /* TLS: writes per callback, so one upload cannot starve the loop */
 #define UP_PROBE (32 * 1024)          /* bytes deflated at level 1 to measure the gain */
@@ -52,6 +55,9 @@ void dcc_up_cleanup(struct dcc_cc *cc)
     if (cc->up_out)
         evbuffer_free(cc->up_out);
     cc->up_out = NULL;
+    if (cc->up_seg)
+        evbuffer_file_segment_free(cc->up_seg);   /* chains still queued hold their own references */
+    cc->up_seg = NULL;
     if (cc->up_fd >= 0) {
         close(cc->up_fd);
         if (cc->up_z)
@@ -116,15 +122,18 @@ static void up_more_tls(struct dcc_cc *cc)
     }
 }
 
+/* Where ZL1 output goes: up_out (written by up_more_zfd) without TLS, else
+ * the bufferevent, which encrypts it. */
+static struct evbuffer *up_zsink(struct dcc_cc *cc)
+{
+    return cc->up_out ? cc->up_out : bufferevent_get_output(cc->bev);
+}
+
 /* Run deflate with flush until it wants more input (or, finishing, until
  * the stream ends), its output going straight into the output buffer's
- * free space: no staging copy. With level >= 0 it is deflateParams that
- * runs (it flushes what came before at the old level), retried while it
- * lacks output space. 0, or -1. */
-static int up_z_run(struct dcc_cc *cc, int flush, int level)
+ * free space: no staging copy. 0, or -1. */
+static int up_z_run(struct dcc_cc *cc, struct evbuffer *out, int flush)
 {
-    struct evbuffer *out = bufferevent_get_output(cc->bev);
-    int zr;
     for (;;) {
         size_t room = cc->dz.avail_in + cc->dz.avail_in / 512 + 1024;   /* deflateBound's margin */
         if (room > UP_IN + UP_IN / 512 + 1024)
@@ -134,15 +143,66 @@ static int up_z_run(struct dcc_cc *cc, int flush, int level)
             return -1;
         cc->dz.next_out = v.iov_base;
         cc->dz.avail_out = (uInt)v.iov_len;
-        zr = level >= 0 ? deflateParams(&cc->dz, level, Z_DEFAULT_STRATEGY) : deflate(&cc->dz, flush);
+        int zr = deflate(&cc->dz, flush);
         v.iov_len -= cc->dz.avail_out;
+        cc->up_zout += v.iov_len;
         evbuffer_commit_space(out, &v, 1);
         if (zr == Z_STREAM_ERROR)
             return -1;
-        if (level >= 0 ? zr != Z_BUF_ERROR
-                       : cc->dz.avail_out != 0 && (flush != Z_FINISH || zr == Z_STREAM_END))
-            return level >= 0 && zr != Z_OK ? -1 : 0;
+        if (cc->dz.avail_out != 0 && (flush != Z_FINISH || zr == Z_STREAM_END))
+            return 0;
     }
+}
+
+static void up_free_small(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+/* Append the n small bytes at p. Not evbuffer_add: after a file segment
+ * it sizes the new chain by the segment's end offset in the file (libevent
+ * 2.1), an mmap and munmap of up to the file's size for a few bytes. A
+ * reference to a copy of them instead, or to p itself when p is static. */
+static int up_add_small(struct evbuffer *out, const void *p, size_t n, bool is_static)
+{
+    if (is_static)
+        return evbuffer_add_reference(out, p, n, NULL, NULL);
+    void *copy = malloc(n);
+    if (!copy)
+        return -1;
+    memcpy(copy, p, n);
+    if (evbuffer_add_reference(out, copy, n, up_free_small, NULL) == 0)
+        return 0;
+    free(copy);
+    return -1;
+}
+
+/* Stored blocks of in[0..n), the file's bytes from offset at: 5 header
+ * bytes each (final one with last), the payload a piece of up_seg (sent
+ * with sendfile, never copied in user space) or, over TLS, copied. */
+static int up_store(struct dcc_cc *cc, struct evbuffer *out, const uint8_t *in, size_t n, uint64_t at, bool last)
+{
+    static const uint8_t full[5] = {0, UP_BLOCK & 0xff, UP_BLOCK >> 8, ~UP_BLOCK & 0xff, ~UP_BLOCK >> 8 & 0xff};
+    size_t done = 0;
+    do {
+        size_t len = n - done < UP_BLOCK ? n - done : UP_BLOCK;
+        bool fin = last && done + len == n;
+        if (!len && !fin)
+            return 0;
+        uint8_t h[5] = {fin, len & 0xff, len >> 8, ~len & 0xff, ~len >> 8 & 0xff};
+        bool is_full = memcmp(h, full, sizeof h) == 0;
+        if (up_add_small(out, is_full ? full : h, sizeof h, is_full) < 0)
+            return -1;
+        if (len && (cc->up_seg ? evbuffer_add_file_segment(out, cc->up_seg, (ev_off_t)(at + done - cc->up_seg_at),
+                                                           (ev_off_t)len)
+                               : evbuffer_add(out, in + done, len)) < 0)
+            return -1;
+        cc->up_zout += sizeof h + len;
+        done += len;
+    } while (done < n);
+    return 0;
 }
 
 /* Order-0 entropy of p[0..n), in bits per byte: about 8 for random or
@@ -159,53 +219,130 @@ static double up_entropy(const uint8_t *p, size_t n)
     return log2((double)n) - sum / (double)n;
 }
 
-/* Deflate in[0..n) into the output; finish ends the zlib stream. The level
- * follows the measured gain, as DC++-family uploaders do (they stop
- * compressing what does not shrink): a stretch deflated at level 1 that
- * comes out above 95 % of its size switches the stream to stored blocks
- * (level 0: copied, a 5-byte header per 64 KiB); after UP_PROBE_EVERY
- * stored bytes, UP_PROBE bytes are deflated at level 1 again to see whether
- * the data changed, and earlier when a cheap estimate (byte entropy of
- * UP_SNIFF bytes, every UP_SNIFF_EVERY stored bytes) says it looks like
- * text now. A level change is deflateParams on the same stream, so
- * the result is one valid zlib stream whatever the mix.
+/* Compress in[0..n) (the file's bytes from offset at) into out; finish
+ * ends the zlib stream. The level follows the measured gain, as DC++-family
+ * uploaders do (they stop compressing what does not shrink): a stretch
+ * deflated at level 1 that comes out above 95 % of its size switches the
+ * stream to stored blocks, which are ours, not zlib's (up_store: the
+ * payload need not pass through zlib, nor, without TLS, through user
+ * space); after UP_PROBE_EVERY stored bytes, UP_PROBE bytes are deflated
+ * at level 1 again to see whether the data changed, and earlier when a
+ * cheap estimate (byte entropy of UP_SNIFF bytes, every UP_SNIFF_EVERY
+ * stored bytes) says it looks like text now.
  *
- * The stream is raw deflate between a zlib header (up_z_begin) and the
- * Adler-32 of the data, which libdeflate computes (vectorised): zlib 1.2's
- * own scalar one cost more CPU than storing the data did. */
-static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, bool finish)
+ * One valid zlib stream whatever the mix: dz is raw deflate, its output
+ * flushed to a byte boundary (Z_SYNC_FLUSH) before our stored blocks, and
+ * reset (deflateReset: its window would miss the stored bytes) before
+ * deflating again; the zlib header is up_z_begin's, the trailer the
+ * Adler-32 of the data from libdeflate (vectorised: zlib 1.2's own scalar
+ * one cost more CPU than storing the data did). */
+static int up_deflate(struct dcc_cc *cc, const void *in, size_t n, uint64_t at, bool finish)
 {
-    uLong in0 = cc->dz.total_in, out0 = cc->dz.total_out;
+    struct evbuffer *out = up_zsink(cc);
     cc->up_adler = libdeflate_adler32(cc->up_adler, in, n);
-    cc->dz.next_in = (unsigned char *)in;
-    cc->dz.avail_in = (uInt)n;
-    /* A probe ends its block, so its output is all out and the gain exact;
-     * a longer stretch is judged in step (its lag is about one block). */
-    if (up_z_run(cc, finish ? Z_FINISH : cc->up_probing ? Z_BLOCK : Z_NO_FLUSH, -1) < 0)
-        return -1;
+    cc->up_zin += n;
+    if (cc->up_zlevel == 0) {
+        if (up_store(cc, out, in, n, at, finish) < 0)
+            return -1;
+    } else {
+        uLong in0 = cc->dz.total_in, out0 = cc->dz.total_out;
+        cc->dz.next_in = (unsigned char *)in;
+        cc->dz.avail_in = (uInt)n;
+        /* A probe ends its block, so its output is all out and the gain
+         * exact; a longer stretch is judged in step (its lag is about one
+         * block). */
+        if (up_z_run(cc, out, finish ? Z_FINISH : cc->up_probing ? Z_BLOCK : Z_NO_FLUSH) < 0)
+            return -1;
+        uLong din = cc->dz.total_in - in0, dout = cc->dz.total_out - out0;
+        cc->up_probing = false;
+        if (!finish && dout * 20 > din * 19) {
+            if (up_z_run(cc, out, Z_SYNC_FLUSH) < 0)   /* byte-aligned: stored blocks follow */
+                return -1;
+            cc->up_zlevel = 0;
+            cc->up_stored = 0;
+        }
+    }
     if (finish) {
         uint8_t trailer[4] = {cc->up_adler >> 24, cc->up_adler >> 16 & 0xff, cc->up_adler >> 8 & 0xff,
                               cc->up_adler & 0xff};
-        return evbuffer_add(bufferevent_get_output(cc->bev), trailer, sizeof trailer);
+        cc->up_zend = true;
+        cc->up_zout += sizeof trailer;
+        return up_add_small(out, trailer, sizeof trailer, false);
     }
-    uLong din = cc->dz.total_in - in0, dout = cc->dz.total_out - out0;
-    if (cc->up_zlevel == 0) {
-        cc->up_stored += din;
-        cc->up_stored_all += din;
-        bool sniff = cc->up_stored / UP_SNIFF_EVERY != (cc->up_stored - din) / UP_SNIFF_EVERY;
-        if (cc->up_stored < UP_PROBE_EVERY &&
-            !(sniff && n >= UP_SNIFF && up_entropy((const uint8_t *)in + n - UP_SNIFF, UP_SNIFF) < UP_SNIFF_BITS))
-            return 0;
-        cc->up_zlevel = Z_BEST_SPEED;
-        cc->up_probing = true;
-        cc->up_stored = 0;
-        return up_z_run(cc, Z_NO_FLUSH, Z_BEST_SPEED);
-    }
-    cc->up_probing = false;
-    if (dout * 20 <= din * 19)
+    if (cc->up_zlevel != 0)
         return 0;
-    cc->up_zlevel = 0;
-    return up_z_run(cc, Z_NO_FLUSH, Z_NO_COMPRESSION);
+    cc->up_stored += n;
+    cc->up_stored_all += n;
+    bool sniff = cc->up_stored / UP_SNIFF_EVERY != (cc->up_stored - n) / UP_SNIFF_EVERY;
+    if (cc->up_stored < UP_PROBE_EVERY &&
+        !(sniff && n >= UP_SNIFF && up_entropy((const uint8_t *)in + n - UP_SNIFF, UP_SNIFF) < UP_SNIFF_BITS))
+        return 0;
+    cc->up_zlevel = Z_BEST_SPEED;
+    cc->up_probing = true;
+    return deflateReset(&cc->dz) == Z_OK ? 0 : -1;
+}
+
+/* Read and compress the upload's next piece: a probe's worth, or a few
+ * whole stored blocks, or UP_IN for deflate. 0, or -1 (closed). */
+static int up_z_piece(struct dcc_cc *cc)
+{
+    size_t step = cc->up_probing ? UP_PROBE : cc->up_zlevel == 0 ? UP_STORED_STEP : UP_IN;
+    size_t want = cc->up_left < step ? (size_t)cc->up_left : step;
+    uint64_t at = cc->up_seg_at + cc->up_zin;
+    ssize_t n = want ? read(cc->up_fd, cc->zbuf, want) : 0;
+    if (n < 0 || (size_t)n != want) {
+        dcc_cc_close(cc, "shared file could not be read while uploading");
+        return -1;
+    }
+    cc->up_left -= (uint64_t)n;
+    if (up_deflate(cc, cc->zbuf, (size_t)n, at, cc->up_left == 0) < 0) {
+        dcc_cc_close(cc, "deflate failed");
+        return -1;
+    }
+    if (cc->up_zend)
+        dcc_log(cc->x->c, "upload to %s: ZL1 sent %llu bytes as %llu, %llu of them stored", cc->nick,
+                (unsigned long long)cc->up_zin, (unsigned long long)cc->up_zout + 2,
+                (unsigned long long)cc->up_stored_all);
+    return 0;
+}
+
+/* ZL1 without TLS: the stream is queued in up_out, a buffer of our own
+ * that drains to the socket (so stored payload is a file segment, sent
+ * with sendfile()), written here as the socket takes it (up_wev), up to
+ * UP_Z_ROUNDS writes per callback so one upload cannot starve the loop. */
+static void up_more_zfd(struct dcc_cc *cc)
+{
+    if (!cc->up_out) {
+        if (evbuffer_get_length(bufferevent_get_output(cc->bev)))
+            return;   /* the SND and the zlib header first: the bufferevent's write callback is back */
+        if (!(cc->up_out = evbuffer_new()) || evbuffer_set_flags(cc->up_out, EVBUFFER_FLAG_DRAINS_TO_FD) < 0 ||
+            dcc_cc_bulk_watch(cc) < 0) {
+            dcc_cc_close(cc, "cannot start a ZLIB upload");
+            return;
+        }
+    }
+    evutil_socket_t fd = bufferevent_getfd(cc->bev);
+    for (int round = 0; round < UP_Z_ROUNDS; round++) {
+        while (!cc->up_zend && evbuffer_get_length(cc->up_out) < UP_OUT_MAX)
+            if (up_z_piece(cc) < 0)
+                return;
+        if (!evbuffer_get_length(cc->up_out))
+            break;
+        /* A sendfile() that would block gives 0 (errno EAGAIN); one that
+         * gives 0 otherwise found the file shorter than it was. */
+        errno = 0;
+        int w = evbuffer_write(cc->up_out, fd);
+        if (w <= 0 && (errno == EAGAIN || errno == EINTR))
+            return;   /* up_wev calls again */
+        if (w <= 0) {
+            dcc_cc_close(cc, w < 0 ? strerror(errno) : "shared file could not be read while uploading");
+            return;
+        }
+    }
+    if (cc->up_zend && evbuffer_get_length(cc->up_out) == 0) {
+        dcc_up_cleanup(cc);
+        dcc_cc_idle(cc);
+    }
 }
 
 void dcc_up_more(struct dcc_cc *cc)
@@ -218,22 +355,15 @@ void dcc_up_more(struct dcc_cc *cc)
         up_more_tls(cc);
         return;
     }
+    if (cc->up_fd >= 0 && cc->up_seg && cc->bev) {
+        up_more_zfd(cc);
+        return;
+    }
+    /* ZL1 over TLS: the bufferevent encrypts what is queued in its output. */
     while (cc->up_fd >= 0 && cc->bev && evbuffer_get_length(bufferevent_get_output(cc->bev)) < UP_OUT_MAX) {
-        size_t step = cc->up_probing ? UP_PROBE : UP_IN;
-        size_t want = cc->up_left < step ? (size_t)cc->up_left : step;
-        ssize_t n = want ? read(cc->up_fd, cc->zbuf, want) : 0;
-        if (n < 0 || (size_t)n != want) {
-            dcc_cc_close(cc, "shared file could not be read while uploading");
+        if (up_z_piece(cc) < 0)
             return;
-        }
-        cc->up_left -= (uint64_t)n;
-        if (up_deflate(cc, cc->zbuf, (size_t)n, cc->up_left == 0) < 0) {
-            dcc_cc_close(cc, "deflate failed");
-            return;
-        }
-        if (cc->up_left == 0) {
-            dcc_log(cc->x->c, "upload to %s: ZL1 sent %lu bytes as %lu, %llu of them stored", cc->nick,
-                    cc->dz.total_in, cc->dz.total_out + 6, (unsigned long long)cc->up_stored_all);
+        if (cc->up_zend) {
             dcc_up_cleanup(cc);
             dcc_cc_idle(cc);
         }
@@ -323,6 +453,9 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         cc->up_zlevel = Z_BEST_SPEED;   /* the first piece is a probe */
         cc->up_probing = true;
         cc->up_stored = cc->up_stored_all = 0;
+        cc->up_zend = false;
+        cc->up_zin = cc->up_zout = 0;
+        cc->up_seg_at = (uint64_t)start;
     }
     dcc_log(c, "upload to %s: %s %s %llu+%llu%s", cc->nick, type, ident, (unsigned long long)start,
             (unsigned long long)n, zl1 ? " ZL1" : "");
@@ -331,7 +464,7 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
     if (zl1)
         evbuffer_add(out, "\x78\x01", 2);   /* zlib header: deflate, 32 KiB window, fastest level */
     if (mem && zl1) {
-        if (up_deflate(cc, (const char *)mem + start, (size_t)n, true) < 0)
+        if (up_deflate(cc, (const char *)mem + start, (size_t)n, 0, true) < 0)
             dcc_cc_close(cc, "deflate failed");
         deflateEnd(&cc->dz);
     } else if (mem) {
@@ -347,6 +480,13 @@ void dcc_up_get(struct dcc_cc *cc, const char *type, const char *ident, int64_t 
         cc->up_z = true;
         cc->up_left = n;
         cc->state = DCC_CC_SEND_Z;
+        /* Without TLS, stored payload is sent from the file (sendfile), by
+         * a segment with a descriptor of its own: queued pieces may outlive
+         * up_fd. Without one, it is copied, as over TLS. */
+        int sfd = cc->tls ? -1 : dup(fd);
+        if (sfd >= 0 && !(cc->up_seg = evbuffer_file_segment_new(sfd, start, (ev_off_t)n,
+                                                                  EVBUF_FS_CLOSE_ON_FREE | EVBUF_FS_DISABLE_LOCKING)))
+            close(sfd);
         /* Refill at half the queue, so the socket never runs dry. */
         bufferevent_setwatermark(cc->bev, EV_WRITE, UP_OUT_MAX / 2, 0);
         dcc_up_more(cc);

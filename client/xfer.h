@@ -66,9 +66,13 @@ struct dcc_cc {
     int up_fd;                      /* streamed upload source, or -1 */
     bool up_z;                      /* ... deflated through dz */
     uint64_t up_left;
-    z_stream dz;                    /* raw deflate: upload.c frames it as zlib */
-    uint32_t up_adler;              /* Adler-32 of what went into dz */
-    int up_zlevel;                  /* dz's level now: 1, or 0 (stored) when the data does not shrink */
+    z_stream dz;                    /* raw deflate (level 1): upload.c frames it as zlib */
+    uint32_t up_adler;              /* Adler-32 of the stream's data */
+    int up_zlevel;                  /* 1: deflating through dz; 0: stored blocks of our own */
+    bool up_zend;                   /* the stream's last byte is queued */
+    struct evbuffer_file_segment *up_seg;   /* owned: ZL1 without TLS: the range, sent as stored payload */
+    uint64_t up_seg_at;             /* file offset of up_seg's first byte */
+    uint64_t up_zin, up_zout;       /* stream bytes in and out (logged at its end) */
     bool up_probing;                /* the next piece measures level 1's gain */
     uint64_t up_stored;             /* bytes stored since the last probe */
     uint64_t up_stored_all;         /* ... in this upload (logged at its end) */

@@ -82,7 +82,8 @@ def transfers_both_ways(tmp_path, hub_url, dcclient, dc_client, tls):
     ours = tmp_path / "carol-share"
     (ours / "sub").mkdir(parents=True)
     our_file = ours / "sub" / "from carol.bin"
-    our_file.write_bytes(os.urandom((2 << 20) + 7))
+    # text, random, text: stored blocks between deflated stretches, one stream
+    our_file.write_bytes(text(1 << 20) + os.urandom((2 << 20) + 7) + text(3 << 19))
 
     eve = dc_client("eve", profile="eiskaltdcpp")
     eve.share(theirs)
