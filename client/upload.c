@@ -11,7 +11,9 @@
  *
  * Plain file data is queued as an evbuffer file segment, which libevent
  * writes with sendfile(); with ZL1 the file is deflated in chunks as the
- * output drains (state DCC_CC_SEND_Z), so memory stays bounded. Over TLS
+ * output drains (state DCC_CC_SEND_Z), so memory stays bounded, or, when
+ * it does not shrink, goes out in stored blocks whose payload is again a
+ * file segment (up_store). Over TLS
  * there is no sendfile (the bytes go through SSL_write): the file is read
  * in chunks the same way and encrypted into a buffer of records that goes
  * out in large writes (up_more_tls).
