@@ -61,20 +61,30 @@ static int hr_owner_gone(int dirfd)
     return now && now != start;   /* the pid was reused */
 }
 
-/* Remove $TMPDIR/<prefix>-* directories of ours whose owner is gone. */
+/* Remove $TMPDIR/<prefix>-* directories of ours whose owner is gone.
+ * Every run pays this before its first party starts, and a shared $TMPDIR
+ * piles up kept (--keep) runs, which have no owner file: one faccessat
+ * rules each of those out, and only a directory with an owner file gets
+ * the careful checks (ours, not a symlink, owner gone). */
 static void hr_rundir_sweep(const char *tmp, const char *prefix)
 {
     DIR *d = opendir(tmp);
     if (!d)
         return;
     size_t plen = strlen(prefix);
+    uid_t uid = getuid();
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, prefix, plen) != 0 || e->d_name[plen] != '-')
             continue;
+        if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)
+            continue;
+        char rel[sizeof e->d_name + sizeof "/" HR_OWNER_FILE];
+        snprintf(rel, sizeof rel, "%s/" HR_OWNER_FILE, e->d_name);
+        if (faccessat(dirfd(d), rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
         struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-            st.st_uid != getuid())
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid)
             continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
