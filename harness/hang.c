@@ -2,6 +2,7 @@
 #include "harness/hang.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -63,13 +64,49 @@ static bool wait_fd(int fd, short events, double until)
     return left > 0 && poll(&pf, 1, (int)ceil(left * 1000)) == 1;
 }
 
+/* libssl, loaded only when a TLS hub is probed (dlopen): linking it would
+ * cost every dcharness start ~1.3 ms of relocations (libssl + libcrypto),
+ * for a probe few runs take. The functions the probe calls, from one handle. */
+struct ssl_api {
+    void *lib;
+    const SSL_METHOD *(*client_method)(void);
+    SSL_CTX *(*ctx_new)(const SSL_METHOD *);
+    void (*ctx_free)(SSL_CTX *);
+    SSL *(*new)(SSL_CTX *);
+    void (*free)(SSL *);
+    int (*set_fd)(SSL *, int);
+    int (*connect)(SSL *);
+    int (*get_error)(const SSL *, int);
+    int (*read)(SSL *, void *, int);
+    int (*write)(SSL *, const void *, int);
+};
+
+/* false (nothing held) when libssl cannot be loaded. */
+static bool ssl_api_load(struct ssl_api *a)
+{
+    *a = (struct ssl_api){.lib = dlopen(HR_LIBSSL_SONAME, RTLD_NOW | RTLD_LOCAL)};
+    if (!a->lib)
+        return false;
+    /* dlsym returns void *: stored through a void * view of each pointer. */
+#define SYM(field, name) (*(void **)&a->field = dlsym(a->lib, name))
+    if (!SYM(client_method, "TLS_client_method") || !SYM(ctx_new, "SSL_CTX_new") || !SYM(ctx_free, "SSL_CTX_free") ||
+        !SYM(new, "SSL_new") || !SYM(free, "SSL_free") || !SYM(set_fd, "SSL_set_fd") || !SYM(connect, "SSL_connect") ||
+        !SYM(get_error, "SSL_get_error") || !SYM(read, "SSL_read") || !SYM(write, "SSL_write")) {
+        dlclose(a->lib);
+        a->lib = NULL;
+        return false;
+    }
+#undef SYM
+    return true;
+}
+
 /* One non-blocking SSL call's result: >0 done, 0 retry it (the socket became
  * ready), -1 failed or out of time. */
-static int ssl_io(SSL *ssl, int fd, int rc, double until)
+static int ssl_io(const struct ssl_api *api, SSL *ssl, int fd, int rc, double until)
 {
     if (rc > 0)
         return rc;
-    int e = SSL_get_error(ssl, rc);
+    int e = api->get_error(ssl, rc);
     if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
         !wait_fd(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until))
         return -1;
@@ -82,17 +119,22 @@ enum hr_greet hr_probe_greeting(const char *host, const char *port, bool adc, bo
     int fd = connect_to(host, port, until);
     if (fd < 0)
         return HR_GREET_REFUSED;
+    struct ssl_api api = {0};
     SSL_CTX *ctx = NULL;
     SSL *ssl = NULL;
     enum hr_greet res = HR_GREET_SILENT;
     if (tls) {
         /* No verification: the probe asks whether the hub answers, not who it is. */
-        ctx = SSL_CTX_new(TLS_client_method());
-        ssl = ctx ? SSL_new(ctx) : NULL;
-        if (!ssl || !SSL_set_fd(ssl, fd))
+        if (!ssl_api_load(&api)) {
+            res = HR_GREET_NO_TLS;
+            goto out;
+        }
+        ctx = api.ctx_new(api.client_method());
+        ssl = ctx ? api.new(ctx) : NULL;
+        if (!ssl || !api.set_fd(ssl, fd))
             goto out;
         int rc;
-        while ((rc = ssl_io(ssl, fd, SSL_connect(ssl), until)) == 0)
+        while ((rc = ssl_io(&api, ssl, fd, api.connect(ssl), until)) == 0)
             ;
         if (rc < 0) {
             res = now_s() < until ? HR_GREET_CLOSED : HR_GREET_SILENT;
@@ -103,7 +145,7 @@ enum hr_greet hr_probe_greeting(const char *host, const char *port, bool adc, bo
         static const char hsup[] = "HSUP ADBASE ADTIGR\n";
         int rc;
         if (tls) {
-            while ((rc = ssl_io(ssl, fd, SSL_write(ssl, hsup, sizeof hsup - 1), until)) == 0)
+            while ((rc = ssl_io(&api, ssl, fd, api.write(ssl, hsup, sizeof hsup - 1), until)) == 0)
                 ;
         } else {
             rc = wait_fd(fd, POLLOUT, until) ? (int)write(fd, hsup, sizeof hsup - 1) : -1;
@@ -118,7 +160,7 @@ enum hr_greet hr_probe_greeting(const char *host, const char *port, bool adc, bo
         ssize_t n;
         if (tls) {
             int rc;
-            while ((rc = ssl_io(ssl, fd, SSL_read(ssl, buf + got, (int)(sizeof buf - 1 - got)), until)) == 0)
+            while ((rc = ssl_io(&api, ssl, fd, api.read(ssl, buf + got, (int)(sizeof buf - 1 - got)), until)) == 0)
                 ;
             n = rc;
         } else {
@@ -139,8 +181,12 @@ enum hr_greet hr_probe_greeting(const char *host, const char *port, bool adc, bo
         }
     }
 out:
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
+    if (ssl)
+        api.free(ssl);
+    if (ctx)
+        api.ctx_free(ctx);
+    if (api.lib)
+        dlclose(api.lib);
     close(fd);
     return res;
 }
@@ -152,6 +198,7 @@ const char *hr_greet_text(enum hr_greet g)
     case HR_GREET_REFUSED: return "refused the connection";
     case HR_GREET_CLOSED: return "closed the connection before its greeting";
     case HR_GREET_SILENT: return "sent no greeting";
+    case HR_GREET_NO_TLS: return "was not tried: " HR_LIBSSL_SONAME " did not load";
     }
     return "?";
 }
@@ -413,6 +460,8 @@ enum hr_liveness hr_hang_verdict(const struct hr_hang_probe *in, struct dc_buf *
         snprintf(probe, sizeof probe, "its address is unknown, so no fresh connection was tried");
     else if (g == HR_GREET_OK)
         snprintf(probe, sizeof probe, "a fresh connection got %s", greeting);
+    else if (g == HR_GREET_NO_TLS)
+        snprintf(probe, sizeof probe, "no fresh TLS connection was tried: %s did not load", HR_LIBSSL_SONAME);
     else
         snprintf(probe, sizeof probe, "a fresh connection %s: no %s within %.1fs", hr_greet_text(g), greeting, in->bound_s);
     v = g == HR_GREET_OK ? HR_LIVE_ANSWERING : HR_LIVE_HUNG;

@@ -26,6 +26,7 @@ enum hr_greet {
     HR_GREET_REFUSED, /* no TCP connection */
     HR_GREET_CLOSED,  /* connected, then closed (or TLS failed) before the greeting */
     HR_GREET_SILENT,  /* connected, nothing (or no greeting) within the bound */
+    HR_GREET_NO_TLS,  /* a TLS probe, and libssl (loaded on demand) did not load */
 };
 
 /* Connect to host:port (IPv4), over TLS if tls, and wait up to bound_s for

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness/hang.h"
+#include "tls/dctls.h"
 
 /* A listening socket on 127.0.0.1; its port as text into port. */
 static int listener(char *port, size_t len)
@@ -64,6 +65,48 @@ Test(hang, nmdc_probe_sees_the_lock_and_adc_probe_sends_hsup)
     cr_assert_eq(hr_probe_greeting("127.0.0.1", port, true, false, 3), HR_GREET_OK);
     pthread_join(t, NULL);
     cr_assert(strstr(g.got, "HSUP ADBASE"), "the probe sent: %s", g.got);
+    close(g.lfd);
+}
+
+/* A TLS greeter: accepts one connection, completes the handshake with a
+ * fresh self-signed certificate and writes its text. */
+struct tls_greeter {
+    int lfd;
+    SSL_CTX *ctx;
+    const char *text;
+    bool ok;
+};
+
+static void *tls_greet(void *arg)
+{
+    struct tls_greeter *g = arg;
+    int fd = accept(g->lfd, NULL, NULL);
+    SSL *ssl = fd >= 0 ? SSL_new(g->ctx) : NULL;
+    if (ssl && SSL_set_fd(ssl, fd) && SSL_accept(ssl) == 1)
+        g->ok = SSL_write(ssl, g->text, (int)strlen(g->text)) > 0;
+    usleep(200 * 1000);
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* The probe loads libssl itself (dlopen, hang.c): it must find it and greet. */
+Test(hang, tls_probe_loads_libssl_and_sees_the_lock)
+{
+    char port[16], err[DCTLS_ERR_LEN];
+    struct dctls_cert *cert = dctls_cert_generate("probe-test", err);
+    cr_assert(cert, "%s", err);
+    struct tls_greeter g = {.lfd = listener(port, sizeof port), .ctx = dctls_server_ctx_new(cert, err),
+                            .text = "$Lock EXTENDEDPROTOCOLabc Pk=x|"};
+    cr_assert(g.ctx, "%s", err);
+    pthread_t t;
+    pthread_create(&t, NULL, tls_greet, &g);
+    cr_assert_eq(hr_probe_greeting("127.0.0.1", port, false, true, 3), HR_GREET_OK);
+    pthread_join(t, NULL);
+    cr_assert(g.ok);
+    SSL_CTX_free(g.ctx);
+    dctls_cert_free(cert);
     close(g.lfd);
 }
 
