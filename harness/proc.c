@@ -20,6 +20,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,84 @@ void proc_log(struct run *r, struct party *p, const char *tag, const char *line,
         fprintf(p->log, "%8.3f %s| %.*s\n", hr_now() - r->t0, tag, (int)len, line);
         fflush(p->log);
     }
+}
+
+/* What a spawned child needs, all made before vfork: the child shares our
+ * memory until its exec, so it only makes system calls on these. */
+struct spawn_plan {
+    char **argv, **envp;
+    int fd[3];          /* its stdin, stdout, stderr */
+    const char *dir;
+    pid_t parent;
+};
+
+/* fd onto target, without the close-on-exec flag the pipes carry. */
+static void move_fd(int fd, int target)
+{
+    if (fd == target)
+        fcntl(fd, F_SETFD, 0);
+    else
+        dup2(fd, target);
+}
+
+static __attribute__((noreturn)) void spawn_child(const struct spawn_plan *sp)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != sp->parent)
+        _exit(127);   /* the runner died before prctl took effect */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Every signal at its default action, whatever dcharness inherited
+     * (a shell runs background jobs with INT and QUIT ignored): a hub
+     * that leaves one alone must meet its default. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int sig = 1; sig < SIGRTMIN; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);
+    for (int k = 0; k < 3; k++)
+        move_fd(sp->fd[k], k);
+    if (chdir(sp->dir) < 0)
+        _exit(127);
+    execvpe(sp->argv[0], sp->argv, sp->envp);
+    const char *why = strerror(errno);
+    struct iovec iov[] = {{"dcharness: cannot run ", 22}, {sp->argv[0], strlen(sp->argv[0])}, {": ", 2},
+                          {(char *)why, strlen(why)}, {"\n", 1}};
+    if (writev(2, iov, 5) < 0)
+        _exit(127);
+    _exit(127);
+}
+
+/* environ with env's NAME=VALUE strings in place of (or added to) the same
+ * names, as putenv would leave it; the strings are borrowed. */
+static char **spawn_env(char **env)
+{
+    size_t n = 0, k = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    for (char **e = env; e && *e; e++)
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    if (!out)
+        abort();
+    for (char **e = environ; *e; e++) {
+        size_t name = strcspn(*e, "=");
+        bool replaced = false;
+        for (char **o = env; o && *o && !replaced; o++)
+            replaced = strcspn(*o, "=") == name && !strncmp(*o, *e, name);
+        if (!replaced)
+            out[k++] = *e;
+    }
+    for (char **e = env; e && *e; e++) {
+        size_t name = strcspn(*e, "=");
+        bool later = false;   /* the last of two equal names wins, as with putenv */
+        for (char **o = e + 1; *o && !later; o++)
+            later = strcspn(*o, "=") == name && !strncmp(*o, *e, name);
+        if (!later)
+            out[k++] = *e;
+    }
+    return out;
 }
 
 int proc_spawn(struct run *r, struct party *p, char **argv, char **env, bool want_stdin)
@@ -56,37 +135,23 @@ int proc_spawn(struct run *r, struct party *p, char **argv, char **env, bool wan
         run_fail(r, "pipe: %s", strerror(errno));
         return -1;
     }
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    int devnull = want_stdin ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct spawn_plan sp = {.argv = argv, .envp = spawn_env(env), .fd = {want_stdin ? in[0] : devnull, out[1], err[1]},
+                            .dir = r->dir, .parent = getpid()};
+    /* vfork: we wait until the child has exec'd (no copy of our memory, and
+     * on a loaded machine the child runs now rather than when the scheduler
+     * gets to it); fork's copy-on-write also cost us a fault per page we
+     * touched afterwards. */
+    pid_t pid = vfork();
+    if (pid == 0)
+        spawn_child(&sp);
+    int spawn_errno = errno;
+    free(sp.envp);
+    if (devnull >= 0)
+        close(devnull);
     if (pid < 0) {
-        run_fail(r, "fork: %s", strerror(errno));
+        run_fail(r, "vfork: %s", strerror(spawn_errno));
         return -1;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);   /* the runner died before prctl took effect */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        /* Every signal at its default action, whatever dcharness inherited
-         * (a shell runs background jobs with INT and QUIT ignored): a hub
-         * that leaves one alone must meet its default. */
-        for (int sig = 1; sig < SIGRTMIN; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                signal(sig, SIG_DFL);
-        int devnull = open("/dev/null", O_RDONLY);
-        dup2(want_stdin ? in[0] : devnull, 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        for (char **e = env; e && *e; e++)
-            putenv(*e);
-        if (chdir(r->dir) < 0)
-            _exit(127);
-        execvp(argv[0], argv);
-        dprintf(2, "dcharness: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
     }
     setpgid(pid, pid);   /* also here, so the group exists before we signal it */
     p->pid = pid;
