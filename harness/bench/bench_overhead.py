@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""bench_overhead.py BUILD_DIR [REPEATS=7] [SCENARIO_DIR=scenarios]: what the
-harness adds to a scenario, next to the floor measured in the same run.
+"""bench_overhead.py BUILD_DIR [REPEATS=21] [SCENARIO_DIR=scenarios]
+                  [--against OLD_BUILD_DIR] [--no-suite]:
+what the harness adds to a scenario, next to the floor measured in the same run.
 
 Floor: what any driver must do for a two-client scenario: start fakehub
 (the run's protocol's listener only) and two dcclients, all at once (the
@@ -9,9 +10,20 @@ then SIGTERM the clients, wait for them, SIGTERM the hub, wait for it
 (started from this script with posix_spawn, timed with the monotonic clock).
 Harness: `dcharness run --proto nmdc floor.scn` for a scenario doing exactly
 that (two clients, `alice users`), timed from outside, so dcharness's own
-start, planning and report count. Each is the median of REPEATS runs,
-with the range beside it; the difference is what the harness adds per
-scenario (target: <= 5 ms).
+start, planning, run directory (under $TMPDIR, as for any run), report and
+cleanup count. Floor and harness runs alternate, REPEATS of each; printed:
+the median with the quartiles and the range, the difference of the medians
+(what the harness adds per scenario, target: <= 5 ms) and the median of the
+paired differences (each harness run minus the floor run just before it).
+Wall time moves with the machine's load; CPU time (user + system of every
+process of the run, from wait4) hardly does, so it is printed too: the
+harness's CPU minus the floor's is what its own processes (dcharness, the
+runner) and the extra fakehub work it asks for (control socket, trace, the
+other protocol's listener) cost.
+--against OLD_BUILD_DIR: the same for a second build, interleaved with the
+first run by run (old floor, old harness, new floor, new harness, ...), so
+that an A/B comparison sees the same load.
+--no-suite: the per-scenario figures only.
 
 Suite: `dcharness run -j 2 --keep --json FILE SCENARIO_DIR` (wall time),
 next to the sum of one floor per run plus each run's own work: the time
@@ -101,37 +113,47 @@ def read_lines(fds, want, timeout=30.0):
     return bufs
 
 
-def stop(pids):
+def cpu_of(rusage) -> float:
+    return rusage.ru_utime + rusage.ru_stime
+
+
+def stop(pids) -> float:
+    """SIGTERM each, wait for each; their CPU seconds."""
     for pid in pids:
         os.kill(pid, signal.SIGTERM)
-    for pid in pids:
-        os.waitpid(pid, 0)
+    return sum(cpu_of(os.wait4(pid, 0)[2]) for pid in pids)
 
 
-def floor_once(bin_dir: pathlib.Path, tmp: pathlib.Path) -> float:
+def floor_once(bin_dir: pathlib.Path, tmp: pathlib.Path):
+    """(wall seconds, CPU seconds of the three processes)."""
     t0 = time.monotonic()
     hub, hub_in, hub_out = spawn([str(bin_dir / "fakehub"), "--nmdc", "127.0.0.1:0"])
     clients = [spawn([str(bin_dir / "dcclient"), "--data-dir", str(tmp / n)]) for n in ("alice", "bob")]
     read_lines([hub_out] + [c[2] for c in clients], {fd: 1 for fd in [hub_out] + [c[2] for c in clients]})
     os.write(clients[0][1], b'{"id":1,"cmd":"users"}\n')
     read_lines([clients[0][2]], {clients[0][2]: 1})
-    stop([c[0] for c in clients])
-    stop([hub])
+    cpu = stop([c[0] for c in clients])
+    cpu += stop([hub])
     elapsed = time.monotonic() - t0
     for pid, i, o in clients + [(hub, hub_in, hub_out)]:
         os.close(i)
         os.close(o)
-    return elapsed
+    return elapsed, cpu
 
 
-def harness_once(bin_dir: pathlib.Path, scn: pathlib.Path) -> float:
+def harness_once(bin_dir: pathlib.Path, scn: pathlib.Path, out: pathlib.Path):
+    """(wall seconds, CPU seconds of dcharness and every process it waited
+    for: its runner, and the runner's hub and clients)."""
+    argv = [str(bin_dir / "dcharness"), "run", "--proto", "nmdc", str(scn)]
     t0 = time.monotonic()
-    r = subprocess.run([str(bin_dir / "dcharness"), "run", "--proto", "nmdc", str(scn)], capture_output=True,
-                       text=True)
+    with open(out, "wb") as f:   # a file, not a pipe: nothing to drain while it runs
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_DUP2, f.fileno(), 1), (os.POSIX_SPAWN_DUP2, f.fileno(), 2)])
+        _, status, rusage = os.wait4(pid, 0)
     elapsed = time.monotonic() - t0
-    if r.returncode != 0:
-        raise SystemExit(f"the floor scenario failed:\n{r.stdout}{r.stderr}")
-    return elapsed
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the floor scenario failed:\n{out.read_text(errors='replace')}")
+    return elapsed, cpu_of(rusage)
 
 
 CATEGORIES = ("files", "wait steps", "negative", "storms/load", "asked delays", "stops", "hang verdicts",
@@ -297,13 +319,38 @@ def union_length(ivs) -> float:
     return total
 
 
-def stats(xs):
-    return statistics.median(xs), min(xs), max(xs)
+def spread(xs) -> str:
+    """median [quartiles] (range), in ms."""
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    return (f"{statistics.median(xs) * 1e3:6.1f} ms [{q[0] * 1e3:.1f}-{q[2] * 1e3:.1f}] "
+            f"({min(xs) * 1e3:.1f}-{max(xs) * 1e3:.1f})")
 
 
-def ms(s) -> str:
-    med, lo, hi = s
-    return f"{med * 1e3:7.1f} ms ({lo * 1e3:.1f}-{hi * 1e3:.1f})"
+def per_scenario(builds, repeats: int, tmp: pathlib.Path) -> dict:
+    """Floor and harness runs of each build, interleaved; {build: {what: [seconds]}}."""
+    scn = tmp / "floor.scn"
+    scn.write_text(FLOOR_SCN)
+    res = {b: {k: [] for k in ("floor", "harness", "floor cpu", "harness cpu")} for b in builds}
+    for i in range(repeats):   # interleaved, so load changes hit all alike
+        for k, b in enumerate(builds):
+            w, c = floor_once(b / "bin", tmp / f"floor{i}-{k}")
+            res[b]["floor"].append(w)
+            res[b]["floor cpu"].append(c)
+            w, c = harness_once(b / "bin", scn, tmp / "harness.out")
+            res[b]["harness"].append(w)
+            res[b]["harness cpu"].append(c)
+    for b in builds:
+        r = res[b]
+        paired = [h - f for f, h in zip(r["floor"], r["harness"])]
+        print(f"{b}: {repeats} runs each, median [quartiles] (range)")
+        print(f"  floor (fakehub + 2 dcclients to ready, 1 request, stop): {spread(r['floor'])}, "
+              f"CPU {spread(r['floor cpu'])}")
+        print(f"  dcharness run of the same scenario:                     {spread(r['harness'])}, "
+              f"CPU {spread(r['harness cpu'])}")
+        print(f"  harness adds per scenario: {(statistics.median(r['harness']) - statistics.median(r['floor'])) * 1e3:5.1f} ms "
+              f"wall (target <= 5 ms; paired differences {spread(paired)}), "
+              f"{(statistics.median(r['harness cpu']) - statistics.median(r['floor cpu'])) * 1e3:5.1f} ms CPU")
+    return res
 
 
 def suite_report(cases, wall: float, floor: float, scenarios: pathlib.Path):
@@ -337,30 +384,35 @@ def suite_report(cases, wall: float, floor: float, scenarios: pathlib.Path):
 
 
 def main():
-    if len(sys.argv) not in (2, 3, 4):
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    against = None
+    if "--against" in sys.argv:
+        k = sys.argv.index("--against")
+        if k + 1 >= len(sys.argv):
+            raise SystemExit(__doc__)
+        against = pathlib.Path(sys.argv[k + 1]).resolve()
+        args.remove(sys.argv[k + 1])
+    if len(args) not in (1, 2, 3) or any(f not in ("--against", "--no-suite") for f in flags):
         raise SystemExit(__doc__)
-    build = pathlib.Path(sys.argv[1]).resolve()
-    repeats = int(sys.argv[2]) if len(sys.argv) >= 3 else 7
-    scenarios = pathlib.Path(sys.argv[3] if len(sys.argv) == 4 else
+    build = pathlib.Path(args[0]).resolve()
+    repeats = int(args[1]) if len(args) >= 2 else 21
+    scenarios = pathlib.Path(args[2] if len(args) == 3 else
                              pathlib.Path(__file__).resolve().parents[2] / "scenarios").resolve()
-    bin_dir = build / "bin"
-    for tool in ("dcharness", "fakehub", "dcclient"):
-        if not (bin_dir / tool).exists():
-            raise SystemExit(f"{bin_dir}/{tool} not built")
+    builds = [against, build] if against else [build]
+    for b in builds:
+        for tool in ("dcharness", "fakehub", "dcclient"):
+            if not (b / "bin" / tool).exists():
+                raise SystemExit(f"{b}/bin/{tool} not built")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory(prefix="bench_overhead.") as tmp:
         tmp = pathlib.Path(tmp)
-        scn = tmp / "floor.scn"
-        scn.write_text(FLOOR_SCN)
-        floors, harness = [], []
-        for i in range(repeats):   # interleaved, so load changes hit both alike
-            floors.append(floor_once(bin_dir, tmp / f"floor{i}"))
-            harness.append(harness_once(bin_dir, scn))
-        f, h = stats(floors), stats(harness)
-        print(f"floor (fakehub + 2 dcclients to ready, 1 request, stop), median of {repeats}: {ms(f)}")
-        print(f"dcharness run of the same scenario, median of {repeats}:              {ms(h)}")
-        print(f"harness adds per scenario: {(h[0] - f[0]) * 1e3:7.1f} ms (target <= 5 ms)")
-
+        res = per_scenario(builds, repeats, tmp)
+        if "--no-suite" in flags:
+            print(f"load average {os.getloadavg()[0]:.2f} at the end")
+            return
+        bin_dir = build / "bin"
+        floor = statistics.median(res[build]["floor"])
         env = dict(os.environ, TMPDIR=str(tmp))
         report = tmp / "suite.json"
         t0 = time.monotonic()
@@ -371,7 +423,7 @@ def main():
             print(r.stdout[-3000:], r.stderr[-2000:])
             raise SystemExit("the suite failed")
         cases = [c for c in json.loads(report.read_text())["cases"] if c["status"] == "pass"]
-        suite_report(cases, wall, f[0], scenarios)
+        suite_report(cases, wall, floor, scenarios)
         for d in {pathlib.Path(c["parties"][0]["log"]).parent.parent for c in cases if c.get("parties")}:
             shutil.rmtree(d, ignore_errors=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
