@@ -55,7 +55,8 @@
 #include "tls/dctls.h"
 
 #define DCC_RBUF (1024 * 1024)
-/* OpenSSL's read buffer on a TLS client connection: about 2.5 records.
+/* OpenSSL's read buffer on a TLS client connection (read ahead during a
+ * ZLIB data phase; raw data reads through cc->rx): about 2.5 records.
  * OpenSSL 3.0 memmoves what is left in it to its front before every record
  * it reads (payload alignment), so a large one costs more than it saves:
  * at 256 KiB that memmove took more of the downloader's loop thread than
@@ -76,6 +77,14 @@ static double cc_timeout(const struct dcc_cc *cc)
     return dcc_sget_double(cc_client(cc)->settings, DCC_S_TRANSFER_TIMEOUT);
 }
 
+/* Give the SSL its socket BIO back, before the bufferevent (and, maybe
+ * later, the SSL) goes. */
+static void cc_rx_cleanup(struct dcc_cc *cc)
+{
+    dctls_rx_end(cc->rx, cc->bev ? dctls_bev_ssl(cc->bev) : NULL);
+    cc->rx = NULL;
+}
+
 static void cc_destroy(struct dcc_cc *cc)
 {
     for (struct dcc_cc **pp = &cc->x->ccs; *pp; pp = &(*pp)->next)
@@ -84,6 +93,7 @@ static void cc_destroy(struct dcc_cc *cc)
             break;
         }
     dcc_up_cleanup(cc);   /* first: a TLS upload gives the SSL its socket BIO back */
+    cc_rx_cleanup(cc);
     if (cc->bev)
         bufferevent_free(cc->bev);
     cc->bev = NULL;
@@ -125,6 +135,7 @@ void dcc_cc_close(struct dcc_cc *cc, const char *why)
         why = cc->fatal;   /* not the close that followed it ("closed by the peer") */
     dcc_log(cc_client(cc), "client connection %s%s closed: %s", cc->nick ? "with " : "", cc->nick ? cc->nick : "", why);
     dcc_up_cleanup(cc);   /* first: a TLS upload gives the SSL its socket BIO back */
+    cc_rx_cleanup(cc);
     if (cc->bev)
         bufferevent_free(cc->bev);
     cc->bev = NULL;
@@ -269,6 +280,8 @@ static void cc_read_ahead(struct dcc_cc *cc, bool on);
 static void cc_recv_end(struct dcc_cc *cc)
 {
     cc_read_ahead(cc, false);
+    if (cc->rx)
+        dctls_rx_bulk(cc->rx, 0);
     cc->state = DCC_CC_IDLE;
     dcc_dl_data_end(cc);
 }
@@ -359,15 +372,20 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
         return cc_recv_fail(cc, "out of memory");
     evutil_socket_t fd = bufferevent_getfd(cc->bev);
     SSL *ssl = cc->tls ? dctls_bev_ssl(cc->bev) : NULL;
-    /* Over TLS, bytes OpenSSL already decrypted (SSL_has_pending) would not
-     * wake the socket up again: keep going while there are some. */
-    for (int i = 0; cc->state == DCC_CC_RECV && (i < DCC_DIRECT_ROUNDS || (ssl && SSL_has_pending(ssl))); i++) {
+    /* Over TLS, bytes OpenSSL or cc->rx already holds (SSL_has_pending,
+     * dctls_rx_pending) would not wake the socket up again: keep going while
+     * there are some. */
+    for (int i = 0; cc->state == DCC_CC_RECV &&
+                    (i < DCC_DIRECT_ROUNDS || (ssl && (SSL_has_pending(ssl) || dctls_rx_pending(cc->rx))));
+         i++) {
         size_t cap = DCC_RBUF;
         uint8_t *buf = cc->inflating ? cc->rbuf : dcc_dl_space(cc, &cap);
         if (!buf)
             return -1;
         ssize_t n;
         if (ssl) {
+            if (cc->rx && !cc->inflating)
+                dctls_rx_bulk(cc->rx, cc->want);   /* how far it may read ahead */
             ERR_clear_error();
             errno = 0;
             int r = SSL_read(ssl, buf, (int)cap);
@@ -410,11 +428,13 @@ static int cc_recv_direct(struct dcc_cc *cc, struct evbuffer *in)
     return 0;
 }
 
-/* Over TLS the data phase reads ahead: OpenSSL then fills its read
+/* Over TLS a ZLIB data phase reads ahead: OpenSSL then fills its read
  * buffer (DCC_TLS_RBUF, see cc_attach) with one read() instead of two per record
  * (header, body). Only there: elsewhere libevent reads the SSL, and it
  * would not notice whole records waiting in that buffer. Nothing follows
- * the data unasked, so nothing is left behind when it ends. */
+ * the data unasked, so nothing is left behind when it ends. (Raw data goes
+ * through cc->rx instead, which knows how much may follow: the compressed
+ * size of a ZLIB stream is not known ahead.) */
 static void cc_read_ahead(struct dcc_cc *cc, bool on)
 {
     SSL *ssl = cc->tls && cc->bev ? dctls_bev_ssl(cc->bev) : NULL;
@@ -429,7 +449,15 @@ static void cc_read_ahead(struct dcc_cc *cc, bool on)
 int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1, bool tth_verified)
 {
     cc->want = bytes;
-    cc_read_ahead(cc, true);
+    if (cc->tls && !zl1 && bytes) {
+        /* Raw data over TLS: through cc->rx, one read() per DCC_RBUF. */
+        char err[DCTLS_ERR_LEN];
+        if ((!cc->rx && !(cc->rx = dctls_rx_begin(dctls_bev_ssl(cc->bev), DCC_RBUF, err))) ||
+            dctls_rx_bulk(cc->rx, bytes) < 0)
+            return -1;
+    } else {
+        cc_read_ahead(cc, true);
+    }
     if (zl1) {
         memset(&cc->zs, 0, sizeof cc->zs);
         if (inflateInit(&cc->zs) != Z_OK)

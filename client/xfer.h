@@ -61,6 +61,7 @@ struct dcc_cc {
     z_stream zs;
     unsigned char *zbuf;            /* owned: uploader's deflate input (file bytes) */
     unsigned char *rbuf;            /* owned: direct socket reads of ZLIB data, inflated from here */
+    struct dctls_rx *rx;            /* owned: TLS downloads read through it (from the first on) */
     /* uploader */
     bool holds_slot;
     int up_fd;                      /* streamed upload source, or -1 */

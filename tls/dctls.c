@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -392,60 +391,4 @@ const char *dctls_bev_error(struct bufferevent *bev, char *buf, size_t len)
     else
         snprintf(buf, len, "%s", errno ? strerror(errno) : "connection closed during the handshake");
     return buf;
-}
-
-/* ---- bulk sending --------------------------------------------------------- */
-
-/* Owns the BIO method; holds one reference to the socket BIO it replaced. */
-struct dctls_bulk {
-    BIO_METHOD *meth;
-    BIO *old;
-    struct evbuffer *out;   /* borrowed: the caller's */
-};
-
-static int dctls_bulk_write(BIO *bio, const char *data, int len)
-{
-    struct dctls_bulk *b = BIO_get_data(bio);
-    return evbuffer_add(b->out, data, (size_t)len) == 0 ? len : -1;
-}
-
-/* Everything but a flush goes to the socket BIO: libevent asks it for the
- * fd, even while we are in front. */
-static long dctls_bulk_ctrl(BIO *bio, int cmd, long larg, void *parg)
-{
-    struct dctls_bulk *b = BIO_get_data(bio);
-    return cmd == BIO_CTRL_FLUSH ? 1 : BIO_ctrl(b->old, cmd, larg, parg);
-}
-
-struct dctls_bulk *dctls_bulk_begin(SSL *ssl, struct evbuffer *out, char *err)
-{
-    struct dctls_bulk *b = calloc(1, sizeof *b);
-    BIO *bio = NULL;
-    if (!b || !(b->meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dctls bulk")) ||
-        BIO_meth_set_write(b->meth, dctls_bulk_write) != 1 || BIO_meth_set_ctrl(b->meth, dctls_bulk_ctrl) != 1 ||
-        !(bio = BIO_new(b->meth)) || !(b->old = SSL_get_wbio(ssl)) || BIO_up_ref(b->old) != 1) {
-        dctls_fail(err, "cannot set up bulk sending");
-        BIO_free(bio);
-        if (b)
-            BIO_meth_free(b->meth);
-        free(b);
-        return NULL;
-    }
-    b->out = out;
-    BIO_set_data(bio, b);
-    BIO_set_init(bio, 1);
-    SSL_set0_wbio(ssl, bio);   /* drops the SSL's reference to old, not ours */
-    return b;
-}
-
-void dctls_bulk_end(struct dctls_bulk *b, SSL *ssl)
-{
-    if (!b)
-        return;
-    if (ssl)
-        SSL_set0_wbio(ssl, b->old);   /* frees our BIO; our reference goes back to the SSL */
-    else
-        BIO_free(b->old);             /* SSL_free took our BIO already */
-    BIO_meth_free(b->meth);
-    free(b);
 }

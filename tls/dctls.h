@@ -123,10 +123,28 @@ const char *dctls_bev_error(struct bufferevent *bev, char *buf, size_t len);
  * the socket BIO. Call it only while nothing else is queued for the socket
  * (the bufferevent's output empty). dctls_bulk_end puts the socket BIO back
  * (ssl: the same SSL, or NULL once it was freed) and frees b. NULL: failed,
- * err says why. */
+ * err says why. (dctls_bulk.c) */
 struct evbuffer;
 struct dctls_bulk;
 struct dctls_bulk *dctls_bulk_begin(SSL *ssl, struct evbuffer *out, char *err);
 void dctls_bulk_end(struct dctls_bulk *b, SSL *ssl);
+
+/* Bulk receiving (a download's data phase): dctls_rx_begin puts a read BIO
+ * in front of the SSL's socket BIO (and turns OpenSSL's read-ahead off).
+ * In bulk mode (dctls_rx_bulk with the plaintext bytes still expected) it
+ * fills a buffer of cap bytes (at least 2 records) with one read() and
+ * hands OpenSSL its records from there, never reading past the last record
+ * those bytes need, so nothing that follows the data phase is taken early.
+ * With 0 it passes reads through (what is still buffered first) and frees
+ * the buffer once drained. Bytes waiting in it do not make the socket
+ * readable: a reader loops while dctls_rx_pending says there are some. EOF
+ * and errors reach SSL_read as from the socket BIO. It stays until
+ * dctls_rx_end (before the SSL is freed, or with ssl NULL after). -1/NULL:
+ * out of memory (err says). */
+struct dctls_rx;
+struct dctls_rx *dctls_rx_begin(SSL *ssl, size_t cap, char *err);
+int dctls_rx_bulk(struct dctls_rx *r, uint64_t plaintext_left);
+size_t dctls_rx_pending(const struct dctls_rx *r);   /* r may be NULL */
+void dctls_rx_end(struct dctls_rx *r, SSL *ssl);
 
 #endif
