@@ -72,17 +72,18 @@ void dcc_up_cleanup(struct dcc_cc *cc)
 
 /* TLS, uncompressed: no sendfile through SSL. Once the SND is out, the
  * file is read in chunks and SSL_write'd here, its records collected in
- * up_out (dctls_bulk) and written from there in writes of up to 2 MiB as
+ * up_bulk's buffer (UP_OUT_MAX) and written from there in one write() as
  * the socket takes them (up_wev): one write() per 16 KiB record, as
- * through the bufferevent, cost more CPU than the encryption. */
+ * through the bufferevent, cost more CPU than the encryption. The buffer
+ * is refilled once drained, in the same round, so the socket never waits
+ * for a refill. */
 static void up_more_tls(struct dcc_cc *cc)
 {
     if (!cc->up_bulk) {
         char err[DCTLS_ERR_LEN];
         if (evbuffer_get_length(bufferevent_get_output(cc->bev)))
             return;   /* the SND (and anything before it) first: the bufferevent's write callback is back */
-        if (!(cc->up_out = evbuffer_new()) ||
-            !(cc->up_bulk = dctls_bulk_begin(dctls_bev_ssl(cc->bev), cc->up_out, err)) ||
+        if (!(cc->up_bulk = dctls_bulk_begin(dctls_bev_ssl(cc->bev), UP_OUT_MAX, err)) ||
             dcc_cc_bulk_watch(cc) < 0) {
             dcc_cc_close(cc, "cannot start a TLS upload");
             return;
@@ -91,8 +92,11 @@ static void up_more_tls(struct dcc_cc *cc)
     SSL *ssl = dctls_bev_ssl(cc->bev);
     evutil_socket_t fd = bufferevent_getfd(cc->bev);
     for (int round = 0; round < UP_TLS_ROUNDS; round++) {
-        while (cc->up_left && evbuffer_get_length(cc->up_out) < UP_OUT_MAX) {
+        size_t room;
+        while (cc->up_left && (room = dctls_bulk_room(cc->up_bulk)) > 0) {
             size_t want = cc->up_left < UP_IN ? (size_t)cc->up_left : UP_IN;
+            if (want > room)
+                want = room;
             ssize_t n = read(cc->up_fd, cc->zbuf, want);
             if (n <= 0) {
                 dcc_cc_close(cc, "shared file could not be read while uploading");
@@ -108,9 +112,9 @@ static void up_more_tls(struct dcc_cc *cc)
                 done += r;
             }
         }
-        if (!evbuffer_get_length(cc->up_out))
+        if (!dctls_bulk_queued(cc->up_bulk))
             break;
-        int w = evbuffer_write(cc->up_out, fd);
+        ssize_t w = dctls_bulk_send(cc->up_bulk, fd);
         if (w < 0 && (errno == EAGAIN || errno == EINTR))
             return;   /* up_wev calls again */
         if (w <= 0) {
@@ -118,7 +122,7 @@ static void up_more_tls(struct dcc_cc *cc)
             return;
         }
     }
-    if (cc->up_left == 0 && evbuffer_get_length(cc->up_out) == 0) {
+    if (cc->up_left == 0 && !dctls_bulk_queued(cc->up_bulk)) {
         dcc_up_cleanup(cc);
         dcc_cc_idle(cc);
     }

@@ -77,8 +77,8 @@ struct dcc_cc {
     bool up_probing;                /* the next piece measures level 1's gain */
     uint64_t up_stored;             /* bytes stored since the last probe */
     uint64_t up_stored_all;         /* ... in this upload (logged at its end) */
-    struct dctls_bulk *up_bulk;     /* owned: TLS upload, records collected in up_out */
-    struct evbuffer *up_out;        /* owned: ... and written from here in large writes */
+    struct dctls_bulk *up_bulk;     /* owned: TLS upload, records collected and written in large writes */
+    struct evbuffer *up_out;        /* owned: ZL1 upload without TLS, the stream written from here */
     struct event *up_wev;           /* owned: ... when the socket is writable */
     /* uploader faults of this upload (upload_fault.c); off: -1, -1, NULL */
     int64_t upf_stop;               /* file bytes after which it stalls or closes */

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/util.h>
 #include <openssl/ssl.h>
@@ -117,16 +118,21 @@ int dctls_bev_check_keyprint(struct bufferevent *bev, const char *expected, char
 const char *dctls_bev_error(struct bufferevent *bev, char *buf, size_t len);
 
 /* Bulk sending (an upload's data phase): from dctls_bulk_begin on, the
- * records SSL_write makes are appended to out (owned by the caller, who
- * writes it to the socket in large writes) instead of going to the socket
- * one write() per 16 KiB record; control requests (the fd, ...) still reach
- * the socket BIO. Call it only while nothing else is queued for the socket
- * (the bufferevent's output empty). dctls_bulk_end puts the socket BIO back
- * (ssl: the same SSL, or NULL once it was freed) and frees b. NULL: failed,
- * err says why. (dctls_bulk.c) */
-struct evbuffer;
+ * records SSL_write makes are collected in a buffer of cap bytes instead of
+ * going to the socket one write() per 16 KiB record, and dctls_bulk_send
+ * writes them in one write() (what the socket takes; the rest stays queued;
+ * -1 with errno as from write()). SSL_write no more than dctls_bulk_room
+ * bytes at once: that much always fits as records (more fails the
+ * SSL_write). Control requests (the fd, ...) still reach the socket BIO.
+ * Call it only while nothing else is queued for the socket (the
+ * bufferevent's output empty). dctls_bulk_end puts the socket BIO back
+ * (ssl: the same SSL, or NULL once it was freed) and frees b. NULL: out of
+ * memory, err says. (dctls_bulk.c) */
 struct dctls_bulk;
-struct dctls_bulk *dctls_bulk_begin(SSL *ssl, struct evbuffer *out, char *err);
+struct dctls_bulk *dctls_bulk_begin(SSL *ssl, size_t cap, char *err);
+size_t dctls_bulk_room(const struct dctls_bulk *b);
+size_t dctls_bulk_queued(const struct dctls_bulk *b);
+ssize_t dctls_bulk_send(struct dctls_bulk *b, int fd);
 void dctls_bulk_end(struct dctls_bulk *b, SSL *ssl);
 
 /* Bulk receiving (a download's data phase): dctls_rx_begin puts a read BIO

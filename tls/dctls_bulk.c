@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 
@@ -23,17 +22,29 @@
 
 /* ---- sending -------------------------------------------------------------- */
 
-/* Owns the BIO method; holds one reference to the socket BIO it replaced. */
+/* Owns the BIO method and buf; holds one reference to the socket BIO it
+ * replaced. buf[off..len) is encrypted and not yet written. */
 struct dctls_bulk {
     BIO_METHOD *meth;
     BIO *old;
-    struct evbuffer *out;   /* borrowed: the caller's */
+    unsigned char *buf;
+    size_t cap, off, len;
 };
+
+/* A record's bytes besides its plaintext, at most, for the ciphers we let
+ * OpenSSL negotiate (AEAD: header, tag, TLS 1.3's type byte; CBC: IV, MAC,
+ * padding), with room to spare. */
+#define DCTLS_REC_EXTRA 320u
 
 static int dctls_bulk_write(BIO *bio, const char *data, int len)
 {
     struct dctls_bulk *b = BIO_get_data(bio);
-    return evbuffer_add(b->out, data, (size_t)len) == 0 ? len : -1;
+    BIO_clear_retry_flags(bio);
+    if ((size_t)len > b->cap - b->len)
+        return -1;   /* more than dctls_bulk_room promised: a failed SSL_write, not a wait */
+    memcpy(b->buf + b->len, data, (size_t)len);
+    b->len += (size_t)len;
+    return len;
 }
 
 /* Everything but a flush goes to the socket BIO: libevent asks it for the
@@ -44,27 +55,49 @@ static long dctls_bulk_ctrl(BIO *bio, int cmd, long larg, void *parg)
     return cmd == BIO_CTRL_FLUSH ? 1 : BIO_ctrl(b->old, cmd, larg, parg);
 }
 
-struct dctls_bulk *dctls_bulk_begin(SSL *ssl, struct evbuffer *out, char *err)
+struct dctls_bulk *dctls_bulk_begin(SSL *ssl, size_t cap, char *err)
 {
     struct dctls_bulk *b = calloc(1, sizeof *b);
     BIO *bio = NULL;
-    if (!b || !(b->meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dctls bulk")) ||
+    if (!b || !(b->buf = malloc(cap)) ||
+        !(b->meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dctls bulk")) ||
         BIO_meth_set_write(b->meth, dctls_bulk_write) != 1 || BIO_meth_set_ctrl(b->meth, dctls_bulk_ctrl) != 1 ||
         !(bio = BIO_new(b->meth)) || !(b->old = SSL_get_wbio(ssl)) || BIO_up_ref(b->old) != 1) {
         if (err)
             snprintf(err, DCTLS_ERR_LEN, "cannot set up bulk sending");
         ERR_clear_error();
         BIO_free(bio);
-        if (b)
+        if (b) {
             BIO_meth_free(b->meth);
+            free(b->buf);
+        }
         free(b);
         return NULL;
     }
-    b->out = out;
+    b->cap = cap;
     BIO_set_data(bio, b);
     BIO_set_init(bio, 1);
     SSL_set0_wbio(ssl, bio);   /* drops the SSL's reference to old, not ours */
     return b;
+}
+
+size_t dctls_bulk_room(const struct dctls_bulk *b)
+{
+    size_t per = DCTLS_REC_PLAIN + DCTLS_REC_EXTRA;
+    return (b->cap - b->len) / per * DCTLS_REC_PLAIN;
+}
+
+size_t dctls_bulk_queued(const struct dctls_bulk *b)
+{
+    return b->len - b->off;
+}
+
+ssize_t dctls_bulk_send(struct dctls_bulk *b, int fd)
+{
+    ssize_t w = write(fd, b->buf + b->off, b->len - b->off);
+    if (w > 0 && (b->off += (size_t)w) == b->len)
+        b->off = b->len = 0;   /* drained: the whole buffer is room again */
+    return w;
 }
 
 void dctls_bulk_end(struct dctls_bulk *b, SSL *ssl)
@@ -76,6 +109,7 @@ void dctls_bulk_end(struct dctls_bulk *b, SSL *ssl)
     else
         BIO_free(b->old);             /* SSL_free took our BIO already */
     BIO_meth_free(b->meth);
+    free(b->buf);
     free(b);
 }
 
