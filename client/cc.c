@@ -479,7 +479,10 @@ int dcc_cc_recv_begin(struct dcc_cc *cc, uint64_t bytes, bool zl1, bool tth_veri
 
 static void cc_ready(struct dcc_cc *cc)
 {
-    dcc_log(cc_client(cc), "client connection with %s ready (%s)", cc->nick, cc->download ? "downloading" : "uploading");
+    SSL *ssl = cc->tls ? dctls_bev_ssl(cc->bev) : NULL;   /* what TLS costs depends on what was agreed */
+    dcc_log(cc_client(cc), "client connection with %s ready (%s%s%s%s%s)", cc->nick,
+            cc->download ? "downloading" : "uploading", ssl ? ", " : "", ssl ? SSL_get_version(ssl) : "",
+            ssl ? " " : "", ssl ? SSL_get_cipher_name(ssl) : "");
     dcc_cc_idle(cc);
     if (cc->download)
         dcc_dl_next(cc);

@@ -13,7 +13,11 @@ after it, and the CPU the in-memory TTH needs as a share of the CPU both
 processes spent on it (what the download reaches with every core busy, a
 figure that holds on a loaded machine). ZLIB rows: random data (big.bin) next to the same without ZLIB;
 compressible text (text.txt, up to 256 MiB, about 3:1) next to `gzip -1`
-compressing the same file in the same run (median of 3). Under every row:
+compressing the same file in the same run (median of 3). TLS rows: the
+version and cipher the two clients agreed (from the downloader's log), and,
+once, what TLS alone costs (bench_tlsloop: CPU s/GiB of a TLS sender and
+receiver over loopback, as the client does it and with OpenSSL's socket
+BIOs, next to AES-128-GCM's own cost in memory). Under every row:
 user and system CPU seconds per GiB of the uploader and of the downloader
 (/proc/PID/stat, all threads), and how busy they kept the cores: where the
 CPU goes besides the TTH; and the downloader's by thread (sampled every
@@ -37,6 +41,7 @@ TTH ceiling, not the raw limit, is what a download can approach.
 """
 import json
 import os
+import re
 import pathlib
 import subprocess
 import sys
@@ -176,7 +181,7 @@ def main():
     build = pathlib.Path(args[0]).resolve()
     size = int(args[1]) if len(args) == 2 else 1024
     text_size = min(size, 256)
-    for tool in ("dcclient", "fakehub", "bench_rawloop", "bench_tth_threads"):
+    for tool in ("dcclient", "fakehub", "bench_rawloop", "bench_tth_threads", "bench_tlsloop"):
         if not (build / "bin" / tool).exists():
             raise SystemExit(f"{build}/bin/{tool} not built")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
@@ -247,6 +252,10 @@ def main():
                 if res["compressed"] != compress:
                     raise SystemExit(f"{name}: the transfer's compressed is {res['compressed']}")
                 use = (a1[0] - a0[0], a1[1] - a0[1], b1[0] - b0[0], b1[1] - b0[1])
+                roles["tls"] = None
+                if res["tls"]:   # what was agreed, from the downloader's log
+                    m = re.findall(r"ready \(downloading, (\S+ \S+)\)", (tmp / f"{name}.log").read_text())
+                    roles["tls"] = m[-1] if m else "unknown (not in the log)"
                 results.append((name, res["bytes_per_second"], res["size"] / wall, res["size"], wall, use, roles, near))
                 (got / fname).unlink()
                 bob.stop()
@@ -269,6 +278,17 @@ def main():
             # (as the download's workers run), not 1/throughput: on a loaded
             # machine the wall clock also counts other processes' turns.
             tth_cpu = tth[-1]["cpu_seconds"] / tth[-1]["bytes"] * (1 << 30)
+            if any(r[6]["tls"] for r in results):
+                loop = [json.loads(line) for line in subprocess.run(
+                    [build / "bin" / "bench_tlsloop", big, str(min(size, 256)), "1"], check=True,
+                    capture_output=True, text=True).stdout.splitlines()]
+                by_mode = {x["mode"]: x for x in loop}
+                cost, new, old = by_mode["cipher"]["cpu_s_per_gib"], by_mode["dctls"], by_mode["openssl"]
+                print(f"TLS alone (bench_tlsloop, {min(size, 256)} MiB, no hashing, no .part): AES-128-GCM itself "
+                      f"{cost:.2f} s/GiB per side; sender (read, encrypt, send) {new['sender_cpu_s_per_gib']:.2f}, "
+                      f"receiver {new['receiver_cpu_s_per_gib']:.2f} s/GiB as the client does it "
+                      f"(OpenSSL's socket BIOs: {old['sender_cpu_s_per_gib']:.2f} and "
+                      f"{old['receiver_cpu_s_per_gib']:.2f})")
             gz = gzip1(text) if any(r[0].endswith("zlibtext") for r in results) else None
             if gz:
                 print(f"gzip -1 of text.txt ({text_size} MiB):      {mib(gz[0])} (median of 3, "
@@ -290,6 +310,8 @@ def main():
                       f"downloader {use[2] / gib:.2f} user + {use[3] / gib:.2f} sys; "
                       f"{sum(use) / (wall * (os.cpu_count() or 1)):4.0%} of all cores busy with the two "
                       f"(TTH alone needs {tth_cpu:.2f} s/GiB)")
+                if roles["tls"]:
+                    print(f"    TLS agreed: {roles['tls']}")
                 print(f"    downloader threads, cpu s/GiB: loop {roles['loop'] / gib:.2f} (socket, TLS, inflate), "
                       f"hashing {roles['hash'] / gib:.2f} (TTH alone needs "
                       f"{tth_cpu:.2f}), writing {roles['write'] / gib:.2f}, "
