@@ -22,8 +22,8 @@
  * peers start with '$' or 'C'). After the handshake the peer's certificate
  * is checked against the KP its hub INF announced, when it announced one:
  * at once when we connected (we know whom), at CINF when it connected. The
- * data phase reads through SSL_read, uploads go through SSL_write (no
- * sendfile).
+ * data phase reads through SSL_read (raw data via dctls_rx: one read() per
+ * MiB), uploads go through SSL_write (no sendfile).
  *
  * Lifetime: struct dcc_cc is freed by dcc_cc_close, or later when a callback
  * on it is still running (busy), so handlers may close their own connection.

@@ -67,21 +67,23 @@ static void die(const char *what)
  * would: CPU seconds per GiB. */
 static double cipher_cost(void)
 {
-    static unsigned char rec[16384];
-    unsigned char key[16] = {1}, iv[12] = {2}, tag[16];
+    unsigned char *rec = calloc(1, 16384), key[16] = {1}, iv[12] = {2}, tag[16];
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int len;
     size_t total = (size_t)256 << 20;
     double c0 = cpu_self();
-    for (size_t done = 0; done < total; done += sizeof rec) {
+    for (size_t done = 0; rec && done < total; done += 16384) {
         iv[11]++;
         if (EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, key, iv) != 1 ||
-            EVP_EncryptUpdate(ctx, rec, &len, rec, (int)sizeof rec) != 1 ||
+            EVP_EncryptUpdate(ctx, rec, &len, rec, 16384) != 1 ||
             EVP_EncryptFinal_ex(ctx, rec, &len) != 1 ||
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
             die("EVP AES-128-GCM");
     }
     double s = cpu_self() - c0;
+    if (!rec)
+        die("out of memory");
+    free(rec);
     EVP_CIPHER_CTX_free(ctx);
     return s / ((double)total / GIB);
 }
