@@ -323,9 +323,11 @@ def main():
                 # core busy, and holds under load.
                 near_bps = sum(t["bytes_per_second"] for t in near) / len(near)
                 near_cpu = sum(t["cpu_seconds"] / t["bytes"] for t in near) / len(near) * (1 << 30)
+                # /proc counts CPU in 10 ms ticks: a tiny download may show none.
+                tth_share = f"{100 * near_cpu * gib / sum(use):5.1f}%" if sum(use) else "  n/a"
                 print(f"    TTH ceiling just before/after it {near[0]['bytes_per_second'] / (1 << 20):.0f}/"
                       f"{near[1]['bytes_per_second'] / (1 << 20):.0f} MiB/s: data phase {100 * data_bps / near_bps:5.1f}% "
-                      f"of their mean; cpu: TTH alone {near_cpu:.2f} s/GiB = {100 * near_cpu * gib / sum(use):5.1f}% "
+                      f"of their mean; cpu: TTH alone {near_cpu:.2f} s/GiB = {tth_share} "
                       f"of the two processes' cpu")
         finally:
             for p in procs:
