@@ -56,16 +56,18 @@ static __attribute__((noreturn)) void spawn_child(const struct spawn_plan *sp)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != sp->parent)
         _exit(127);   /* the runner died before prctl took effect */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Every signal at its default action, whatever dcharness inherited
      * (a shell runs background jobs with INT and QUIT ignored): a hub
-     * that leaves one alone must meet its default. */
+     * that leaves one alone must meet its default. The actions are reset
+     * before the mask is cleared, so no handler of the runner can run in
+     * this child, which still shares the runner's memory. */
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     for (int sig = 1; sig < SIGRTMIN; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     for (int k = 0; k < 3; k++)
         move_fd(sp->fd[k], k);
     if (chdir(sp->dir) < 0)
