@@ -16,7 +16,6 @@ import pytest
 
 from dccproc import dcclient, fakehub, fakehub_factory, wait_nicks  # noqa: F401 (fixtures)
 from test_download_verify import Liar
-from test_upload_errors import Wire, lock_to_key
 
 pytestmark = pytest.mark.sanitize
 
@@ -34,22 +33,8 @@ class Cutter(Liar):
     def serve(self):
         nmdc = self.proto == "nmdc"
         sep = b"|" if nmdc else b"\n"
-        if nmdc:
-            ip, port = self.hub.until(b"$ConnectToMe liar ").decode().split(" ")[2].split(":")
-            cc = Wire(socket.create_connection((ip, int(port))), b"|")
-            cc.send(b"$MyNick liar|$Lock EXTENDEDPROTOCOLliar Pk=raw|")
-            lock = cc.until(b"$Lock ").split(b" ")[1]
-            cc.until(b"$Key ")
-            cc.send(b"$Supports ADCGet TTHL TTHF|$Direction Upload 1|$Key " + lock_to_key(lock) + b"|")
-        else:
-            ctm = self.hub.until(b"DCTM ").decode().split(" ")
-            cc = Wire(socket.create_connection(("127.0.0.1", int(ctm[4]))), b"\n")
-            cc.send(b"CSUP ADBASE ADTIGR\n")
-            cc.until(b"CSUP ")
-            cc.send(b"CINF ID%s TO%s\n" % (self.cid.encode(), ctm[5].encode()))
-            cc.until(b"CINF ")
+        cc = self.connect_peer()
         cc.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.cc = cc
         try:
             while True:
                 try:

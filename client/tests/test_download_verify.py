@@ -53,11 +53,11 @@ class Liar:
                           % (self.sid, self.cid.encode(), b32(self.pid).encode(), len(data)))
             self.hub.until(b"BINF %s" % self.sid)
 
-    def serve_one_connection(self):
-        """Wait for the downloader's connection request, connect, handshake,
-        answer GETs until it closes."""
-        nmdc = self.proto == "nmdc"
-        if nmdc:
+    def connect_peer(self) -> Wire:
+        """Wait for the downloader's connection request, connect to it and
+        do the client-client handshake as the uploader; the connection is
+        also kept as self.cc."""
+        if self.proto == "nmdc":
             ip, port = self.hub.until(b"$ConnectToMe liar ").decode().split(" ")[2].split(":")
             cc = Wire(socket.create_connection((ip, int(port))), b"|")
             cc.send(b"$MyNick liar|$Lock EXTENDEDPROTOCOLliar Pk=raw|")
@@ -73,6 +73,12 @@ class Liar:
             cc.send(b"CINF ID%s TO%s\n" % (self.cid.encode(), ctm[5].encode()))
             cc.until(b"CINF ")
         self.cc = cc
+        return cc
+
+    def serve_one_connection(self):
+        """Answer GETs on one client-client connection until it closes."""
+        nmdc = self.proto == "nmdc"
+        cc = self.connect_peer()
         try:
             while True:
                 try:

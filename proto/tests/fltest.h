@@ -1,13 +1,17 @@
-/* fltest.h: helpers shared by the file list tests (test_filelist.c,
+/* fltest.h: helpers shared by the file list tests (test_filelist*.c,
  * test_fltree.c): a memory source and sink, reading and writing a tree in
- * memory, tree equality, and a sample tree. Static inline, so a test file
+ * memory, tree equality, a sample tree, and counting the process's
+ * threads. Static inline, so a test file
  * that does not use one does not warn. */
 #ifndef DC_PROTO_TESTS_FLTEST_H
 #define DC_PROTO_TESTS_FLTEST_H
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/buf.h"
 #include "proto/fltree.h"
@@ -140,6 +144,37 @@ static inline struct dc_fl_tree *tree_round_trip(const struct dc_fl_tree *t, boo
     else
         free(xml);
     return back;
+}
+
+/* thread_after values of the list reader and writer: a thread from the
+ * first byte, or never. */
+static const uint64_t thread_now = 1, thread_never = UINT64_MAX;
+
+/* Threads of this process right now (entries of /proc/self/task). */
+static inline int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Threads of this process once the count is back to want, or after 2 s:
+ * a joined thread can stay listed in /proc/self/task for a moment (glibc's
+ * pthread_join returns when the kernel clears the thread id, a little before
+ * the task is reaped), while one that was never joined is still blocked on
+ * the ring and stays. */
+static inline int thread_count_settled(int want)
+{
+    int n = thread_count();
+    for (int i = 0; i < 200 && n != want; i++) {
+        usleep(10000);
+        n = thread_count();
+    }
+    return n;
 }
 
 #endif

@@ -7,7 +7,6 @@
  * checked by counting the process's threads from inside a callback.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +17,6 @@
 
 #define PIPE_DIRS  40
 #define PIPE_FILES 1000    /* 40,040 entries, about 4.6 MB of XML: > the ring */
-
-static const uint64_t thread_now = 1, thread_never = UINT64_MAX;
-
-/* Threads of this process right now (entries of /proc/self/task). */
-static int thread_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
 
 /* A list of the benchmark's shape, bzip2 (caller frees). */
 static char *big_list(bool compress, size_t *len)

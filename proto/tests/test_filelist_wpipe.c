@@ -11,7 +11,6 @@
  */
 #include <bzlib.h>
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -21,35 +20,6 @@
 #include <unistd.h>
 
 #include "proto/tests/fltest.h"
-
-static const uint64_t thread_now = 1, thread_never = UINT64_MAX;
-
-/* Threads of this process right now (entries of /proc/self/task). */
-static int thread_count(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    cr_assert_not_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-/* Threads of this process once the count is back to want, or after 2 s:
- * a joined thread can stay listed in /proc/self/task for a moment (glibc's
- * pthread_join returns when the kernel clears the thread id, a little before
- * the task is reaped), while one that was never joined is still blocked on
- * the ring and stays. */
-static int thread_count_settled(int want)
-{
-    int n = thread_count();
-    for (int i = 0; i < 200 && n != want; i++) {
-        usleep(10000);
-        n = thread_count();
-    }
-    return n;
-}
 
 /* A sink into a buffer that fails from the call that would take it past
  * fail_at bytes (SIZE_MAX: never), taking only the part that fits, as a
